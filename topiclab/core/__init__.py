@@ -1,0 +1,1 @@
+"""The core: contracts and machinery that know no topic."""

@@ -1,0 +1,136 @@
+"""Resolve a topic's config: profile defaults, then an optional TOML file, then ``--set`` pairs.
+
+    resolve_config(topic, "quick", toml_path=None, overrides=["train.steps=200"])
+
+Every layer is validated before anything runs; an error names the key and the valid choices.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel, ValidationError
+
+from topiclab.core.errors import ConfigError
+from topiclab.core.topic import PROFILES, Topic, TopicConfig
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b=1`` -> (["a", "b"], 1). Values are parsed as JSON where they can be."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' is not of the form key=value (e.g. seed=1)")
+    key, raw = text.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override '{text}' has an empty key")
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = {"true": True, "false": False}.get(raw.strip().lower(), raw)
+    return parts, value
+
+
+def _fields_at(model: type[BaseModel], path: list[str]) -> type[BaseModel]:
+    """Follow ``path`` through nested models; raise a ConfigError naming the bad key."""
+    for i, part in enumerate(path):
+        fields = model.model_fields
+        if part not in fields:
+            where = ".".join(path[:i]) or "the config"
+            raise ConfigError(
+                f"unknown config key '{'.'.join(path[: i + 1])}' in {where}; "
+                f"valid keys: {', '.join(sorted(fields))}"
+            )
+        if i == len(path) - 1:
+            break
+        annotation = fields[part].annotation
+        nested = next((a for a in (annotation, *get_args(annotation))
+                       if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if nested is None:
+            raise ConfigError(f"config key '{'.'.join(path[: i + 1])}' has no sub-keys")
+        model = nested
+    return model
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node[path[-1]] = value
+
+
+def _flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[list[str]]:
+    out: list[list[str]] = []
+    for k, v in tree.items():
+        if isinstance(v, dict) and v:
+            out += _flatten(v, (*prefix, k))
+        out.append([*prefix, k])
+    return out
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(x) for x in first["loc"]) or "config"
+    msg = first["msg"]
+    ctx = first.get("ctx") or {}
+    if "expected" in ctx:
+        msg = f"{msg} (allowed: {ctx['expected']})"
+    return f"invalid value for '{loc}': {msg}; got {first.get('input')!r}"
+
+
+def validate(config_cls: type[TopicConfig], values: dict[str, Any]) -> TopicConfig:
+    for path in _flatten(values):
+        _fields_at(config_cls, path)
+    try:
+        return config_cls.model_validate(values)
+    except ValidationError as err:
+        raise ConfigError(describe_validation_error(err)) from None
+
+
+def profile_values(topic: type[Topic] | Topic, profile: str) -> dict[str, Any]:
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile '{profile}'; choose from: {', '.join(PROFILES)}")
+    return copy.deepcopy(topic.profiles.get(profile, {}))
+
+
+def load_toml(path: Path, topic_key: str) -> dict[str, Any]:
+    """A TOML file holds a topic's keys, or a ``[<topic>]`` table per topic."""
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file '{path}' is not valid TOML: {err}") from None
+    return data.get(topic_key, data) if isinstance(data.get(topic_key), dict) else data
+
+
+def resolve_config(topic: type[Topic] | Topic, profile: str = "standard",
+                   toml_path: Path | None = None, overrides: list[str] | None = None,
+                   multi_topic_toml: bool = False) -> TopicConfig:
+    """Profile, then TOML, then overrides; each layer checked so the error names its source."""
+    values = profile_values(topic, profile)
+    validate(topic.Config, values)
+    if toml_path is not None:
+        file_values = load_toml(Path(toml_path), topic.key)
+        if multi_topic_toml and topic.key not in file_values:
+            file_values = {}
+        values = deep_merge(values, file_values)
+        validate(topic.Config, values)
+    for text in overrides or []:
+        path, value = parse_override(text)
+        _fields_at(topic.Config, path)
+        _set_path(values, path, value)
+    return validate(topic.Config, values)

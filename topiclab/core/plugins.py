@@ -1,0 +1,120 @@
+"""Build the plugin manager: built-ins first, then the ``topiclab`` entry points, each on its own.
+
+One broken plugin must not break the others: each is imported and registered in its own try,
+and a failure is recorded by name (``topiclab plugins`` shows it). Environment switches:
+
+- ``TOPICLAB_STRICT_PLUGINS=1``: a plugin that fails to load is an error.
+- ``TOPICLAB_BLOCK_PLUGINS=a,b``: never load these plugins (built-ins included).
+- ``TOPICLAB_LOAD_PLUGINS=a,b``: load only these third-party plugins.
+- ``TOPICLAB_DISABLE_PLUGIN_AUTOLOAD=1``: load the built-ins only (tests use it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from topiclab.core import hookspecs
+from topiclab.core.errors import PluginLoadError
+
+ENTRY_POINT_GROUP = "topiclab"
+
+
+
+def builtin_plugins() -> dict[str, str]:
+    """The plugins that ship with topiclab (every module or package under
+    ``topiclab.plugins``): name -> module. They are registered like any third party's."""
+    import pkgutil
+
+    import topiclab.plugins as package
+
+    return {m.name.replace("_", "-"): f"{package.__name__}.{m.name}"
+            for m in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name)}
+
+
+@dataclass
+class PluginInfo:
+    """What ``topiclab plugins`` shows about one plugin."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+    builtin: bool = False
+
+
+@dataclass
+class LoadedPlugins:
+    manager: pluggy.PluginManager
+    infos: list[PluginInfo]
+
+    @property
+    def failures(self) -> list[PluginInfo]:
+        return [p for p in self.infos if p.error]
+
+
+def _env_list(name: str) -> set[str]:
+    return {s.strip() for s in os.environ.get(name, "").split(",") if s.strip()}
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _register(pm: pluggy.PluginManager, name: str, load: Any) -> tuple[list[str], str | None]:
+    """Import and register one plugin; return its hook names, or the error as one line."""
+    try:
+        obj = load()
+        if pm.get_plugin(name) is not None:
+            raise PluginLoadError(f"a plugin named '{name}' is already registered")
+        pm.register(obj, name=name)
+    except Exception as exc:  # a plugin may raise anything on import
+        if pm.get_plugin(name) is not None:  # roll back a partial registration
+            pm.unregister(name=name)
+        return [], f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return sorted(h.name for h in pm.get_hookcallers(obj) or []), None
+
+
+def _builtin_version() -> str:
+    from topiclab import __version__
+
+    return __version__
+
+
+def load_plugins(strict: bool | None = None) -> LoadedPlugins:
+    """Create a plugin manager with the built-ins and every allowed entry-point plugin."""
+    strict = env_flag("TOPICLAB_STRICT_PLUGINS") if strict is None else strict
+    blocked = _env_list("TOPICLAB_BLOCK_PLUGINS")
+    allowed = _env_list("TOPICLAB_LOAD_PLUGINS")
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    infos: list[PluginInfo] = []
+
+    for name, module in builtin_plugins().items():
+        if name in blocked:
+            continue
+        hooks, error = _register(pm, name, lambda m=module: importlib.import_module(m))
+        infos.append(PluginInfo(name, module, "topiclab", _builtin_version(), hooks, error, True))
+
+    if not env_flag("TOPICLAB_DISABLE_PLUGIN_AUTOLOAD"):
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if ep.name in blocked or (allowed and ep.name not in allowed):
+                continue
+            dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            hooks, error = _register(pm, ep.name, ep.load)
+            infos.append(PluginInfo(ep.name, ep.value, dist, version, hooks, error))
+
+    failed = [p for p in infos if p.error]
+    if strict and failed:
+        first = failed[0]
+        raise PluginLoadError(f"plugin '{first.name}' failed to load: {first.error}")
+    return LoadedPlugins(pm, infos)
+

@@ -1,0 +1,158 @@
+"""The topic contract: config, stage context, stage results and claims.
+
+A topic is a class with a key, a title, a pydantic config with profiles, and four stages::
+
+    generate(ctx) -> StageResult
+    train(ctx, data) -> StageResult
+    evaluate(ctx, data, trained) -> StageResult     # metrics, figures, tables and claims
+    report(ctx, data, trained, evaluation) -> StageResult   # default: core.report renders it
+
+Stages hand each other ``StageResult`` manifests: small, picklable, JSON-able records of paths
+and numbers, never live models, so Prefect can persist and cache them between runs.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from topiclab.core.registry import Registry
+
+PROFILES: tuple[str, ...] = ("quick", "standard", "full")
+STAGES: tuple[str, ...] = ("generate", "train", "evaluate", "report")
+
+
+class TopicConfig(BaseModel):
+    """Base of every topic's config: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    seed: int = Field(0, description="Seed for every random number generator of the run.")
+
+
+class Claim(BaseModel):
+    """One statement of the post or its papers, and whether this run confirmed it."""
+
+    id: str
+    statement: str
+    value: float | str
+    anchor: str = Field(description="What the value is compared with, e.g. '<= 2.3 bits/char'.")
+    source: str = Field("", description="Where the anchor comes from: paper and table, formula.")
+    passed: bool
+
+
+class StageResult(BaseModel):
+    """The manifest a stage returns. Paths are absolute; values are JSON-able."""
+
+    metrics: dict[str, float] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict, description="named outputs for later stages")
+    figures: dict[str, str] = Field(default_factory=dict, description="name -> PNG path")
+    tables: dict[str, str] = Field(default_factory=dict, description="name -> CSV path")
+    models: dict[str, str] = Field(
+        default_factory=dict, description="name -> path of a torch.save'd nn.Module to log"
+    )
+    claims: list[Claim] = Field(default_factory=list)
+    sections: dict[str, str] = Field(
+        default_factory=dict, description="report section title -> Markdown body"
+    )
+    children: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="child run name -> its metrics (one per method compared)"
+    )
+    data: dict[str, Any] = Field(default_factory=dict, description="small values for later stages")
+
+
+MetricsSink = Callable[[dict[str, float], int | None, str | None], None]
+
+
+class Progress:
+    """What a trainer calls each step: advances the bar and logs metrics with the step."""
+
+    def __init__(self, advance: Callable[[int, dict[str, float]], None], sink: MetricsSink,
+                 child: str | None) -> None:
+        self._advance, self._sink, self._child = advance, sink, child
+
+    def __call__(self, step: int, **metrics: float) -> None:
+        values = {k: float(v) for k, v in metrics.items()}
+        self._advance(step, values)
+        if values:
+            self._sink(values, step, self._child)
+
+
+@dataclass
+class StageContext:
+    """Everything a stage may use: its config, its own folder, the registry, and logging."""
+
+    topic: str
+    profile: str
+    config: TopicConfig
+    workdir: Path
+    stage: str
+    registry_factory: Callable[[], Registry] = field(repr=False)
+    metrics_sink: MetricsSink = field(default=lambda m, s, c: None, repr=False)
+    progress_factory: Callable[[str, int], Any] | None = field(default=None, repr=False)
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def registry(self) -> Registry:
+        return self.registry_factory()
+
+    def path(self, name: str) -> Path:
+        """A file path inside this stage's folder (parents created)."""
+        p = self.workdir / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None,
+                    child: str | None = None) -> None:
+        """Log metrics (with a step) to every tracker; ``child`` names a child run."""
+        self.metrics_sink({k: float(v) for k, v in metrics.items()}, step, child)
+
+    @contextmanager
+    def progress(self, description: str, total: int, child: str | None = None) -> Iterator[Progress]:
+        """A progress bar for a loop of ``total`` steps; call the yielded object each step."""
+        if self.progress_factory is None:
+            yield Progress(lambda step, metrics: None, self.metrics_sink, child)
+            return
+        with self.progress_factory(description, total) as advance:
+            yield Progress(advance, self.metrics_sink, child)
+
+
+class Topic(abc.ABC):
+    """Subclass this, fill in the class attributes and the three stages, register it."""
+
+    key: ClassVar[str]
+    title: ClassVar[str]
+    summary: ClassVar[str] = ""
+    Config: ClassVar[type[TopicConfig]] = TopicConfig
+    #: Nested overrides of ``Config``'s defaults per profile; the defaults are ``standard``.
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @abc.abstractmethod
+    def generate(self, ctx: StageContext) -> StageResult:
+        """Make or load the data; write it under ``ctx.workdir``; return its paths."""
+
+    @abc.abstractmethod
+    def train(self, ctx: StageContext, data: StageResult) -> StageResult:
+        """Fit the models (or estimators); save them under ``ctx.workdir``."""
+
+    @abc.abstractmethod
+    def evaluate(self, ctx: StageContext, data: StageResult, trained: StageResult) -> StageResult:
+        """Measure: metrics, figures, tables and the claims with their verdicts."""
+
+    def report(self, ctx: StageContext, data: StageResult, trained: StageResult,
+               evaluation: StageResult) -> StageResult:
+        """Render the HTML and Markdown report. Override to add to it."""
+        from topiclab.core.report import render_topic_report
+
+        return render_topic_report(self, ctx, data, trained, evaluation)

@@ -1,0 +1,1 @@
+"""Prefect flows: the topic pipeline, the suite, deployments."""
