@@ -70,14 +70,15 @@ def env_flag(name: str) -> bool:
 
 def _register(pm: pluggy.PluginManager, name: str, load: Any) -> tuple[list[str], str | None]:
     """Import and register one plugin; return its hook names, or the error as one line."""
+    if pm.get_plugin(name) is not None or name in dict(pm.list_name_plugin()):
+        return [], f"PluginLoadError: a plugin named '{name}' is already registered"
+    obj: Any = None
     try:
         obj = load()
-        if pm.get_plugin(name) is not None:
-            raise PluginLoadError(f"a plugin named '{name}' is already registered")
         pm.register(obj, name=name)
     except Exception as exc:  # a plugin may raise anything on import
-        if pm.get_plugin(name) is not None:  # roll back a partial registration
-            pm.unregister(name=name)
+        if obj is not None and pm.is_registered(obj):  # roll back a partial registration
+            pm.unregister(obj)
         return [], f"{type(exc).__name__}: {exc}".splitlines()[0]
     return sorted(h.name for h in pm.get_hookcallers(obj) or []), None
 

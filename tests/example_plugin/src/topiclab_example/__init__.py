@@ -1,0 +1,1 @@
+"""An example third-party topiclab plugin (see docs/plugins.md)."""

@@ -1,0 +1,97 @@
+"""The output contract: ``OUT/<topic>/{metrics.json, report.html, report.md, figures/}``.
+
+``metrics.json`` = ``{"topic", "profile", "metrics": {name: number}, "claims": [{"id",
+"statement", "value", "anchor", "source", "passed"}], "mlflow_run_id", "seconds", ...}``.
+Without ``--out``, runs go to ``results/<timestamp>/`` and ``results/latest`` points there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from topiclab.core.errors import ConfigError
+from topiclab.core.topic import StageResult
+
+TRACKED_LIBRARIES = ("topiclab", "torch", "prefect", "mlflow", "pluggy", "pydantic", "numpy",
+                     "pandas", "scipy", "scikit-learn", "dowhy")
+
+
+def resolve_out_dir(out: str | Path | None, results_root: Path = Path("results")) -> Path:
+    """``--out DIR`` as given, or a new ``results/<timestamp>`` with ``results/latest`` -> it."""
+    if out is not None:
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--out '{path}' exists and is not a folder")
+        path.mkdir(parents=True, exist_ok=True)
+        return path.resolve()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = results_root / stamp
+    n = 1
+    while path.exists():
+        n += 1
+        path = results_root / f"{stamp}-{n}"
+    path.mkdir(parents=True)
+    latest = results_root / "latest"
+    tmp = results_root / f".latest-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(path.name)
+    tmp.replace(latest)  # atomic: readers never see a missing 'latest'
+    return path.resolve()
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    for name in TRACKED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_revision() -> str:
+    """The commit of the source tree topiclab runs from, with ``+dirty`` for local changes."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"],
+                               cwd=here, capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{rev}+dirty" if dirty else rev
+
+
+def publish_topic(out_dir: Path, topic: str, profile: str, evaluation: StageResult,
+                  report: StageResult, mlflow_run_id: str, seconds: float,
+                  extra: dict[str, Any] | None = None) -> Path:
+    """Copy the report into ``out_dir/<topic>/`` and write ``metrics.json``; return its path."""
+    target = out_dir / topic
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("report.html", "report.md"):
+        if name in report.files:
+            shutil.copyfile(report.files[name], target / name)
+    if "figures" in report.files:
+        shutil.copytree(report.files["figures"], target / "figures", dirs_exist_ok=True)
+    payload: dict[str, Any] = {
+        "topic": topic,
+        "profile": profile,
+        "metrics": evaluation.metrics,
+        "claims": [c.model_dump() for c in evaluation.claims],
+        "mlflow_run_id": mlflow_run_id,
+        "seconds": round(seconds, 3),
+        **(extra or {}),
+    }
+    path = target / "metrics.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    tmp.replace(path)
+    return path

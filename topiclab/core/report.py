@@ -1,0 +1,149 @@
+"""Render reports: a Markdown page and a self-contained HTML twin (figures embedded).
+
+    render_topic_report(topic, ctx, data, trained, evaluation)  # the default report stage
+    write_index(out_dir, entries)                                # the suite's index page
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import markdown as md
+
+from topiclab.core.topic import Claim, StageContext, StageResult
+
+if TYPE_CHECKING:
+    from topiclab.core.topic import Topic
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
+th{background:#f3f3f3} img{max-width:100%} code,pre{background:#f6f6f6}
+pre{padding:.6em;overflow:auto} .pass{color:#176f2c;font-weight:600}
+.fail{color:#b3261e;font-weight:600}
+"""
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.4e}"
+    return str(value)
+
+
+def md_cell(value: Any) -> str:
+    return fmt(value).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def csv_to_md(path: Path, max_rows: int = 60) -> str:
+    with path.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return "_(empty table)_"
+    body = [[_num(c) for c in r] for r in rows[1 : max_rows + 1]]
+    more = f"\n\n_{len(rows) - 1 - max_rows} more rows in {path.name}_" if len(rows) > max_rows + 1 else ""
+    return md_table(rows[0], body) + more
+
+
+def _num(cell: str) -> Any:
+    try:
+        return float(cell) if re.fullmatch(r"-?\d+\.\d+(e-?\d+)?", cell) else cell
+    except ValueError:
+        return cell
+
+
+def claims_table(claims: list[Claim]) -> str:
+    rows = [[c.id, c.statement, c.value, c.anchor, c.source,
+             "PASS" if c.passed else "FAIL"] for c in claims]
+    return md_table(["id", "claim", "this run", "anchor", "source", "verdict"], rows)
+
+
+def topic_markdown(topic: Topic, ctx: StageContext, evaluation: StageResult,
+                   figure_links: dict[str, str]) -> str:
+    passed = sum(c.passed for c in evaluation.claims)
+    parts = [f"# {topic.title}", f"Topic `{topic.key}` · profile `{ctx.profile}` · "
+             f"{passed}/{len(evaluation.claims)} claims confirmed", topic.summary.strip()]
+    parts += ["## Claims", claims_table(evaluation.claims) if evaluation.claims else "_none_"]
+    if evaluation.metrics:
+        rows = [[k, v] for k, v in sorted(evaluation.metrics.items())]
+        parts += ["## Metrics", md_table(["metric", "value"], rows)]
+    for title, body in evaluation.sections.items():
+        parts += [f"## {title}", body.strip()]
+    for name, path in evaluation.tables.items():
+        parts += [f"## Table: {name}", csv_to_md(Path(path))]
+    if figure_links:
+        parts.append("## Figures")
+        parts += [f"### {name}\n\n![{name}]({link})" for name, link in figure_links.items()]
+    config = json.dumps(ctx.config.model_dump(mode="json"), indent=2)
+    parts += ["## Configuration", f"```json\n{config}\n```"]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def markdown_to_html(text: str, title: str, base: Path | None = None) -> str:
+    """Markdown -> one HTML file; local images are inlined as data URIs so it travels alone."""
+    body = md.markdown(text, extensions=["tables", "fenced_code"])
+    if base is not None:
+        def inline(match: re.Match[str]) -> str:
+            src = base / match.group(1)
+            if not src.is_file():
+                return match.group(0)
+            data = base64.b64encode(src.read_bytes()).decode()
+            return f'src="data:image/png;base64,{data}"'
+
+        body = re.sub(r'src="([^":]+\.png)"', inline, body)
+    body = body.replace("<td>PASS</td>", '<td class="pass">PASS</td>')
+    body = body.replace("<td>FAIL</td>", '<td class="fail">FAIL</td>')
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{CSS}</style></head><body>{body}</body></html>\n")
+
+
+def render_topic_report(topic: Topic, ctx: StageContext, data: StageResult,
+                        trained: StageResult, evaluation: StageResult) -> StageResult:
+    """Write ``report.md``, ``report.html`` and ``figures/`` into the report stage's folder."""
+    figures_dir = ctx.workdir / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    links: dict[str, str] = {}
+    all_figures = {**data.figures, **trained.figures, **evaluation.figures}
+    for name, path in all_figures.items():
+        target = figures_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
+        shutil.copyfile(path, target)
+        links[name] = f"figures/{target.name}"
+    text = topic_markdown(topic, ctx, evaluation, links)
+    report_md = ctx.path("report.md")
+    report_md.write_text(text)
+    report_html = ctx.path("report.html")
+    report_html.write_text(markdown_to_html(text, topic.title, base=ctx.workdir))
+    return StageResult(files={"report.md": str(report_md), "report.html": str(report_html),
+                              "figures": str(figures_dir)},
+                       data={"claims_passed": sum(c.passed for c in evaluation.claims),
+                             "claims_total": len(evaluation.claims)})
+
+
+def write_index(out_dir: Path, entries: list[dict[str, Any]]) -> Path:
+    """The suite's index: one row per topic with its status, claims and report link."""
+    rows = []
+    for e in entries:
+        link = f"[report]({e['topic']}/report.html)" if e.get("report") else "—"
+        claims = f"{e.get('claims_passed', 0)}/{e.get('claims_total', 0)}"
+        rows.append([e["topic"], e["status"], claims, fmt(e.get("seconds", 0.0)), link,
+                     e.get("error") or ""])
+    text = "# topiclab results\n\n" + md_table(
+        ["topic", "status", "claims confirmed", "seconds", "report", "error"], rows) + "\n"
+    (out_dir / "index.md").write_text(text.replace("report.html)", "report.md)"))
+    (out_dir / "index.html").write_text(markdown_to_html(text, "topiclab results"))
+    return out_dir / "index.html"
