@@ -1,0 +1,79 @@
+"""The DoWhy calls topiclab makes, in one place, with DoWhy's pitfalls handled.
+
+- ``estimate_effect`` mutates the identified estimand: each call gets its own deep copy.
+- pandas 3 makes DoWhy warn a lot: the calls run with those warnings filtered.
+- DoWhy's random-common-cause refuter fails on an IV estimand with no backdoor set
+  (``KeyError: None``); :func:`refutable_estimand` sets the key it looks up.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+
+from topiclab.causal.graph import CausalGraph
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Silence the deprecation noise DoWhy makes under pandas 3 (and its INFO logging)."""
+    import logging
+
+    level = logging.getLogger("dowhy").level
+    logging.getLogger("dowhy").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)  # refuters divide by a zero std
+        try:
+            yield
+        finally:
+            logging.getLogger("dowhy").setLevel(level)
+
+
+def iv_graph(
+    treatment: str, outcome: str, instruments: Sequence[str], covariates: Sequence[str] = ()
+) -> CausalGraph:
+    """The textbook IV graph for given roles: Z -> T -> Y, W -> T, W -> Y, (U) -> T, Y."""
+    edges = [(z, treatment) for z in instruments] + [(treatment, outcome)]
+    edges += [(w, v) for w in covariates for v in (treatment, outcome)]
+    edges += [("_U", treatment), ("_U", outcome)]
+    return CausalGraph.parse(
+        ";".join(f"{'(' + a + ')' if a == '_U' else a} -> {b}" for a, b in edges)
+    )
+
+
+def causal_model(data: pd.DataFrame, graph: CausalGraph, treatment: str, outcome: str) -> Any:
+    from dowhy import CausalModel
+
+    with quiet():
+        return CausalModel(
+            data=data, treatment=treatment, outcome=outcome, graph=graph.to_networkx()
+        )
+
+
+def identify(model: Any) -> Any:
+    with quiet():
+        return model.identify_effect(proceed_when_unidentifiable=True)
+
+
+def estimate(model: Any, estimand: Any, method_name: str, **params: Any) -> Any:
+    """``model.estimate_effect`` on a private copy of the estimand (DoWhy mutates it)."""
+    with quiet():
+        return model.estimate_effect(
+            copy.deepcopy(estimand), method_name=method_name, method_params=params or None
+        )
+
+
+def refutable_estimand(estimate: Any) -> Any:
+    """A private copy of the estimand an estimate was made with, safe for any refuter."""
+    target = copy.deepcopy(estimate.target_estimand)
+    if target.default_backdoor_id is None:
+        target.default_backdoor_id = target.identifier_method
+    return target

@@ -1,0 +1,32 @@
+"""Built-in plugin ``causal-estimators``: the estimators of ``topiclab.causal``, by key.
+
+    from topiclab.core.registry import get_registry
+    spec = get_registry().estimator("iv.2sls")
+    est = spec.build({"cov_type": "robust"})      # or spec.build(spec.config(...))
+    est.fit(df, graph, treatment="X", outcome="Y")
+
+Keys: iv.2sls, iv.wald, iv.control_function, iv.sieve_2sls, iv.forbidden_regression,
+backdoor.ols, icp. A third-party plugin can add more, or block this one and replace them.
+"""
+
+from __future__ import annotations
+
+from topiclab.core.hookspecs import hookimpl
+from topiclab.core.specs import EstimatorSpec
+
+
+@hookimpl
+def topiclab_register_estimators() -> list[EstimatorSpec]:
+    # Imported here so that loading the plugin list (``topiclab --help``) does not import DoWhy.
+    from topiclab.causal import ESTIMATORS
+
+    return [
+        EstimatorSpec(
+            key=cls.key,
+            kind=cls.key.split(".")[0],
+            build=cls,
+            config=cls.Config,
+            summary=(cls.__doc__ or "").strip().splitlines()[0],
+        )
+        for cls in ESTIMATORS
+    ]
