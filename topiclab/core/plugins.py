@@ -7,6 +7,8 @@ and a failure is recorded by name (``topiclab plugins`` shows it). Environment s
 - ``TOPICLAB_BLOCK_PLUGINS=a,b``: never load these plugins (built-ins included).
 - ``TOPICLAB_LOAD_PLUGINS=a,b``: load only these third-party plugins.
 - ``TOPICLAB_DISABLE_PLUGIN_AUTOLOAD=1``: load the built-ins only (tests use it).
+- ``TOPICLAB_PLUGINS=pkg.module,other.module``: also load these modules as plugins, without
+  packaging them (like ``pytest -p``); handy while writing a plugin.
 """
 
 from __future__ import annotations
@@ -112,6 +114,12 @@ def load_plugins(strict: bool | None = None) -> LoadedPlugins:
             version = ep.dist.version if ep.dist else "?"
             hooks, error = _register(pm, ep.name, ep.load)
             infos.append(PluginInfo(ep.name, ep.value, dist, version, hooks, error))
+
+    for module in sorted(_env_list("TOPICLAB_PLUGINS")):
+        if module in blocked:
+            continue
+        hooks, error = _register(pm, module, lambda m=module: importlib.import_module(m))
+        infos.append(PluginInfo(module, module, "(TOPICLAB_PLUGINS)", "local", hooks, error))
 
     failed = [p for p in infos if p.error]
     if strict and failed:

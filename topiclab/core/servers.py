@@ -1,0 +1,109 @@
+"""Start the local Prefect server and the MLflow UI, wait until healthy, stop by PID.
+
+    with local_servers(4200, 5000) as urls:   # {'prefect': 'http://127.0.0.1:4200', ...}
+        ...
+
+Both listen on 127.0.0.1 only. The Prefect server shares ``$PREFECT_HOME`` with local runs,
+so runs made before it started show up in its UI; the MLflow UI reads the same tracking URI.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from topiclab.core.environment import default_artifact_root, topiclab_home
+from topiclab.core.errors import TopiclabError
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def port_in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def server_process(name: str, cmd: list[str], health_url: str, timeout: float = 180) -> Iterator[int]:
+    """Start ``cmd`` in its own process group, wait for ``health_url``, kill the group at exit."""
+    log = topiclab_home() / f"{name}.log"
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not healthy(health_url):
+            if proc.poll() is not None:
+                raise TopiclabError(f"{name} exited with code {proc.returncode}; see {log}")
+            if time.monotonic() > deadline:
+                raise TopiclabError(f"{name} not healthy after {timeout:.0f} s; see {log}")
+            time.sleep(0.5)
+        yield proc.pid
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def prefect_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+            "--port", str(port)]
+
+
+def mlflow_command(port: int, tracking_uri: str) -> list[str]:
+    artifacts = Path(os.environ.get("TOPICLAB_MLFLOW_ARTIFACTS", default_artifact_root()))
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
+            "--artifacts-destination", str(artifacts), "--host", "127.0.0.1",
+            "--port", str(port), "--workers", "1"]
+
+
+@contextmanager
+def local_servers(prefect_port: int = 4200, mlflow_port: int = 5000) -> Iterator[dict[str, str]]:
+    """Prefect server + MLflow UI for this ``$TOPICLAB_HOME``; yields their URLs."""
+    for port in (prefect_port, mlflow_port):
+        if port_in_use(port):
+            raise TopiclabError(f"port {port} on 127.0.0.1 is in use; pick another with --*-port")
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    urls = {"prefect": f"http://127.0.0.1:{prefect_port}"}
+    with ExitStack() as stack:
+        stack.enter_context(server_process(
+            "prefect-server", prefect_command(prefect_port), f"{urls['prefect']}/api/health"))
+        if uri.startswith(("http://", "https://")):
+            urls["mlflow"] = uri  # a tracking server is already configured
+        else:
+            urls["mlflow"] = f"http://127.0.0.1:{mlflow_port}"
+            stack.enter_context(server_process(
+                "mlflow-ui", mlflow_command(mlflow_port, uri), f"{urls['mlflow']}/health"))
+        yield urls
+
+
+def run_uis(prefect_port: int, mlflow_port: int, console: Any) -> None:
+    console.print("starting the Prefect server and the MLflow UI (about 15-30 s)...")
+    with local_servers(prefect_port, mlflow_port) as urls:
+        console.print(f"Prefect UI: {urls['prefect']}\nMLflow UI:  {urls['mlflow']}")
+        console.print(f"To send runs to this Prefect server: export PREFECT_API_URL="
+                      f"{urls['prefect']}/api\nCtrl-C stops both.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            console.print("stopping...")
