@@ -106,15 +106,28 @@ def profile_values(topic: type[Topic] | Topic, profile: str) -> dict[str, Any]:
     return copy.deepcopy(topic.profiles.get(profile, {}))
 
 
-def load_toml(path: Path, topic_key: str) -> dict[str, Any]:
-    """A TOML file holds a topic's keys, or a ``[<topic>]`` table per topic."""
+def load_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file '{path}' is not valid TOML: {err}") from None
-    return data.get(topic_key, data) if isinstance(data.get(topic_key), dict) else data
+
+
+def toml_values(data: dict[str, Any], topic: type[Topic] | Topic,
+                multi_topic: bool) -> dict[str, Any]:
+    """Top-level keys apply to every topic; a ``[<topic key>]`` table to that topic only.
+
+    With several topics in one run, tables named after other topics are skipped; with one,
+    an unknown table is an error (most likely a typo).
+    """
+    data = dict(data)
+    own = data.pop(topic.key) if isinstance(data.get(topic.key), dict) else {}
+    if multi_topic:
+        data = {k: v for k, v in data.items()
+                if not (isinstance(v, dict) and k not in topic.Config.model_fields)}
+    return deep_merge(data, own)
 
 
 def resolve_config(topic: type[Topic] | Topic, profile: str = "standard",
@@ -124,9 +137,7 @@ def resolve_config(topic: type[Topic] | Topic, profile: str = "standard",
     values = profile_values(topic, profile)
     validate(topic.Config, values)
     if toml_path is not None:
-        file_values = load_toml(Path(toml_path), topic.key)
-        if multi_topic_toml and topic.key not in file_values:
-            file_values = {}
+        file_values = toml_values(load_toml(Path(toml_path)), topic, multi_topic_toml)
         values = deep_merge(values, file_values)
         validate(topic.Config, values)
     for text in overrides or []:

@@ -1,0 +1,78 @@
+"""Plugin loading: isolation of a broken plugin, strict mode, block/allow lists, duplicates."""
+
+import pytest
+
+from topiclab.core.errors import DuplicateKeyError, PluginLoadError, UnknownKeyError
+from topiclab.core.plugins import load_plugins
+from topiclab.core.registry import build_registry
+
+
+def names(loaded):
+    return {p.name for p in loaded.infos if not p.error}
+
+
+def test_builtins_and_example_entry_point_load(plugin_env):
+    reg = build_registry()
+    assert "mlflow-tracker" in names(reg.plugins)
+    assert "example" in names(reg.plugins), "pip install -e tests/example_plugin"
+    assert reg.plugin_of("topic", "ridge").distribution == "topiclab-example"
+    assert reg.trainer("gmm", task="generative").key == "gmm"
+
+
+def test_broken_plugin_is_reported_by_name_and_others_load(plugin_env):
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.broken_plugin")
+    reg = build_registry()
+    broken = [p for p in reg.plugins.infos if p.name == "support.broken_plugin"]
+    assert broken and "broken on purpose" in broken[0].error
+    assert "ridge" in reg.topics and "mlflow-tracker" in names(reg.plugins)
+
+
+def test_strict_mode_turns_a_broken_plugin_into_an_error(plugin_env):
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.broken_plugin")
+    plugin_env.setenv("TOPICLAB_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginLoadError, match="support.broken_plugin"):
+        load_plugins()
+
+
+def test_block_list_skips_a_plugin(plugin_env):
+    plugin_env.setenv("TOPICLAB_BLOCK_PLUGINS", "example,mlflow-tracker")
+    loaded = load_plugins()
+    assert "example" not in names(loaded) and "mlflow-tracker" not in names(loaded)
+
+
+def test_allow_list_and_autoload_switch(plugin_env):
+    plugin_env.setenv("TOPICLAB_LOAD_PLUGINS", "nothing-else")
+    assert "example" not in names(load_plugins())
+    plugin_env.delenv("TOPICLAB_LOAD_PLUGINS")
+    plugin_env.setenv("TOPICLAB_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert "example" not in names(load_plugins())
+
+
+def test_duplicate_topic_key_is_an_error(plugin_env):
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.duplicate_ridge")
+    with pytest.raises(DuplicateKeyError, match="duplicate topic 'ridge'"):
+        build_registry()
+
+
+def test_unknown_keys_name_the_choices(plugin_env):
+    reg = build_registry()
+    with pytest.raises(UnknownKeyError, match=r"unknown topic 'nosuch'; choose from: .*ridge"):
+        reg.topic("nosuch")
+    with pytest.raises(UnknownKeyError, match="unknown trainer for task 'generative' 'nope'"):
+        reg.trainer("nope", task="generative")
+
+
+def test_fingerprint_changes_with_plugin_source(plugin_env, tmp_path, monkeypatch):
+    reg = build_registry()
+    before = reg.fingerprint("ridge")
+    assert before == build_registry().fingerprint("ridge")
+    import topiclab_example.ridge as module
+
+    original = open(module.__file__).read()
+    try:
+        with open(module.__file__, "a") as fh:
+            fh.write("\n# touched by a test\n")
+        assert build_registry().fingerprint("ridge") != before
+    finally:
+        with open(module.__file__, "w") as fh:
+            fh.write(original)

@@ -1,0 +1,126 @@
+"""End-to-end: the ridge topic (example plugin) through Prefect and MLflow, quick profile.
+
+Asserts the MLflow run, its metrics, figure and report artifacts, ``metrics.json``; a re-run
+hitting the cache; a killed run resuming without regenerating its data; reproducibility.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_harness, tmp_path_factory):
+    from topiclab.core.registry import reset_registry
+    from topiclab.flows.pipeline import topic_pipeline
+
+    reset_registry()
+    out = tmp_path_factory.mktemp("out")
+    start = time.perf_counter()
+    result = topic_pipeline("ridge", "quick", ["seed=11"], None, str(out))
+    return result, time.perf_counter() - start, out
+
+
+def client():
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+
+
+def test_metrics_json_follows_the_output_contract(first_run):
+    result, _, out = first_run
+    data = json.loads((out / "ridge" / "metrics.json").read_text())
+    assert data == result
+    assert {"topic", "profile", "metrics", "claims", "mlflow_run_id", "seconds"} <= set(data)
+    assert data["topic"] == "ridge" and data["profile"] == "quick"
+    assert all(isinstance(v, float) for v in data["metrics"].values())
+    for claim in data["claims"]:
+        assert {"id", "statement", "value", "anchor", "passed"} <= set(claim)
+    assert (out / "ridge" / "report.html").stat().st_size > 1000
+    assert "data:image/png;base64" in (out / "ridge" / "report.html").read_text()
+    assert (out / "ridge" / "report.md").exists()
+    assert list((out / "ridge" / "figures").glob("*.png"))
+
+
+def test_mlflow_run_has_params_metrics_figure_and_report(first_run):
+    result, _, _ = first_run
+    run = client().get_run(result["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["seed"] == "11" and run.data.params["steps"] == "150"
+    assert run.data.tags["topic"] == "ridge" and run.data.tags["seed"] == "11"
+    assert run.data.tags["version.torch"].startswith("2.13.0")
+    assert run.data.tags["prefect_flow_run_id"]
+    assert run.data.metrics["max_coef_gap"] == pytest.approx(result["metrics"]["max_coef_gap"])
+    history = client().get_metric_history(run.info.run_id, "loss")
+    assert len(history) == 150 and history[-1].value < history[0].value
+    names = {a.path for a in client().list_artifacts(run.info.run_id)}
+    assert {"report.html", "report.md", "config.json", "claims.json", "figures"} <= names
+    figures = {a.path for a in client().list_artifacts(run.info.run_id, "figures")}
+    assert "figures/coefficients.png" in figures
+
+
+def test_rerun_hits_the_cache(first_run):
+    from topiclab.flows.pipeline import topic_pipeline
+
+    result, first_seconds, out = first_run
+    start = time.perf_counter()
+    again = topic_pipeline("ridge", "quick", ["seed=11"], None, str(out))
+    seconds = time.perf_counter() - start
+    assert again["cached_stages"] == ["generate", "train", "evaluate", "report"]
+    assert again["metrics"] == result["metrics"]
+    assert again["mlflow_run_id"] != result["mlflow_run_id"]  # every run is recorded
+    print(f"first run {first_seconds:.2f} s, cached re-run {seconds:.2f} s")
+
+
+def test_no_cache_recomputes_the_same_numbers(first_run):
+    from topiclab.flows.pipeline import topic_pipeline
+
+    result, _, out = first_run
+    again = topic_pipeline("ridge", "quick", ["seed=11"], None, str(out), use_cache=False)
+    assert again["cached_stages"] == []
+    assert again["metrics"] == result["metrics"]  # bit-identical: same seed, same config
+
+
+def _run_in_subprocess(api_url: str, out: Path, kill: bool) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PREFECT_API_URL": api_url, "TOPICLAB_PLUGINS": "support.killer_plugin",
+           "PYTHONPATH": str(REPO / "tests"), "TOPICLAB_TEST_KILL": "1" if kill else "0"}
+    code = ("from topiclab.flows.pipeline import topic_pipeline; import json; "
+            f"print(json.dumps(topic_pipeline('ridge', 'quick', ['seed=23'], None, '{out}')))")
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_killed_train_resumes_without_regenerating_data(prefect_harness, tmp_path):
+    killed = _run_in_subprocess(prefect_harness, tmp_path, kill=True)
+    assert killed.returncode == 137, killed.stderr[-2000:]
+    data_files = list(Path(os.environ["TOPICLAB_HOME"]).glob("work/ridge/*/generate/data.npz"))
+    mtimes = {p: p.stat().st_mtime_ns for p in data_files}
+    resumed = _run_in_subprocess(prefect_harness, tmp_path, kill=False)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    result = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert result["cached_stages"] == ["generate"]
+    assert {p: p.stat().st_mtime_ns for p in data_files} == mtimes
+
+
+def test_suite_isolates_a_failing_topic(prefect_harness, plugin_env, tmp_path):
+    from topiclab.flows.pipeline import SuiteFailed, suite
+
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.failing_topic")
+    with pytest.raises(SuiteFailed, match="1 of 2 topics failed: failing"):
+        suite(["failing", "ridge"], "quick", None, None, str(tmp_path))
+    assert (tmp_path / "ridge" / "metrics.json").exists()
+    index = (tmp_path / "index.md").read_text()
+    assert "| failing | failed |" in index and "| ridge | ok |" in index
+    runs = client().search_runs(
+        [client().get_experiment_by_name("topiclab-failing").experiment_id])
+    assert runs[0].info.status == "FAILED" and "train failed" in runs[0].data.tags["error"]

@@ -1,0 +1,1 @@
+"""Plugins that tests load with TOPICLAB_PLUGINS=support.<module> (PYTHONPATH=tests)."""
