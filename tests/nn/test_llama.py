@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 
@@ -38,6 +40,15 @@ LLAMA2 = {
         68_976_648_192,
     ),
 }
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread; on a busy 2-core machine two threads spin."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def tiny(n_kv_heads: int | None = 2, **kw: object) -> Transformer:
@@ -95,6 +106,7 @@ def test_rope_preserves_norm_and_identity_at_zero() -> None:
     q, k = torch.randn(2, 64, 3, 16), torch.randn(2, 64, 3, 16)
     rq, rk = apply_rotary_emb(q, k, freqs)
     torch.testing.assert_close(rq.norm(dim=-1), q.norm(dim=-1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(rk.norm(dim=-1), k.norm(dim=-1), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(rq[:, 0], q[:, 0])
     assert not torch.allclose(rq[:, 1:], q[:, 1:])
 

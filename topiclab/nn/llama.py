@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -142,6 +143,8 @@ class KVCache(nn.Module):
     ) -> None:
         super().__init__()
         shape = (batch, kv_heads, max_seq, head_dim)
+        self.k: torch.Tensor
+        self.v: torch.Tensor
         self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
         self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
 
@@ -279,8 +282,7 @@ class Transformer(nn.Module):
     ) -> None:
         """Allocate a KV cache in every layer; forward then uses it at ``start_pos``."""
         p, ref = self.params, self.output.weight
-        for layer in self.layers:
-            attn = layer.attention
+        for attn in self.attentions():
             attn.cache = KVCache(
                 batch_size or p.max_batch_size,
                 attn.n_kv_heads,
@@ -292,12 +294,16 @@ class Transformer(nn.Module):
 
     def clear_cache(self) -> None:
         """Drop the KV caches: forward is then a plain (training) forward again."""
-        for layer in self.layers:
-            layer.attention.cache = None
+        for attn in self.attentions():
+            attn.cache = None
+
+    def attentions(self) -> list[Attention]:
+        """The attention module of every block, in order."""
+        return [cast(TransformerBlock, block).attention for block in self.layers]
 
     @property
     def has_cache(self) -> bool:
-        return self.layers[0].attention.cache is not None
+        return self.attentions()[0].cache is not None
 
     def forward(
         self, tokens: torch.Tensor, start_pos: int = 0, last_only: bool = False

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -57,7 +57,7 @@ def args_from_hf_config(cfg: Any, max_seq_len: int | None = None) -> ModelArgs:
     """ModelArgs of an HF ``LlamaConfig`` (or its ``config.json`` dict)."""
     c = cfg if isinstance(cfg, dict) else cfg.to_dict()
     rope = c.get("rope_parameters") or {}
-    theta = float(rope.get("rope_theta", c.get("rope_theta", 10000.0)))
+    theta = float(rope.get("rope_theta") or c.get("rope_theta") or 10000.0)
     if rope.get("rope_type", "default") != "default" or c.get("rope_scaling"):
         raise ValueError("only the default RoPE (Llama 2) is supported, not rope scaling")
     if c.get("tie_word_embeddings"):
@@ -85,7 +85,8 @@ def hf_config(args: ModelArgs, attn_implementation: str = "eager") -> LlamaConfi
     """The HF ``LlamaConfig`` of our ModelArgs."""
     from transformers import LlamaConfig
 
-    return LlamaConfig(
+    make: Any = LlamaConfig  # its typed signature omits the kwargs it forwards
+    return make(
         vocab_size=args.vocab_size,
         hidden_size=args.dim,
         intermediate_size=args.ffn_hidden,
@@ -160,10 +161,10 @@ def to_hf(model: Transformer, attn_implementation: str = "eager") -> LlamaForCau
     """An HF ``LlamaForCausalLM`` with our model's weights."""
     from transformers import LlamaForCausalLM
 
-    hf = LlamaForCausalLM(hf_config(model.params, attn_implementation))
+    hf: Any = LlamaForCausalLM(hf_config(model.params, attn_implementation))
     hf = hf.to(model.output.weight.dtype)
     hf.load_state_dict(hf_state_dict_from_meta(model.state_dict(), model.params))
-    return hf.eval()
+    return cast("LlamaForCausalLM", hf.eval())
 
 
 def _read_weights(folder: Path) -> StateDict:
