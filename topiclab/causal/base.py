@@ -36,7 +36,9 @@ class EstimatorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    confidence_level: float = Field(0.95, gt=0, lt=1, description="Level of the reported CI.")
+    confidence_level: float = Field(
+        default=0.95, gt=0, lt=1, description="Level of the reported CI."
+    )
 
 
 class EstimateResult(BaseModel):

@@ -35,9 +35,9 @@ from topiclab.causal.validation import (
 
 
 class ICPConfig(EstimatorConfig):
-    alpha: float = Field(0.05, gt=0, lt=1, description="level of the invariance tests")
-    environment: str = Field("env", description="column that labels the environment")
-    max_set_size: int | None = Field(None, ge=0, description="test subsets up to this size")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="level of the invariance tests")
+    environment: str = Field(default="env", description="column that labels the environment")
+    max_set_size: int | None = Field(default=None, ge=0, description="test subsets up to this size")
 
 
 class ICPResult(EstimateResult):

@@ -42,15 +42,18 @@ from topiclab.causal.validation import RoleError
 
 class IVConfig(EstimatorConfig):
     cov_type: Literal["unadjusted", "robust"] = Field(
-        "unadjusted", description="unadjusted (homoskedastic) or robust (HC0) standard errors"
+        default="unadjusted",
+        description="unadjusted (homoskedastic) or robust (HC0) standard errors",
     )
-    debiased: bool = Field(False, description="divide σ̂² by n − k instead of n")
-    weak_f_threshold: float = Field(10.0, description="first-stage F below this flags 'weak'")
+    debiased: bool = Field(default=False, description="divide σ̂² by n − k instead of n")
+    weak_f_threshold: float = Field(
+        default=10.0, description="first-stage F below this flags 'weak'"
+    )
 
 
 class TwoSLSConfig(IVConfig):
     use_dowhy: bool = Field(
-        True,
+        default=True,
         description="identify with DoWhy and cross-check its iv.instrumental_variable "
         "estimate (one instrument, no covariates)",
     )
@@ -144,8 +147,13 @@ class TwoStageLeastSquares(CausalEstimator):
             est = dowhy_api.estimate(
                 model, estimand, "iv.instrumental_variable", iv_instrument_name=r.instruments[0]
             )
-            out["dowhy_estimate"] = float(est.value)
-            out["identifier_method"] = est.target_estimand.identifier_method
+            # None when the graph admits no instrument (e.g. Z -> Y): the user forced one.
+            if est.value is not None:
+                out["dowhy_estimate"] = float(est.value)
+                out["identifier_method"] = est.target_estimand.identifier_method
+        if r.graph is not None:
+            valid = set(r.graph.instruments(r.treatment, r.outcome, r.covariates))
+            out["instruments_valid_in_graph"] = set(r.instruments) <= valid
         return out
 
     def _finish(self, r: Roles, f: TwoSLSFit, extra: dict[str, Any]) -> EstimateResult:
@@ -313,8 +321,10 @@ class ControlFunction(CausalEstimator):
 
 
 class SieveConfig(IVConfig):
-    degree: int = Field(3, ge=1, le=8, description="polynomial degree of the sieve for f(x)")
-    instrument_degree: int = Field(5, ge=1, le=10, description="polynomial degree in z")
+    degree: int = Field(
+        default=3, ge=1, le=8, description="polynomial degree of the sieve for f(x)"
+    )
+    instrument_degree: int = Field(default=5, ge=1, le=10, description="polynomial degree in z")
 
 
 def _poly(v: np.ndarray, degree: int, center: float, scale: float) -> np.ndarray:

@@ -28,9 +28,11 @@ from topiclab.causal.validation import check_columns, check_numeric
 class RefuteConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    method_name: str = Field("iv.instrumental_variable", description="DoWhy estimation method")
-    num_simulations: int = Field(20, ge=1)
-    subset_fraction: float = Field(0.8, gt=0, lt=1)
+    method_name: str = Field(
+        default="iv.instrumental_variable", description="DoWhy estimation method"
+    )
+    num_simulations: int = Field(default=20, ge=1)
+    subset_fraction: float = Field(default=0.8, gt=0, lt=1)
     confounder_strengths: list[float] = Field(
         default_factory=lambda: [0.1, 0.3, 0.5],
         description="unobserved-confounder sensitivity: "

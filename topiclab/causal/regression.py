@@ -22,7 +22,9 @@ from topiclab.causal.graph import GraphLike
 
 class OLSConfig(EstimatorConfig):
     cov_type: Literal["unadjusted", "robust"] = "unadjusted"
-    debiased: bool = Field(True, description="divide σ̂² by n − k (statsmodels) instead of n")
+    debiased: bool = Field(
+        default=True, description="divide σ̂² by n − k (statsmodels) instead of n"
+    )
 
 
 class BackdoorOLS(CausalEstimator):
