@@ -51,8 +51,13 @@ def plugin_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """Change plugin environment variables for one test; the registry is rebuilt around it."""
     from topiclab.core.registry import reset_registry
 
-    for key in ("TOPICLAB_DISABLE_PLUGIN_AUTOLOAD", "TOPICLAB_BLOCK_PLUGINS",
-                "TOPICLAB_LOAD_PLUGINS", "TOPICLAB_STRICT_PLUGINS", "TOPICLAB_PLUGINS"):
+    for key in (
+        "TOPICLAB_DISABLE_PLUGIN_AUTOLOAD",
+        "TOPICLAB_BLOCK_PLUGINS",
+        "TOPICLAB_LOAD_PLUGINS",
+        "TOPICLAB_STRICT_PLUGINS",
+        "TOPICLAB_PLUGINS",
+    ):
         monkeypatch.delenv(key, raising=False)
     reset_registry()
     yield monkeypatch

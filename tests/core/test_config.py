@@ -53,14 +53,17 @@ def test_toml_table_per_topic(tmp_path):
     assert resolve_config(Demo, "standard", path, multi_topic_toml=True).steps == 9
 
 
-@pytest.mark.parametrize("override, message", [
-    ("no.such=1", "unknown config key 'no' in the config; valid keys: optim, seed, steps"),
-    ("optim.beta=1", "unknown config key 'optim.beta' in optim; valid keys: kind, lr"),
-    ("steps=0", "invalid value for 'steps'"),
-    ("steps=abc", "invalid value for 'steps'"),
-    ("steps.x=1", "config key 'steps' has no sub-keys"),
-    ("justtext", "is not of the form key=value"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("no.such=1", "unknown config key 'no' in the config; valid keys: optim, seed, steps"),
+        ("optim.beta=1", "unknown config key 'optim.beta' in optim; valid keys: kind, lr"),
+        ("steps=0", "invalid value for 'steps'"),
+        ("steps=abc", "invalid value for 'steps'"),
+        ("steps.x=1", "config key 'steps' has no sub-keys"),
+        ("justtext", "is not of the form key=value"),
+    ],
+)
 def test_bad_overrides_are_one_line_errors(override, message):
     with pytest.raises(ConfigError) as info:
         resolve_config(Demo, "standard", overrides=[override])
@@ -68,7 +71,9 @@ def test_bad_overrides_are_one_line_errors(override, message):
 
 
 def test_bad_profile_and_missing_file(tmp_path):
-    with pytest.raises(ConfigError, match="unknown profile 'fast'; choose from: quick, standard, full"):
+    with pytest.raises(
+        ConfigError, match="unknown profile 'fast'; choose from: quick, standard, full"
+    ):
         resolve_config(Demo, "fast")
     with pytest.raises(ConfigError, match="does not exist"):
         resolve_config(Demo, "quick", tmp_path / "nope.toml")

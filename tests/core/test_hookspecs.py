@@ -23,8 +23,7 @@ PINNED = {
 
 
 def specs() -> dict[str, object]:
-    return {n: f for n, f in vars(hookspecs).items()
-            if n.startswith("topiclab_") and callable(f)}
+    return {n: f for n, f in vars(hookspecs).items() if n.startswith("topiclab_") and callable(f)}
 
 
 def test_every_hook_is_pinned() -> None:

@@ -92,12 +92,20 @@ def test_no_cache_recomputes_the_same_numbers(first_run):
 
 
 def _run_in_subprocess(api_url: str, out: Path, kill: bool) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PREFECT_API_URL": api_url, "TOPICLAB_PLUGINS": "support.killer_plugin",
-           "PYTHONPATH": str(REPO / "tests"), "TOPICLAB_TEST_KILL": "1" if kill else "0"}
-    code = ("from topiclab.flows.pipeline import topic_pipeline; import json; "
-            f"print(json.dumps(topic_pipeline('ridge', 'quick', ['seed=23'], None, '{out}')))")
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=300)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": api_url,
+        "TOPICLAB_PLUGINS": "support.killer_plugin",
+        "PYTHONPATH": str(REPO / "tests"),
+        "TOPICLAB_TEST_KILL": "1" if kill else "0",
+    }
+    code = (
+        "from topiclab.flows.pipeline import topic_pipeline; import json; "
+        f"print(json.dumps(topic_pipeline('ridge', 'quick', ['seed=23'], None, '{out}')))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_killed_train_resumes_without_regenerating_data(prefect_harness, tmp_path):
@@ -121,6 +129,5 @@ def test_suite_isolates_a_failing_topic(prefect_harness, plugin_env, tmp_path):
     assert (tmp_path / "ridge" / "metrics.json").exists()
     index = (tmp_path / "index.md").read_text()
     assert "| failing | failed |" in index and "| ridge | ok |" in index
-    runs = client().search_runs(
-        [client().get_experiment_by_name("topiclab-failing").experiment_id])
+    runs = client().search_runs([client().get_experiment_by_name("topiclab-failing").experiment_id])
     assert runs[0].info.status == "FAILED" and "train failed" in runs[0].data.tags["error"]

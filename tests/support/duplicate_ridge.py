@@ -1,7 +1,8 @@
 """Registers a second topic with the key 'ridge': the registry must refuse it."""
 
-from topiclab.core.hookspecs import hookimpl
 from topiclab_example.ridge import RidgeTopic
+
+from topiclab.core.hookspecs import hookimpl
 
 
 class AnotherRidge(RidgeTopic):

@@ -12,7 +12,8 @@ from topiclab.core.hookspecs import hookimpl
 
 
 @hookimpl
-def topiclab_log_metrics(run: dict[str, Any], metrics: dict[str, float], step: int | None,
-                         child: str | None) -> None:
+def topiclab_log_metrics(
+    run: dict[str, Any], metrics: dict[str, float], step: int | None, child: str | None
+) -> None:
     if os.environ.get("TOPICLAB_TEST_KILL") == "1" and "loss" in metrics and (step or 0) >= 5:
         os._exit(137)  # like SIGKILL: no cleanup, no Python exception handling

@@ -25,8 +25,12 @@ from rich.table import Table
 
 from topiclab.core.errors import TopiclabError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Eight ML ideas as reproducible Prefect flows, logged to MLflow.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Eight ML ideas as reproducible Prefect flows, logged to MLflow.",
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -51,10 +55,19 @@ def list_cmd() -> None:
     for key, cls in sorted(reg.topics.items()):
         table.add_row("topic", key, cls.title, reg.owner[("topic", key)])
     for key, spec in sorted(reg.trainers.items()):
-        table.add_row("trainer", key, f"[{spec.task}] {_first_line(spec.summary)}", reg.owner[("trainer", key)])
+        table.add_row(
+            "trainer",
+            key,
+            f"[{spec.task}] {_first_line(spec.summary)}",
+            reg.owner[("trainer", key)],
+        )
     for key, est in sorted(reg.estimators.items()):
-        table.add_row("estimator", key, f"[{est.kind}] {_first_line(est.summary)}",
-                      reg.owner[("estimator", key)])
+        table.add_row(
+            "estimator",
+            key,
+            f"[{est.kind}] {_first_line(est.summary)}",
+            reg.owner[("estimator", key)],
+        )
     out.print(table)
 
 
@@ -70,16 +83,22 @@ def plugins() -> None:
     out.print(table)
 
 
-def _validate_run(reg: Any, topics: list[str], profile: str, config: Path | None,
-                  overrides: list[str]) -> None:
+def _validate_run(
+    reg: Any, topics: list[str], profile: str, config: Path | None, overrides: list[str]
+) -> None:
     """Every topic key and every config layer, checked before anything runs."""
     from topiclab.core.config import resolve_config
     from topiclab.flows.pipeline import topic_overrides
 
     for key in topics:
         topic = reg.topic(key)
-        resolve_config(type(topic), profile, config, topic_overrides(key, overrides),
-                       multi_topic_toml=len(topics) > 1)
+        resolve_config(
+            type(topic),
+            profile,
+            config,
+            topic_overrides(key, overrides),
+            multi_topic_toml=len(topics) > 1,
+        )
 
 
 def _print_summary(entries: list[dict[str, Any]], out_dir: Path) -> None:
@@ -87,8 +106,13 @@ def _print_summary(entries: list[dict[str, Any]], out_dir: Path) -> None:
     for e in entries:
         status = "[green]ok[/green]" if e["status"] == "ok" else f"[red]{e['status']}[/red]"
         claims = f"{e['claims_passed']}/{e['claims_total']}" if e["status"] == "ok" else "—"
-        table.add_row(e["topic"], status, claims, f"{e.get('seconds', 0):.1f}",
-                      ", ".join(e.get("cached", [])) or "—")
+        table.add_row(
+            e["topic"],
+            status,
+            claims,
+            f"{e.get('seconds', 0):.1f}",
+            ", ".join(e.get("cached", [])) or "—",
+        )
     out.print(table)
     import os
 
@@ -97,35 +121,48 @@ def _print_summary(entries: list[dict[str, Any]], out_dir: Path) -> None:
     index = out_dir / "index.html"
     out.print(f"report:   {index if index.exists() else out_dir}")
     out.print(f"results:  {out_dir}")
-    out.print("UIs:      topiclab ui   (Prefect http://127.0.0.1:4200, MLflow http://127.0.0.1:5000)")
+    out.print(
+        "UIs:      topiclab ui   (Prefect http://127.0.0.1:4200, MLflow http://127.0.0.1:5000)"
+    )
     out.print(f"tracking: {os.environ.get('MLFLOW_TRACKING_URI', default_tracking_uri())}")
 
 
 def _entries_from(out_dir: Path, topics: list[str]) -> list[dict[str, Any]]:
     import json
 
-    entries = []
+    entries: list[dict[str, Any]] = []
     for key in topics:
         path = out_dir / key / "metrics.json"
         if not path.exists():
             entries.append({"topic": key, "status": "failed"})
             continue
         data = json.loads(path.read_text())
-        entries.append({"topic": key, "status": "ok", "seconds": data["seconds"],
-                        "claims_passed": sum(c["passed"] for c in data["claims"]),
-                        "claims_total": len(data["claims"]), "report": True,
-                        "cached": data.get("cached_stages", [])})
+        entries.append(
+            {
+                "topic": key,
+                "status": "ok",
+                "seconds": data["seconds"],
+                "claims_passed": sum(c["passed"] for c in data["claims"]),
+                "claims_total": len(data["claims"]),
+                "report": True,
+                "cached": data.get("cached_stages", []),
+            }
+        )
     return entries
 
 
 @app.command()
 def run(
-    topics: Annotated[list[str] | None, typer.Argument(help="Topic keys (see `topiclab list`).")] = None,
+    topics: Annotated[
+        list[str] | None, typer.Argument(help="Topic keys (see `topiclab list`).")
+    ] = None,
     all_topics: Annotated[bool, typer.Option("--all", help="Run every registered topic.")] = False,
     profile: Annotated[str, typer.Option(help="quick | standard | full")] = "standard",
     config: Annotated[Path | None, typer.Option(help="TOML file with config values.")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="key=value override; topic:key=value for one topic of several.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key=value override; topic:key=value for one topic of several."),
+    ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute every stage.")] = False,
 ) -> None:
@@ -154,7 +191,9 @@ def run(
         err.print(f"[red]error:[/red] {exc}")
         failed = True
     except Exception as exc:
-        err.print(f"[red]error:[/red] {keys[0]} failed: {type(exc).__name__}: {exc}".splitlines()[0])
+        err.print(
+            f"[red]error:[/red] {keys[0]} failed: {type(exc).__name__}: {exc}".splitlines()[0]
+        )
         failed = True
     _print_summary(_entries_from(target, keys), target)
     if failed:
@@ -162,8 +201,9 @@ def run(
 
 
 @app.command()
-def report(results: Annotated[Path, typer.Argument(help="A results folder.")] = Path(
-        "results/latest")) -> None:
+def report(
+    results: Annotated[Path, typer.Argument(help="A results folder.")] = Path("results/latest"),
+) -> None:
     """Rebuild the index of a results folder from its metrics.json files and print it."""
     if not results.is_dir():
         raise TopiclabError(f"results folder '{results}' does not exist; run `topiclab run` first")
@@ -188,7 +228,9 @@ def ui(prefect_port: int = 4200, mlflow_port: int = 5000) -> None:
 
 @app.command()
 def serve(
-    cron: Annotated[str | None, typer.Option(help="Cron schedule for the suite, e.g. '0 3 * * *'.")] = None,
+    cron: Annotated[
+        str | None, typer.Option(help="Cron schedule for the suite, e.g. '0 3 * * *'.")
+    ] = None,
     topic_cron: Annotated[str | None, typer.Option(help="Cron schedule for each topic.")] = None,
     profile: str = "standard",
 ) -> None:
@@ -208,8 +250,9 @@ def new_plugin(
     from topiclab.core.scaffold import scaffold_plugin
 
     root = scaffold_plugin(name, directory)
-    out.print(f"created {root}\n  pip install -e {root}\n  topiclab plugins\n"
-              f"  pytest {root / 'tests'}")
+    out.print(
+        f"created {root}\n  pip install -e {root}\n  topiclab plugins\n  pytest {root / 'tests'}"
+    )
 
 
 def main() -> None:

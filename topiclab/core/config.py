@@ -57,8 +57,14 @@ def _fields_at(model: type[BaseModel], path: list[str]) -> type[BaseModel]:
         if i == len(path) - 1:
             break
         annotation = fields[part].annotation
-        nested = next((a for a in (annotation, *get_args(annotation))
-                       if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        nested = next(
+            (
+                a
+                for a in (annotation, *get_args(annotation))
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ),
+            None,
+        )
         if nested is None:
             raise ConfigError(f"config key '{'.'.join(path[: i + 1])}' has no sub-keys")
         model = nested
@@ -115,8 +121,9 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file '{path}' is not valid TOML: {err}") from None
 
 
-def toml_values(data: dict[str, Any], topic: type[Topic] | Topic,
-                multi_topic: bool) -> dict[str, Any]:
+def toml_values(
+    data: dict[str, Any], topic: type[Topic] | Topic, multi_topic: bool
+) -> dict[str, Any]:
     """Top-level keys apply to every topic; a ``[<topic key>]`` table to that topic only.
 
     With several topics in one run, tables named after other topics are skipped; with one,
@@ -125,14 +132,21 @@ def toml_values(data: dict[str, Any], topic: type[Topic] | Topic,
     data = dict(data)
     own = data.pop(topic.key) if isinstance(data.get(topic.key), dict) else {}
     if multi_topic:
-        data = {k: v for k, v in data.items()
-                if not (isinstance(v, dict) and k not in topic.Config.model_fields)}
+        data = {
+            k: v
+            for k, v in data.items()
+            if not (isinstance(v, dict) and k not in topic.Config.model_fields)
+        }
     return deep_merge(data, own)
 
 
-def resolve_config(topic: type[Topic] | Topic, profile: str = "standard",
-                   toml_path: Path | None = None, overrides: list[str] | None = None,
-                   multi_topic_toml: bool = False) -> TopicConfig:
+def resolve_config(
+    topic: type[Topic] | Topic,
+    profile: str = "standard",
+    toml_path: Path | None = None,
+    overrides: list[str] | None = None,
+    multi_topic_toml: bool = False,
+) -> TopicConfig:
     """Profile, then TOML, then overrides; each layer checked so the error names its source."""
     values = profile_values(topic, profile)
     validate(topic.Config, values)

@@ -18,13 +18,20 @@ def progress_enabled() -> bool:
 
 
 @contextmanager
-def rich_progress(description: str, total: int) -> Iterator[Callable[[int, dict[str, float]], None]]:
+def rich_progress(
+    description: str, total: int
+) -> Iterator[Callable[[int, dict[str, float]], None]]:
     """A bar of ``total`` steps; the yielded function sets the step and shows the metrics."""
     if not progress_enabled():
         yield lambda step, metrics: None
         return
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(description, total=total, info="")
 

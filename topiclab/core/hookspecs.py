@@ -65,8 +65,9 @@ def topiclab_before_stage(run: dict[str, Any], stage: str) -> None:
 
 
 @hookspec
-def topiclab_after_stage(run: dict[str, Any], stage: str, result: StageResult,
-                         cached: bool) -> None:
+def topiclab_after_stage(
+    run: dict[str, Any], stage: str, result: StageResult, cached: bool
+) -> None:
     """A stage finished (``cached``: its result came from the cache of an earlier run)."""
     raise NotImplementedError
 
@@ -85,8 +86,9 @@ def topiclab_after_run(run: dict[str, Any], outcome: dict[str, Any]) -> None:
 
 
 @hookspec
-def topiclab_log_metrics(run: dict[str, Any], metrics: dict[str, float], step: int | None,
-                         child: str | None) -> None:
+def topiclab_log_metrics(
+    run: dict[str, Any], metrics: dict[str, float], step: int | None, child: str | None
+) -> None:
     """Metrics logged by a stage while it runs (a trainer's loss at ``step``); ``child``
     names a child run when a topic compares several methods. Called in the stage's process."""
     raise NotImplementedError

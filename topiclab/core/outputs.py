@@ -20,8 +20,19 @@ from typing import Any
 from topiclab.core.errors import ConfigError
 from topiclab.core.topic import StageResult
 
-TRACKED_LIBRARIES = ("topiclab", "torch", "prefect", "mlflow", "pluggy", "pydantic", "numpy",
-                     "pandas", "scipy", "scikit-learn", "dowhy")
+TRACKED_LIBRARIES = (
+    "topiclab",
+    "torch",
+    "prefect",
+    "mlflow",
+    "pluggy",
+    "pydantic",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "dowhy",
+)
 
 
 def resolve_out_dir(out: str | Path | None, results_root: Path = Path("results")) -> Path:
@@ -61,18 +72,32 @@ def git_revision() -> str:
     """The commit of the source tree topiclab runs from, with ``+dirty`` for local changes."""
     here = Path(__file__).resolve().parent
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"],
-                               cwd=here, capture_output=True, text=True, timeout=5).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=here, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{rev}+dirty" if dirty else rev
 
 
-def publish_topic(out_dir: Path, topic: str, profile: str, evaluation: StageResult,
-                  report: StageResult, mlflow_run_id: str, seconds: float,
-                  extra: dict[str, Any] | None = None) -> Path:
+def publish_topic(
+    out_dir: Path,
+    topic: str,
+    profile: str,
+    evaluation: StageResult,
+    report: StageResult,
+    mlflow_run_id: str,
+    seconds: float,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Copy the report into ``out_dir/<topic>/`` and write ``metrics.json``; return its path."""
     target = out_dir / topic
     target.mkdir(parents=True, exist_ok=True)

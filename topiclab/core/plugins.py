@@ -27,7 +27,6 @@ from topiclab.core.errors import PluginLoadError
 ENTRY_POINT_GROUP = "topiclab"
 
 
-
 def builtin_plugins() -> dict[str, str]:
     """The plugins that ship with topiclab (every module or package under
     ``topiclab.plugins``): name -> module. They are registered like any third party's."""
@@ -35,8 +34,10 @@ def builtin_plugins() -> dict[str, str]:
 
     import topiclab.plugins as package
 
-    return {m.name.replace("_", "-"): f"{package.__name__}.{m.name}"
-            for m in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name)}
+    return {
+        m.name.replace("_", "-"): f"{package.__name__}.{m.name}"
+        for m in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name)
+    }
 
 
 @dataclass
@@ -126,4 +127,3 @@ def load_plugins(strict: bool | None = None) -> LoadedPlugins:
         first = failed[0]
         raise PluginLoadError(f"plugin '{first.name}' failed to load: {first.error}")
     return LoadedPlugins(pm, infos)
-

@@ -87,8 +87,14 @@ def _package_dir(module: str) -> Path:
     return path
 
 
-def _collect(reg: Registry, hook: Any, kind: str, key_of: Callable[[Any], str],
-             store: dict[str, Any], strict: bool) -> None:
+def _collect(
+    reg: Registry,
+    hook: Any,
+    kind: str,
+    key_of: Callable[[Any], str],
+    store: dict[str, Any],
+    strict: bool,
+) -> None:
     pm = reg.plugins.manager
     for impl in reversed(hook.get_hookimpls()):  # registration order
         name = pm.get_name(impl.plugin) or "?"
@@ -116,10 +122,17 @@ def build_registry(strict: bool | None = None) -> Registry:
     strict_flag = env_flag("TOPICLAB_STRICT_PLUGINS") if strict is None else strict
     hook = loaded.manager.hook
     _collect(reg, hook.topiclab_register_topics, "topic", lambda t: t.key, reg.topics, strict_flag)
-    _collect(reg, hook.topiclab_register_trainers, "trainer", lambda s: s.key, reg.trainers,
-             strict_flag)
-    _collect(reg, hook.topiclab_register_estimators, "estimator", lambda s: s.key,
-             reg.estimators, strict_flag)
+    _collect(
+        reg, hook.topiclab_register_trainers, "trainer", lambda s: s.key, reg.trainers, strict_flag
+    )
+    _collect(
+        reg,
+        hook.topiclab_register_estimators,
+        "estimator",
+        lambda s: s.key,
+        reg.estimators,
+        strict_flag,
+    )
     return reg
 
 

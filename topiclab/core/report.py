@@ -1,7 +1,7 @@
 """Render reports: a Markdown page and a self-contained HTML twin (figures embedded).
 
-    render_topic_report(topic, ctx, data, trained, evaluation)  # the default report stage
-    write_index(out_dir, entries)                                # the suite's index page
+render_topic_report(topic, ctx, data, trained, evaluation)  # the default report stage
+write_index(out_dir, entries)                                # the suite's index page
 """
 
 from __future__ import annotations
@@ -56,7 +56,11 @@ def csv_to_md(path: Path, max_rows: int = 60) -> str:
     if not rows:
         return "_(empty table)_"
     body = [[_num(c) for c in r] for r in rows[1 : max_rows + 1]]
-    more = f"\n\n_{len(rows) - 1 - max_rows} more rows in {path.name}_" if len(rows) > max_rows + 1 else ""
+    more = (
+        f"\n\n_{len(rows) - 1 - max_rows} more rows in {path.name}_"
+        if len(rows) > max_rows + 1
+        else ""
+    )
     return md_table(rows[0], body) + more
 
 
@@ -68,16 +72,23 @@ def _num(cell: str) -> Any:
 
 
 def claims_table(claims: list[Claim]) -> str:
-    rows = [[c.id, c.statement, c.value, c.anchor, c.source,
-             "PASS" if c.passed else "FAIL"] for c in claims]
+    rows = [
+        [c.id, c.statement, c.value, c.anchor, c.source, "PASS" if c.passed else "FAIL"]
+        for c in claims
+    ]
     return md_table(["id", "claim", "this run", "anchor", "source", "verdict"], rows)
 
 
-def topic_markdown(topic: Topic, ctx: StageContext, evaluation: StageResult,
-                   figure_links: dict[str, str]) -> str:
+def topic_markdown(
+    topic: Topic, ctx: StageContext, evaluation: StageResult, figure_links: dict[str, str]
+) -> str:
     passed = sum(c.passed for c in evaluation.claims)
-    parts = [f"# {topic.title}", f"Topic `{topic.key}` · profile `{ctx.profile}` · "
-             f"{passed}/{len(evaluation.claims)} claims confirmed", topic.summary.strip()]
+    parts = [
+        f"# {topic.title}",
+        f"Topic `{topic.key}` · profile `{ctx.profile}` · "
+        f"{passed}/{len(evaluation.claims)} claims confirmed",
+        topic.summary.strip(),
+    ]
     parts += ["## Claims", claims_table(evaluation.claims) if evaluation.claims else "_none_"]
     if evaluation.metrics:
         rows = [[k, v] for k, v in sorted(evaluation.metrics.items())]
@@ -98,6 +109,7 @@ def markdown_to_html(text: str, title: str, base: Path | None = None) -> str:
     """Markdown -> one HTML file; local images are inlined as data URIs so it travels alone."""
     body = md.markdown(text, extensions=["tables", "fenced_code"])
     if base is not None:
+
         def inline(match: re.Match[str]) -> str:
             src = base / match.group(1)
             if not src.is_file():
@@ -108,12 +120,19 @@ def markdown_to_html(text: str, title: str, base: Path | None = None) -> str:
         body = re.sub(r'src="([^":]+\.png)"', inline, body)
     body = body.replace("<td>PASS</td>", '<td class="pass">PASS</td>')
     body = body.replace("<td>FAIL</td>", '<td class="fail">FAIL</td>')
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{CSS}</style></head><body>{body}</body></html>\n")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+        f"</title><style>{CSS}</style></head><body>{body}</body></html>\n"
+    )
 
 
-def render_topic_report(topic: Topic, ctx: StageContext, data: StageResult,
-                        trained: StageResult, evaluation: StageResult) -> StageResult:
+def render_topic_report(
+    topic: Topic,
+    ctx: StageContext,
+    data: StageResult,
+    trained: StageResult,
+    evaluation: StageResult,
+) -> StageResult:
     """Write ``report.md``, ``report.html`` and ``figures/`` into the report stage's folder."""
     figures_dir = ctx.workdir / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
@@ -128,10 +147,17 @@ def render_topic_report(topic: Topic, ctx: StageContext, data: StageResult,
     report_md.write_text(text)
     report_html = ctx.path("report.html")
     report_html.write_text(markdown_to_html(text, topic.title, base=ctx.workdir))
-    return StageResult(files={"report.md": str(report_md), "report.html": str(report_html),
-                              "figures": str(figures_dir)},
-                       data={"claims_passed": sum(c.passed for c in evaluation.claims),
-                             "claims_total": len(evaluation.claims)})
+    return StageResult(
+        files={
+            "report.md": str(report_md),
+            "report.html": str(report_html),
+            "figures": str(figures_dir),
+        },
+        data={
+            "claims_passed": sum(c.passed for c in evaluation.claims),
+            "claims_total": len(evaluation.claims),
+        },
+    )
 
 
 def write_index(out_dir: Path, entries: list[dict[str, Any]]) -> Path:
@@ -140,10 +166,21 @@ def write_index(out_dir: Path, entries: list[dict[str, Any]]) -> Path:
     for e in entries:
         link = f"[report]({e['topic']}/report.html)" if e.get("report") else "—"
         claims = f"{e.get('claims_passed', 0)}/{e.get('claims_total', 0)}"
-        rows.append([e["topic"], e["status"], claims, fmt(e.get("seconds", 0.0)), link,
-                     e.get("error") or ""])
-    text = "# topiclab results\n\n" + md_table(
-        ["topic", "status", "claims confirmed", "seconds", "report", "error"], rows) + "\n"
+        rows.append(
+            [
+                e["topic"],
+                e["status"],
+                claims,
+                fmt(e.get("seconds", 0.0)),
+                link,
+                e.get("error") or "",
+            ]
+        )
+    text = (
+        "# topiclab results\n\n"
+        + md_table(["topic", "status", "claims confirmed", "seconds", "report", "error"], rows)
+        + "\n"
+    )
     (out_dir / "index.md").write_text(text.replace("report.html)", "report.md)"))
     (out_dir / "index.html").write_text(markdown_to_html(text, "topiclab results"))
     return out_dir / "index.html"

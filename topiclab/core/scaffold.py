@@ -13,7 +13,7 @@ from string import Template
 
 from topiclab.core.errors import TopiclabError
 
-PYPROJECT = '''[build-system]
+PYPROJECT = """[build-system]
 requires = ["setuptools>=69"]
 build-backend = "setuptools.build_meta"
 
@@ -28,7 +28,7 @@ $name = "$pkg.plugin"
 
 [tool.setuptools.packages.find]
 where = ["src"]
-'''
+"""
 
 PLUGIN = '''"""The $name topiclab plugin: registers one topic and one trainer."""
 
@@ -117,7 +117,7 @@ class Topic(BaseTopic):
         return StageResult(metrics={"mean_gap": gap}, claims=[claim])
 '''
 
-TEST = '''import os
+TEST = """import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -127,7 +127,7 @@ from topiclab.core.stages import run_direct
 def test_quick_profile_confirms_its_claims(tmp_path):
     results = run_direct("$name", "quick", root=tmp_path)
     assert results["evaluate"].claims and all(c.passed for c in results["evaluate"].claims)
-'''
+"""
 
 
 def scaffold_plugin(name: str, directory: Path) -> Path:
@@ -139,9 +139,13 @@ def scaffold_plugin(name: str, directory: Path) -> Path:
     root = directory / name
     if root.exists():
         raise TopiclabError(f"'{root}' already exists; choose another name or --directory")
-    files = {"pyproject.toml": PYPROJECT, f"src/{pkg}/__init__.py": '"""$name plugin."""\n',
-             f"src/{pkg}/plugin.py": PLUGIN, f"src/{pkg}/topic.py": TOPIC,
-             f"tests/test_{pkg}.py": TEST}
+    files = {
+        "pyproject.toml": PYPROJECT,
+        f"src/{pkg}/__init__.py": '"""$name plugin."""\n',
+        f"src/{pkg}/plugin.py": PLUGIN,
+        f"src/{pkg}/topic.py": TOPIC,
+        f"tests/test_{pkg}.py": TEST,
+    }
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,9 @@ def port_in_use(port: int) -> bool:
 
 
 @contextmanager
-def server_process(name: str, cmd: list[str], health_url: str, timeout: float = 180) -> Iterator[int]:
+def server_process(
+    name: str, cmd: list[str], health_url: str, timeout: float = 180
+) -> Iterator[int]:
     """Start ``cmd`` in its own process group, wait for ``health_url``, kill the group at exit."""
     log = topiclab_home() / f"{name}.log"
     with log.open("ab") as fh:
@@ -65,15 +67,37 @@ def server_process(name: str, cmd: list[str], health_url: str, timeout: float = 
 
 
 def prefect_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-            "--port", str(port)]
+    return [
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
 
 
 def mlflow_command(port: int, tracking_uri: str) -> list[str]:
     artifacts = Path(os.environ.get("TOPICLAB_MLFLOW_ARTIFACTS", default_artifact_root()))
-    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
-            "--artifacts-destination", str(artifacts), "--host", "127.0.0.1",
-            "--port", str(port), "--workers", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        tracking_uri,
+        "--artifacts-destination",
+        str(artifacts),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
 
 
 @contextmanager
@@ -85,14 +109,20 @@ def local_servers(prefect_port: int = 4200, mlflow_port: int = 5000) -> Iterator
     uri = os.environ["MLFLOW_TRACKING_URI"]
     urls = {"prefect": f"http://127.0.0.1:{prefect_port}"}
     with ExitStack() as stack:
-        stack.enter_context(server_process(
-            "prefect-server", prefect_command(prefect_port), f"{urls['prefect']}/api/health"))
+        stack.enter_context(
+            server_process(
+                "prefect-server", prefect_command(prefect_port), f"{urls['prefect']}/api/health"
+            )
+        )
         if uri.startswith(("http://", "https://")):
             urls["mlflow"] = uri  # a tracking server is already configured
         else:
             urls["mlflow"] = f"http://127.0.0.1:{mlflow_port}"
-            stack.enter_context(server_process(
-                "mlflow-ui", mlflow_command(mlflow_port, uri), f"{urls['mlflow']}/health"))
+            stack.enter_context(
+                server_process(
+                    "mlflow-ui", mlflow_command(mlflow_port, uri), f"{urls['mlflow']}/health"
+                )
+            )
         yield urls
 
 
@@ -100,8 +130,10 @@ def run_uis(prefect_port: int, mlflow_port: int, console: Any) -> None:
     console.print("starting the Prefect server and the MLflow UI (about 15-30 s)...")
     with local_servers(prefect_port, mlflow_port) as urls:
         console.print(f"Prefect UI: {urls['prefect']}\nMLflow UI:  {urls['mlflow']}")
-        console.print(f"To send runs to this Prefect server: export PREFECT_API_URL="
-                      f"{urls['prefect']}/api\nCtrl-C stops both.")
+        console.print(
+            f"To send runs to this Prefect server: export PREFECT_API_URL="
+            f"{urls['prefect']}/api\nCtrl-C stops both."
+        )
         try:
             while True:
                 time.sleep(3600)

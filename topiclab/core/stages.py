@@ -53,9 +53,15 @@ def seed_everything(seed: int) -> None:
         pass
 
 
-def execute_stage(topic_key: str, stage: str, profile: str, config: dict[str, Any],
-                  workdir: Path, upstream: list[StageResult],
-                  run: dict[str, Any] | None = None) -> StageResult:
+def execute_stage(
+    topic_key: str,
+    stage: str,
+    profile: str,
+    config: dict[str, Any],
+    workdir: Path,
+    upstream: list[StageResult],
+    run: dict[str, Any] | None = None,
+) -> StageResult:
     """Build the registry of this process, run ``stage`` and mark its folder as done."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage '{stage}'; choose from: {', '.join(STAGES)}")
@@ -69,9 +75,16 @@ def execute_stage(topic_key: str, stage: str, profile: str, config: dict[str, An
         if run is not None:
             registry.hook.topiclab_log_metrics(run=run, metrics=metrics, step=step, child=child)
 
-    ctx = StageContext(topic=topic_key, profile=profile, config=cfg, workdir=workdir,
-                       stage=stage, registry_factory=get_registry, metrics_sink=sink,
-                       progress_factory=rich_progress)
+    ctx = StageContext(
+        topic=topic_key,
+        profile=profile,
+        config=cfg,
+        workdir=workdir,
+        stage=stage,
+        registry_factory=get_registry,
+        metrics_sink=sink,
+        progress_factory=rich_progress,
+    )
     # Each stage reseeds from the config, so a resumed run computes what an unbroken one does.
     seed_everything(cfg.seed + STAGES.index(stage))
     result: StageResult = getattr(topic, stage)(ctx, *upstream)
@@ -79,8 +92,12 @@ def execute_stage(topic_key: str, stage: str, profile: str, config: dict[str, An
     return result
 
 
-def run_direct(topic_key: str, profile: str = "quick", overrides: list[str] | None = None,
-               root: Path | None = None) -> dict[str, StageResult]:
+def run_direct(
+    topic_key: str,
+    profile: str = "quick",
+    overrides: list[str] | None = None,
+    root: Path | None = None,
+) -> dict[str, StageResult]:
     """The four stages as plain calls, no Prefect and no tracking (benchmarks, debugging)."""
     registry = get_registry()
     cfg = resolve_config(registry.topics[topic_key], profile, overrides=overrides)

@@ -53,7 +53,9 @@ class StageResult(BaseModel):
 
     metrics: dict[str, float] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
-    files: dict[str, str] = Field(default_factory=dict, description="named outputs for later stages")
+    files: dict[str, str] = Field(
+        default_factory=dict, description="named outputs for later stages"
+    )
     figures: dict[str, str] = Field(default_factory=dict, description="name -> PNG path")
     tables: dict[str, str] = Field(default_factory=dict, description="name -> CSV path")
     models: dict[str, str] = Field(
@@ -75,8 +77,9 @@ MetricsSink = Callable[[dict[str, float], int | None, str | None], None]
 class Progress:
     """What a trainer calls each step: advances the bar and logs metrics with the step."""
 
-    def __init__(self, advance: Callable[[int, dict[str, float]], None], sink: MetricsSink,
-                 child: str | None) -> None:
+    def __init__(
+        self, advance: Callable[[int, dict[str, float]], None], sink: MetricsSink, child: str | None
+    ) -> None:
         self._advance, self._sink, self._child = advance, sink, child
 
     def __call__(self, step: int, **metrics: float) -> None:
@@ -113,13 +116,16 @@ class StageContext:
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None,
-                    child: str | None = None) -> None:
+    def log_metrics(
+        self, metrics: dict[str, float], step: int | None = None, child: str | None = None
+    ) -> None:
         """Log metrics (with a step) to every tracker; ``child`` names a child run."""
         self.metrics_sink({k: float(v) for k, v in metrics.items()}, step, child)
 
     @contextmanager
-    def progress(self, description: str, total: int, child: str | None = None) -> Iterator[Progress]:
+    def progress(
+        self, description: str, total: int, child: str | None = None
+    ) -> Iterator[Progress]:
         """A progress bar for a loop of ``total`` steps; call the yielded object each step."""
         if self.progress_factory is None:
             yield Progress(lambda step, metrics: None, self.metrics_sink, child)
@@ -150,8 +156,9 @@ class Topic(abc.ABC):
     def evaluate(self, ctx: StageContext, data: StageResult, trained: StageResult) -> StageResult:
         """Measure: metrics, figures, tables and the claims with their verdicts."""
 
-    def report(self, ctx: StageContext, data: StageResult, trained: StageResult,
-               evaluation: StageResult) -> StageResult:
+    def report(
+        self, ctx: StageContext, data: StageResult, trained: StageResult, evaluation: StageResult
+    ) -> StageResult:
         """Render the HTML and Markdown report. Override to add to it."""
         from topiclab.core.report import render_topic_report
 

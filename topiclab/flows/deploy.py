@@ -23,31 +23,47 @@ def ensure_server() -> str:
     if not url and healthy("http://127.0.0.1:4200/api/health"):
         url = os.environ["PREFECT_API_URL"] = "http://127.0.0.1:4200/api"
     if not url or not healthy(f"{url.rstrip('/')}/health"):
-        raise TopiclabError("serving deployments needs a running Prefect server: start one with "
-                            "`topiclab ui` (or `prefect server start`) and set PREFECT_API_URL")
+        raise TopiclabError(
+            "serving deployments needs a running Prefect server: start one with "
+            "`topiclab ui` (or `prefect server start`) and set PREFECT_API_URL"
+        )
     return url
 
 
-def build_deployments(topics: list[str], profile: str, cron: str | None,
-                      topic_cron: str | None) -> list[Any]:
+def build_deployments(
+    topics: list[str], profile: str, cron: str | None, topic_cron: str | None
+) -> list[Any]:
     from topiclab.flows.pipeline import suite, topic_pipeline
 
     deployments = [
-        topic_pipeline.to_deployment(name=key, parameters={"topic": key, "profile": profile},
-                                     cron=topic_cron, tags=["topiclab", key])
+        topic_pipeline.to_deployment(
+            name=key,
+            parameters={"topic": key, "profile": profile},
+            cron=topic_cron,
+            tags=["topiclab", key],
+        )
         for key in topics
     ]
-    deployments.append(suite.to_deployment(name="all-topics", parameters={"profile": profile},
-                                           cron=cron, tags=["topiclab", "suite"]))
+    deployments.append(
+        suite.to_deployment(
+            name="all-topics",
+            parameters={"profile": profile},
+            cron=cron,
+            tags=["topiclab", "suite"],
+        )
+    )
     return deployments
 
 
-def serve_deployments(topics: list[str], profile: str, cron: str | None, topic_cron: str | None,
-                      console: Any) -> None:
+def serve_deployments(
+    topics: list[str], profile: str, cron: str | None, topic_cron: str | None, console: Any
+) -> None:
     url = ensure_server()
     from prefect import serve
 
     deployments = build_deployments(topics, profile, cron, topic_cron)
-    console.print(f"serving {len(deployments)} deployments on {url} "
-                  f"(topic-pipeline/<topic>, topiclab-suite/all-topics); Ctrl-C stops")
+    console.print(
+        f"serving {len(deployments)} deployments on {url} "
+        f"(topic-pipeline/<topic>, topiclab-suite/all-topics); Ctrl-C stops"
+    )
     serve(*deployments)

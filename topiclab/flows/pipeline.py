@@ -17,16 +17,13 @@ from topiclab.core.environment import configure_environment
 configure_environment()  # before prefect and mlflow are imported
 
 import hashlib  # noqa: E402
+import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.artifacts import (  # noqa: E402
-    create_link_artifact,
-    create_markdown_artifact,
-    create_table_artifact,
-)
+from prefect.artifacts import create_link_artifact, create_table_artifact  # noqa: E402
 from prefect.context import TaskRunContext  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
@@ -56,10 +53,22 @@ def stage_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     return "stage-" + hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-@task(name="stage", task_run_name="{topic}.{stage}", persist_result=True,
-      cache_key_fn=stage_cache_key, retries=0)  # stages are deterministic: a retry won't help
-def run_stage(topic: str, stage: str, profile: str, config: dict[str, Any], workdir: str,
-              upstream: list[StageResult], run: dict[str, Any]) -> StageResult:
+@task(
+    name="stage",
+    task_run_name="{topic}.{stage}",
+    persist_result=True,
+    cache_key_fn=stage_cache_key,
+    retries=0,
+)  # stages are deterministic: a retry won't help
+def run_stage(
+    topic: str,
+    stage: str,
+    profile: str,
+    config: dict[str, Any],
+    workdir: str,
+    upstream: list[StageResult],
+    run: dict[str, Any],
+) -> StageResult:
     return execute_stage(topic, stage, profile, config, Path(workdir), upstream, run)
 
 
@@ -80,12 +89,26 @@ def new_run_info(topic: str, profile: str, config: dict[str, Any]) -> dict[str, 
     registry = get_registry()
     versions = library_versions()
     versions.update({f"plugin.{p.name}": p.version for p in registry.plugins.infos if not p.error})
-    return {"topic": topic, "profile": profile, "config": config, "versions": versions,
-            "git": git_revision(), "flow_run_id": str(flow_run.get_id() or ""), "links": {}}
+    return {
+        "topic": topic,
+        "profile": profile,
+        "config": config,
+        "versions": versions,
+        "git": git_revision(),
+        "flow_run_id": str(flow_run.get_id() or ""),
+        "links": {},
+    }
 
 
-def _run_stages(topic: str, profile: str, config: dict[str, Any], root: Path, chash: str,
-                run: dict[str, Any], use_cache: bool) -> tuple[dict[str, StageResult], list[str]]:
+def _run_stages(
+    topic: str,
+    profile: str,
+    config: dict[str, Any],
+    root: Path,
+    chash: str,
+    run: dict[str, Any],
+    use_cache: bool,
+) -> tuple[dict[str, StageResult], list[str]]:
     hook = get_registry().hook
     logger = get_run_logger()
     results: dict[str, StageResult] = {}
@@ -96,8 +119,15 @@ def _run_stages(topic: str, profile: str, config: dict[str, Any], root: Path, ch
         hook.topiclab_before_stage(run=run, stage=stage)
         try:
             state = run_stage.with_options(refresh_cache=fresh)(
-                topic, stage, profile, config, str(workdir),
-                [results[s] for s in STAGES[: STAGES.index(stage)]], run, return_state=True)
+                topic,
+                stage,
+                profile,
+                config,
+                str(workdir),
+                [results[s] for s in STAGES[: STAGES.index(stage)]],
+                run,
+                return_state=True,
+            )
             results[stage] = state.result()
         except BaseException as exc:
             hook.topiclab_on_stage_error(run=run, stage=stage, error=exc)
@@ -112,31 +142,47 @@ def _run_stages(topic: str, profile: str, config: dict[str, Any], root: Path, ch
 
 def _publish_artifacts(topic: str, evaluation: StageResult, run: dict[str, Any]) -> None:
     url = run["links"].get("mlflow_url", "")
-    rows = [{"claim": c.id, "statement": c.statement, "this run": str(c.value),
-             "anchor": c.anchor, "verdict": "PASS" if c.passed else "FAIL"}
-            for c in evaluation.claims]
-    rows += [{"claim": f"metric: {k}", "this run": f"{v:.6g}"} for k, v in evaluation.metrics.items()]
+    rows = [
+        {
+            "claim": c.id,
+            "statement": c.statement,
+            "this run": str(c.value),
+            "anchor": c.anchor,
+            "verdict": "PASS" if c.passed else "FAIL",
+        }
+        for c in evaluation.claims
+    ]
+    rows += [
+        {"claim": f"metric: {k}", "this run": f"{v:.6g}"} for k, v in evaluation.metrics.items()
+    ]
     key = "".join(ch if ch.isalnum() else "-" for ch in topic.lower())
-    create_table_artifact(table=rows, key=f"{key}-results",
-                          description=f"{topic}: claims and metrics. MLflow run: {url}")
+    create_table_artifact(
+        table=rows,
+        key=f"{key}-results",
+        description=f"{topic}: claims and metrics. MLflow run: {url}",
+    )
     if url:
         create_link_artifact(link=url, link_text="MLflow run", key=f"{key}-mlflow-run")
-    passed = sum(c.passed for c in evaluation.claims)
-    create_markdown_artifact(
-        key=f"{key}-summary",
-        markdown=f"## {topic}\n\n{passed}/{len(evaluation.claims)} claims confirmed. "
-                 f"[Open the MLflow run]({url})\n")
 
 
 @flow(name="topic-pipeline", flow_run_name="{topic}-{profile}", validate_parameters=True)
-def topic_pipeline(topic: str, profile: str = "standard", overrides: list[str] | None = None,
-                   config_file: str | None = None, out_dir: str | None = None,
-                   use_cache: bool = True) -> dict[str, Any]:
+def topic_pipeline(
+    topic: str,
+    profile: str = "standard",
+    overrides: list[str] | None = None,
+    config_file: str | None = None,
+    out_dir: str | None = None,
+    use_cache: bool = True,
+) -> dict[str, Any]:
     """generate -> train -> evaluate -> report for one topic; returns its ``metrics.json``."""
     registry = get_registry()
     topic_cls = type(registry.topic(topic))
-    cfg = resolve_config(topic_cls, profile, Path(config_file) if config_file else None,
-                         topic_overrides(topic, overrides))
+    cfg = resolve_config(
+        topic_cls,
+        profile,
+        Path(config_file) if config_file else None,
+        topic_overrides(topic, overrides),
+    )
     config = cfg.model_dump(mode="json")
     out = resolve_out_dir(out_dir)
     chash = config_hash(topic, config, registry.fingerprint(topic))
@@ -148,22 +194,45 @@ def topic_pipeline(topic: str, profile: str = "standard", overrides: list[str] |
         results, cached = _run_stages(topic, profile, config, work_root(), chash, run, use_cache)
     except BaseException as exc:
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        registry.hook.topiclab_after_run(run=run, outcome={
-            "status": "FAILED", "seconds": time.perf_counter() - start, "error": message,
-            "out_dir": str(out)})
+        registry.hook.topiclab_after_run(
+            run=run,
+            outcome={
+                "status": "FAILED",
+                "seconds": time.perf_counter() - start,
+                "error": message,
+                "out_dir": str(out),
+            },
+        )
         raise
     seconds = time.perf_counter() - start
     metrics_json = publish_topic(
-        out, topic, profile, results["evaluate"], results["report"],
-        run["links"].get("mlflow_run_id", ""), seconds,
-        extra={"cached_stages": cached, "seed": config.get("seed"), "versions": run["versions"],
-               "mlflow_url": run["links"].get("mlflow_url", ""), "git": run["git"]})
+        out,
+        topic,
+        profile,
+        results["evaluate"],
+        results["report"],
+        run["links"].get("mlflow_run_id", ""),
+        seconds,
+        extra={
+            "cached_stages": cached,
+            "seed": config.get("seed"),
+            "versions": run["versions"],
+            "mlflow_url": run["links"].get("mlflow_url", ""),
+            "git": run["git"],
+        },
+    )
     _publish_artifacts(topic, results["evaluate"], run)
-    registry.hook.topiclab_after_run(run=run, outcome={
-        "status": "FINISHED", "seconds": seconds, "error": None, "out_dir": str(out),
-        "report": str(out / topic / "report.html"), "metrics_json": str(metrics_json)})
-    import json
-
+    registry.hook.topiclab_after_run(
+        run=run,
+        outcome={
+            "status": "FINISHED",
+            "seconds": seconds,
+            "error": None,
+            "out_dir": str(out),
+            "report": str(out / topic / "report.html"),
+            "metrics_json": str(metrics_json),
+        },
+    )
     return dict(json.loads(metrics_json.read_text()))
 
 
@@ -172,9 +241,14 @@ class SuiteFailed(TopiclabError):
 
 
 @flow(name="topiclab-suite", validate_parameters=True)
-def suite(topics: list[str] | None = None, profile: str = "standard",
-          overrides: list[str] | None = None, config_file: str | None = None,
-          out_dir: str | None = None, use_cache: bool = True) -> dict[str, Any]:
+def suite(
+    topics: list[str] | None = None,
+    profile: str = "standard",
+    overrides: list[str] | None = None,
+    config_file: str | None = None,
+    out_dir: str | None = None,
+    use_cache: bool = True,
+) -> dict[str, Any]:
     """Run several topics (default: all); one failing topic does not stop the others."""
     registry = get_registry()
     keys = topics or sorted(registry.topics)
@@ -188,19 +262,32 @@ def suite(topics: list[str] | None = None, profile: str = "standard",
         try:
             result = topic_pipeline(key, profile, overrides, config_file, str(out), use_cache)
             claims = result["claims"]
-            entries.append({"topic": key, "status": "ok", "seconds": result["seconds"],
-                            "claims_passed": sum(c["passed"] for c in claims),
-                            "claims_total": len(claims), "report": True,
-                            "mlflow_run_id": result["mlflow_run_id"]})
+            entries.append(
+                {
+                    "topic": key,
+                    "status": "ok",
+                    "seconds": result["seconds"],
+                    "claims_passed": sum(c["passed"] for c in claims),
+                    "claims_total": len(claims),
+                    "report": True,
+                    "mlflow_run_id": result["mlflow_run_id"],
+                }
+            )
         except Exception as exc:
             logger.error("topic %s failed: %s", key, exc)
-            entries.append({"topic": key, "status": "failed",
-                            "seconds": time.perf_counter() - start,
-                            "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+            entries.append(
+                {
+                    "topic": key,
+                    "status": "failed",
+                    "seconds": time.perf_counter() - start,
+                    "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
+                }
+            )
     index = write_index(out, entries)
     summary = {"out_dir": str(out), "index": str(index), "topics": entries}
     failed = [e["topic"] for e in entries if e["status"] != "ok"]
     if failed:
-        raise SuiteFailed(f"{len(failed)} of {len(keys)} topics failed: {', '.join(failed)}; "
-                          f"index at {index}")
+        raise SuiteFailed(
+            f"{len(failed)} of {len(keys)} topics failed: {', '.join(failed)}; index at {index}"
+        )
     return summary

@@ -58,8 +58,11 @@ def experiment_id(client: Any, topic: str) -> str:
 
 
 def ui_url(experiment: str, run_id: str) -> str:
-    base = tracking_uri() if _is_server(tracking_uri()) else os.environ.get(
-        "TOPICLAB_MLFLOW_UI_URL", "http://127.0.0.1:5000")
+    base = (
+        tracking_uri()
+        if _is_server(tracking_uri())
+        else os.environ.get("TOPICLAB_MLFLOW_UI_URL", "http://127.0.0.1:5000")
+    )
     return f"{base.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
 
 
@@ -80,14 +83,18 @@ def _child_run(client: Any, run: dict[str, Any], child: str) -> str:
         if (parent, child) not in _children:
             # Another process (a Dask worker, say) may have made it already.
             found = client.search_runs(
-                [run["links"]["mlflow_experiment_id"]], max_results=1,
-                filter_string=f"tags.mlflow.parentRunId = '{parent}' and tags.child = '{child}'")
+                [run["links"]["mlflow_experiment_id"]],
+                max_results=1,
+                filter_string=f"tags.mlflow.parentRunId = '{parent}' and tags.child = '{child}'",
+            )
             if found:
                 _children[(parent, child)] = found[0].info.run_id
                 return _children[(parent, child)]
             created = client.create_run(
-                run["links"]["mlflow_experiment_id"], run_name=child,
-                tags={"mlflow.parentRunId": parent, "topic": run["topic"], "child": child})
+                run["links"]["mlflow_experiment_id"],
+                run_name=child,
+                tags={"mlflow.parentRunId": parent, "topic": run["topic"], "child": child},
+            )
             _children[(parent, child)] = created.info.run_id
         return _children[(parent, child)]
 
@@ -103,9 +110,14 @@ def _flush(client: Any, run_id: str) -> None:
 def topiclab_before_run(run: dict[str, Any]) -> dict[str, str]:
     client = _client()
     exp = experiment_id(client, run["topic"])
-    tags = {"topic": run["topic"], "profile": run["profile"], "git_revision": run.get("git", ""),
-            "prefect_flow_run_id": run.get("flow_run_id") or "", "seed": str(run["config"].get("seed")),
-            **{f"version.{k}": v for k, v in run.get("versions", {}).items()}}
+    tags = {
+        "topic": run["topic"],
+        "profile": run["profile"],
+        "git_revision": run.get("git", ""),
+        "prefect_flow_run_id": run.get("flow_run_id") or "",
+        "seed": str(run["config"].get("seed")),
+        **{f"version.{k}": v for k, v in run.get("versions", {}).items()},
+    }
     created = client.create_run(exp, run_name=f"{run['topic']}-{run['profile']}", tags=tags)
     run_id = created.info.run_id
     params = _flatten(run["config"])
@@ -115,13 +127,18 @@ def topiclab_before_run(run: dict[str, Any]) -> dict[str, str]:
     for start in range(0, len(items), 100):
         client.log_batch(run_id, params=items[start : start + 100])
     client.log_dict(run_id, run["config"], "config.json")
-    return {"mlflow_run_id": run_id, "mlflow_experiment_id": exp,
-            "mlflow_url": ui_url(exp, run_id), "mlflow_tracking_uri": tracking_uri()}
+    return {
+        "mlflow_run_id": run_id,
+        "mlflow_experiment_id": exp,
+        "mlflow_url": ui_url(exp, run_id),
+        "mlflow_tracking_uri": tracking_uri(),
+    }
 
 
 @hookimpl
-def topiclab_log_metrics(run: dict[str, Any], metrics: dict[str, float], step: int | None,
-                         child: str | None) -> None:
+def topiclab_log_metrics(
+    run: dict[str, Any], metrics: dict[str, float], step: int | None, child: str | None
+) -> None:
     if "mlflow_run_id" not in run.get("links", {}):
         return
     from mlflow.entities import Metric
@@ -136,16 +153,20 @@ def topiclab_log_metrics(run: dict[str, Any], metrics: dict[str, float], step: i
         _flush(client, run_id)
 
 
-def _log_result(client: Any, run: dict[str, Any], stage: str, result: StageResult,
-                cached: bool) -> None:
-    from mlflow.entities import Metric
+def _log_result(
+    client: Any, run: dict[str, Any], stage: str, result: StageResult, cached: bool
+) -> None:
+    from mlflow.entities import Metric, RunTag
 
     run_id = run["links"]["mlflow_run_id"]
     now = int(time.time() * 1000)
     metrics = [Metric(k, v, now, 0) for k, v in result.metrics.items()]
     metrics += [Metric(f"claim.{c.id}", float(c.passed), now, 0) for c in result.claims]
-    for start in range(0, len(metrics), 1000):
-        client.log_batch(run_id, metrics=metrics[start : start + 1000])
+    tags = [RunTag(f"stage.{stage}", "cached" if cached else "ran")]
+    for start in range(0, max(len(metrics), 1), 1000):
+        client.log_batch(
+            run_id, metrics=metrics[start : start + 1000], tags=tags if not start else []
+        )
     for name, values in result.children.items():
         child = _child_run(client, run, name)
         client.log_batch(child, metrics=[Metric(k, v, now, 0) for k, v in values.items()])
@@ -160,9 +181,10 @@ def _log_result(client: Any, run: dict[str, Any], stage: str, result: StageResul
     for name in ("report.html", "report.md"):
         if name in result.files:
             client.log_artifact(run_id, result.files[name])
-    if result.models and not cached:  # a cached stage's models were logged by the run that made them
+    if (
+        result.models and not cached
+    ):  # a cached stage's models were logged by the run that made them
         _log_models(run, result.models)
-    client.set_tag(run_id, f"stage.{stage}", "cached" if cached else "ran")
 
 
 def _log_models(run: dict[str, Any], models: dict[str, str]) -> None:
@@ -175,13 +197,17 @@ def _log_models(run: dict[str, Any], models: dict[str, str]) -> None:
         for name, path in models.items():
             module = torch.load(path, weights_only=False, map_location="cpu")
             mlflow.pytorch.log_model(
-                module, name=name, registered_model_name=f"topiclab-{run['topic']}-{name}",
-                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+                module,
+                name=name,
+                registered_model_name=f"topiclab-{run['topic']}-{name}",
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            )
 
 
 @hookimpl
-def topiclab_after_stage(run: dict[str, Any], stage: str, result: StageResult,
-                         cached: bool) -> None:
+def topiclab_after_stage(
+    run: dict[str, Any], stage: str, result: StageResult, cached: bool
+) -> None:
     if "mlflow_run_id" not in run.get("links", {}):
         return
     client = _client()

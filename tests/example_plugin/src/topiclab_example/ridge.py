@@ -30,12 +30,16 @@ class RidgeConfig(TopicConfig):
 class RidgeTopic(Topic):
     key = "ridge"
     title = "Ridge regression: gradient descent reaches the closed form"
-    summary = ("Gradient descent on the ridge objective converges to (XᵀX + λI)⁻¹Xᵀy, and "
-               "the test error approaches the noise floor σ². A small, fast topic shipped by "
-               "the example plugin.")
+    summary = (
+        "Gradient descent on the ridge objective converges to (XᵀX + λI)⁻¹Xᵀy, and "
+        "the test error approaches the noise floor σ². A small, fast topic shipped by "
+        "the example plugin."
+    )
     Config = RidgeConfig
-    profiles = {"quick": {"n_train": 400, "n_test": 400, "steps": 150},
-                "full": {"n_train": 20000, "n_test": 20000, "features": 64, "steps": 2000}}
+    profiles = {
+        "quick": {"n_train": 400, "n_test": 400, "steps": 150},
+        "full": {"n_train": 20000, "n_test": 20000, "features": 64, "steps": 2000},
+    }
 
     def generate(self, ctx: StageContext) -> StageResult:
         cfg = ctx.config
@@ -92,14 +96,26 @@ class RidgeTopic(Topic):
         fig.savefig(figure, dpi=80)
         plt.close(fig)
         claims = [
-            Claim(id="gd-matches-closed-form", statement="Gradient descent reaches the ridge "
-                  "closed form", value=gap, anchor="max |w - w*| < 1e-3",
-                  source="(XᵀX + λI)⁻¹Xᵀy", passed=gap < 1e-3),
-            Claim(id="test-error-near-noise", statement="Test MSE approaches the noise floor",
-                  value=ratio, anchor=f"MSE/σ² < {bound:.3f}",
-                  source="1 + p/(n-p-1) + 3 sd of the test estimate", passed=ratio < bound),
+            Claim(
+                id="gd-matches-closed-form",
+                statement="Gradient descent reaches the ridge closed form",
+                value=gap,
+                anchor="max |w - w*| < 1e-3",
+                source="(XᵀX + λI)⁻¹Xᵀy",
+                passed=gap < 1e-3,
+            ),
+            Claim(
+                id="test-error-near-noise",
+                statement="Test MSE approaches the noise floor",
+                value=ratio,
+                anchor=f"MSE/σ² < {bound:.3f}",
+                source="1 + p/(n-p-1) + 3 sd of the test estimate",
+                passed=ratio < bound,
+            ),
         ]
-        return StageResult(metrics={"max_coef_gap": gap, "test_mse": test_mse,
-                                    "mse_over_noise": ratio},
-                           figures={"coefficients": str(figure)}, tables={"coefficients": str(table)},
-                           claims=claims)
+        return StageResult(
+            metrics={"max_coef_gap": gap, "test_mse": test_mse, "mse_over_noise": ratio},
+            figures={"coefficients": str(figure)},
+            tables={"coefficients": str(table)},
+            claims=claims,
+        )

