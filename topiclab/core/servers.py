@@ -41,12 +41,22 @@ def port_in_use(port: int) -> bool:
 
 @contextmanager
 def server_process(
-    name: str, cmd: list[str], health_url: str, timeout: float = 180
+    name: str,
+    cmd: list[str],
+    health_url: str,
+    timeout: float = 180,
+    env: dict[str, str] | None = None,
 ) -> Iterator[int]:
     """Start ``cmd`` in its own process group, wait for ``health_url``, kill the group at exit."""
     log = topiclab_home() / f"{name}.log"
     with log.open("ab") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
     try:
         deadline = time.monotonic() + timeout
         while not healthy(health_url):

@@ -1,0 +1,183 @@
+"""Beyond one machine: a Prefect server and an MLflow tracking server, both on PostgreSQL.
+
+Starts a private PostgreSQL cluster (initdb + pg_ctl, as the ``postgres`` user when run as
+root), a Prefect server on it, an MLflow tracking server on it with proxied artifacts, and runs
+the quick ``ridge`` pipeline in a separate process configured only through the environment,
+as a worker on another machine would be. CI sets ``TOPICLAB_REQUIRE_POSTGRES=1``.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pg_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def as_db_user(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A private cluster on 127.0.0.1; yields the base URL ``postgres@127.0.0.1:PORT``."""
+    initdb, pg_ctl, psql = pg_bin("initdb"), pg_bin("pg_ctl"), shutil.which("psql")
+    if not (initdb and pg_ctl and psql):
+        if os.environ.get("TOPICLAB_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL is not installed (apt-get install -y postgresql)")
+        pytest.skip("PostgreSQL is not installed")
+    # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.
+    data = Path(tempfile.mkdtemp(prefix="topiclab-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres")
+    port = free_port()
+    subprocess.run(
+        as_db_user([initdb, "-D", str(data), "-A", "trust", "-U", "postgres"]),
+        check=True,
+        capture_output=True,
+    )
+    opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
+    subprocess.run(
+        as_db_user([pg_ctl, "-D", str(data), "-o", opts, "-w", "start", "-l", str(data / "log")]),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        for db in ("prefect", "mlflow"):
+            subprocess.run(
+                [
+                    psql,
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-U",
+                    "postgres",
+                    "-c",
+                    f"CREATE DATABASE {db}",
+                ],
+                check=True,
+                capture_output=True,
+            )
+        subprocess.run(
+            [
+                psql,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "-d",
+                "prefect",
+                "-c",
+                "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            as_db_user([pg_ctl, "-D", str(data), "-m", "fast", "stop"]), capture_output=True
+        )
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def servers(postgres, tmp_path_factory) -> Iterator[dict[str, str]]:
+    from topiclab.core.servers import mlflow_command, prefect_command, server_process
+
+    prefect_port, mlflow_port = free_port(), free_port()
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    prefect_env = {
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{postgres}/prefect",
+        "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-server")),
+    }
+    mlflow_cmd = mlflow_command(mlflow_port, f"postgresql+psycopg://{postgres}/mlflow")
+    mlflow_cmd[mlflow_cmd.index("--artifacts-destination") + 1] = str(artifacts)
+    with (
+        server_process(
+            "prefect-pg",
+            prefect_command(prefect_port),
+            f"http://127.0.0.1:{prefect_port}/api/health",
+            env=prefect_env,
+        ),
+        server_process("mlflow-pg", mlflow_cmd, f"http://127.0.0.1:{mlflow_port}/health"),
+    ):
+        yield {
+            "prefect": f"http://127.0.0.1:{prefect_port}/api",
+            "mlflow": f"http://127.0.0.1:{mlflow_port}",
+            "artifacts": str(artifacts),
+        }
+
+
+def test_pipeline_against_servers_on_postgres(servers, tmp_path):
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": servers["prefect"],
+        "MLFLOW_TRACKING_URI": servers["mlflow"],
+        "TOPICLAB_HOME": str(tmp_path / "home"),
+        "PREFECT_HOME": str(tmp_path / "home" / "prefect"),
+        "PREFECT_LOCAL_STORAGE_PATH": str(tmp_path / "home" / "prefect" / "storage"),
+    }
+    code = (
+        "import json; from topiclab.flows.pipeline import topic_pipeline; "
+        f"print(json.dumps(topic_pipeline('ridge', 'quick', None, None, '{tmp_path}/out')))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(servers["mlflow"])
+    run = client.get_run(result["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied by the server
+    assert run.data.metrics["test_mse"] == pytest.approx(result["metrics"]["test_mse"])
+    assert result["mlflow_url"].startswith(servers["mlflow"])
+    report = client.download_artifacts(run.info.run_id, "report.html", str(tmp_path))
+    assert "Ridge regression" in Path(report).read_text()
+    assert list(Path(servers["artifacts"]).rglob("report.html"))
+
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    flow_run_id = run.data.tags["prefect_flow_run_id"]
+    with SyncPrefectClient(servers["prefect"]) as prefect:
+        runs = prefect.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+        assert runs and runs[0].state and runs[0].state.is_completed()
+        artifacts = prefect.read_artifacts()
+        assert any(a.key == "ridge-results" for a in artifacts)
