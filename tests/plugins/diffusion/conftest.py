@@ -9,6 +9,6 @@ import os
 os.environ.setdefault("TOPICLAB_DISABLE_PLUGIN_AUTOLOAD", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import torch  # noqa: E402
+import torch
 
 torch.set_num_threads(1)
