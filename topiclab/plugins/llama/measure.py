@@ -1,0 +1,269 @@
+"""Measurements of the evaluate stage: bits per character, decode speed, KV-cache memory, anatomy.
+
+Each function takes a model and plain values and returns plain values (numbers, rows), so the
+topic's stage code only wires them together.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from topiclab.nn.llama import ModelArgs, Transformer, kv_cache_bytes_per_token, param_count
+from topiclab.nn.llama_generate import generate
+from topiclab.nn.tokenizers import Tokenizer
+
+
+@torch.no_grad()
+def bits_per_char(
+    model: Transformer, tok: Tokenizer, text: str, batch: int = 16
+) -> dict[str, float]:
+    """Cross-entropy of ``text`` in bits per character, scored in windows of ``seq_len``.
+
+    Each window predicts its tokens from the ones before it in the same window (the first of a
+    window is context only), so every token after the first is scored exactly once.
+    """
+    model.eval()
+    ids = torch.tensor(tok.encode(text), dtype=torch.long)
+    n = model.params.max_seq_len
+    windows = [ids[i : i + n + 1] for i in range(0, len(ids) - 1, n)]
+    nats, count = 0.0, 0
+    for i in range(0, len(windows), batch):
+        group = windows[i : i + batch]
+        if len(group[-1]) != len(group[0]):  # the short tail window goes on its own
+            tail = group.pop()
+            nats, count = _score([tail], model, nats, count)
+            if not group:
+                continue
+        nats, count = _score(group, model, nats, count)
+    tokens_per_char = len(ids) / len(text)
+    bits_per_token = nats / count / math.log(2)
+    return {
+        "bpc": bits_per_token * tokens_per_char,
+        "bits_per_token": bits_per_token,
+        "tokens_per_char": tokens_per_char,
+        "scored_tokens": float(count),
+    }
+
+
+def _score(
+    group: list[torch.Tensor], model: Transformer, nats: float, count: int
+) -> tuple[float, int]:
+    w = torch.stack(group)
+    logits = model(w[:, :-1])
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), w[:, 1:].reshape(-1), reduction="sum"
+    )
+    return nats + float(loss), count + w[:, 1:].numel()
+
+
+def samples(
+    model: Transformer,
+    tok: Tokenizer,
+    prompts: list[str],
+    temperatures: list[float],
+    top_p: float,
+    n_tokens: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """One completion per (prompt, temperature); temperature 0 is greedy decoding."""
+    rows = []
+    for t in temperatures:
+        g = torch.Generator().manual_seed(seed)
+        outs = generate(
+            model,
+            [tok.encode(p) for p in prompts],
+            n_tokens,
+            temperature=t,
+            top_p=top_p,
+            eos_id=tok.eos_id,
+            generator=g,
+        )
+        for prompt, out in zip(prompts, outs, strict=True):
+            rows.append(
+                {
+                    "temperature": t,
+                    "top_p": top_p if t > 0 else None,
+                    "prompt": prompt,
+                    "completion": tok.decode(out),
+                }
+            )
+    return rows
+
+
+def decode_speed(
+    model: Transformer, n_tokens: int, prompt_len: int = 8, repeats: int = 2
+) -> dict[str, float]:
+    """Seconds per generated token, greedy, batch 1, with and without the KV cache (best of
+    ``repeats``), and whether both produce the same tokens."""
+    prompt = [list(range(1, prompt_len + 1))]
+    n_tokens = min(n_tokens, model.params.max_seq_len - prompt_len)
+    best: dict[bool, float] = {}
+    outs: dict[bool, list[list[int]]] = {}
+    for use_cache in (True, False):
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            outs[use_cache] = generate(
+                model, prompt, n_tokens, temperature=0.0, use_cache=use_cache
+            )
+            dt = (time.perf_counter() - t0) / n_tokens
+            best[use_cache] = min(best.get(use_cache, math.inf), dt)
+    return {
+        "decode_s_per_token_cache": best[True],
+        "decode_s_per_token_nocache": best[False],
+        "decode_speedup": best[False] / best[True],
+        "decode_same_tokens": float(outs[True] == outs[False]),
+    }
+
+
+@torch.no_grad()
+def cache_equivalence(model: Transformer, vocab: int, length: int, seed: int) -> dict[str, float]:
+    """max |logits(full forward) - logits(token-by-token with the KV cache)|, absolute and
+    relative to max |logit| (a trained model's logits are large, fp32 rounding scales with them)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, vocab, (2, length), generator=g)
+    model.eval()
+    full = model(x)
+    model.setup_cache(2, length)
+    steps = [model(x[:, i : i + 1], i) for i in range(length)]
+    model.clear_cache()
+    diff = float((torch.cat(steps, 1) - full).abs().max())
+    return {"cache_max_abs_diff": diff, "cache_max_rel_diff": diff / float(full.abs().max())}
+
+
+def kv_memory_rows(args: ModelArgs, context: int) -> list[dict[str, Any]]:
+    """KV-cache size for MHA, GQA and MQA variants of this run's model: the formula and the
+    bytes actually allocated by ``setup_cache`` (fp32, batch 1, ``context`` positions)."""
+    rows = []
+    for kv in sorted({args.n_heads, args.kv_heads, 1}, reverse=True):
+        variant = replace(args, n_kv_heads=kv)
+        with torch.device("meta"):
+            m = Transformer(variant)
+        m.setup_cache(batch_size=1, max_seq_len=context, dtype=torch.float32)
+        allocated = sum(
+            a.cache.k.nbytes + a.cache.v.nbytes for a in m.attentions() if a.cache is not None
+        )
+        name = "MHA" if kv == args.n_heads else "MQA" if kv == 1 else "GQA"
+        rows.append(
+            {
+                "attention": name,
+                "n_heads": args.n_heads,
+                "n_kv_heads": kv,
+                "params": param_count(variant),
+                "kv_bytes_per_token_fp32": kv_cache_bytes_per_token(variant, 4),
+                "kv_bytes_allocated_fp32": allocated,
+                "context": context,
+                "kv_bytes_per_token_fp16": kv_cache_bytes_per_token(variant, 2),
+            }
+        )
+    return rows
+
+
+def anatomy_rows(args: ModelArgs, batch: int) -> list[dict[str, str]]:
+    """The components in code order with their weight and activation shapes for this run."""
+    b, s, d, h, kv, hd, f, v = (
+        batch,
+        args.max_seq_len,
+        args.dim,
+        args.n_heads,
+        args.kv_heads,
+        args.head_dim,
+        args.ffn_hidden,
+        args.vocab_size,
+    )
+    return [
+        {
+            "component": "tok_embeddings",
+            "weights": f"[{v}, {d}]",
+            "output": f"[{b}, {s}, {d}]",
+            "note": "token ids -> vectors",
+        },
+        {
+            "component": "RMSNorm (attention_norm)",
+            "weights": f"[{d}]",
+            "output": f"[{b}, {s}, {d}]",
+            "note": f"x / sqrt(mean(x^2) + {args.norm_eps:g}) * g, in fp32",
+        },
+        {
+            "component": "wq",
+            "weights": f"[{h * hd}, {d}]",
+            "output": f"[{b}, {s}, {h}, {hd}]",
+            "note": f"{h} query heads",
+        },
+        {
+            "component": "wk, wv",
+            "weights": f"[{kv * hd}, {d}] each",
+            "output": f"[{b}, {s}, {kv}, {hd}]",
+            "note": f"{kv} KV heads, each shared by {h // kv} query heads (GQA)",
+        },
+        {
+            "component": "RoPE",
+            "weights": f"freqs_cis [{2 * s}, {hd // 2}] complex",
+            "output": "q, k rotated",
+            "note": f"theta = {args.rope_theta:g}, pairs (2i, 2i+1)",
+        },
+        {
+            "component": "KV cache",
+            "weights": "-",
+            "output": f"k, v [{b}, {kv}, {s}, {hd}]",
+            "note": "filled at start_pos during decoding",
+        },
+        {
+            "component": "attention",
+            "weights": "-",
+            "output": f"[{b}, {h}, {s}, {hd}]",
+            "note": f"softmax(q k^T / sqrt({hd}) + causal mask) v",
+        },
+        {
+            "component": "wo",
+            "weights": f"[{d}, {h * hd}]",
+            "output": f"[{b}, {s}, {d}]",
+            "note": "back to the residual stream",
+        },
+        {
+            "component": "RMSNorm (ffn_norm)",
+            "weights": f"[{d}]",
+            "output": f"[{b}, {s}, {d}]",
+            "note": "pre-norm",
+        },
+        {
+            "component": "w1 (gate), w3 (up)",
+            "weights": f"[{f}, {d}] each",
+            "output": f"[{b}, {s}, {f}]",
+            "note": f"hidden = {args.multiple_of}·ceil(int(8·{d}/3)/{args.multiple_of}) = {f}",
+        },
+        {
+            "component": "w2 (down)",
+            "weights": f"[{d}, {f}]",
+            "output": f"[{b}, {s}, {d}]",
+            "note": "w2(silu(w1 x) * w3 x)",
+        },
+        {
+            "component": f"x {args.n_layers} blocks",
+            "weights": "-",
+            "output": f"[{b}, {s}, {d}]",
+            "note": "h = x + attn(norm(x)); out = h + ffn(norm(h))",
+        },
+        {
+            "component": "norm, output (untied)",
+            "weights": f"[{d}], [{v}, {d}]",
+            "output": f"[{b}, {s}, {v}]",
+            "note": f"{param_count(args):,} parameters in all",
+        },
+    ]
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        cells = [str(r[k]).replace("|", "\\|").replace("\n", " ") for k in keys]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
