@@ -127,3 +127,11 @@ def test_sentencepiece_bpe_trains_offline_and_round_trips(tmp_path: object) -> N
     path = save_tokenizer(tok, Path(str(tmp_path)) / "tok.json")
     again = load_tokenizer(path)
     assert again.encode(text) == tok.encode(text)
+
+
+def test_a_model_that_generated_first_can_still_train() -> None:
+    m = model()
+    generate(m, [[1, 2, 3]], max_gen_len=4, temperature=0.0)  # RoPE table built here
+    m.train()
+    m(torch.randint(0, 64, (2, 8))).logsumexp(-1).mean().backward()
+    assert m.output.weight.grad is not None

@@ -269,9 +269,11 @@ class Transformer(nn.Module):
         """RoPE table for 2·max_seq_len positions (Meta's size), built once per device."""
         if device not in self._freqs:
             p = self.params
-            self._freqs[device] = precompute_freqs_cis(
-                p.head_dim, 2 * p.max_seq_len, p.rope_theta
-            ).to(device)
+            # built outside inference mode, so a model that generated first can still train
+            with torch.inference_mode(False):
+                self._freqs[device] = precompute_freqs_cis(
+                    p.head_dim, 2 * p.max_seq_len, p.rope_theta
+                ).to(device)
         return self._freqs[device]
 
     def setup_cache(
