@@ -69,6 +69,28 @@ def test_mlflow_run_has_params_metrics_figure_and_report(first_run):
     assert "figures/coefficients.png" in figures
 
 
+def test_model_is_logged_and_registered(first_run):
+    import mlflow.pytorch
+    import numpy as np
+    import torch
+
+    result, _, _ = first_run
+    versions = client().search_model_versions("name='topiclab-ridge-ridge'")
+    mine = [v for v in versions if v.run_id == result["mlflow_run_id"]]
+    assert len(mine) == 1
+    model = mlflow.pytorch.load_model(f"models:/topiclab-ridge-ridge/{mine[0].version}")
+    x = torch.ones(1, model.in_features, dtype=torch.float64)
+    from topiclab.core.config import resolve_config
+    from topiclab.core.registry import get_registry
+    from topiclab.core.stages import config_hash, stage_dir, work_root
+
+    reg = get_registry()
+    config = resolve_config(reg.topics["ridge"], "quick", overrides=["seed=11"])
+    chash = config_hash("ridge", config.model_dump(mode="json"), reg.fingerprint("ridge"))
+    weights = np.load(stage_dir(work_root(), "ridge", chash, "train") / "weights.npy")
+    assert model(x).item() == pytest.approx(float(weights.sum()), rel=1e-9)
+
+
 def test_rerun_hits_the_cache(first_run):
     from topiclab.flows.pipeline import topic_pipeline
 

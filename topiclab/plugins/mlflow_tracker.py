@@ -200,6 +200,9 @@ def _log_models(run: dict[str, Any], models: dict[str, str]) -> None:
                 module,
                 name=name,
                 registered_model_name=f"topiclab-{run['topic']}-{name}",
+                # 'pt2' (the default) traces forward() and needs an input example; a stage
+                # hands over only the module, so keep the classic pickled form.
+                serialization_format="pickle",
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
             )
 

@@ -69,7 +69,17 @@ class RidgeTopic(Topic):
                 progress(step, loss=loss.item())
         path = ctx.path("weights.npy")
         np.save(path, w.detach().numpy())
-        return StageResult(files={"weights": str(path)}, metrics={"final_loss": loss.item()})
+        # The fitted model as a module, so the tracker can log and register it in MLflow.
+        model = torch.nn.Linear(cfg.features, 1, bias=False, dtype=torch.float64)
+        with torch.no_grad():
+            model.weight.copy_(w.detach()[None, :])
+        model_path = ctx.path("model.pt")
+        torch.save(model, model_path)
+        return StageResult(
+            files={"weights": str(path)},
+            models={"ridge": str(model_path)},
+            metrics={"final_loss": loss.item()},
+        )
 
     def evaluate(self, ctx: StageContext, data: StageResult, trained: StageResult) -> StageResult:
         cfg = ctx.config
