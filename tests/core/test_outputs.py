@@ -1,0 +1,67 @@
+"""Output folders and the metrics.json contract, without running a flow."""
+
+import json
+import os
+
+import pytest
+
+from topiclab.core.errors import ConfigError
+from topiclab.core.outputs import git_revision, library_versions, publish_topic, resolve_out_dir
+from topiclab.core.topic import Claim, StageResult
+
+
+def test_timestamped_results_and_latest_link(tmp_path):
+    first = resolve_out_dir(None, tmp_path / "results")
+    second = resolve_out_dir(None, tmp_path / "results")
+    assert first != second and first.parent == second.parent
+    latest = tmp_path / "results" / "latest"
+    assert latest.is_symlink() and latest.resolve() == second
+    assert first.exists()  # earlier results are never touched
+
+
+def test_out_must_be_a_folder(tmp_path):
+    file = tmp_path / "f"
+    file.write_text("keep me")
+    with pytest.raises(ConfigError, match="exists and is not a folder"):
+        resolve_out_dir(file)
+    assert file.read_text() == "keep me"
+
+
+def test_publish_writes_the_contract(tmp_path):
+    html, md = tmp_path / "r.html", tmp_path / "r.md"
+    html.write_text("<html></html>")
+    md.write_text("# r")
+    evaluation = StageResult(
+        metrics={"m": 1.5},
+        claims=[Claim(id="c", statement="s", value=2.0, anchor="a", source="x", passed=True)],
+    )
+    report = StageResult(files={"report.html": str(html), "report.md": str(md)})
+    path = publish_topic(tmp_path / "out", "t", "quick", evaluation, report, "rid", 1.23456)
+    data = json.loads(path.read_text())
+    assert data == {
+        "topic": "t",
+        "profile": "quick",
+        "metrics": {"m": 1.5},
+        "claims": [
+            {
+                "id": "c",
+                "statement": "s",
+                "value": 2.0,
+                "anchor": "a",
+                "source": "x",
+                "passed": True,
+            }
+        ],
+        "mlflow_run_id": "rid",
+        "seconds": 1.235,
+    }
+    assert (tmp_path / "out" / "t" / "report.html").exists()
+    assert not list((tmp_path / "out" / "t").glob("*.tmp"))
+
+
+def test_versions_and_revision_are_recorded():
+    versions = library_versions()
+    assert versions["torch"].startswith("2.13.0") and "prefect" in versions
+    rev = git_revision()
+    assert rev == "unknown" or len(rev.split("+")[0]) == 40
+    assert os.environ["MLFLOW_TRACKING_URI"].startswith("sqlite:///")

@@ -1,0 +1,88 @@
+"""Report rendering: claims table, sections, tables, embedded figures, the index page."""
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from topiclab.core.report import md_table, render_topic_report, write_index
+from topiclab.core.topic import Claim, StageContext, StageResult, Topic, TopicConfig
+
+
+class Tiny(Topic):
+    key = "tiny"
+    title = "A tiny topic"
+    summary = "What it is about."
+
+    def generate(self, ctx):
+        return StageResult()
+
+    def train(self, ctx, data):
+        return StageResult()
+
+    def evaluate(self, ctx, data, trained):
+        return StageResult()
+
+
+def context(tmp_path: Path) -> StageContext:
+    return StageContext(
+        topic="tiny",
+        profile="quick",
+        config=TopicConfig(seed=3),
+        workdir=tmp_path / "report",
+        stage="report",
+        registry_factory=lambda: None,
+    )  # type: ignore[arg-type,return-value]
+
+
+def test_report_has_claims_sections_tables_and_inlined_figures(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    png = tmp_path / "line.png"
+    fig.savefig(png)
+    plt.close(fig)
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,0.123456789\n")
+    evaluation = StageResult(
+        metrics={"loss": 0.5},
+        claims=[
+            Claim(id="ok", statement="holds", value=1.0, anchor="> 0", passed=True),
+            Claim(id="no", statement="fails", value="x|y", anchor="y", passed=False),
+        ],
+        sections={"Anatomy": "Some **markdown**."},
+        tables={"numbers": str(table)},
+        figures={"a line": str(png)},
+    )
+    ctx = context(tmp_path)
+    ctx.workdir.mkdir()
+    result = render_topic_report(Tiny(), ctx, StageResult(), StageResult(), evaluation)
+    md = Path(result.files["report.md"]).read_text()
+    assert "1/2 claims confirmed" in md and "| no | fails | x\\|y |" in md
+    assert "## Anatomy" in md and "0.1235" in md and "![a line](figures/a-line.png)" in md
+    assert '"seed": 3' in md
+    html = Path(result.files["report.html"]).read_text()
+    assert 'src="data:image/png;base64,' in html and 'class="fail"' in html
+    assert "<table>" in html
+
+
+def test_index_links_each_topic(tmp_path):
+    write_index(
+        tmp_path,
+        [
+            {
+                "topic": "a",
+                "status": "ok",
+                "claims_passed": 2,
+                "claims_total": 3,
+                "seconds": 1.0,
+                "report": True,
+            },
+            {"topic": "b", "status": "failed", "error": "RuntimeError: boom"},
+        ],
+    )
+    assert "[report](a/report.md)" in (tmp_path / "index.md").read_text()
+    html = (tmp_path / "index.html").read_text()
+    assert 'href="a/report.html"' in html and "RuntimeError: boom" in html
+
+
+def test_md_table_escapes_pipes():
+    assert "a\\|b" in md_table(["x"], [["a|b"]])
