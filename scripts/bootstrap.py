@@ -57,10 +57,21 @@ def test(args: list[str]) -> int:
     ensure_venv()
     install("[test]")
     sh(BIN / "python", "-m", "pip", "install", "-q", "--no-deps", "-e", "tests/example_plugin")
-    sh(BIN / "ruff", "check", "topiclab", "tests", "benchmarks", "scripts")
-    sh(BIN / "ruff", "format", "--check", "topiclab", "tests", "benchmarks", "scripts")
-    sh(BIN / "mypy", "topiclab")
-    return subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
+    paths = ["topiclab", "tests", "benchmarks", "scripts"]
+    checks = [
+        [BIN / "ruff", "check", *paths],
+        [BIN / "ruff", "format", "--check", *paths],
+        [BIN / "mypy", "topiclab"],
+    ]
+    failed = []
+    for cmd in checks:  # run them all, and the tests too, then report every failure
+        print("+", " ".join(str(c) for c in cmd), flush=True)
+        if subprocess.call([str(c) for c in cmd], cwd=ROOT) != 0:
+            failed.append(" ".join(str(c) for c in cmd[:2]))
+    code = subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
+    if failed:
+        print(f"static checks failed: {'; '.join(failed)}", flush=True)
+    return code or (1 if failed else 0)
 
 
 def main() -> int:
