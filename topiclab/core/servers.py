@@ -90,6 +90,20 @@ def prefect_command(port: int) -> list[str]:
     ]
 
 
+def prefect_env(port: int) -> dict[str, str]:
+    """Settings for ``prefect_command(port)``: where its UI (in the browser) finds the API.
+
+    ``prefect server start --port P`` does not tell the UI about ``P``: the UI's API URL comes
+    from ``PREFECT_API_URL`` or ``PREFECT_SERVER_API_PORT`` (4200), so on any other port, or
+    with ``PREFECT_API_URL`` naming another server, the UI says "Unable to connect". A
+    ``PREFECT_UI_API_URL`` the user set (a proxy, say) still wins.
+    """
+    env = {"PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port)}
+    if not (os.environ.get("PREFECT_UI_API_URL") or os.environ.get("PREFECT_SERVER_UI_API_URL")):
+        env["PREFECT_SERVER_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
+    return env
+
+
 def mlflow_command(port: int, tracking_uri: str) -> list[str]:
     artifacts = Path(os.environ.get("TOPICLAB_MLFLOW_ARTIFACTS", default_artifact_root()))
     return [
@@ -121,7 +135,10 @@ def local_servers(prefect_port: int = 4200, mlflow_port: int = 5000) -> Iterator
     with ExitStack() as stack:
         stack.enter_context(
             server_process(
-                "prefect-server", prefect_command(prefect_port), f"{urls['prefect']}/api/health"
+                "prefect-server",
+                prefect_command(prefect_port),
+                f"{urls['prefect']}/api/health",
+                env=prefect_env(prefect_port),
             )
         )
         if uri.startswith(("http://", "https://")):
