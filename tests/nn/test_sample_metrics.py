@@ -51,7 +51,7 @@ def test_mmd_and_swd_floor_and_ordering():
     assert sliced_wasserstein(x, y) < 0.5 * sliced_wasserstein(x, gauss)
     shifted = x + np.array([0.5, 0.0])
     # a shift by 0.5 along x moves every projection on u by 0.5·|u_x|, mean 0.5·2/π
-    assert sliced_wasserstein(x, shifted, n_proj=2000) == pytest.approx(1 / np.pi, rel=0.05)
+    assert sliced_wasserstein(x, shifted, n_proj=500) == pytest.approx(1 / np.pi, rel=0.05)
 
 
 def test_frechet_distance_of_gaussians_in_closed_form():

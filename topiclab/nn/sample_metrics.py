@@ -90,9 +90,9 @@ def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
     f1, f2 = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
     mu1, mu2 = f1.mean(0), f2.mean(0)
     s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():  # singular covariances (dead features): as FID's code
-        offset = np.eye(len(s1)) * 1e-6
-        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
-    covmean = np.real(covmean)  # tiny imaginary parts from round-off
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+    # Tr((Σ1 Σ2)^½) = Σ √eig(Σ1^½ Σ2 Σ1^½): a symmetric PSD form, stable where sqrtm of the
+    # non-symmetric product fails (singular covariances, e.g. dead ReLU features).
+    w, v = linalg.eigh(s1)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    tr_covmean = np.sqrt(np.clip(linalg.eigvalsh(root1 @ s2 @ root1), 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)

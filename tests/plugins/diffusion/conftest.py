@@ -6,7 +6,6 @@ the small tensors here run up to 10x slower with two threads than with one.
 
 import os
 
-os.environ.setdefault("TOPICLAB_DISABLE_PLUGIN_AUTOLOAD", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import torch

@@ -23,9 +23,9 @@ class ToyConfig(_Part):
     datasets: list[str] = Field(default_factory=lambda: ["ring", "grid", "moons", "swissroll"])
     n_train: int = 10_000
     n_test: int = 2_000
-    n_samples: int = 2_000
-    n_bound: int = Field(default=1_000, description="test points for the variational bound")
-    steps: int = 3_000
+    n_samples: int = 1_500
+    n_bound: int = Field(default=500, description="test points for the variational bound")
+    steps: int = 2_500
     batch: int = 256
     lr: float = 1e-3
     hidden: int = 128
@@ -40,13 +40,15 @@ class DigitsConfig(_Part):
 
     enabled: bool = True
     trainer: str = "ddpm"
-    steps: int = 2_500
-    batch: int = 128
+    steps: int = 1_200
+    batch: int = 64
     lr: float = 2e-3
-    width: int = 32
-    T: int = 1_000
-    beta_end: float = 0.02
-    n_samples: int = 500
+    width: int = 16
+    T: int = 200
+    beta_end: float = Field(
+        default=0.1, description="T = 200 needs a larger last β: ᾱ_T = 3.2e-5 with 0.1"
+    )
+    n_samples: int = 300
 
 
 class DiffusionConfig(TopicConfig):
@@ -87,5 +89,12 @@ FULL: dict[str, Any] = {
         "hidden": 256,
         "ddim_steps": [10, 20, 50, 100],
     },
-    "digits": {"steps": 20_000, "width": 64, "n_samples": 2_000},
+    "digits": {
+        "steps": 20_000,
+        "width": 64,
+        "batch": 128,
+        "T": 1000,
+        "beta_end": 0.02,
+        "n_samples": 2_000,
+    },
 }
