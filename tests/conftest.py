@@ -29,6 +29,15 @@ for key, value in {
 }.items():
     os.environ[key] = value
 os.environ.pop("MLFLOW_RUN_ID", None)
+# The suite decides which plugins load; a developer's shell settings must not leak in.
+for key in (
+    "TOPICLAB_DISABLE_PLUGIN_AUTOLOAD",
+    "TOPICLAB_BLOCK_PLUGINS",
+    "TOPICLAB_LOAD_PLUGINS",
+    "TOPICLAB_STRICT_PLUGINS",
+    "TOPICLAB_PLUGINS",
+):
+    os.environ.pop(key, None)
 
 
 @pytest.fixture(scope="session")

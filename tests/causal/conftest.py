@@ -2,5 +2,4 @@
 
 import os
 
-os.environ.setdefault("TOPICLAB_DISABLE_PLUGIN_AUTOLOAD", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -108,24 +108,29 @@ def postgres() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def servers(postgres, tmp_path_factory) -> Iterator[dict[str, str]]:
-    from topiclab.core.servers import mlflow_command, prefect_command, server_process
+    from topiclab.core.servers import (
+        Server,
+        mlflow_command,
+        prefect_command,
+        prefect_env,
+        server_processes,
+    )
 
     prefect_port, mlflow_port = free_port(), free_port()
     artifacts = tmp_path_factory.mktemp("artifacts")
-    prefect_env = {
+    env = {
+        **prefect_env(prefect_port),
         "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{postgres}/prefect",
         "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-server")),
     }
     mlflow_cmd = mlflow_command(mlflow_port, f"postgresql+psycopg://{postgres}/mlflow")
     mlflow_cmd[mlflow_cmd.index("--artifacts-destination") + 1] = str(artifacts)
-    with (
-        server_process(
-            "prefect-pg",
-            prefect_command(prefect_port),
-            f"http://127.0.0.1:{prefect_port}/api/health",
-            env=prefect_env,
-        ),
-        server_process("mlflow-pg", mlflow_cmd, f"http://127.0.0.1:{mlflow_port}/health"),
+    prefect_health = f"http://127.0.0.1:{prefect_port}/api/health"
+    with server_processes(
+        [
+            Server("prefect-pg", prefect_command(prefect_port), prefect_health, env),
+            Server("mlflow-pg", mlflow_cmd, f"http://127.0.0.1:{mlflow_port}/health"),
+        ]
     ):
         yield {
             "prefect": f"http://127.0.0.1:{prefect_port}/api",

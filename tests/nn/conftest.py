@@ -1,13 +1,8 @@
-"""Tests never autoload third-party plugins, draw off-screen, and use one torch thread.
+"""One torch thread for these tests (the root conftest sets the rest of the environment).
 
-One thread: on a shared 2-core machine torch's intra-op threads spin against other work, and
-the small tensors here run up to 10x slower with two threads than with one.
+On a shared 2-core machine torch's intra-op threads spin against other work, and the small
+tensors here run up to 10x slower with two threads than with one.
 """
-
-import os
-
-os.environ.setdefault("TOPICLAB_DISABLE_PLUGIN_AUTOLOAD", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 import torch
 

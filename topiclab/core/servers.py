@@ -16,7 +16,8 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,61 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+@dataclass
+class Server:
+    """A server command, its health URL and extra environment."""
+
+    name: str
+    cmd: list[str]
+    health_url: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextmanager
+def server_processes(servers: list[Server], timeout: float = 180) -> Iterator[list[int]]:
+    """Start every server at once (each in its own process group), wait until all are
+    healthy, and kill the groups at exit. Starting them together halves the wait."""
+    procs: list[tuple[Server, subprocess.Popen[bytes], Path]] = []
+    try:
+        for server in servers:
+            log = topiclab_home() / f"{server.name}.log"
+            with log.open("ab") as fh:
+                proc = subprocess.Popen(
+                    server.cmd,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env={**os.environ, **server.env},
+                )
+            procs.append((server, proc, log))
+        deadline = time.monotonic() + timeout
+        for server, proc, log in procs:
+            while not healthy(server.health_url):
+                if proc.poll() is not None:
+                    raise TopiclabError(
+                        f"{server.name} exited with code {proc.returncode}; see {log}"
+                    )
+                if time.monotonic() > deadline:
+                    raise TopiclabError(
+                        f"{server.name} not healthy after {timeout:.0f} s; see {log}"
+                    )
+                time.sleep(0.5)
+        yield [proc.pid for _, proc, _ in procs]
+    finally:
+        for _, proc, _ in procs:
+            _stop(proc)
+
+
 @contextmanager
 def server_process(
     name: str,
@@ -47,33 +103,9 @@ def server_process(
     timeout: float = 180,
     env: dict[str, str] | None = None,
 ) -> Iterator[int]:
-    """Start ``cmd`` in its own process group, wait for ``health_url``, kill the group at exit."""
-    log = topiclab_home() / f"{name}.log"
-    with log.open("ab") as fh:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
-    try:
-        deadline = time.monotonic() + timeout
-        while not healthy(health_url):
-            if proc.poll() is not None:
-                raise TopiclabError(f"{name} exited with code {proc.returncode}; see {log}")
-            if time.monotonic() > deadline:
-                raise TopiclabError(f"{name} not healthy after {timeout:.0f} s; see {log}")
-            time.sleep(0.5)
-        yield proc.pid
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    """One server: start ``cmd``, wait for ``health_url``, kill its process group at exit."""
+    with server_processes([Server(name, cmd, health_url, env or {})], timeout) as pids:
+        yield pids[0]
 
 
 def prefect_command(port: int) -> list[str]:
@@ -132,24 +164,22 @@ def local_servers(prefect_port: int = 4200, mlflow_port: int = 5000) -> Iterator
             raise TopiclabError(f"port {port} on 127.0.0.1 is in use; pick another with --*-port")
     uri = os.environ["MLFLOW_TRACKING_URI"]
     urls = {"prefect": f"http://127.0.0.1:{prefect_port}"}
-    with ExitStack() as stack:
-        stack.enter_context(
-            server_process(
-                "prefect-server",
-                prefect_command(prefect_port),
-                f"{urls['prefect']}/api/health",
-                env=prefect_env(prefect_port),
-            )
+    servers = [
+        Server(
+            "prefect-server",
+            prefect_command(prefect_port),
+            f"{urls['prefect']}/api/health",
+            prefect_env(prefect_port),
         )
-        if uri.startswith(("http://", "https://")):
-            urls["mlflow"] = uri  # a tracking server is already configured
-        else:
-            urls["mlflow"] = f"http://127.0.0.1:{mlflow_port}"
-            stack.enter_context(
-                server_process(
-                    "mlflow-ui", mlflow_command(mlflow_port, uri), f"{urls['mlflow']}/health"
-                )
-            )
+    ]
+    if uri.startswith(("http://", "https://")):
+        urls["mlflow"] = uri  # a tracking server is already configured
+    else:
+        urls["mlflow"] = f"http://127.0.0.1:{mlflow_port}"
+        servers.append(
+            Server("mlflow-ui", mlflow_command(mlflow_port, uri), f"{urls['mlflow']}/health")
+        )
+    with server_processes(servers):
         yield urls
 
 
