@@ -1,4 +1,4 @@
-"""Tests of the shared causal estimator library: no third-party plugins, no display."""
+"""Defaults for running this folder alone; the root conftest sets the whole environment."""
 
 import os
 

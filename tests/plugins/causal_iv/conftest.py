@@ -1,4 +1,4 @@
-"""The causal-iv topic's tests: built-in plugins only, no display, no progress bars."""
+"""Defaults for running this folder alone; the root conftest sets the whole environment."""
 
 import os
 

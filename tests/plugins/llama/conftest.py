@@ -1,4 +1,4 @@
-"""The llama topic's tests load the built-in plugins only and draw off-screen."""
+"""Defaults for running this folder alone; the root conftest sets the whole environment."""
 
 import os
 
