@@ -21,11 +21,16 @@ from topiclab.causal.graph import CausalGraph
 
 @contextmanager
 def quiet() -> Iterator[None]:
-    """Silence the deprecation noise DoWhy makes under pandas 3 (and its INFO logging)."""
+    """Silence the deprecation noise DoWhy makes under pandas 3, and its log lines.
+
+    With a hidden confounder DoWhy logs, for every model, that an unobserved variable exists
+    and that no backdoor adjustment set was found: true, expected, and the reason we use an
+    instrument. Our estimators check every result themselves and raise one-line errors.
+    """
     import logging
 
     level = logging.getLogger("dowhy").level
-    logging.getLogger("dowhy").setLevel(logging.WARNING)
+    logging.getLogger("dowhy").setLevel(logging.CRITICAL)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)

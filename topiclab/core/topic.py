@@ -116,6 +116,18 @@ class StageContext:
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
+    def write_table(self, name: str, rows: list[dict[str, Any]]) -> str:
+        """Write ``rows`` (dicts with the same keys) as a CSV in this stage's folder; return
+        its path, ready for ``StageResult.tables`` or ``files``."""
+        import csv
+
+        path = self.path(name)
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else [])
+            writer.writeheader()
+            writer.writerows(rows)
+        return str(path)
+
     def log_metrics(
         self, metrics: dict[str, float], step: int | None = None, child: str | None = None
     ) -> None:

@@ -39,7 +39,7 @@ class Evaluation:
         scatter: dict[str, dict[str, np.ndarray]] = {}
         for name in self.cfg.toy.datasets:
             scatter[name] = self.toy(name)
-        self.out.tables["toy_metrics"] = T.write_csv(self.ctx.path("toy_metrics.csv"), self.rows)
+        self.out.tables["toy_metrics"] = self.ctx.write_table("toy_metrics.csv", self.rows)
         self.out.figures["samples_2d"] = figures.scatter_grid(
             scatter, self.ctx.path("samples_2d.png")
         )
@@ -145,9 +145,7 @@ class Evaluation:
                     if k in ("modes", "hq_frac")
                 }
             rows.append(row)
-        self.out.tables[f"samplers_{name}"] = T.write_csv(
-            self.ctx.path(f"samplers_{name}.csv"), rows
-        )
+        self.out.tables[f"samplers_{name}"] = self.ctx.write_table(f"samplers_{name}.csv", rows)
         self.ddim_rows = rows
         for r in rows[2:]:
             self.out.metrics[f"{name}.ddim{r['steps']}.mmd"] = r["mmd"]

@@ -10,12 +10,8 @@ run only when the trainer offers ``nll_bound`` / ``sample_ddim`` / ``trajectory`
 
 from __future__ import annotations
 
-import csv
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,29 +21,11 @@ from topiclab.core.topic import Claim, StageContext, StageResult, Topic
 from topiclab.nn import diffusion as D
 from topiclab.nn.generative import GENERATIVE_TASK
 from topiclab.nn.sample_metrics import frechet_distance, mmd_rbf, sliced_wasserstein
+from topiclab.nn.threads import torch_threads
 from topiclab.plugins.diffusion.config import FULL, QUICK, DiffusionConfig
 from topiclab.plugins.diffusion.data import load_digits_images, mixture, sample_2d
 
 HQ_MIN, MMD_RATIO_MIN = 0.8, 5.0
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run with ``n`` torch threads, then restore (small tensors: one thread is fastest)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> str:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return str(path)
 
 
 class DiffusionTopic(Topic):
@@ -135,8 +113,8 @@ class DiffusionTopic(Topic):
                 np.save(ctx.path(f"{name}_samples.npy"), trainer.sample(n, seed=cfg.seed))
                 seconds = time.perf_counter() - start
                 if hasattr(trainer, "history") and trainer.history:
-                    result.tables[f"loss_{name}"] = write_csv(
-                        ctx.path(f"loss_{name}.csv"), trainer.history
+                    result.tables[f"loss_{name}"] = ctx.write_table(
+                        f"loss_{name}.csv", trainer.history
                     )
                     result.metrics[f"{name}.final_loss"] = trainer.history[-1]["loss_avg"]
                 result.files |= {

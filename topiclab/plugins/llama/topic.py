@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import torch
 from topiclab.core.topic import Claim, StageContext, StageResult, Topic
 from topiclab.nn.llama import ModelArgs, Transformer, kv_cache_bytes_per_token, param_count
 from topiclab.nn.llama_generate import generate
+from topiclab.nn.threads import torch_threads
 from topiclab.nn.tokenizers import build_tokenizer, load_tokenizer, save_tokenizer
 from topiclab.plugins.llama import data as d
 from topiclab.plugins.llama import measure as m
@@ -54,27 +53,6 @@ MARGIN_BITS = 0.5  # "below the bigram baseline by a wide margin"
 def _cfg(ctx: StageContext) -> LlamaConfig:
     assert isinstance(ctx.config, LlamaConfig)
     return ctx.config
-
-
-@contextmanager
-def _threads(n: int) -> Iterator[None]:
-    """Run with ``n`` torch threads (0: unchanged), restoring the previous number after."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _write_csv(ctx: StageContext, name: str, rows: list[dict[str, Any]]) -> str:
-    path = ctx.path(name)
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return str(path)
 
 
 def _model_args(cfg: LlamaConfig, vocab_size: int) -> ModelArgs:
@@ -153,7 +131,7 @@ class LlamaTopic(Topic):
         train_ids = np.load(data.files["train_ids"])
         val_ids = np.load(data.files["val_ids"])
         t0 = time.perf_counter()
-        with _threads(cfg.threads), ctx.progress("train llama", total=cfg.train.steps) as p:
+        with torch_threads(cfg.threads), ctx.progress("train llama", total=cfg.train.steps) as p:
             history = trainer.fit(train_ids, val_ids, progress=p)
         seconds = time.perf_counter() - t0
         model_path = trainer.save_model(ctx.path("llama.pt"))
@@ -173,7 +151,7 @@ class LlamaTopic(Topic):
         return StageResult(
             metrics=metrics,
             models={"llama": str(model_path)},
-            files={"model": str(model_path), "history": _write_csv(ctx, "history.csv", hist_rows)},
+            files={"model": str(model_path), "history": ctx.write_table("history.csv", hist_rows)},
             params={"trainer": cfg.trainer, **{f"model.{k}": v for k, v in cfg.model}},
             data={"model_args": trainer.model.params.to_dict()},
         )
@@ -182,7 +160,7 @@ class LlamaTopic(Topic):
 
     def evaluate(self, ctx: StageContext, data: StageResult, trained: StageResult) -> StageResult:
         cfg = _cfg(ctx)
-        with _threads(cfg.threads):
+        with torch_threads(cfg.threads):
             return self._evaluate(ctx, cfg, data, trained)
 
     def _evaluate(
@@ -238,11 +216,11 @@ class LlamaTopic(Topic):
         return StageResult(
             metrics=metrics,
             tables={
-                "bpc": _write_csv(ctx, "bpc.csv", self._bpc_rows(metrics)),
-                "samples": _write_csv(ctx, "samples.csv", rows),
-                "kv_memory": _write_csv(ctx, "kv_memory.csv", kv_rows),
-                "llama2_sizes": _write_csv(ctx, "llama2_sizes.csv", sizes),
-                "anatomy": _write_csv(ctx, "anatomy.csv", anatomy),
+                "bpc": ctx.write_table("bpc.csv", self._bpc_rows(metrics)),
+                "samples": ctx.write_table("samples.csv", rows),
+                "kv_memory": ctx.write_table("kv_memory.csv", kv_rows),
+                "llama2_sizes": ctx.write_table("llama2_sizes.csv", sizes),
+                "anatomy": ctx.write_table("anatomy.csv", anatomy),
             },
             figures=self._figures(ctx, history, metrics, kv_rows),
             claims=self._claims(cfg, metrics, kv_rows, sizes, args),
