@@ -1,3 +1,4 @@
+# mypy: disable-error-code="empty-body"
 """The plugin API of topiclab: every hook a plugin may implement.
 
 A plugin is any module or object with functions marked ``@hookimpl`` whose names match these
@@ -6,7 +7,8 @@ specs. Register it through the entry-point group ``topiclab`` in your ``pyprojec
     [project.entry-points.topiclab]
     my-plugin = "my_package.plugin"
 
-These signatures are a public contract: they only ever gain optional arguments.
+These signatures are a public contract: they only ever gain optional arguments. A spec has no
+body: pluggy calls the implementations, never the spec.
 """
 
 from __future__ import annotations
@@ -29,19 +31,16 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def topiclab_register_topics() -> list[type[Topic]]:
     """Return the ``Topic`` subclasses this plugin provides."""
-    raise NotImplementedError  # spec only: pluggy never calls a spec's body
 
 
 @hookspec
 def topiclab_register_trainers() -> list[TrainerSpec]:
     """Return the trainers this plugin provides, each a ``TrainerSpec``."""
-    raise NotImplementedError
 
 
 @hookspec
 def topiclab_register_estimators() -> list[EstimatorSpec]:
     """Return the causal estimators this plugin provides, each an ``EstimatorSpec``."""
-    raise NotImplementedError
 
 
 # --- lifecycle (1:N, called in the flow's process; ``run`` is a plain dict, see RunInfo) -----
@@ -55,13 +54,11 @@ def topiclab_before_run(run: dict[str, Any]) -> dict[str, str] | None:
     (plugin and library versions), ``git``, ``flow_run_id`` and ``links`` (what earlier
     ``before_run`` results returned).
     """
-    raise NotImplementedError
 
 
 @hookspec
 def topiclab_before_stage(run: dict[str, Any], stage: str) -> None:
     """A stage (``generate``, ``train``, ``evaluate`` or ``report``) is about to run."""
-    raise NotImplementedError
 
 
 @hookspec
@@ -69,20 +66,17 @@ def topiclab_after_stage(
     run: dict[str, Any], stage: str, result: StageResult, cached: bool
 ) -> None:
     """A stage finished (``cached``: its result came from the cache of an earlier run)."""
-    raise NotImplementedError
 
 
 @hookspec
 def topiclab_on_stage_error(run: dict[str, Any], stage: str, error: BaseException) -> None:
     """A stage raised; the run will end as failed after this hook."""
-    raise NotImplementedError
 
 
 @hookspec
 def topiclab_after_run(run: dict[str, Any], outcome: dict[str, Any]) -> None:
     """A pipeline run ended. ``outcome``: ``status`` ("FINISHED"/"FAILED"), ``seconds``,
     ``error`` (a one-line message or None), ``out_dir`` and ``report`` paths."""
-    raise NotImplementedError
 
 
 @hookspec
@@ -91,4 +85,3 @@ def topiclab_log_metrics(
 ) -> None:
     """Metrics logged by a stage while it runs (a trainer's loss at ``step``); ``child``
     names a child run when a topic compares several methods. Called in the stage's process."""
-    raise NotImplementedError
