@@ -47,7 +47,7 @@ class ModelConfig(_Section):
 
 
 class TrainConfig(_Section):
-    steps: int = 2400
+    steps: int = 2200
     batch_size: int = 16
     grad_accum: int = 1
     lr: float = 3e-3
