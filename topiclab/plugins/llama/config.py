@@ -70,7 +70,7 @@ class LlamaConfig(TopicConfig):
         default=0,
         ge=0,
         description="torch threads for train/evaluate (0: torch's default, all cores). On an "
-        "idle 2-core machine 2 threads take 0.16 s a step against 0.31 s for 1; on a machine "
+        "idle 2-core machine 2 threads take 0.21 s a step against 0.36 s for 1; on a machine "
         "shared with other jobs 1 thread is faster (the threads spin on each other).",
     )
     data: DataConfig = Field(default_factory=DataConfig)
