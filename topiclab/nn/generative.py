@@ -12,8 +12,7 @@ row), ``sample_ddim(n, seed, steps)``, ``trajectory(n, seed, times)``, ``history
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,7 +25,13 @@ class ProgressFn(Protocol):
 
 @runtime_checkable
 class GenerativeTrainer(Protocol):
-    """Fits a distribution to rows of ``x`` and samples from it, reproducibly by ``seed``."""
+    """Fits a distribution to rows of ``x`` and samples from it, reproducibly by ``seed``.
+
+    Optional methods a topic uses when they exist (``hasattr``): ``save(path)`` and
+    ``load(path)`` (reopen a fitted trainer in a later stage), ``module()`` (the
+    ``torch.nn.Module`` to log as the model; the EMA weights for DDPM), and DDPM's extras
+    ``nll_bound``, ``sample_ddim``, ``trajectory``, ``loss_on``.
+    """
 
     def fit(self, x: np.ndarray, progress: ProgressFn | None = None) -> None:
         """Train on ``x`` (float32); call ``progress(step, loss=...)`` now and then."""
@@ -34,12 +39,3 @@ class GenerativeTrainer(Protocol):
     def sample(self, n: int, seed: int) -> np.ndarray:
         """``n`` samples shaped like the training rows; equal seeds give equal samples."""
         ...
-
-    def save(self, path: str | Path) -> None:
-        """Write everything ``load`` needs to sample again."""
-
-    def load(self, path: str | Path) -> None:
-        """Restore a trainer built with the same config from ``save``'s file."""
-
-    def module(self) -> Any:
-        """The ``torch.nn.Module`` to log as the model (the EMA weights for DDPM)."""

@@ -58,7 +58,9 @@ class Evaluation:
         samples = np.load(self.trained.files[f"{name}_samples"])
         n = len(samples)
         mix = mixture(name)
-        sets = {"real (train)": train[:n], self.cfg.trainer: samples}
+        # "trained: <key>" cannot collide with a baseline's name (the GMM baseline is "gmm").
+        model_source = f"trained: {self.cfg.trainer}"
+        sets = {"real (train)": train[:n], model_source: samples}
         sets |= T.baselines_2d(train, n, len(mix.means) if mix else 10, seed)
         exact = T.exact_samples(name, cfg.toy.T, cfg.toy.beta_end, n, seed)
         if exact is not None:
@@ -70,7 +72,7 @@ class Evaluation:
             if mix is not None:
                 row |= mode_metrics(x, mix.means, mix.std)
             self.rows.append(row)
-            key = "model" if source == self.cfg.trainer else source.split(" ")[0]
+            key = "model" if source == model_source else source.split(" ")[0]
             child |= {
                 f"{key}.{k}": float(v) for k, v in row.items() if k not in ("dataset", "source")
             }
@@ -175,7 +177,7 @@ class Evaluation:
         self.out.claims += [
             Claim(
                 id="ring-modes",
-                statement="DDPM covers all 8 modes of the ring",
+                statement=f"the trained model ({self.cfg.trainer}) covers all 8 modes of the ring",
                 value=c["model.modes"],
                 anchor="8 of 8",
                 source="reference 06 (VEEGAN metric)",
@@ -183,8 +185,8 @@ class Evaluation:
             ),
             Claim(
                 id="ring-high-quality",
-                statement="at least 80% of DDPM ring samples are "
-                "high-quality (within 3σ of a mode)",
+                statement=f"at least 80% of the trained model's ({self.cfg.trainer}) ring "
+                "samples are high-quality (within 3σ of a mode)",
                 value=round(c["model.hq_frac"], 4),
                 anchor=f"≥ {T.HQ_MIN} (exact samples: 0.9889)",
                 source="reference 06",
@@ -192,8 +194,8 @@ class Evaluation:
             ),
             Claim(
                 id="ring-mmd-vs-gaussian",
-                statement="DDPM's MMD to test data is at least 5× "
-                "smaller than a fitted single Gaussian's",
+                statement=f"the trained model's ({self.cfg.trainer}) MMD to test data is at "
+                "least 5× smaller than a fitted single Gaussian's",
                 value=round(c["mmd_ratio_gaussian"], 1),
                 anchor=f"≥ {T.MMD_RATIO_MIN}×",
                 source="reference 05",

@@ -106,8 +106,14 @@ class DiffusionTopic(Topic):
                     f"train {key} {name}", total=int(options.get("steps", 1)), child=name
                 ) as progress:
                     trainer.fit(x, progress=progress)
-                trainer.save(ctx.path(f"{name}.state"))
-                torch.save(trainer.module(), ctx.path(f"{key}-{name}.pt"))
+                # Optional parts of the generative interface: a state to reload in evaluate,
+                # and a torch module for the tracker to log.
+                if hasattr(trainer, "save"):
+                    trainer.save(ctx.path(f"{name}.state"))
+                    result.files[f"{name}_state"] = str(ctx.path(f"{name}.state"))
+                if hasattr(trainer, "module"):
+                    torch.save(trainer.module(), ctx.path(f"{key}-{name}.pt"))
+                    result.models[f"{key}-{name}"] = str(ctx.path(f"{key}-{name}.pt"))
                 n = cfg.digits.n_samples if image else cfg.toy.n_samples
                 start = time.perf_counter()
                 np.save(ctx.path(f"{name}_samples.npy"), trainer.sample(n, seed=cfg.seed))
@@ -117,11 +123,7 @@ class DiffusionTopic(Topic):
                         f"loss_{name}.csv", trainer.history
                     )
                     result.metrics[f"{name}.final_loss"] = trainer.history[-1]["loss_avg"]
-                result.files |= {
-                    f"{name}_state": str(ctx.path(f"{name}.state")),
-                    f"{name}_samples": str(ctx.path(f"{name}_samples.npy")),
-                }
-                result.models[f"{key}-{name}"] = str(ctx.path(f"{key}-{name}.pt"))
+                result.files[f"{name}_samples"] = str(ctx.path(f"{name}_samples.npy"))
                 result.data[name] = {"trainer": key, "options": options, "sample_seconds": seconds}
         return result
 
@@ -139,7 +141,7 @@ class DiffusionTopic(Topic):
     ) -> Any:
         info = trained.data[name]
         trainer = self._build(ctx, info["trainer"], info["options"])
-        if hasattr(trainer, "load"):
+        if hasattr(trainer, "load") and f"{name}_state" in trained.files:
             trainer.load(trained.files[f"{name}_state"])
         return trainer
 
