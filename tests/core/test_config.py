@@ -1,5 +1,7 @@
 """Config resolution: profile, TOML, overrides; every bad key or value named in one line."""
 
+from typing import Any
+
 import pytest
 from pydantic import BaseModel, Field
 
@@ -16,6 +18,7 @@ class Optim(BaseModel):
 class Cfg(TopicConfig):
     steps: int = Field(100, ge=1)
     optim: Optim = Optim()
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 class Demo(Topic):
@@ -56,7 +59,10 @@ def test_toml_table_per_topic(tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("no.such=1", "unknown config key 'no' in the config; valid keys: optim, seed, steps"),
+        (
+            "no.such=1",
+            "unknown config key 'no' in the config; valid keys: optim, options, seed, steps",
+        ),
         ("optim.beta=1", "unknown config key 'optim.beta' in optim; valid keys: kind, lr"),
         ("steps=0", "invalid value for 'steps'"),
         ("steps=abc", "invalid value for 'steps'"),
@@ -81,6 +87,14 @@ def test_bad_profile_and_missing_file(tmp_path):
     bad.write_text("steps = = 1")
     with pytest.raises(ConfigError, match="not valid TOML"):
         resolve_config(Demo, "quick", bad)
+
+
+def test_free_form_dict_fields_take_sub_keys(tmp_path):
+    cfg = resolve_config(Demo, "standard", overrides=["options.n_components=3"])
+    assert cfg.options == {"n_components": 3}
+    path = tmp_path / "c.toml"
+    path.write_text("[options]\nk = 'v'\n")
+    assert resolve_config(Demo, "standard", path).options == {"k": "v"}
 
 
 def test_override_values_parse_as_json():

@@ -86,7 +86,7 @@ def test_model_is_logged_and_registered(first_run):
 
     reg = get_registry()
     config = resolve_config(reg.topics["ridge"], "quick", overrides=["seed=11"])
-    chash = config_hash("ridge", config.model_dump(mode="json"), reg.fingerprint("ridge"))
+    chash = config_hash("ridge", config.model_dump(mode="json"), reg.fingerprint("ridge"), "quick")
     weights = np.load(stage_dir(work_root(), "ridge", chash, "train") / "weights.npy")
     assert model(x).item() == pytest.approx(float(weights.sum()), rel=1e-9)
 
@@ -146,9 +146,14 @@ def test_suite_isolates_a_failing_topic(prefect_harness, plugin_env, tmp_path):
     from topiclab.flows.pipeline import SuiteFailed, suite
 
     plugin_env.setenv("TOPICLAB_PLUGINS", "support.failing_topic")
+    (tmp_path / "failing").mkdir()
+    (tmp_path / "failing" / "metrics.json").write_text('{"from": "an earlier run"}')
     with pytest.raises(SuiteFailed, match="1 of 2 topics failed: failing"):
         suite(["failing", "ridge"], "quick", None, None, str(tmp_path))
     assert (tmp_path / "ridge" / "metrics.json").exists()
+    # The earlier run's verdict is kept aside, not shown as this run's, and not deleted.
+    assert not (tmp_path / "failing" / "metrics.json").exists()
+    assert "earlier run" in (tmp_path / "failing" / "metrics.previous.json").read_text()
     index = (tmp_path / "index.md").read_text()
     assert "| failing | failed |" in index and "| ridge | ok |" in index
     runs = client().search_runs([client().get_experiment_by_name("topiclab-failing").experiment_id])

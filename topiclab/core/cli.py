@@ -184,7 +184,9 @@ def run(
     try:
         if len(keys) == 1:
             topic_pipeline(keys[0], profile, overrides, cfg, str(target), not no_cache)
-            write_index(target, _entries_from(target, keys))
+            # The index covers every topic in the folder, not only the one just run.
+            shown = sorted(set(keys) | {p.parent.name for p in target.glob("*/metrics.json")})
+            write_index(target, _entries_from(target, shown))
         else:
             suite(keys, profile, overrides, cfg, str(target), not no_cache)
     except SuiteFailed as exc:

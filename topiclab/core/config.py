@@ -66,9 +66,19 @@ def _fields_at(model: type[BaseModel], path: list[str]) -> type[BaseModel]:
             None,
         )
         if nested is None:
+            if _is_mapping(annotation):
+                break  # a free-form dict field: pydantic validates what is inside
             raise ConfigError(f"config key '{'.'.join(path[: i + 1])}' has no sub-keys")
         model = nested
     return model
+
+
+def _is_mapping(annotation: Any) -> bool:
+    """``dict[...]``, ``Any`` or an optional of them: a field whose sub-keys are free-form."""
+    import typing
+
+    candidates = (annotation, *get_args(annotation))
+    return any(a is Any or a is dict or typing.get_origin(a) is dict for a in candidates)
 
 
 def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:

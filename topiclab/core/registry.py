@@ -63,14 +63,21 @@ class Registry:
     def fingerprint(self, topic_key: str) -> str:
         """Identity of a topic's code for cache keys: plugin versions + a hash of its sources.
 
-        Hashes every module of the package that defines the topic and of every plugin that
-        registers a trainer or estimator, so editing a plugin invalidates cached stages.
+        Hashes the package that defines the topic, every plugin that registers a trainer or
+        estimator, and topiclab's shared code (core, nn, causal, ...: everything but the
+        built-in plugins), so editing any code a stage may run invalidates cached stages.
+        Over-invalidating costs a recomputation; under-invalidating would serve stale numbers.
         """
+        import topiclab
+
         cls = self.topics[topic_key]
         modules = {cls.__module__} | {s.build.__module__ for s in self.trainers.values()}
         modules |= {s.build.__module__ for s in self.estimators.values()}
-        digest = hashlib.sha256()
-        for folder in sorted({_package_dir(m) for m in modules if m in sys.modules}):
+        root = Path(topiclab.__file__).resolve().parent
+        folders = {_package_dir(m) for m in modules if m in sys.modules}
+        folders |= {p for p in root.iterdir() if p.is_dir() and p.name != "plugins"}
+        digest = hashlib.sha256((root / "__init__.py").read_bytes())
+        for folder in sorted(folders):
             for path in sorted(folder.rglob("*.py")):
                 digest.update(path.read_bytes())
         for info in self.plugins.infos:

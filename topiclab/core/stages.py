@@ -23,8 +23,12 @@ from topiclab.core.topic import STAGES, StageContext, StageResult
 DONE_MARKER = ".done.json"
 
 
-def config_hash(topic_key: str, config: dict[str, Any], fingerprint: str) -> str:
-    blob = json.dumps({"topic": topic_key, "config": config, "code": fingerprint}, sort_keys=True)
+def config_hash(topic_key: str, config: dict[str, Any], fingerprint: str, profile: str = "") -> str:
+    """The stage folders' key. The profile is in it because the report states it."""
+    blob = json.dumps(
+        {"topic": topic_key, "profile": profile, "config": config, "code": fingerprint},
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -102,7 +106,7 @@ def run_direct(
     registry = get_registry()
     cfg = resolve_config(registry.topics[topic_key], profile, overrides=overrides)
     config = cfg.model_dump(mode="json")
-    chash = config_hash(topic_key, config, registry.fingerprint(topic_key))
+    chash = config_hash(topic_key, config, registry.fingerprint(topic_key), profile)
     root = root or work_root()
     results: dict[str, StageResult] = {}
     for stage in STAGES:

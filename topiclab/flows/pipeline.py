@@ -173,8 +173,12 @@ def topic_pipeline(
     config_file: str | None = None,
     out_dir: str | None = None,
     use_cache: bool = True,
+    multi_topic: bool = False,
 ) -> dict[str, Any]:
-    """generate -> train -> evaluate -> report for one topic; returns its ``metrics.json``."""
+    """generate -> train -> evaluate -> report for one topic; returns its ``metrics.json``.
+
+    ``multi_topic``: the TOML file serves several topics (``[other-topic]`` tables are skipped).
+    """
     registry = get_registry()
     topic_cls = type(registry.topic(topic))
     cfg = resolve_config(
@@ -182,17 +186,37 @@ def topic_pipeline(
         profile,
         Path(config_file) if config_file else None,
         topic_overrides(topic, overrides),
+        multi_topic_toml=multi_topic,
     )
     config = cfg.model_dump(mode="json")
     out = resolve_out_dir(out_dir)
-    chash = config_hash(topic, config, registry.fingerprint(topic))
+    _set_aside_previous(out / topic / "metrics.json")
+    chash = config_hash(topic, config, registry.fingerprint(topic), profile)
     run = new_run_info(topic, profile, config)
-    for links in registry.hook.topiclab_before_run(run=run):
-        run["links"].update(links or {})
     start = time.perf_counter()
     try:
+        for links in registry.hook.topiclab_before_run(run=run):
+            run["links"].update(links or {})
         results, cached = _run_stages(topic, profile, config, work_root(), chash, run, use_cache)
-    except BaseException as exc:
+        seconds = time.perf_counter() - start
+        metrics_json = publish_topic(
+            out,
+            topic,
+            profile,
+            results["evaluate"],
+            results["report"],
+            run["links"].get("mlflow_run_id", ""),
+            seconds,
+            extra={
+                "cached_stages": cached,
+                "seed": config.get("seed"),
+                "versions": run["versions"],
+                "mlflow_url": run["links"].get("mlflow_url", ""),
+                "git": run["git"],
+            },
+        )
+        _publish_artifacts(topic, results["evaluate"], run)
+    except BaseException as exc:  # Ctrl-C included: the tracked run must not stay RUNNING
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         registry.hook.topiclab_after_run(
             run=run,
@@ -204,24 +228,6 @@ def topic_pipeline(
             },
         )
         raise
-    seconds = time.perf_counter() - start
-    metrics_json = publish_topic(
-        out,
-        topic,
-        profile,
-        results["evaluate"],
-        results["report"],
-        run["links"].get("mlflow_run_id", ""),
-        seconds,
-        extra={
-            "cached_stages": cached,
-            "seed": config.get("seed"),
-            "versions": run["versions"],
-            "mlflow_url": run["links"].get("mlflow_url", ""),
-            "git": run["git"],
-        },
-    )
-    _publish_artifacts(topic, results["evaluate"], run)
     registry.hook.topiclab_after_run(
         run=run,
         outcome={
@@ -234,6 +240,13 @@ def topic_pipeline(
         },
     )
     return dict(json.loads(metrics_json.read_text()))
+
+
+def _set_aside_previous(metrics_json: Path) -> None:
+    """A new run into the same folder must not leave the last run's verdict looking current:
+    keep the old file as ``metrics.previous.json`` (nothing is deleted)."""
+    if metrics_json.exists():
+        metrics_json.replace(metrics_json.with_name("metrics.previous.json"))
 
 
 class SuiteFailed(TopiclabError):
@@ -260,7 +273,9 @@ def suite(
     for key in keys:
         start = time.perf_counter()
         try:
-            result = topic_pipeline(key, profile, overrides, config_file, str(out), use_cache)
+            result = topic_pipeline(
+                key, profile, overrides, config_file, str(out), use_cache, multi_topic=True
+            )
             claims = result["claims"]
             entries.append(
                 {

@@ -175,6 +175,8 @@ def _log_result(
     for name, path in result.tables.items():
         import pandas as pd
 
+        if Path(path).stat().st_size == 0 or len(Path(path).read_text().splitlines()) < 2:
+            continue  # an empty table has nothing to show (and pandas refuses to read it)
         client.log_table(run_id, pd.read_csv(path), f"tables/{name}.json")
     if result.claims:
         client.log_dict(run_id, [c.model_dump() for c in result.claims], "claims.json")
@@ -205,6 +207,8 @@ def _log_models(run: dict[str, Any], models: dict[str, str]) -> None:
                 serialization_format="pickle",
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
             )
+    # Leaving start_run() ended the run as FINISHED; the pipeline is still running.
+    mlflow.MlflowClient(tracking_uri()).update_run(run["links"]["mlflow_run_id"], "RUNNING")
 
 
 @hookimpl
