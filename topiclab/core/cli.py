@@ -90,6 +90,13 @@ def _validate_run(
     from topiclab.core.config import resolve_config
     from topiclab.flows.pipeline import topic_overrides
 
+    for text in overrides:  # `--set topic:key=value` must name a topic of this run
+        head, sep, _ = text.partition(":")
+        if sep and "=" not in head and head not in topics:
+            raise TopiclabError(
+                f"--set '{text}' targets topic '{head}', which is not in this run; "
+                f"topics of this run: {', '.join(topics)}"
+            )
     for key in topics:
         topic = reg.topic(key)
         resolve_config(
@@ -237,9 +244,12 @@ def serve(
     profile: str = "standard",
 ) -> None:
     """Serve a deployment per topic and one for the suite (trigger them from the Prefect UI)."""
+    from topiclab.core.config import profile_values
     from topiclab.flows.deploy import serve_deployments
 
     reg = _registry()
+    for cls in reg.topics.values():
+        profile_values(cls, profile)  # an unknown profile fails now, not at each run
     serve_deployments(sorted(reg.topics), profile, cron, topic_cron, out)
 
 
