@@ -5,10 +5,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
+from support.llama import tiny_llama
 
 from topiclab.nn.llama import (
     ModelArgs,
@@ -42,28 +41,8 @@ LLAMA2 = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread; on a busy 2-core machine two threads spin."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(n_kv_heads: int | None = 2, **kw: object) -> Transformer:
-    torch.manual_seed(0)
-    args = ModelArgs(
-        dim=32,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=n_kv_heads,
-        vocab_size=64,
-        multiple_of=8,
-        max_seq_len=32,
-        **kw,
-    )  # type: ignore[arg-type]
-    return Transformer(args).eval()
+    return tiny_llama(n_kv_heads=n_kv_heads, **kw)
 
 
 @pytest.mark.parametrize("name", list(LLAMA2))

@@ -5,12 +5,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 import torch
+from support.llama import tiny_llama
 
-from topiclab.nn.llama import ModelArgs, Transformer
+from topiclab.nn.llama import Transformer
 from topiclab.nn.llama_generate import generate, next_token, sample_top_p
 from topiclab.nn.tokenizers import (
     ByteTokenizer,
@@ -21,27 +19,8 @@ from topiclab.nn.tokenizers import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread; on a busy 2-core machine two threads spin."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def model(n_kv_heads: int = 2) -> Transformer:
-    torch.manual_seed(0)
-    args = ModelArgs(
-        dim=32,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=n_kv_heads,
-        vocab_size=64,
-        multiple_of=8,
-        max_seq_len=48,
-    )
-    m = Transformer(args).eval()
+    m = tiny_llama(n_kv_heads=n_kv_heads, max_seq_len=48)
     with torch.no_grad():  # sharper logits than the 0.02 init, so sampling paths differ
         m.output.weight.mul_(50)
     return m

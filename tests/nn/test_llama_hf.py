@@ -5,14 +5,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+from support.llama import tiny_args, tiny_llama
 
-from topiclab.nn.llama import ModelArgs, Transformer
+from topiclab.nn.llama import ModelArgs
 from topiclab.nn.llama_hf import (
     args_from_hf_config,
     from_hf,
@@ -26,15 +26,6 @@ from topiclab.nn.llama_hf import (
 )
 
 transformers = pytest.importorskip("transformers")
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread; on a busy 2-core machine two threads spin."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def hf_model(n_kv_heads: int) -> torch.nn.Module:
@@ -103,17 +94,8 @@ def test_permutations_are_inverse() -> None:
 
 @pytest.mark.parametrize("n_kv_heads", [None, 2, 1])
 def test_round_trip_of_weight_conversion(n_kv_heads: int | None) -> None:
-    torch.manual_seed(0)
-    args = ModelArgs(
-        dim=64,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=n_kv_heads,
-        vocab_size=96,
-        multiple_of=16,
-        max_seq_len=32,
-    )
-    ours = Transformer(args).eval()
+    args = tiny_args(dim=64, n_kv_heads=n_kv_heads, vocab_size=96, multiple_of=16)
+    ours = tiny_llama(dim=64, n_kv_heads=n_kv_heads, vocab_size=96, multiple_of=16)
     sd = ours.state_dict()
     back = meta_state_dict_from_hf(hf_state_dict_from_meta(sd, args), args)
     assert sd.keys() == back.keys() and all(torch.equal(sd[k], back[k]) for k in sd)
