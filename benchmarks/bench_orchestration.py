@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from topiclab.core.servers import local_servers
+    from topiclab.app.servers import local_servers
     from topiclab.core.stages import run_direct
 
     with local_servers(prefect_port=4277, mlflow_port=5077) as urls:

@@ -3,7 +3,7 @@
 
     python3 scripts/bootstrap.py run            # venv + install + every topic, standard profile
     python3 scripts/bootstrap.py run llama --profile quick   # any `topiclab run` arguments
-    python3 scripts/bootstrap.py test           # venv + test extras + ruff + mypy + pytest
+    python3 scripts/bootstrap.py test           # venv, test extras, static checks, pytest
     python3 scripts/bootstrap.py test -k cli    # extra arguments go to pytest
 
 The virtual environment lives in ``.venv`` next to this repository (``TOPICLAB_VENV`` to move
@@ -62,6 +62,7 @@ def test(args: list[str]) -> int:
         [BIN / "ruff", "check", *paths],
         [BIN / "ruff", "format", "--check", *paths],
         [BIN / "mypy", "topiclab"],
+        [BIN / "lint-imports"],  # the layers of docs/architecture.md
     ]
     failed = []
     for cmd in checks:  # run them all, and the tests too, then report every failure

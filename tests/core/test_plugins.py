@@ -1,9 +1,11 @@
 """Plugin loading: isolation of a broken plugin, strict mode, block/allow lists, duplicates."""
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from topiclab.core.config import resolve_config
 from topiclab.core.errors import DuplicateKeyError, PluginLoadError, UnknownKeyError
 from topiclab.core.plugins import load_plugins
 from topiclab.core.registry import build_registry
@@ -64,6 +66,36 @@ def test_unknown_keys_name_the_choices(plugin_env):
         reg.trainer("nope", task="generative")
 
 
+@contextmanager
+def touched(path: Path):
+    """Append a comment to a source file for the duration of the block."""
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original + b"\n# touched by a test\n")
+        yield
+    finally:
+        path.write_bytes(original)
+
+
+def test_fingerprint_scope_is_the_code_a_topic_can_run(plugin_env):
+    import topiclab
+
+    root = Path(topiclab.__file__).parent
+    reg = build_registry()
+    config = resolve_config(reg.topics["causal-iv"], "quick").model_dump(mode="json")
+    before = reg.fingerprint("causal-iv", config)
+    for elsewhere in ("app/cli.py", "flows/pipeline.py", "plugins/llama/topic.py", "nn/llama.py"):
+        with touched(root / elsewhere):
+            assert reg.fingerprint("causal-iv", config) == before, elsewhere
+    for used in ("causal/iv.py", "plugins/causal_iv/topic.py", "core/topic.py"):
+        with touched(root / used):
+            assert reg.fingerprint("causal-iv", config) != before, used
+    estimators = root / "plugins/causal_estimators/__init__.py"
+    with touched(estimators):  # the estimator plugin the config selects is in scope
+        assert reg.fingerprint("causal-iv", config) != before
+        assert reg.fingerprint("causal-iv", {}) == reg.fingerprint("causal-iv", {})
+
+
 def test_fingerprint_changes_with_plugin_source(plugin_env):
     reg = build_registry()
     before = reg.fingerprint("ridge")
@@ -77,3 +109,20 @@ def test_fingerprint_changes_with_plugin_source(plugin_env):
         assert build_registry().fingerprint("ridge") != before
     finally:
         source.write_text(original)
+
+
+def test_misspelled_hook_is_a_load_error(plugin_env):
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.misspelled_hook")
+    failed = {p.name: p.error for p in load_plugins().infos if p.error}
+    assert "topiclab_register_topic" in (failed.get("support.misspelled_hook") or "")
+    plugin_env.setenv("TOPICLAB_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginLoadError, match="unknown hook 'topiclab_register_topic'"):
+        load_plugins()
+
+
+def test_builtins_are_entry_points_of_the_topiclab_distribution(plugin_env):
+    plugin_env.setenv("TOPICLAB_DISABLE_PLUGIN_AUTOLOAD", "1")
+    loaded = load_plugins()
+    builtins = {p.name for p in loaded.infos if p.builtin and not p.error}
+    assert {"llama", "causal-iv", "diffusion", "mlflow-tracker"} <= builtins
+    assert all(p.distribution == "topiclab" for p in loaded.infos)

@@ -108,7 +108,7 @@ def postgres() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def servers(postgres, tmp_path_factory) -> Iterator[dict[str, str]]:
-    from topiclab.core.servers import (
+    from topiclab.app.servers import (
         Server,
         mlflow_command,
         prefect_command,

@@ -81,7 +81,7 @@ def servers(chromium: Path) -> Iterator[dict[str, str]]:
     """Prefect server + MLflow UI; ``PREFECT_API_URL`` points at it for this module only."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from topiclab.core.servers import local_servers
+    from topiclab.app.servers import local_servers
 
     with (
         local_servers(prefect_port=free_port(), mlflow_port=free_port()) as urls,
@@ -104,7 +104,7 @@ def served(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     log = cwd / "serve.log"
     with log.open("ab") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "topiclab.core.cli", "serve", "--profile", "quick"],
+            [sys.executable, "-m", "topiclab.app.cli", "serve", "--profile", "quick"],
             cwd=cwd,
             stdout=fh,
             stderr=subprocess.STDOUT,

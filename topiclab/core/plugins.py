@@ -1,11 +1,15 @@
-"""Build the plugin manager: built-ins first, then the ``topiclab`` entry points, each on its own.
+"""Build the plugin manager from the ``topiclab`` entry points, each plugin on its own.
 
-One broken plugin must not break the others: each is imported and registered in its own try,
-and a failure is recorded by name (``topiclab plugins`` shows it). Environment switches:
+Built-ins are entry points of the ``topiclab`` distribution (``[project.entry-points.topiclab]``
+in its ``pyproject.toml``), found by the same path as a third party's, as pytest's default
+plugins are. One broken plugin must not break the others: each is imported, registered and
+checked (``check_pending``: a ``topiclab_*`` function that matches no hook is an error, not a
+silently ignored typo) in its own try, and a failure is recorded by name (``topiclab plugins``
+shows it). Environment switches:
 
 - ``TOPICLAB_STRICT_PLUGINS=1``: a plugin that fails to load is an error.
 - ``TOPICLAB_BLOCK_PLUGINS=a,b``: never load these plugins (built-ins included).
-- ``TOPICLAB_LOAD_PLUGINS=a,b``: load only these third-party plugins.
+- ``TOPICLAB_LOAD_PLUGINS=a,b``: load only these third-party plugins (built-ins always load).
 - ``TOPICLAB_DISABLE_PLUGIN_AUTOLOAD=1``: load the built-ins only (tests use it).
 - ``TOPICLAB_PLUGINS=pkg.module,other.module``: also load these modules as plugins, without
   packaging them (like ``pytest -p``); handy while writing a plugin.
@@ -27,17 +31,17 @@ from topiclab.core.errors import PluginLoadError
 ENTRY_POINT_GROUP = "topiclab"
 
 
-def builtin_plugins() -> dict[str, str]:
-    """The plugins that ship with topiclab (every module or package under
-    ``topiclab.plugins``): name -> module. They are registered like any third party's."""
-    import pkgutil
+BUILTIN_DISTRIBUTION = "topiclab"
 
-    import topiclab.plugins as package
 
-    return {
-        m.name.replace("_", "-"): f"{package.__name__}.{m.name}"
-        for m in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name)
-    }
+def entry_points() -> list[metadata.EntryPoint]:
+    """Every ``topiclab`` entry point: the built-ins first, then third parties, by name."""
+    found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return sorted(found, key=lambda e: (_distribution(e) != BUILTIN_DISTRIBUTION, e.name))
+
+
+def _distribution(ep: metadata.EntryPoint) -> str:
+    return ep.dist.name if ep.dist else "?"
 
 
 @dataclass
@@ -79,6 +83,7 @@ def _register(pm: pluggy.PluginManager, name: str, load: Any) -> tuple[list[str]
     try:
         obj = load()
         pm.register(obj, name=name)
+        _check_hook_names(pm, obj)
     except Exception as exc:  # a plugin may raise anything on import
         if obj is not None and pm.is_registered(obj):  # roll back a partial registration
             pm.unregister(obj)
@@ -86,10 +91,14 @@ def _register(pm: pluggy.PluginManager, name: str, load: Any) -> tuple[list[str]
     return sorted(h.name for h in pm.get_hookcallers(obj) or []), None
 
 
-def _builtin_version() -> str:
-    from topiclab import __version__
-
-    return __version__
+def _check_hook_names(pm: pluggy.PluginManager, plugin: object) -> None:
+    """pluggy's ``check_pending`` for one plugin: a ``topiclab_*`` function that matches no hook
+    spec (``topiclab_register_topic`` for ``..._topics``) would otherwise never be called."""
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.spec is None:
+            raise PluginLoadError(
+                f"unknown hook '{caller.name}' (not in topiclab.core.hookspecs; a typo?)"
+            )
 
 
 def load_plugins(strict: bool | None = None) -> LoadedPlugins:
@@ -101,20 +110,16 @@ def load_plugins(strict: bool | None = None) -> LoadedPlugins:
     pm.add_hookspecs(hookspecs)
     infos: list[PluginInfo] = []
 
-    for name, module in builtin_plugins().items():
-        if name in blocked:
+    autoload = not env_flag("TOPICLAB_DISABLE_PLUGIN_AUTOLOAD")
+    for ep in entry_points():
+        dist = _distribution(ep)
+        builtin = dist == BUILTIN_DISTRIBUTION
+        wanted = builtin or (autoload and (not allowed or ep.name in allowed))
+        if ep.name in blocked or not wanted:
             continue
-        hooks, error = _register(pm, name, lambda m=module: importlib.import_module(m))
-        infos.append(PluginInfo(name, module, "topiclab", _builtin_version(), hooks, error, True))
-
-    if not env_flag("TOPICLAB_DISABLE_PLUGIN_AUTOLOAD"):
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            if ep.name in blocked or (allowed and ep.name not in allowed):
-                continue
-            dist = ep.dist.name if ep.dist else "?"
-            version = ep.dist.version if ep.dist else "?"
-            hooks, error = _register(pm, ep.name, ep.load)
-            infos.append(PluginInfo(ep.name, ep.value, dist, version, hooks, error))
+        version = ep.dist.version if ep.dist else "?"
+        hooks, error = _register(pm, ep.name, ep.load)
+        infos.append(PluginInfo(ep.name, ep.value, dist, version, hooks, error, builtin))
 
     for module in sorted(_env_list("TOPICLAB_PLUGINS")):
         if module in blocked:

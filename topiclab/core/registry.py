@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 from topiclab.core.errors import DuplicateKeyError, PluginLoadError, UnknownKeyError
@@ -60,38 +57,44 @@ class Registry:
         name = self.owner.get((kind, key))
         return next((p for p in self.plugins.infos if p.name == name), None)
 
-    def fingerprint(self, topic_key: str) -> str:
-        """Identity of a topic's code for cache keys: plugin versions + a hash of its sources.
+    def fingerprint(self, topic_key: str, config: dict[str, Any] | None = None) -> str:
+        """Identity of the code a topic's stages can run, for cache keys.
 
-        Hashes the package that defines the topic, every plugin that registers a trainer or
-        estimator, and topiclab's shared code (core, nn, causal, ...: everything but the
-        built-in plugins), so editing any code a stage may run invalidates cached stages.
-        Over-invalidating costs a recomputation; under-invalidating would serve stale numbers.
+        Hashes the sources ``core.fingerprint.code_files`` finds (the topic's plugin, the
+        plugins of the trainers and estimators ``config`` names, what they import, core) and the
+        versions of the plugins involved. Over-invalidating costs a recomputation;
+        under-invalidating would serve stale numbers.
         """
-        import topiclab
+        from topiclab.core.fingerprint import code_files
 
-        cls = self.topics[topic_key]
-        modules = {cls.__module__} | {s.build.__module__ for s in self.trainers.values()}
-        modules |= {s.build.__module__ for s in self.estimators.values()}
-        root = Path(topiclab.__file__).resolve().parent
-        folders = {_package_dir(m) for m in modules if m in sys.modules}
-        folders |= {p for p in root.iterdir() if p.is_dir() and p.name != "plugins"}
-        digest = hashlib.sha256((root / "__init__.py").read_bytes())
-        for folder in sorted(folders):
-            for path in sorted(folder.rglob("*.py")):
-                digest.update(path.read_bytes())
+        used = set(_strings(config or {}))
+        keys = [("topic", topic_key)]
+        keys += [("trainer", k) for k in used & set(self.trainers)]
+        keys += [("estimator", k) for k in used & set(self.estimators)]
+        names = {self.owner[key] for key in keys}
+        # The registering plugin and the module that builds each object (they may differ).
+        modules = {p.module.partition(":")[0] for p in self.plugins.infos if p.name in names}
+        modules.add(self.topics[topic_key].__module__)
+        modules |= {self.trainers[k].build.__module__ for kind, k in keys if kind == "trainer"}
+        modules |= {self.estimators[k].build.__module__ for kind, k in keys if kind == "estimator"}
+        digest = hashlib.sha256()
+        for path in code_files(modules):
+            digest.update(path.read_bytes())
         for info in self.plugins.infos:
-            digest.update(f"{info.name}={info.version}".encode())
+            if info.name in names:
+                digest.update(f"{info.name}={info.version}".encode())
         return digest.hexdigest()[:16]
 
 
-def _package_dir(module: str) -> Path:
-    """The folder of the plugin package that holds ``module`` (its top-level plugin folder)."""
-    path = Path(inspect.getfile(sys.modules[module])).resolve().parent
-    parts = module.split(".")
-    if parts[:2] == ["topiclab", "plugins"] and len(parts) > 3:
-        return path if path.name == parts[2] else path.parents[len(parts) - 4]
-    return path
+def _strings(tree: Any) -> list[str]:
+    """Every string value in a nested config (where trainer and estimator keys are named)."""
+    if isinstance(tree, str):
+        return [tree]
+    if isinstance(tree, dict):
+        return [s for v in tree.values() for s in _strings(v)]
+    if isinstance(tree, list | tuple):
+        return [s for v in tree for s in _strings(v)]
+    return []
 
 
 def _collect(

@@ -106,7 +106,7 @@ def run_direct(
     registry = get_registry()
     cfg = resolve_config(registry.topics[topic_key], profile, overrides=overrides)
     config = cfg.model_dump(mode="json")
-    chash = config_hash(topic_key, config, registry.fingerprint(topic_key), profile)
+    chash = config_hash(topic_key, config, registry.fingerprint(topic_key, config), profile)
     root = root or work_root()
     results: dict[str, StageResult] = {}
     for stage in STAGES:

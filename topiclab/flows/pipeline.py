@@ -191,7 +191,7 @@ def topic_pipeline(
     config = cfg.model_dump(mode="json")
     out = resolve_out_dir(out_dir)
     _set_aside_previous(out / topic / "metrics.json")
-    chash = config_hash(topic, config, registry.fingerprint(topic), profile)
+    chash = config_hash(topic, config, registry.fingerprint(topic, config), profile)
     run = new_run_info(topic, profile, config)
     start = time.perf_counter()
     try:

@@ -1,4 +1,5 @@
-"""Built-in plugins, each registered through the same plugin manager as a third party's.
+"""Built-in plugins, one folder (or module) each.
 
-Each folder (or module) is one plugin; found by ``topiclab.core.plugins.builtin_plugins``.
+Each is declared in topiclab's ``pyproject.toml`` under ``[project.entry-points.topiclab]``
+and found by the same path as a third party's plugin.
 """

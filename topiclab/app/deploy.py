@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from topiclab.app.servers import healthy
 from topiclab.core.errors import TopiclabError
-from topiclab.core.servers import healthy
 
 
 def ensure_server() -> str:

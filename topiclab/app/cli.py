@@ -229,7 +229,7 @@ def report(
 @app.command()
 def ui(prefect_port: int = 4200, mlflow_port: int = 5000) -> None:
     """Start a local Prefect server and the MLflow UI on 127.0.0.1; Ctrl-C stops both."""
-    from topiclab.core.servers import run_uis
+    from topiclab.app.servers import run_uis
 
     _registry()
     run_uis(prefect_port, mlflow_port, out)
@@ -244,8 +244,8 @@ def serve(
     profile: str = "standard",
 ) -> None:
     """Serve a deployment per topic and one for the suite (trigger them from the Prefect UI)."""
+    from topiclab.app.deploy import serve_deployments
     from topiclab.core.config import profile_values
-    from topiclab.flows.deploy import serve_deployments
 
     reg = _registry()
     for cls in reg.topics.values():
@@ -259,7 +259,7 @@ def new_plugin(
     directory: Annotated[Path, typer.Option(help="Where to create it.")] = Path("."),
 ) -> None:
     """Scaffold a pip-installable plugin: entry point, a trainer, a topic and their test."""
-    from topiclab.core.scaffold import scaffold_plugin
+    from topiclab.app.scaffold import scaffold_plugin
 
     root = scaffold_plugin(name, directory)
     out.print(

@@ -17,7 +17,7 @@ def topiclab(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "topiclab.core.cli", *args],
+        [sys.executable, "-m", "topiclab.app.cli", *args],
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(REPO / "tests"), "COLUMNS": "250", **(env or {})},
         capture_output=True,
@@ -35,7 +35,7 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
 
 def test_help_does_not_import_heavy_libraries():
     code = (
-        "import sys; from topiclab.core.cli import app; "
+        "import sys; from topiclab.app.cli import app; "
         "print(sorted(m for m in ('torch','mlflow','prefect','dowhy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

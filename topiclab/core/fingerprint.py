@@ -1,0 +1,93 @@
+"""The identity of the code a topic's stages can run, for cache keys.
+
+    from topiclab.core.fingerprint import code_files
+    files = code_files(["topiclab.plugins.llama.topic"])   # the llama plugin + what it imports
+
+The scope is the plugin package that defines the topic, the plugin packages of the trainers and
+estimators its config selects, and every ``topiclab`` module those import, followed through
+their import statements (``core`` always). The CLI, the flows and other topics' plugins are not
+in it, so editing them does not recompute a topic; editing a shared module it imports does.
+Imports are read from the source with ``ast`` (nothing is imported), inside functions too,
+because plugins import heavy modules lazily.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from collections.abc import Iterable
+from pathlib import Path
+
+import topiclab
+
+ROOT = Path(topiclab.__file__).resolve().parent
+
+
+def plugin_folder(module: str) -> Path | None:
+    """The folder of the plugin package that holds ``module``: ``topiclab/plugins/<name>`` for
+    a built-in, the top-level package for a third party's; ``None`` for a single-file module."""
+    parts = module.split(".")
+    if parts[:2] == ["topiclab", "plugins"] and len(parts) > 2:
+        folder = ROOT / "plugins" / parts[2]
+        return folder if folder.is_dir() else None
+    if parts[0] == "topiclab":  # shared code: the module and what it imports, not the package
+        return None
+    spec = importlib.util.find_spec(parts[0])
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+def module_file(module: str) -> Path | None:
+    """The source file of a ``topiclab`` module, found by its path (nothing imported)."""
+    parts = module.split(".")
+    if parts[0] != "topiclab":
+        return None
+    base = ROOT.joinpath(*parts[1:])
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute names of the ``topiclab`` modules ``path`` imports (``from a import b`` may
+    name a module ``a.b``, so both are returned; unknown ones resolve to nothing)."""
+    # Relative imports matter only inside topiclab (a third-party package is hashed whole).
+    inside = path.is_relative_to(ROOT)
+    package = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts) if inside else ""
+    if path.name != "__init__.py":
+        package = package.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level and not inside:
+                continue
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return {n for n in names if n.split(".")[0] == "topiclab"}
+
+
+def code_files(modules: Iterable[str]) -> list[Path]:
+    """Every source file in the scope described in the module docstring, sorted."""
+    files: set[Path] = {ROOT / "__init__.py", *(ROOT / "core").rglob("*.py")}
+    for module in modules:
+        folder = plugin_folder(module)
+        if folder is not None:
+            files.update(folder.rglob("*.py"))
+        elif (path := module_file(module)) is not None:
+            files.add(path)
+    todo = list(files)
+    while todo:
+        for name in _imports(todo.pop()):
+            found = module_file(name)
+            if found is not None and found not in files:
+                files.add(found)
+                todo.append(found)
+    return sorted(files)
