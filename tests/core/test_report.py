@@ -4,7 +4,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from topiclab.core.report import md_table, render_topic_report, write_index
+from topiclab.core.report import (
+    markdown_to_html,
+    md_records,
+    md_table,
+    render_topic_report,
+    write_index,
+)
 from topiclab.core.topic import Claim, StageContext, StageResult, Topic, TopicConfig
 
 
@@ -86,3 +92,30 @@ def test_index_links_each_topic(tmp_path):
 
 def test_md_table_escapes_pipes():
     assert "a\\|b" in md_table(["x"], [["a|b"]])
+
+
+def _cells(table: str) -> list[list[str]]:
+    """The cells of each row as the Markdown renderer splits them (on unescaped pipes)."""
+    import re
+
+    rows = table.splitlines()
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", r)[1:-1]] for r in rows]
+
+
+def test_md_cells_stay_cells_whatever_the_value():
+    nasty = ["a\r\nb", "c\rd", "e\nf", "tab\there", "bell\x07", "esc\x1b[31m", "x\\|y", "<b>hi"]
+    table = md_table(["value", "n"], [[v, i] for i, v in enumerate(nasty)])
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(nasty)  # no value broke a row
+    assert all(len(cells) == 2 for cells in _cells(table))  # and none split one
+    assert "\x07" not in table and "\x1b" not in table and "\r" not in table
+    assert "bell\\x07" in table
+    html = markdown_to_html(table, "t")
+    assert "<b>hi" not in html and "&lt;b" in html
+    assert html.count("<tr>") == 1 + len(nasty)
+
+
+def test_md_records_is_md_table_of_dicts():
+    rows = [{"a": 1, "b": "x|y"}, {"a": 2.5, "b": "z"}]
+    assert md_records(rows) == md_table(["a", "b"], [[1, "x|y"], [2.5, "z"]])
+    assert md_records([]) == ""

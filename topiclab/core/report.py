@@ -2,6 +2,7 @@
 
 render_topic_report(topic, ctx, data, trained, evaluation)  # the default report stage
 write_index(out_dir, entries)                                # the suite's index page
+md_table(["a", "b"], [[1, 2.5]]), md_records([{"a": 1, "b": 2.5}])   # the one table helper
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import html
 import json
 import re
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,14 +42,34 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+_LINE_BREAKS = re.compile(r"\r\n|[\r\n\v\f\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_HTML_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+
+
 def md_cell(value: Any) -> str:
-    return fmt(value).replace("|", "\\|").replace("\n", " ")
+    """One table cell that stays one cell: a line break would end the row and a ``|`` would
+    split it, a control character is shown as ``\\xNN``, and ``<tag`` is not passed through as
+    HTML into the report (the Markdown renderer keeps raw HTML)."""
+    text = fmt(value).replace("\\", "\\\\").replace("|", "\\|").replace("\t", " ")
+    text = _LINE_BREAKS.sub(" ", text)
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _HTML_TAG.sub("&lt;", text)
 
 
-def md_table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def md_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown table; every cell (header included) goes through ``md_cell``."""
+    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def md_records(records: Sequence[Mapping[str, Any]]) -> str:
+    """A table of dicts with the same keys (the first one's keys are the header)."""
+    if not records:
+        return ""
+    header = list(records[0])
+    return md_table(header, [[r[k] for k in header] for r in records])
 
 
 def csv_to_md(path: Path, max_rows: int = 60) -> str:

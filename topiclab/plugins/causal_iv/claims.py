@@ -25,6 +25,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=round(m["ref_ols"], 4),
             anchor=f"{plim:.3f} ± 0.05",
             source="closed form β + γδ·Var(U)/Var(X)",
+            uses=["ref_ols"],
             passed=abs(m["ref_ols"] - plim) < 0.05,
         ),
         Claim(
@@ -33,6 +34,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=round(m["ref_tsls"], 4),
             anchor=f"{s.beta} ± 0.05",
             source=REF,
+            uses=["ref_tsls"],
             passed=abs(m["ref_tsls"] - s.beta) < 0.05,
         ),
         Claim(
@@ -41,6 +43,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=f"{m['ref_wald_minus_tsls']:.1e}",
             anchor="|difference| ≤ 1e-12·|β̂|",
             source="algebraic identity",
+            uses=["ref_wald_minus_tsls", "ref_tsls"],
             passed=m["ref_wald_minus_tsls"] <= 1e-12 * abs(m["ref_tsls"]),
         ),
         Claim(
@@ -49,6 +52,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=f"{m['ref_cf_minus_tsls']:.1e}",
             anchor="|difference| ≤ 1e-10·|β̂|",
             source="algebraic identity",
+            uses=["ref_cf_minus_tsls", "ref_tsls"],
             passed=m["ref_cf_minus_tsls"] <= 1e-10 * abs(m["ref_tsls"]),
         ),
         Claim(
@@ -57,6 +61,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=round(m["coverage_tsls"], 3),
             anchor="0.93–0.97",
             source=REF,
+            uses=["coverage_tsls"],
             passed=0.93 <= m["coverage_tsls"] <= 0.97,
         ),
         Claim(
@@ -65,6 +70,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=round(m["coverage_ols"], 3),
             anchor="≈ 0 (< 0.05)",
             source=REF,
+            uses=["coverage_ols"],
             passed=m["coverage_ols"] < 0.05,
         ),
         Claim(
@@ -75,6 +81,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=round(m["weak_median_f"], 2),
             anchor=f"< 10 (E[F] ≈ {1 + cfg.weak.n * cfg.weak.pi**2 / (cfg.weak.gamma**2 + 1):.2f})",
             source="Staiger–Stock rule of thumb; concentration parameter",
+            uses=["weak_median_f"],
             passed=m["weak_median_f"] < 10,
         ),
         Claim(
@@ -83,6 +90,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=round(m["weak_coverage_tsls"], 3),
             anchor=f"< 0.93 and < strong-instrument coverage ({m['coverage_tsls']:.3f})",
             source=REF,
+            uses=["weak_coverage_tsls", "coverage_tsls"],
             passed=m["weak_coverage_tsls"] < min(0.93, m["coverage_tsls"]),
         ),
         Claim(
@@ -91,6 +99,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=round(m["weak_median_tsls"], 3),
             anchor=f"between {s.beta} and the OLS limit {weak_plim:.2f}",
             source=REF,
+            uses=["weak_median_tsls"],
             passed=s.beta < m["weak_median_tsls"] < weak_plim + 0.05,
         ),
         Claim(
@@ -100,6 +109,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=round(m["invalid_mean_tsls"], 4),
             anchor=f"{invalid_plim:.2f} ± 0.05",
             source="plim β + τ·Var(Z)/Cov(Z, X)",
+            uses=["invalid_mean_tsls"],
             passed=abs(m["invalid_mean_tsls"] - invalid_plim) < 0.05,
         ),
         Claim(
@@ -109,6 +119,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=f"{m['sieve_mse']:.4f} vs {m['forbidden_mse']:.4f}",
             anchor="sieve MSE < forbidden MSE / 3",
             source="Newey–Powell; reference page",
+            uses=["sieve_mse", "forbidden_mse"],
             passed=m["sieve_mse"] < m["forbidden_mse"] / 3,
         ),
         Claim(
@@ -117,6 +128,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=round(m["card_ols"], 4),
             anchor="0.0712",
             source="causaldata close_college, statsmodels OLS",
+            uses=["card_ols"],
             passed=round(m["card_ols"], 4) == 0.0712,
         ),
         Claim(
@@ -125,6 +137,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=round(m["card_tsls"], 4),
             anchor="0.1242 (SE 0.0499)",
             source="linearmodels IV2SLS, unadjusted",
+            uses=["card_tsls", "card_tsls_se"],
             passed=round(m["card_tsls"], 4) == 0.1242 and round(m["card_tsls_se"], 4) == 0.0499,
         ),
         Claim(
@@ -133,6 +146,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=round(m["card_first_stage_f"], 2),
             anchor="≈ 15.8 (> 10: not weak)",
             source="linearmodels first_stage",
+            uses=["card_first_stage_f"],
             passed=abs(m["card_first_stage_f"] - 15.8) < 0.05,
         ),
         Claim(
@@ -141,6 +155,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=round(m["icp_p_subset"], 3),
             anchor=f"≥ {1 - cfg.icp.alpha:.2f}",
             source="Peters, Bühlmann & Meinshausen 2016, Theorem 1",
+            uses=["icp_p_subset"],
             passed=m["icp_p_subset"] >= 1 - cfg.icp.alpha,
         ),
         Claim(
@@ -150,6 +165,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
             value=round(m["icp_mse_ratio"], 2),
             anchor="several times larger (≥ 3)",
             source="invariance; reference page",
+            uses=["icp_mse_ratio"],
             passed=m["icp_mse_ratio"] >= 3,
         ),
     ]
@@ -162,6 +178,7 @@ def build_claims(cfg: CausalIVConfig, m: dict[str, float]) -> list[Claim]:
                 value=f"{int(m['refuters_passed'])}/{int(m['refuters_total'])}",
                 anchor="all pass",
                 source="DoWhy refuters; rules in the table",
+                uses=["refuters_passed", "refuters_total"],
                 passed=m["refuters_passed"] == m["refuters_total"],
             )
         )
