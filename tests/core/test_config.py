@@ -197,3 +197,19 @@ def test_a_check_across_fields_is_one_line_without_the_whole_table():
     with pytest.raises(ConfigError) as info:
         resolve_config(PairTopic, "standard", overrides=["pair.lo=5"])
     assert str(info.value) == "invalid value for 'pair': lo (5) must not exceed hi (2)"
+
+
+def test_stage_context_gives_the_config_typed(tmp_path):
+    from topiclab.core.topic import StageContext
+
+    ctx = StageContext(
+        topic="demo",
+        profile="quick",
+        config=Cfg(),
+        workdir=tmp_path,
+        stage="train",
+        registry_factory=lambda: None,  # type: ignore[arg-type, return-value]
+    )
+    assert ctx.cfg(Cfg) is ctx.config and ctx.cfg(TopicConfig) is ctx.config
+    with pytest.raises(TypeError, match="stage 'train' of topic 'demo' has a Cfg, not a Keyed"):
+        ctx.cfg(Keyed)

@@ -58,6 +58,7 @@ def test_publish_writes_the_contract(tmp_path):
                 "passed": True,
                 "uses": [],
                 "note": "",
+                "expected_in": ["quick", "standard", "full"],
             }
         ],
         "mlflow_run_id": "rid",

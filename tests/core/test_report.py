@@ -119,3 +119,37 @@ def test_md_records_is_md_table_of_dicts():
     rows = [{"a": 1, "b": "x|y"}, {"a": 2.5, "b": "z"}]
     assert md_records(rows) == md_table(["a", "b"], [[1, "x|y"], [2.5, "z"]])
     assert md_records([]) == ""
+
+
+def test_quick_report_does_not_paint_claims_it_cannot_confirm_red(tmp_path):
+    from topiclab.core.report import QUICK_NOTE, claims_summary
+    from topiclab.core.topic import verdict
+
+    paper = Claim(
+        id="paper",
+        statement="needs many repetitions",
+        value=0.5,
+        anchor="0.93-0.97",
+        expected_in=["standard", "full"],
+        passed=False,
+    )
+    code = Claim(id="code", statement="holds at any size", value=1.0, anchor="1", passed=False)
+    assert verdict(paper, "quick") == "not expected" and verdict(paper, "standard") == "FAIL"
+    assert verdict(code, "quick") == "FAIL"
+    assert claims_summary([paper, code], "quick") == (
+        "0/2 claims confirmed, 1 not expected of profile `quick`"
+    )
+    ctx = StageContext(
+        topic="tiny",
+        profile="quick",
+        config=TopicConfig(),
+        workdir=tmp_path,
+        stage="report",
+        registry_factory=lambda: None,
+    )
+    result = Tiny().report(ctx, StageResult(), StageResult(), StageResult(claims=[paper, code]))
+    text = Path(result.files["report.md"]).read_text()
+    assert QUICK_NOTE in text and "| not expected |" in text
+    html = Path(result.files["report.html"]).read_text()
+    assert html.count('class="fail"') == 1  # only the claim quick is expected to confirm
+    assert result.data["claims_not_expected"] == 1

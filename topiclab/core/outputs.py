@@ -1,7 +1,8 @@
 """The output contract: ``OUT/<topic>/{metrics.json, report.html, report.md, figures/}``.
 
 ``metrics.json`` = ``{"topic", "profile", "metrics": {name: number}, "claims": [{"id",
-"statement", "value", "anchor", "source", "passed"}], "mlflow_run_id", "seconds", ...}``.
+"statement", "value", "anchor", "source", "passed", "uses", "note", "expected_in"}],
+"mlflow_run_id", "seconds", ...}``.
 Without ``--out``, runs go to ``results/<timestamp>/`` and ``results/latest`` points there.
 A number that is NaN or infinite is written as ``null``: the file is always valid JSON (the
 claims that used it have already failed, see ``core.topic.check_claims``).

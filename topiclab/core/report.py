@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import markdown as md
 
-from topiclab.core.topic import Claim, StageContext, StageResult
+from topiclab.core.topic import Claim, StageContext, StageResult, verdict
 
 if TYPE_CHECKING:
     from topiclab.core.topic import Topic
@@ -93,25 +93,41 @@ def _num(cell: str) -> Any:
         return cell
 
 
-def claims_table(claims: list[Claim]) -> str:
-    rows = [
-        [c.id, c.statement, c.value, c.anchor, c.source, "PASS" if c.passed else "FAIL"]
-        for c in claims
-    ]
+QUICK_NOTE = (
+    "Profile `quick` checks that every code path runs, in seconds; it is too small to confirm "
+    "the claims that need Monte-Carlo repetitions or training (marked *not expected*). Run "
+    "`--profile standard` for the results."
+)
+
+
+def claims_table(claims: list[Claim], profile: str = "standard") -> str:
+    rows = []
+    for c in claims:
+        shown = verdict(c, profile) + (f" ({c.note})" if c.note else "")
+        rows.append([c.id, c.statement, c.value, c.anchor, c.source, shown])
     return md_table(["id", "claim", "this run", "anchor", "source", "verdict"], rows)
+
+
+def claims_summary(claims: list[Claim], profile: str) -> str:
+    """``7/9 claims confirmed`` (and how many were not expected of this profile)."""
+    passed = sum(c.passed for c in claims)
+    waived = sum(verdict(c, profile) == "not expected" for c in claims)
+    text = f"{passed}/{len(claims)} claims confirmed"
+    return text + (f", {waived} not expected of profile `{profile}`" if waived else "")
 
 
 def topic_markdown(
     topic: Topic, ctx: StageContext, evaluation: StageResult, figure_links: dict[str, str]
 ) -> str:
-    passed = sum(c.passed for c in evaluation.claims)
     parts = [
         f"# {topic.title}",
         f"Topic `{topic.key}` · profile `{ctx.profile}` · "
-        f"{passed}/{len(evaluation.claims)} claims confirmed",
+        f"{claims_summary(evaluation.claims, ctx.profile)}",
+        QUICK_NOTE if ctx.profile == "quick" else "",
         topic.summary.strip(),
     ]
-    parts += ["## Claims", claims_table(evaluation.claims) if evaluation.claims else "_none_"]
+    claims = claims_table(evaluation.claims, ctx.profile) if evaluation.claims else "_none_"
+    parts += ["## Claims", claims]
     if evaluation.metrics:
         rows = [[k, v] for k, v in sorted(evaluation.metrics.items())]
         parts += ["## Metrics", md_table(["metric", "value"], rows)]
@@ -141,7 +157,7 @@ def markdown_to_html(text: str, title: str, base: Path | None = None) -> str:
 
         body = re.sub(r'src="([^":]+\.png)"', inline, body)
     body = body.replace("<td>PASS</td>", '<td class="pass">PASS</td>')
-    body = body.replace("<td>FAIL</td>", '<td class="fail">FAIL</td>')
+    body = re.sub(r"<td>FAIL( \([^<]*\))?</td>", r'<td class="fail">FAIL\1</td>', body)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
         f"</title><style>{CSS}</style></head><body>{body}</body></html>\n"
@@ -178,6 +194,9 @@ def render_topic_report(
         data={
             "claims_passed": sum(c.passed for c in evaluation.claims),
             "claims_total": len(evaluation.claims),
+            "claims_not_expected": sum(
+                verdict(c, ctx.profile) == "not expected" for c in evaluation.claims
+            ),
         },
     )
 

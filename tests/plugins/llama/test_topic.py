@@ -123,3 +123,13 @@ def test_ngram_baselines_closed_form() -> None:
 def test_standard_profile_beats_the_bigram(tmp_path: Path) -> None:
     ev = run_direct("llama", "standard", root=tmp_path)["evaluate"]
     assert ev.metrics["val_bpc"] < ev.metrics["bigram_bpc"] - 0.5
+
+
+def test_claims_cite_papers_and_quick_paints_only_its_own_claims_red(quick):
+    import re
+
+    from topiclab.core.topic import verdict
+
+    for c in quick["evaluate"].claims:
+        assert c.source and not re.search(r"issue \d|reference (page )?\d", c.source), c
+        assert verdict(c, "quick") != "FAIL", c  # a failure quick is not expected to avoid

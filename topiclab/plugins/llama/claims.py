@@ -14,7 +14,9 @@ from topiclab.core.topic import Claim
 from topiclab.nn.llama import LLAMA2_PAPER as PAPER
 from topiclab.nn.llama import ModelArgs, kv_cache_bytes_per_token
 
-TARGET_BPC = 2.3  # issue 3's target for the standard profile on held-out plays
+TARGET_BPC = 2.3  # the standard profile's target on held-out plays (2,200 steps, 2 cores)
+# Claims that need the standard model and training: quick (30 steps, dim 32) checks code paths.
+STANDARD_AND_FULL = ["standard", "full"]
 MARGIN_BITS = 0.5  # "below the bigram baseline by a wide margin"
 
 
@@ -34,7 +36,8 @@ def build_claims(
             statement="A mini Llama beats a bigram model on held-out plays by a wide margin",
             value=round(mt["val_bpc"], 4),
             anchor=f"<= bigram {mt['bigram_bpc']:.3f} - {MARGIN_BITS} bits/char",
-            source="issue 3 (a faithful demonstration: below unigram and bigram)",
+            source="bits/char = −mean log₂ p(c_t | c_<t); add-one bigram on the training plays",
+            expected_in=STANDARD_AND_FULL,
             uses=["val_bpc", "bigram_bpc"],
             passed=mt["val_bpc"] <= mt["bigram_bpc"] - MARGIN_BITS,
         ),
@@ -43,7 +46,8 @@ def build_claims(
             statement="Validation bits per character on held-out plays",
             value=round(mt["val_bpc"], 4),
             anchor=f"<= {TARGET_BPC} bits/char",
-            source="issue 3 target for the standard profile",
+            source="bits/char = −mean log₂ p(c_t | c_<t); the standard profile's own target",
+            expected_in=STANDARD_AND_FULL,
             uses=["val_bpc"],
             passed=mt["val_bpc"] <= TARGET_BPC,
         ),
@@ -63,6 +67,8 @@ def build_claims(
             anchor="> 1x, same greedy tokens",
             source="Meta generation.py: forward(tokens[:, prev_pos:cur_pos], prev_pos)",
             uses=["decode_speedup", "decode_same_tokens"],
+            # quick decodes 24 tokens with dim 32: the cache saves almost nothing (1.0-1.1x).
+            expected_in=STANDARD_AND_FULL,
             passed=mt["decode_speedup"] > 1 and mt["decode_same_tokens"] == 1.0,
         ),
         Claim(
