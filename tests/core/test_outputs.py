@@ -115,3 +115,8 @@ def test_dumps_strict_never_writes_nan():
         "a": [1.0, None],
         "b": {"c": None},
     }
+
+
+def test_expected_in_names_profiles():
+    with pytest.raises(ValueError, match="expected_in names no profile: \\['fast'\\]"):
+        Claim(id="c", statement="s", value=1.0, anchor="a", expected_in=["fast"], passed=True)

@@ -32,9 +32,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RegistryKey:
-    """Field metadata: the value is the key of a registered ``kind`` (of ``task``, for a
-    trainer; of ``task`` as the estimator kind, for an estimator). ``keys_of_mapping``: the
-    field is a dict whose keys are such keys (per-key options)."""
+    """Field metadata: the value is the key of a registered trainer or estimator.
+
+    ``task``: the trainer's task (or the estimator's kind) the key must have; None accepts any.
+    ``keys_of_mapping``: the field is a dict whose *keys* are such keys (per-key options).
+    """
 
     kind: Literal["trainer", "estimator"]
     task: str | None = None
@@ -161,8 +163,7 @@ def _flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[list[st
 def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
     """One line naming the first bad key (``prefix`` + its path), the rule and the value."""
     first = err.errors()[0]
-    loc = ".".join([prefix, *(str(x) for x in first["loc"])] if prefix else map(str, first["loc"]))
-    loc = loc or "config"
+    loc = ".".join([*([prefix] if prefix else []), *map(str, first["loc"])]) or "config"
     msg = first["msg"].removeprefix("Value error, ")
     ctx = first.get("ctx") or {}
     if "expected" in ctx and str(ctx["expected"]) not in msg:

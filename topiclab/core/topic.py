@@ -87,6 +87,9 @@ class Claim(BaseModel):
 
     @model_validator(mode="after")
     def _finite_value(self) -> Claim:
+        unknown = sorted(set(self.expected_in) - set(PROFILES))
+        if unknown:
+            raise ValueError(f"claim '{self.id}': expected_in names no profile: {unknown}")
         if isinstance(self.value, float) and not math.isfinite(self.value):
             self._fail(f"value is {self.value}")
         return self
