@@ -153,3 +153,27 @@ def test_quick_report_does_not_paint_claims_it_cannot_confirm_red(tmp_path):
     html = Path(result.files["report.html"]).read_text()
     assert html.count('class="fail"') == 1  # only the claim quick is expected to confirm
     assert result.data["claims_not_expected"] == 1
+
+
+def test_a_section_places_its_table_once_and_lists_render_as_lists(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text('component,shape\nwq,"[8, 8]"\n')
+    evaluation = StageResult(
+        tables={"shapes": str(table), "other": str(table)},
+        sections={"Anatomy": "The model.\n- one point\n- another\n\n<!-- table:shapes -->"},
+    )
+    ctx = StageContext(
+        topic="tiny",
+        profile="standard",
+        config=TopicConfig(),
+        workdir=tmp_path,
+        stage="report",
+        registry_factory=lambda: None,
+    )
+    result = Tiny().report(ctx, StageResult(), StageResult(), evaluation)
+    text = Path(result.files["report.md"]).read_text()
+    anatomy = text.split("## Anatomy", 1)[1].split("\n## ", 1)[0]
+    assert "| wq | [8, 8] |" in anatomy and text.count("| wq | [8, 8] |") == 2  # + "other"
+    assert "## Table: shapes" not in text and "## Table: other" in text
+    html = Path(result.files["report.html"]).read_text()
+    assert "<li>one point</li>" in html and "<li>another</li>" in html

@@ -116,6 +116,23 @@ def claims_summary(claims: list[Claim], profile: str) -> str:
     return text + (f", {waived} not expected of profile `{profile}`" if waived else "")
 
 
+TABLE_MARK = re.compile(r"<!-- table:([\w.-]+) -->")
+
+
+def place_tables(body: str, tables: dict[str, str], placed: set[str]) -> str:
+    """Replace each ``<!-- table:NAME -->`` in a section by that table, so a section shows its
+    table in context and the report does not repeat it under "Table: NAME"."""
+
+    def table(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in tables:
+            return match.group(0)
+        placed.add(name)
+        return csv_to_md(Path(tables[name]))
+
+    return TABLE_MARK.sub(table, body)
+
+
 def topic_markdown(
     topic: Topic, ctx: StageContext, evaluation: StageResult, figure_links: dict[str, str]
 ) -> str:
@@ -131,10 +148,12 @@ def topic_markdown(
     if evaluation.metrics:
         rows = [[k, v] for k, v in sorted(evaluation.metrics.items())]
         parts += ["## Metrics", md_table(["metric", "value"], rows)]
+    placed: set[str] = set()
     for title, body in evaluation.sections.items():
-        parts += [f"## {title}", body.strip()]
+        parts += [f"## {title}", place_tables(body.strip(), evaluation.tables, placed)]
     for name, path in evaluation.tables.items():
-        parts += [f"## Table: {name}", csv_to_md(Path(path))]
+        if name not in placed:
+            parts += [f"## Table: {name}", csv_to_md(Path(path))]
     if figure_links:
         parts.append("## Figures")
         parts += [f"### {name}\n\n![{name}]({link})" for name, link in figure_links.items()]
@@ -143,9 +162,34 @@ def topic_markdown(
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
+_LIST_ITEM = re.compile(r"^\s{0,3}(?:[-*+]|\d+\.)\s")
+
+
+def separate_lists(text: str) -> str:
+    """A blank line before a list that follows a paragraph line: Python-Markdown, like the
+    original Markdown, reads such a list as more paragraph text. Fenced code is left alone."""
+    out: list[str] = []
+    fenced = False
+    for line in text.split("\n"):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and out and _starts_list(out[-1], line):
+            out.append("")
+        out.append(line)
+    return "\n".join(out)
+
+
+def _starts_list(previous: str, line: str) -> bool:
+    """``line`` is a list item right under a paragraph line (not a list item, table row or
+    indented continuation)."""
+    if not _LIST_ITEM.match(line) or not previous.strip() or _LIST_ITEM.match(previous):
+        return False
+    return not previous.startswith((" ", "\t", "|"))
+
+
 def markdown_to_html(text: str, title: str, base: Path | None = None) -> str:
     """Markdown -> one HTML file; local images are inlined as data URIs so it travels alone."""
-    body = md.markdown(text, extensions=["tables", "fenced_code"])
+    body = md.markdown(separate_lists(text), extensions=["tables", "fenced_code"])
     if base is not None:
 
         def inline(match: re.Match[str]) -> str:

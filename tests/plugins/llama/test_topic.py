@@ -65,7 +65,12 @@ def test_quick_run_outputs(quick: dict[str, StageResult]) -> None:
     with open(ev.tables["samples"]) as fh:
         temps = {float(r["temperature"]) for r in csv.DictReader(fh)}
     assert temps == {0.0, 0.6, 1.0}
-    assert "Anatomy" in ev.sections and "| wk, wv |" in ev.sections["Anatomy"]
+    assert "Anatomy" in ev.sections and "KV cache" in ev.sections
+    # The anatomy and KV tables appear once, inside their sections (not again as "Table: ...").
+    report = Path(quick["report"].files["report.md"]).read_text()
+    anatomy = report.split("## Anatomy", 1)[1].split("\n## ", 1)[0]
+    assert "| wk, wv |" in anatomy and report.count("| wk, wv |") == 1
+    assert "## Table: anatomy" not in report and "## Table: kv_memory" not in report
     claims = {c.id: c for c in ev.claims}
     for cid in (
         "bpc_below_bigram",

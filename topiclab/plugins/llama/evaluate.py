@@ -21,7 +21,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from topiclab.core.report import md_records
 from topiclab.core.topic import StageContext, StageResult
 from topiclab.nn.llama import (
     LLAMA2,
@@ -92,9 +91,9 @@ def _evaluate(
         figures=topic_figures(ctx, history, metrics, kv_rows),
         claims=build_claims(metrics, kv_rows, sizes, args),
         sections={
-            "Anatomy": anatomy_md(args, anatomy, data),
+            "Anatomy": anatomy_md(args, data),
             "Samples": samples_md(rows),
-            "KV cache": md_records(kv_rows)
+            "KV cache": "<!-- table:kv_memory -->"
             + (
                 f"\n\nDecoding {e.decode_tokens} tokens (batch 1): "
                 f"{speed['decode_s_per_token_cache'] * 1e3:.2f} ms/token with the "
@@ -143,7 +142,8 @@ def bpc_rows(metrics: dict[str, float]) -> list[dict[str, Any]]:
     ]
 
 
-def anatomy_md(args: ModelArgs, rows: list[dict[str, str]], data: StageResult) -> str:
+def anatomy_md(args: ModelArgs, data: StageResult) -> str:
+    """This run's shape in a sentence; the report puts the ``anatomy`` table under it."""
     head = (
         f"Model of this run: dim {args.dim}, {args.n_layers} layers, {args.n_heads} query "
         f"heads, {args.kv_heads} KV heads (head_dim {args.head_dim}), SwiGLU hidden "
@@ -151,7 +151,7 @@ def anatomy_md(args: ModelArgs, rows: list[dict[str, str]], data: StageResult) -
         f"{param_count(args):,} parameters. Held-out documents "
         f"({data.data['source']}): {', '.join(data.data['val_docs'])}.\n\n"
     )
-    return head + md_records(rows)
+    return head + "<!-- table:anatomy -->"
 
 
 def samples_md(rows: list[dict[str, Any]]) -> str:
