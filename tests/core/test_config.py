@@ -1,13 +1,13 @@
 """Config resolution: profile, TOML, overrides; every bad key or value named in one line."""
 
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from topiclab.core.config import parse_override, resolve_config
+from topiclab.core.config import RegistryKey, parse_override, registry_keys, resolve_config
 from topiclab.core.errors import ConfigError
-from topiclab.core.topic import StageResult, Topic, TopicConfig
+from topiclab.core.topic import ConfigSection, StageResult, Topic, TopicConfig
 
 
 class Optim(BaseModel):
@@ -102,3 +102,114 @@ def test_override_values_parse_as_json():
     assert parse_override("flag=true") == (["flag"], True)
     assert parse_override("name=ddpm") == (["name"], "ddpm")
     assert parse_override("xs=[1,2]") == (["xs"], [1, 2])
+
+
+# --- bounds, strictness and registry keys (issue 9: refused before anything runs) ----------
+
+
+class Section(ConfigSection):
+    reps: int = Field(10, ge=2, le=1_000)
+
+
+class Keyed(TopicConfig):
+    optim: Optim = Optim()
+    section: Section = Section()
+    trainer: Annotated[str, RegistryKey("trainer", task="generative")] = "ddpm"
+    options: Annotated[
+        dict[str, dict[str, Any]], RegistryKey("estimator", keys_of_mapping=True)
+    ] = Field(default_factory=dict)
+
+
+class KeyedTopic(Demo):
+    key = "keyed"
+    Config = Keyed
+    profiles = {}
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.lr=Infinity", "invalid value for 'optim.lr': must be a finite number; got inf"),
+        ("optim.lr=NaN", "invalid value for 'optim.lr': must be a finite number; got nan"),
+        ("optim.lr=-Infinity", "invalid value for 'optim.lr'"),
+        ("seed=true", "invalid value for 'seed': Input should be a valid integer; got True"),
+        ("seed=-1", "invalid value for 'seed': Input should be greater than or equal to 0"),
+        ("seed=1.5", "invalid value for 'seed'"),
+        ("section.reps=true", "invalid value for 'section.reps': Input should be a valid integer"),
+        ("section.reps=1000000000", "invalid value for 'section.reps': Input should be less"),
+        ('section.reps="3"', "invalid value for 'section.reps': Input should be a valid integer"),
+        ("trainer=nosuch", "invalid value for 'trainer': unknown trainer for task 'generative'"),
+        ("trainer=llama", "invalid value for 'trainer': unknown trainer"),  # wrong task
+        ('options={"nosuch": {}}', "invalid value for 'options': unknown estimator 'nosuch'"),
+        (
+            'options={"iv.2sls": {"cov_typ": 1}}',
+            "invalid value for 'options.iv.2sls.cov_typ': Extra inputs are not permitted",
+        ),
+    ],
+)
+def test_values_that_make_no_sense_are_refused_in_one_line(override, message):
+    with pytest.raises(ConfigError) as info:
+        resolve_config(KeyedTopic, "standard", overrides=[override])
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_registry_key_errors_list_the_choices():
+    with pytest.raises(ConfigError) as info:
+        resolve_config(KeyedTopic, "standard", overrides=["trainer=nosuch"])
+    assert "choose from:" in str(info.value) and "ddpm" in str(info.value)
+    assert "llama" not in str(info.value)  # only trainers of the field's task are choices
+
+
+def test_valid_values_and_registry_keys_pass(tmp_path):
+    cfg = resolve_config(
+        KeyedTopic,
+        "standard",
+        overrides=["seed=7", "section.reps=3", "optim.lr=1", 'options={"iv.2sls": {}}'],
+    )
+    assert (cfg.seed, cfg.section.reps, cfg.optim.lr) == (7, 3, 1.0)
+    keys = {(path, meta.kind, key) for path, meta, key in registry_keys(cfg)}
+    assert keys == {("trainer", "trainer", "ddpm"), ("options", "estimator", "iv.2sls")}
+    path = tmp_path / "c.toml"
+    path.write_text("trainer = 'nosuch'\n")
+    with pytest.raises(ConfigError, match="invalid value for 'trainer'"):
+        resolve_config(KeyedTopic, "standard", path)
+
+
+def test_a_check_across_fields_is_one_line_without_the_whole_table():
+    class Pair(ConfigSection):
+        lo: int = 1
+        hi: int = 2
+
+        @model_validator(mode="after")
+        def _ordered(self) -> "Pair":
+            if self.lo > self.hi:
+                raise ValueError(f"lo ({self.lo}) must not exceed hi ({self.hi})")
+            return self
+
+    class PairCfg(TopicConfig):
+        pair: Pair = Pair()
+
+    class PairTopic(Demo):
+        key = "pair"
+        Config = PairCfg
+        profiles = {}
+
+    with pytest.raises(ConfigError) as info:
+        resolve_config(PairTopic, "standard", overrides=["pair.lo=5"])
+    assert str(info.value) == "invalid value for 'pair': lo (5) must not exceed hi (2)"
+
+
+def test_stage_context_gives_the_config_typed(tmp_path):
+    from topiclab.core.topic import StageContext
+
+    ctx = StageContext(
+        topic="demo",
+        profile="quick",
+        config=Cfg(),
+        workdir=tmp_path,
+        stage="train",
+        registry_factory=lambda: None,  # type: ignore[arg-type, return-value]
+    )
+    assert ctx.cfg(Cfg) is ctx.config and ctx.cfg(TopicConfig) is ctx.config
+    with pytest.raises(TypeError, match="stage 'train' of topic 'demo' has a Cfg, not a Keyed"):
+        ctx.cfg(Keyed)

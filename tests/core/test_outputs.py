@@ -6,7 +6,13 @@ import os
 import pytest
 
 from topiclab.core.errors import ConfigError
-from topiclab.core.outputs import git_revision, library_versions, publish_topic, resolve_out_dir
+from topiclab.core.outputs import (
+    dumps_strict,
+    git_revision,
+    library_versions,
+    publish_topic,
+    resolve_out_dir,
+)
 from topiclab.core.topic import Claim, StageResult
 
 
@@ -50,6 +56,9 @@ def test_publish_writes_the_contract(tmp_path):
                 "anchor": "a",
                 "source": "x",
                 "passed": True,
+                "uses": [],
+                "note": "",
+                "expected_in": ["quick", "standard", "full"],
             }
         ],
         "mlflow_run_id": "rid",
@@ -65,3 +74,49 @@ def test_versions_and_revision_are_recorded():
     rev = git_revision()
     assert rev == "unknown" or len(rev.split("+")[0]) == 40
     assert os.environ["MLFLOW_TRACKING_URI"].startswith("sqlite:///")
+
+
+def test_non_finite_metrics_are_null_and_fail_the_claims_that_use_them(tmp_path):
+    nan, inf = float("nan"), float("inf")
+    evaluation = StageResult(
+        metrics={"loss": nan, "speedup": inf, "ok": 1.0},
+        claims=[
+            # inf > 1 is True and NaN <= 2 is False: neither comparison may decide the verdict.
+            Claim(id="fast", statement="s", value=inf, anchor="> 1", passed=inf > 1),
+            Claim(
+                id="uses-nan", statement="s", value="n/a", anchor="a", uses=["loss"], passed=True
+            ),
+            Claim(id="fine", statement="s", value=1.0, anchor="a", uses=["ok"], passed=True),
+        ],
+    )
+    claims = {c.id: c for c in evaluation.claims}
+    assert not claims["fast"].passed and claims["fast"].note == "value is inf"
+    assert not claims["uses-nan"].passed and "loss is nan" in claims["uses-nan"].note
+    assert claims["fine"].passed
+    path = publish_topic(tmp_path, "t", "quick", evaluation, StageResult(), "rid", 1.0)
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"invalid JSON token {c}"))
+    assert data["metrics"] == {"loss": None, "speedup": None, "ok": 1.0}
+    assert [c["passed"] for c in data["claims"]] == [False, False, True]
+    assert data["claims"][0]["value"] is None
+
+
+def test_a_claim_must_use_measured_metrics():
+    with pytest.raises(ValueError, match="uses metrics that were not measured"):
+        StageResult(
+            metrics={"a": 1.0},
+            claims=[Claim(id="c", statement="s", value=1.0, anchor="a", uses=["b"], passed=True)],
+        )
+
+
+def test_dumps_strict_never_writes_nan():
+    assert json.loads(dumps_strict({"a": [1.0, float("-inf")], "b": {"c": float("nan")}})) == {
+        "a": [1.0, None],
+        "b": {"c": None},
+    }
+
+
+def test_expected_in_names_profiles():
+    with pytest.raises(ValueError, match="expected_in names no profile: \\['fast'\\]"):
+        Claim(id="c", statement="s", value=1.0, anchor="a", expected_in=["fast"], passed=True)

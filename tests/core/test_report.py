@@ -4,7 +4,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from topiclab.core.report import md_table, render_topic_report, write_index
+from topiclab.core.report import (
+    markdown_to_html,
+    md_records,
+    md_table,
+    render_topic_report,
+    write_index,
+)
 from topiclab.core.topic import Claim, StageContext, StageResult, Topic, TopicConfig
 
 
@@ -86,3 +92,88 @@ def test_index_links_each_topic(tmp_path):
 
 def test_md_table_escapes_pipes():
     assert "a\\|b" in md_table(["x"], [["a|b"]])
+
+
+def _cells(table: str) -> list[list[str]]:
+    """The cells of each row as the Markdown renderer splits them (on unescaped pipes)."""
+    import re
+
+    rows = table.splitlines()
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", r)[1:-1]] for r in rows]
+
+
+def test_md_cells_stay_cells_whatever_the_value():
+    nasty = ["a\r\nb", "c\rd", "e\nf", "tab\there", "bell\x07", "esc\x1b[31m", "x\\|y", "<b>hi"]
+    table = md_table(["value", "n"], [[v, i] for i, v in enumerate(nasty)])
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(nasty)  # no value broke a row
+    assert all(len(cells) == 2 for cells in _cells(table))  # and none split one
+    assert "\x07" not in table and "\x1b" not in table and "\r" not in table
+    assert "bell\\x07" in table
+    html = markdown_to_html(table, "t")
+    assert "<b>hi" not in html and "&lt;b" in html
+    assert html.count("<tr>") == 1 + len(nasty)
+
+
+def test_md_records_is_md_table_of_dicts():
+    rows = [{"a": 1, "b": "x|y"}, {"a": 2.5, "b": "z"}]
+    assert md_records(rows) == md_table(["a", "b"], [[1, "x|y"], [2.5, "z"]])
+    assert md_records([]) == ""
+
+
+def test_quick_report_does_not_paint_claims_it_cannot_confirm_red(tmp_path):
+    from topiclab.core.report import QUICK_NOTE, claims_summary
+    from topiclab.core.topic import verdict
+
+    paper = Claim(
+        id="paper",
+        statement="needs many repetitions",
+        value=0.5,
+        anchor="0.93-0.97",
+        expected_in=["standard", "full"],
+        passed=False,
+    )
+    code = Claim(id="code", statement="holds at any size", value=1.0, anchor="1", passed=False)
+    assert verdict(paper, "quick") == "not expected" and verdict(paper, "standard") == "FAIL"
+    assert verdict(code, "quick") == "FAIL"
+    assert claims_summary([paper, code], "quick") == (
+        "0/2 claims confirmed, 1 not expected of profile `quick`"
+    )
+    ctx = StageContext(
+        topic="tiny",
+        profile="quick",
+        config=TopicConfig(),
+        workdir=tmp_path,
+        stage="report",
+        registry_factory=lambda: None,
+    )
+    result = Tiny().report(ctx, StageResult(), StageResult(), StageResult(claims=[paper, code]))
+    text = Path(result.files["report.md"]).read_text()
+    assert QUICK_NOTE in text and "| not expected |" in text
+    html = Path(result.files["report.html"]).read_text()
+    assert html.count('class="fail"') == 1  # only the claim quick is expected to confirm
+    assert result.data["claims_not_expected"] == 1
+
+
+def test_a_section_places_its_table_once_and_lists_render_as_lists(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text('component,shape\nwq,"[8, 8]"\n')
+    evaluation = StageResult(
+        tables={"shapes": str(table), "other": str(table)},
+        sections={"Anatomy": "The model.\n- one point\n- another\n\n<!-- table:shapes -->"},
+    )
+    ctx = StageContext(
+        topic="tiny",
+        profile="standard",
+        config=TopicConfig(),
+        workdir=tmp_path,
+        stage="report",
+        registry_factory=lambda: None,
+    )
+    result = Tiny().report(ctx, StageResult(), StageResult(), evaluation)
+    text = Path(result.files["report.md"]).read_text()
+    anatomy = text.split("## Anatomy", 1)[1].split("\n## ", 1)[0]
+    assert "| wq | [8, 8] |" in anatomy and text.count("| wq | [8, 8] |") == 2  # + "other"
+    assert "## Table: shapes" not in text and "## Table: other" in text
+    html = Path(result.files["report.html"]).read_text()
+    assert "<li>one point</li>" in html and "<li>another</li>" in html

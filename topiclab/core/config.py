@@ -3,20 +3,83 @@
     resolve_config(topic, "quick", toml_path=None, overrides=["train.steps=200"])
 
 Every layer is validated before anything runs; an error names the key and the valid choices.
+A field that names a registered trainer or estimator says so, and its value is checked against
+the registry at validation, before any stage runs::
+
+    trainer: Annotated[str, RegistryKey("trainer", task="language-model")] = "llama"
+    options: Annotated[dict[str, dict], RegistryKey("estimator", keys_of_mapping=True)] = {}
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from topiclab.core.errors import ConfigError
+from topiclab.core.errors import ConfigError, UnknownKeyError
 from topiclab.core.topic import PROFILES, Topic, TopicConfig
+
+if TYPE_CHECKING:
+    from topiclab.core.registry import Registry
+
+
+@dataclass(frozen=True)
+class RegistryKey:
+    """Field metadata: the value is the key of a registered trainer or estimator.
+
+    ``task``: the trainer's task (or the estimator's kind) the key must have; None accepts any.
+    ``keys_of_mapping``: the field is a dict whose *keys* are such keys (per-key options).
+    """
+
+    kind: Literal["trainer", "estimator"]
+    task: str | None = None
+    keys_of_mapping: bool = False
+
+
+def registry_keys(config: BaseModel, prefix: str = "") -> Iterator[tuple[str, RegistryKey, str]]:
+    """(dotted field path, its RegistryKey, a key named there) for every registry key in
+    ``config``, nested sections included."""
+    for name, info in type(config).model_fields.items():
+        value = getattr(config, name)
+        path = f"{prefix}{name}"
+        for meta in info.metadata:
+            if not isinstance(meta, RegistryKey):
+                continue
+            keys = list(value) if meta.keys_of_mapping else [value]
+            yield from ((path, meta, k) for k in keys if isinstance(k, str))
+        if isinstance(value, BaseModel):
+            yield from registry_keys(value, f"{path}.")
+
+
+def check_registry_keys(config: BaseModel, registry: Registry) -> None:
+    """Each registry key named in ``config`` must be registered (one line listing the choices);
+    per-key options (``keys_of_mapping``) must validate against that key's config."""
+    for path, meta, key in registry_keys(config):
+        lookup = registry.trainer if meta.kind == "trainer" else registry.estimator
+        try:
+            spec = lookup(key, meta.task)
+        except UnknownKeyError as err:
+            raise ConfigError(f"invalid value for '{path}': {err}") from None
+        options = _get_path(config, path).get(key) if meta.keys_of_mapping else None
+        if isinstance(options, dict) and spec.config is not None:
+            try:
+                spec.config.model_validate(options)
+            except ValidationError as err:
+                raise ConfigError(describe_validation_error(err, f"{path}.{key}")) from None
+
+
+def _get_path(config: BaseModel, path: str) -> Any:
+    node: Any = config
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -97,19 +160,45 @@ def _flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[list[st
     return out
 
 
-def describe_validation_error(err: ValidationError) -> str:
+def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
+    """One line naming the first bad key (``prefix`` + its path), the rule and the value."""
     first = err.errors()[0]
-    loc = ".".join(str(x) for x in first["loc"]) or "config"
-    msg = first["msg"]
+    loc = ".".join([*([prefix] if prefix else []), *map(str, first["loc"])]) or "config"
+    msg = first["msg"].removeprefix("Value error, ")
     ctx = first.get("ctx") or {}
-    if "expected" in ctx:
+    if "expected" in ctx and str(ctx["expected"]) not in msg:
         msg = f"{msg} (allowed: {ctx['expected']})"
-    return f"invalid value for '{loc}': {msg}; got {first.get('input')!r}"
+    value = first.get("input")
+    if isinstance(value, dict):  # a check across fields: the message names them
+        return f"invalid value for '{loc}': {msg}"
+    return f"invalid value for '{loc}': {msg}; got {value!r}"
+
+
+def _non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
+    """The first (dotted path, value) in ``value`` that is a NaN or infinite float."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, value
+    if isinstance(value, dict):
+        items: list[tuple[Any, Any]] = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
 
 
 def validate(config_cls: type[TopicConfig], values: dict[str, Any]) -> TopicConfig:
     for path in _flatten(values):
         _fields_at(config_cls, path)
+    # Every topic, also a third party's whose nested models allow inf: NaN and ±inf are never a
+    # setting (``lr=Infinity`` trained to NaN metrics and exited 0).
+    bad = _non_finite(values)
+    if bad:
+        raise ConfigError(f"invalid value for '{bad[0]}': must be a finite number; got {bad[1]}")
     try:
         return config_cls.model_validate(values)
     except ValidationError as err:
@@ -168,4 +257,9 @@ def resolve_config(
         path, value = parse_override(text)
         _fields_at(topic.Config, path)
         _set_path(values, path, value)
-    return validate(topic.Config, values)
+    config = validate(topic.Config, values)
+    if any(True for _ in registry_keys(config)):  # only then build this process's registry
+        from topiclab.core.registry import get_registry
+
+        check_registry_keys(config, get_registry())
+    return config

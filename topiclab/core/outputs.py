@@ -1,13 +1,17 @@
 """The output contract: ``OUT/<topic>/{metrics.json, report.html, report.md, figures/}``.
 
 ``metrics.json`` = ``{"topic", "profile", "metrics": {name: number}, "claims": [{"id",
-"statement", "value", "anchor", "source", "passed"}], "mlflow_run_id", "seconds", ...}``.
+"statement", "value", "anchor", "source", "passed", "uses", "note", "expected_in"}],
+"mlflow_run_id", "seconds", ...}``.
 Without ``--out``, runs go to ``results/<timestamp>/`` and ``results/latest`` points there.
+A number that is NaN or infinite is written as ``null``: the file is always valid JSON (the
+claims that used it have already failed, see ``core.topic.check_claims``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -18,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from topiclab.core.errors import ConfigError
-from topiclab.core.topic import StageResult
+from topiclab.core.topic import StageResult, check_claims
 
 TRACKED_LIBRARIES = (
     "topiclab",
@@ -88,6 +92,23 @@ def git_revision() -> str:
     return f"{rev}+dirty" if dirty else rev
 
 
+def finite_json(value: Any) -> Any:
+    """``value`` with every NaN/inf float replaced by None, recursively (dicts, lists)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def dumps_strict(payload: Any) -> str:
+    """JSON that any parser reads: non-finite numbers become null, and ``allow_nan=False``
+    proves none is left (Python's default would write the invalid token ``NaN``)."""
+    return json.dumps(finite_json(payload), indent=2, default=str, allow_nan=False)
+
+
 def publish_topic(
     out_dir: Path,
     topic: str,
@@ -110,13 +131,13 @@ def publish_topic(
         "topic": topic,
         "profile": profile,
         "metrics": evaluation.metrics,
-        "claims": [c.model_dump() for c in evaluation.claims],
+        "claims": [c.model_dump() for c in check_claims(evaluation.claims, evaluation.metrics)],
         "mlflow_run_id": mlflow_run_id,
         "seconds": round(seconds, 3),
         **(extra or {}),
     }
     path = target / "metrics.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    tmp.write_text(dumps_strict(payload))
     tmp.replace(path)
     return path

@@ -2,6 +2,7 @@
 
 render_topic_report(topic, ctx, data, trained, evaluation)  # the default report stage
 write_index(out_dir, entries)                                # the suite's index page
+md_table(["a", "b"], [[1, 2.5]]), md_records([{"a": 1, "b": 2.5}])   # the one table helper
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import html
 import json
 import re
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import markdown as md
 
-from topiclab.core.topic import Claim, StageContext, StageResult
+from topiclab.core.topic import Claim, StageContext, StageResult, verdict
 
 if TYPE_CHECKING:
     from topiclab.core.topic import Topic
@@ -40,14 +42,34 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+_LINE_BREAKS = re.compile(r"\r\n|[\r\n\v\f\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_HTML_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+
+
 def md_cell(value: Any) -> str:
-    return fmt(value).replace("|", "\\|").replace("\n", " ")
+    """One table cell that stays one cell: a line break would end the row and a ``|`` would
+    split it, a control character is shown as ``\\xNN``, and ``<tag`` is not passed through as
+    HTML into the report (the Markdown renderer keeps raw HTML)."""
+    text = fmt(value).replace("\\", "\\\\").replace("|", "\\|").replace("\t", " ")
+    text = _LINE_BREAKS.sub(" ", text)
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _HTML_TAG.sub("&lt;", text)
 
 
-def md_table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def md_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown table; every cell (header included) goes through ``md_cell``."""
+    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def md_records(records: Sequence[Mapping[str, Any]]) -> str:
+    """A table of dicts with the same keys (the first one's keys are the header)."""
+    if not records:
+        return ""
+    header = list(records[0])
+    return md_table(header, [[r[k] for k in header] for r in records])
 
 
 def csv_to_md(path: Path, max_rows: int = 60) -> str:
@@ -71,32 +93,67 @@ def _num(cell: str) -> Any:
         return cell
 
 
-def claims_table(claims: list[Claim]) -> str:
-    rows = [
-        [c.id, c.statement, c.value, c.anchor, c.source, "PASS" if c.passed else "FAIL"]
-        for c in claims
-    ]
+QUICK_NOTE = (
+    "Profile `quick` checks that every code path runs, in seconds; it is too small to confirm "
+    "the claims that need Monte-Carlo repetitions or training (marked *not expected*). Run "
+    "`--profile standard` for the results."
+)
+
+
+def claims_table(claims: list[Claim], profile: str = "standard") -> str:
+    rows = []
+    for c in claims:
+        shown = verdict(c, profile) + (f" ({c.note})" if c.note else "")
+        rows.append([c.id, c.statement, c.value, c.anchor, c.source, shown])
     return md_table(["id", "claim", "this run", "anchor", "source", "verdict"], rows)
+
+
+def claims_summary(claims: list[Claim], profile: str) -> str:
+    """``7/9 claims confirmed`` (and how many were not expected of this profile)."""
+    passed = sum(c.passed for c in claims)
+    waived = sum(verdict(c, profile) == "not expected" for c in claims)
+    text = f"{passed}/{len(claims)} claims confirmed"
+    return text + (f", {waived} not expected of profile `{profile}`" if waived else "")
+
+
+TABLE_MARK = re.compile(r"<!-- table:([\w.-]+) -->")
+
+
+def place_tables(body: str, tables: dict[str, str], placed: set[str]) -> str:
+    """Replace each ``<!-- table:NAME -->`` in a section by that table, so a section shows its
+    table in context and the report does not repeat it under "Table: NAME"."""
+
+    def table(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in tables:
+            return match.group(0)
+        placed.add(name)
+        return csv_to_md(Path(tables[name]))
+
+    return TABLE_MARK.sub(table, body)
 
 
 def topic_markdown(
     topic: Topic, ctx: StageContext, evaluation: StageResult, figure_links: dict[str, str]
 ) -> str:
-    passed = sum(c.passed for c in evaluation.claims)
     parts = [
         f"# {topic.title}",
         f"Topic `{topic.key}` · profile `{ctx.profile}` · "
-        f"{passed}/{len(evaluation.claims)} claims confirmed",
+        f"{claims_summary(evaluation.claims, ctx.profile)}",
+        QUICK_NOTE if ctx.profile == "quick" else "",
         topic.summary.strip(),
     ]
-    parts += ["## Claims", claims_table(evaluation.claims) if evaluation.claims else "_none_"]
+    claims = claims_table(evaluation.claims, ctx.profile) if evaluation.claims else "_none_"
+    parts += ["## Claims", claims]
     if evaluation.metrics:
         rows = [[k, v] for k, v in sorted(evaluation.metrics.items())]
         parts += ["## Metrics", md_table(["metric", "value"], rows)]
+    placed: set[str] = set()
     for title, body in evaluation.sections.items():
-        parts += [f"## {title}", body.strip()]
+        parts += [f"## {title}", place_tables(body.strip(), evaluation.tables, placed)]
     for name, path in evaluation.tables.items():
-        parts += [f"## Table: {name}", csv_to_md(Path(path))]
+        if name not in placed:
+            parts += [f"## Table: {name}", csv_to_md(Path(path))]
     if figure_links:
         parts.append("## Figures")
         parts += [f"### {name}\n\n![{name}]({link})" for name, link in figure_links.items()]
@@ -105,9 +162,34 @@ def topic_markdown(
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
+_LIST_ITEM = re.compile(r"^\s{0,3}(?:[-*+]|\d+\.)\s")
+
+
+def separate_lists(text: str) -> str:
+    """A blank line before a list that follows a paragraph line: Python-Markdown, like the
+    original Markdown, reads such a list as more paragraph text. Fenced code is left alone."""
+    out: list[str] = []
+    fenced = False
+    for line in text.split("\n"):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and out and _starts_list(out[-1], line):
+            out.append("")
+        out.append(line)
+    return "\n".join(out)
+
+
+def _starts_list(previous: str, line: str) -> bool:
+    """``line`` is a list item right under a paragraph line (not a list item, table row or
+    indented continuation)."""
+    if not _LIST_ITEM.match(line) or not previous.strip() or _LIST_ITEM.match(previous):
+        return False
+    return not previous.startswith((" ", "\t", "|"))
+
+
 def markdown_to_html(text: str, title: str, base: Path | None = None) -> str:
     """Markdown -> one HTML file; local images are inlined as data URIs so it travels alone."""
-    body = md.markdown(text, extensions=["tables", "fenced_code"])
+    body = md.markdown(separate_lists(text), extensions=["tables", "fenced_code"])
     if base is not None:
 
         def inline(match: re.Match[str]) -> str:
@@ -119,7 +201,7 @@ def markdown_to_html(text: str, title: str, base: Path | None = None) -> str:
 
         body = re.sub(r'src="([^":]+\.png)"', inline, body)
     body = body.replace("<td>PASS</td>", '<td class="pass">PASS</td>')
-    body = body.replace("<td>FAIL</td>", '<td class="fail">FAIL</td>')
+    body = re.sub(r"<td>FAIL( \([^<]*\))?</td>", r'<td class="fail">FAIL\1</td>', body)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
         f"</title><style>{CSS}</style></head><body>{body}</body></html>\n"
@@ -156,6 +238,9 @@ def render_topic_report(
         data={
             "claims_passed": sum(c.passed for c in evaluation.claims),
             "claims_total": len(evaluation.claims),
+            "claims_not_expected": sum(
+                verdict(c, ctx.profile) == "not expected" for c in evaluation.claims
+            ),
         },
     )
 

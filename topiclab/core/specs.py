@@ -1,12 +1,36 @@
-"""What plugins register: trainer and estimator specs (topics are ``Topic`` subclasses)."""
+"""What plugins register: trainer and estimator specs (topics are ``Topic`` subclasses).
+
+A topic builds what it selected by key from plain options, validated by the spec's config::
+
+    spec = ctx.registry.trainer(cfg.trainer, task="language-model")
+    trainer = spec.create({"steps": 500, "vocab_size": 256})     # ConfigError on a bad option
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+
+def _options(
+    kind: str, key: str, config: type[BaseModel] | None, options: Mapping[str, Any] | BaseModel
+) -> Any:
+    """``options`` as ``config`` (validated), or as a plain dict where the spec has no config."""
+    from topiclab.core.config import describe_validation_error
+    from topiclab.core.errors import ConfigError
+
+    if config is None:
+        return options.model_dump() if isinstance(options, BaseModel) else dict(options)
+    if isinstance(options, config):
+        return options
+    values = options.model_dump() if isinstance(options, BaseModel) else dict(options)
+    try:
+        return config.model_validate(values)
+    except ValidationError as err:
+        raise ConfigError(f"{kind} '{key}': {describe_validation_error(err)}") from None
 
 
 @dataclass(frozen=True)
@@ -15,7 +39,8 @@ class TrainerSpec:
 
     ``task`` names the interface the built object follows (for example ``"generative-2d"``:
     ``fit(x, progress) -> None`` and ``sample(n, seed) -> ndarray``); a topic only accepts
-    trainers whose task it knows. ``build(config)`` returns a fresh trainer object.
+    trainers whose task it knows. ``build(config)`` returns a fresh trainer object from a
+    validated ``config`` (or from a dict where the spec has no config model).
     """
 
     key: str
@@ -23,6 +48,10 @@ class TrainerSpec:
     build: Callable[[Any], Any]
     config: type[BaseModel] | None = None
     summary: str = ""
+
+    def create(self, options: Mapping[str, Any] | BaseModel | None = None) -> Any:
+        """A fresh trainer from ``options``, validated by ``config`` (one-line ConfigError)."""
+        return self.build(_options("trainer", self.key, self.config, options or {}))
 
 
 @dataclass(frozen=True)
@@ -38,3 +67,7 @@ class EstimatorSpec:
     build: Callable[[Any], Any]
     config: type[BaseModel] | None = None
     summary: str = ""
+
+    def create(self, options: Mapping[str, Any] | BaseModel | None = None) -> Any:
+        """A fresh estimator from ``options``, validated by ``config`` (one-line ConfigError)."""
+        return self.build(_options("estimator", self.key, self.config, options or {}))

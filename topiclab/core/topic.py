@@ -8,19 +8,26 @@ A topic is a class with a key, a title, a pydantic config with profiles, and fou
     report(ctx, data, trained, evaluation) -> StageResult   # default: core.report renders it
 
 Stages hand each other ``StageResult`` manifests: small, picklable, JSON-able records of paths
-and numbers, never live models, so Prefect can persist and cache them between runs.
+and numbers, never live models, so Prefect can persist and cache them between runs. A stage
+reads its config typed as the topic's class::
+
+    cfg = ctx.cfg(MyConfig)          # MyConfig, or a TypeError naming both classes
+
+A claim names the metrics its verdict reads (``uses``); a metric that is NaN or infinite fails
+every claim that uses it, whatever its comparison says (NaN compares False, inf passes ``>``).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator
+import math
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 if TYPE_CHECKING:
     from topiclab.core.registry import Registry
@@ -29,12 +36,33 @@ PROFILES: tuple[str, ...] = ("quick", "standard", "full")
 STAGES: tuple[str, ...] = ("generate", "train", "evaluate", "report")
 
 
+# np.random.seed takes < 2**32 and each stage reseeds with seed + its index: stay well below.
+MAX_SEED = 2**31 - 1
+
+
 class TopicConfig(BaseModel):
-    """Base of every topic's config: unknown keys are errors, assignments are validated."""
+    """Base of every topic's config: unknown keys are errors, assignments are validated, and a
+    float must be finite (``lr=Infinity`` or ``NaN`` is refused before anything runs)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
-    seed: int = Field(0, description="Seed for every random number generator of the run.")
+    # Strict: ``seed=true`` is refused rather than read as 1.
+    seed: StrictInt = Field(
+        0, ge=0, le=MAX_SEED, description="Seed for every random number generator of the run."
+    )
+
+
+class ConfigSection(BaseModel):
+    """A nested table of a topic's config (``[train]``, ``[icp]``): unknown keys are errors,
+    values strict (``true`` is not 1, ``"3"`` is not 3; an int is a valid float) and finite."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+def non_finite(values: Mapping[str, Any], keys: list[str] | None = None) -> list[str]:
+    """The keys (all, or ``keys``) whose value is a float that is NaN or infinite."""
+    names = list(values) if keys is None else keys
+    return [k for k in names if isinstance(values.get(k), float) and not math.isfinite(values[k])]
 
 
 class Claim(BaseModel):
@@ -46,6 +74,50 @@ class Claim(BaseModel):
     anchor: str = Field(description="What the value is compared with, e.g. '<= 2.3 bits/char'.")
     source: str = Field("", description="Where the anchor comes from: paper and table, formula.")
     passed: bool
+    uses: list[str] = Field(
+        default_factory=list,
+        description="metric keys the verdict reads: one that is not finite fails the claim",
+    )
+    note: str = Field(default="", description="why a verdict was overruled (a metric not finite)")
+    expected_in: list[str] = Field(
+        default_factory=lambda: list(PROFILES),
+        description="profiles whose sizes should confirm the claim; a claim that needs "
+        "Monte-Carlo repetitions or training (standard, full) is not expected of quick",
+    )
+
+    @model_validator(mode="after")
+    def _finite_value(self) -> Claim:
+        unknown = sorted(set(self.expected_in) - set(PROFILES))
+        if unknown:
+            raise ValueError(f"claim '{self.id}': expected_in names no profile: {unknown}")
+        if isinstance(self.value, float) and not math.isfinite(self.value):
+            self._fail(f"value is {self.value}")
+        return self
+
+    def _fail(self, why: str) -> None:
+        self.passed = False
+        self.note = why
+
+
+def verdict(claim: Claim, profile: str) -> str:
+    """``PASS``, ``FAIL``, or ``not expected`` for a claim that failed in a profile too small
+    for it (quick checks the code paths, not the papers' numbers)."""
+    if claim.passed:
+        return "PASS"
+    return "FAIL" if profile in claim.expected_in else "not expected"
+
+
+def check_claims(claims: list[Claim], metrics: Mapping[str, float]) -> list[Claim]:
+    """Fail every claim that uses a metric that is NaN or infinite; an unknown name in ``uses``
+    is a bug in the topic and raises. Returns ``claims`` (changed in place)."""
+    for claim in claims:
+        missing = [k for k in claim.uses if k not in metrics]
+        if missing:
+            raise ValueError(f"claim '{claim.id}' uses metrics that were not measured: {missing}")
+        bad = non_finite(metrics, claim.uses)
+        if bad:
+            claim._fail(", ".join(f"{k} is {metrics[k]}" for k in bad))
+    return claims
 
 
 class StageResult(BaseModel):
@@ -70,7 +142,13 @@ class StageResult(BaseModel):
     )
     data: dict[str, Any] = Field(default_factory=dict, description="small values for later stages")
 
+    @model_validator(mode="after")
+    def _claims_need_finite_metrics(self) -> StageResult:
+        check_claims(self.claims, self.metrics)
+        return self
 
+
+C = TypeVar("C", bound=TopicConfig)
 MetricsSink = Callable[[dict[str, float], int | None, str | None], None]
 
 
@@ -105,6 +183,15 @@ class StageContext:
     @property
     def seed(self) -> int:
         return self.config.seed
+
+    def cfg(self, cls: type[C]) -> C:
+        """The config typed as the topic's class: ``cfg = ctx.cfg(LlamaConfig)``."""
+        if not isinstance(self.config, cls):
+            raise TypeError(
+                f"stage '{self.stage}' of topic '{self.topic}' has a "
+                f"{type(self.config).__name__}, not a {cls.__name__}"
+            )
+        return self.config
 
     @property
     def registry(self) -> Registry:

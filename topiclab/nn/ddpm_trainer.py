@@ -30,7 +30,7 @@ from topiclab.nn.generative import ProgressFn
 class DDPMConfig(BaseModel):
     """Everything that defines a DDPM run; the defaults are Ho et al.'s schedule, a small net."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # lr=inf trains to NaN
 
     denoiser: Literal["mlp", "unet"] = "mlp"
     T: int = Field(default=1000, ge=2)

@@ -1,7 +1,7 @@
 """The interface every generative trainer follows (task ``"generative"``): DDPM, GAN, VAE, GMM.
 
     spec = ctx.registry.trainer("ddpm", task=GENERATIVE_TASK)
-    trainer: GenerativeTrainer = spec.build(spec.config(**options))
+    trainer: GenerativeTrainer = spec.create(options)        # validated by spec.config
     trainer.fit(x_train, progress=lambda step, **m: ...)   # x: (n, d) points or (n, c, h, w)
     x = trainer.sample(2500, seed=0)                        # same trailing shape as x_train
     trainer.save(path); trainer.load(path); torch.save(trainer.module(), model_path)

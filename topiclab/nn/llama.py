@@ -10,7 +10,8 @@ Pieces, in code order: ``ModelArgs``; ``RMSNorm`` (fp32 compute); rotary embeddi
 form with Meta's *interleaved* layout (pairs of adjacent dimensions; Hugging Face rotates halves,
 see ``llama_hf.py`` for the weight permutation); ``Attention`` with grouped-query attention and a
 KV cache; the SwiGLU ``FeedForward`` with Meta's hidden-size rule; pre-norm ``TransformerBlock``;
-``Transformer`` with an untied output head; ``param_count``, the closed form of the model size.
+``Transformer`` with an untied output head; ``param_count``, the closed form of the model size;
+``LLAMA2``, the published 7B/13B/70B shapes and sizes.
 
 Differences from Meta's file, each for a reason: no fairscale model parallelism (one process);
 the KV cache is allocated on demand by ``setup_cache`` rather than at construction, and laid out
@@ -85,6 +86,29 @@ def param_count(args: ModelArgs) -> int:
 def kv_cache_bytes_per_token(args: ModelArgs, bytes_per_value: int = 2) -> int:
     """Keys and values of every layer for one token: 2·L·n_kv·d_head·bytes (fp16 by default)."""
     return 2 * args.n_layers * args.kv_heads * args.head_dim * bytes_per_value
+
+
+# Llama 2's published shapes (Touvron et al. 2023, arXiv 2307.09288, Table 1; the released
+# params.json and Hugging Face configs) with their published parameter counts: ``param_count``
+# reproduces each exactly (tests/nn/test_llama.py). 70B is the one with GQA (8 KV heads) and
+# a scaled SwiGLU width (ffn_dim_multiplier 1.3, multiple_of 4096 -> 28,672).
+LLAMA2_PAPER = "Touvron et al. 2023, Llama 2 (arXiv 2307.09288), Table 1; HF Llama-2 configs"
+LLAMA2: dict[str, tuple[ModelArgs, int]] = {
+    "7B": (ModelArgs(dim=4096, n_layers=32, n_heads=32, vocab_size=32000), 6_738_415_616),
+    "13B": (ModelArgs(dim=5120, n_layers=40, n_heads=40, vocab_size=32000), 13_015_864_320),
+    "70B": (
+        ModelArgs(
+            dim=8192,
+            n_layers=80,
+            n_heads=64,
+            n_kv_heads=8,
+            vocab_size=32000,
+            ffn_dim_multiplier=1.3,
+            multiple_of=4096,
+        ),
+        68_976_648_192,
+    ),
+}
 
 
 class RMSNorm(nn.Module):

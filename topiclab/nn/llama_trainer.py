@@ -36,7 +36,7 @@ CHECKPOINT = "checkpoint.pt"
 class LlamaTrainerConfig(BaseModel):
     """Model shape and optimisation settings. The defaults are the topic's mini Llama."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # lr=inf trains to NaN
 
     # model (ModelArgs)
     dim: int = 128

@@ -80,3 +80,33 @@ def test_determinism(quick: dict[str, StageResult], tmp_path: Path) -> None:
 def test_estimator_swap_by_config_is_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         run_direct("causal-iv", "quick", overrides=["estimators.nope=x"], root=tmp_path)
+
+
+def test_a_non_finite_metric_fails_every_claim_that_uses_it(
+    quick: dict[str, StageResult],
+) -> None:
+    from topiclab.core.config import resolve_config
+    from topiclab.plugins.causal_iv.claims import build_claims
+
+    cfg = resolve_config(type(get_registry().topic("causal-iv")), "quick")
+    nan, inf = float("nan"), float("inf")
+    m = {**quick["evaluate"].metrics, "icp_mse_ratio": inf, "coverage_tsls": nan}
+    claims = {c.id: c for c in StageResult(metrics=m, claims=build_claims(cfg, m)).claims}
+    # inf >= 3 compares True, and min(0.93, nan) is 0.93: the comparisons alone would pass.
+    assert not claims["icp_stable_under_new_intervention"].passed
+    assert (
+        not claims["weak_coverage"].passed
+        and "coverage_tsls is nan" in claims["weak_coverage"].note
+    )
+    assert not claims["tsls_coverage"].passed
+    assert claims["card_2sls"].passed and not claims["card_2sls"].note
+
+
+def test_claims_cite_papers_and_quick_paints_only_its_own_claims_red(quick):
+    import re
+
+    from topiclab.core.topic import verdict
+
+    for c in quick["evaluate"].claims:
+        assert c.source and not re.search(r"issue \d|reference (page )?\d", c.source), c
+        assert verdict(c, "quick") != "FAIL", c  # a failure quick is not expected to avoid

@@ -107,3 +107,30 @@ def test_any_generative_trainer_gets_the_sample_metrics(tmp_path):
     assert ring["model.mmd"] == pytest.approx(ring["gaussian.mmd"], rel=0.5)
     claims = {c.id: c for c in ev.claims}
     assert not claims["ring-high-quality"].passed  # a Gaussian puts mass between modes
+
+
+def test_a_non_finite_metric_fails_every_claim_that_uses_it(quick):
+    from topiclab.core.config import resolve_config
+    from topiclab.core.topic import StageResult
+    from topiclab.plugins.diffusion.claims import build_claims
+
+    cfg = resolve_config(type(get_registry().topic("diffusion")), "quick")
+    m = {**quick["evaluate"].metrics, "ring.model.mmd": 0.0, "ring.mmd_ratio_gaussian": np.inf}
+    m["ring.bound_se"] = np.nan
+    claims = {
+        c.id: c for c in StageResult(metrics=m, claims=build_claims(cfg, m, True, None)).claims
+    }
+    assert not claims["ring-mmd-vs-gaussian"].passed  # inf >= 5 would pass
+    assert not claims["ring-bound-above-nll"].passed  # gap >= -2·nan is False anyway; named
+    assert "ring.bound_se is nan" in claims["ring-bound-above-nll"].note
+    assert claims["schedule-alpha-bar-T"].passed
+
+
+def test_claims_cite_papers_and_quick_paints_only_its_own_claims_red(quick):
+    import re
+
+    from topiclab.core.topic import verdict
+
+    for c in quick["evaluate"].claims:
+        assert c.source and not re.search(r"issue \d|reference (page )?\d", c.source), c
+        assert verdict(c, "quick") != "FAIL", c  # a failure quick is not expected to avoid

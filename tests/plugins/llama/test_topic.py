@@ -65,7 +65,12 @@ def test_quick_run_outputs(quick: dict[str, StageResult]) -> None:
     with open(ev.tables["samples"]) as fh:
         temps = {float(r["temperature"]) for r in csv.DictReader(fh)}
     assert temps == {0.0, 0.6, 1.0}
-    assert "Anatomy" in ev.sections and "| wk, wv |" in ev.sections["Anatomy"]
+    assert "Anatomy" in ev.sections and "KV cache" in ev.sections
+    # The anatomy and KV tables appear once, inside their sections (not again as "Table: ...").
+    report = Path(quick["report"].files["report.md"]).read_text()
+    anatomy = report.split("## Anatomy", 1)[1].split("\n## ", 1)[0]
+    assert "| wk, wv |" in anatomy and report.count("| wk, wv |") == 1
+    assert "## Table: anatomy" not in report and "## Table: kv_memory" not in report
     claims = {c.id: c for c in ev.claims}
     for cid in (
         "bpc_below_bigram",
@@ -123,3 +128,13 @@ def test_ngram_baselines_closed_form() -> None:
 def test_standard_profile_beats_the_bigram(tmp_path: Path) -> None:
     ev = run_direct("llama", "standard", root=tmp_path)["evaluate"]
     assert ev.metrics["val_bpc"] < ev.metrics["bigram_bpc"] - 0.5
+
+
+def test_claims_cite_papers_and_quick_paints_only_its_own_claims_red(quick):
+    import re
+
+    from topiclab.core.topic import verdict
+
+    for c in quick["evaluate"].claims:
+        assert c.source and not re.search(r"issue \d|reference (page )?\d", c.source), c
+        assert verdict(c, "quick") != "FAIL", c  # a failure quick is not expected to avoid

@@ -4,15 +4,22 @@
     df = simulate_iv(rng_for(0, "reference"), n=20_000)   # columns Z, X, Y (U stays hidden)
 
 Each draw gets its own generator from (seed, label, repetition), so a repetition is the same
-whether it runs first or last, alone or in a loop.
+whether it runs first or last, alone or in a loop. ``generate(ctx, cfg)`` is the generate stage:
+every data set of the run, as parquet files in the stage's folder.
 """
 
 from __future__ import annotations
 
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from topiclab.core.topic import StageContext, StageResult
+
+if TYPE_CHECKING:
+    from topiclab.plugins.causal_iv.config import CausalIVConfig
 
 IV_GRAPH = "Z -> X; (U) -> X; (U) -> Y; X -> Y"
 INVALID_GRAPH = "Z -> X; (U) -> X; (U) -> Y; X -> Y; Z -> Y"
@@ -90,3 +97,29 @@ def load_card() -> pd.DataFrame:
     import causaldata
 
     return causaldata.close_college.load_pandas().data
+
+
+def generate(ctx: StageContext, cfg: CausalIVConfig) -> StageResult:
+    """The reference SEM, the nonlinear SEM, ICP's first draw and Card's data, as parquet."""
+    s, icp = cfg.sem, cfg.icp
+    ref = simulate_iv(rng_for(cfg.seed, "reference"), s.n, s.pi, s.gamma, s.beta, s.delta)
+    nonlin = simulate_nonlinear(rng_for(cfg.seed, "nonlinear"), cfg.nonlinear.n)
+    icp_train, icp_test = simulate_icp(
+        rng_for(cfg.seed, "icp", 0), icp.n_per_env, icp.strength, icp.test_shift, icp.test_scale
+    )
+    files = {}
+    for name, frame in [
+        ("reference", ref),
+        ("nonlinear", nonlin),
+        ("icp_train", icp_train),
+        ("icp_test", icp_test),
+        ("card", load_card()),
+    ]:
+        path = ctx.path(f"{name}.parquet")
+        frame.to_parquet(path)
+        files[name] = str(path)
+    return StageResult(
+        files=files,
+        params={"reference_rows": s.n},
+        metrics={"card_rows": float(len(pd.read_parquet(files["card"])))},
+    )

@@ -1,11 +1,15 @@
-"""The evaluate stage: metrics and claims, DoWhy refutations, drawings, figures and tables."""
+"""The evaluate stage of causal-iv: metrics, tables, DoWhy refutations; claims and figures
+come from ``claims.py`` and ``figures.py``.
+
+    from topiclab.plugins.causal_iv.evaluate import evaluate
+    result = evaluate(ctx, cfg, data, trained)     # metrics, claims, tables, figures, sections
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -74,7 +78,7 @@ def evaluate(
     m["refuters_passed"], m["refuters_total"] = refs["passed"], refs["total"]
     sections["Identified estimand"] = refs["estimand"]
     sections["How to read this"] = _reading_notes(cfg, icp_first)
-    figs = _figures(ctx, cfg, cov, weak, invalid, curve, icp_first)
+    figs = figures.topic_figures(ctx, cfg, cov, weak, invalid, curve, icp_first)
     return StageResult(
         metrics=m, claims=build_claims(cfg, m), tables=tables, figures=figs, sections=sections
     )
@@ -216,51 +220,3 @@ def _reading_notes(cfg: CausalIVConfig, first: dict[str, Any]) -> str:
         "a variable's p-value is the largest p over tested sets without it; intervals are the "
         "union over accepted sets (0 where a set leaves the variable out)."
     )
-
-
-def _figures(
-    ctx: StageContext,
-    cfg: CausalIVConfig,
-    cov: pd.DataFrame,
-    weak: pd.DataFrame,
-    invalid: pd.DataFrame,
-    curve: pd.DataFrame,
-    icp_first: dict[str, Any],
-) -> dict[str, str]:
-    s = cfg.sem
-    out = {
-        "coverage": figures.coverage_plot(cov, s.beta, ctx.path("coverage.png")),
-        "estimates_spread": figures.estimate_spread(
-            {
-                "2SLS (strong)": cov["tsls"].to_numpy(),
-                "OLS": cov["ols"].to_numpy(),
-                "2SLS (weak)": weak["tsls"].to_numpy(),
-                "2SLS (invalid)": invalid["tsls"].to_numpy(),
-            },
-            {
-                "β": s.beta,
-                "OLS limit": d.ols_plim(s.pi, s.gamma, s.beta, s.delta),
-                "invalid limit": s.beta + cfg.invalid.direct_effect / s.pi,
-            },
-            ctx.path("estimates_spread.png"),
-        ),
-        "sieve_vs_forbidden": figures.sieve_plot(curve, ctx.path("sieve.png")),
-        "iv_graph": CausalGraph.parse(d.IV_GRAPH).draw(
-            ctx.path("iv_graph.png"),
-            title="IV graph: Z instrument, (U) hidden confounder",
-            roles={"instruments": ["Z"], "treatment": ["X"], "outcome": ["Y"]},
-        ),
-    }
-    # The estimated graph: ICP's Ŝ -> Y solid; the rest of the true graph dashed for context.
-    parents = icp_first["parents"] or []
-    dag = nx.DiGraph(CausalGraph.parse(d.ICP_GRAPH).dag)
-    dag.add_nodes_from(d.ICP_COLUMNS)
-    dag.add_edges_from((p, "Y") for p in parents)
-    dashed = [e for e in dag.edges if not (e[1] == "Y" and e[0] in parents)]
-    out["icp_estimated_graph"] = CausalGraph.parse(dag).draw(
-        ctx.path("icp_graph.png"),
-        roles={"parents": parents, "outcome": ["Y"]},
-        dashed_edges=dashed,
-        title=f"ICP estimate: Ŝ = {{{', '.join(parents)}}} (solid); true graph dashed",
-    )
-    return {k: str(v) for k, v in out.items()}

@@ -1,15 +1,26 @@
-"""Figures of the causal-iv report (matplotlib, Agg): CI coverage, estimate spreads, sieve fit."""
+"""Figures of the causal-iv report (matplotlib, Agg): CI coverage, estimate spreads, sieve fit,
+the IV graph and ICP's estimated graph. ``topic_figures`` draws them all for the evaluate stage.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import networkx as nx
 import numpy as np
 import pandas as pd
+
+from topiclab.causal.graph import CausalGraph
+from topiclab.plugins.causal_iv import data as d
+
+if TYPE_CHECKING:
+    from topiclab.core.topic import StageContext
+    from topiclab.plugins.causal_iv.config import CausalIVConfig
 
 
 def coverage_plot(cov: pd.DataFrame, truth: float, path: Path, shown: int = 100) -> Path:
@@ -66,3 +77,52 @@ def sieve_plot(curve: pd.DataFrame, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def topic_figures(
+    ctx: StageContext,
+    cfg: CausalIVConfig,
+    cov: pd.DataFrame,
+    weak: pd.DataFrame,
+    invalid: pd.DataFrame,
+    curve: pd.DataFrame,
+    icp_first: dict[str, Any],
+) -> dict[str, str]:
+    """Every figure of the report, name -> PNG path."""
+    s = cfg.sem
+    out = {
+        "coverage": coverage_plot(cov, s.beta, ctx.path("coverage.png")),
+        "estimates_spread": estimate_spread(
+            {
+                "2SLS (strong)": cov["tsls"].to_numpy(),
+                "OLS": cov["ols"].to_numpy(),
+                "2SLS (weak)": weak["tsls"].to_numpy(),
+                "2SLS (invalid)": invalid["tsls"].to_numpy(),
+            },
+            {
+                "β": s.beta,
+                "OLS limit": d.ols_plim(s.pi, s.gamma, s.beta, s.delta),
+                "invalid limit": s.beta + cfg.invalid.direct_effect / s.pi,
+            },
+            ctx.path("estimates_spread.png"),
+        ),
+        "sieve_vs_forbidden": sieve_plot(curve, ctx.path("sieve.png")),
+        "iv_graph": CausalGraph.parse(d.IV_GRAPH).draw(
+            ctx.path("iv_graph.png"),
+            title="IV graph: Z instrument, (U) hidden confounder",
+            roles={"instruments": ["Z"], "treatment": ["X"], "outcome": ["Y"]},
+        ),
+    }
+    # The estimated graph: ICP's Ŝ -> Y solid; the rest of the true graph dashed for context.
+    parents = icp_first["parents"] or []
+    dag = nx.DiGraph(CausalGraph.parse(d.ICP_GRAPH).dag)
+    dag.add_nodes_from(d.ICP_COLUMNS)
+    dag.add_edges_from((p, "Y") for p in parents)
+    dashed = [e for e in dag.edges if not (e[1] == "Y" and e[0] in parents)]
+    out["icp_estimated_graph"] = CausalGraph.parse(dag).draw(
+        ctx.path("icp_graph.png"),
+        roles={"parents": parents, "outcome": ["Y"]},
+        dashed_edges=dashed,
+        title=f"ICP estimate: Ŝ = {{{', '.join(parents)}}} (solid); true graph dashed",
+    )
+    return {k: str(v) for k, v in out.items()}

@@ -1,24 +1,19 @@
 """Built-in plugin ``diffusion``: the topic and the shared ``ddpm`` trainer (task generative).
 
 topiclab run diffusion --profile quick
-reg.trainer("ddpm", task="generative").build(DDPMConfig(steps=1000))
+reg.trainer("ddpm", task="generative").create({"steps": 1000})   # validated by DDPMConfig
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from topiclab.core.hookspecs import hookimpl
 from topiclab.core.specs import TrainerSpec
 from topiclab.core.topic import Topic
-from topiclab.nn.ddpm_trainer import DDPMConfig
+from topiclab.nn.ddpm_trainer import DDPMConfig, DDPMTrainer
 
 
-def build_ddpm(config: DDPMConfig | dict[str, Any] | None) -> Any:
-    from topiclab.nn.ddpm_trainer import DDPMTrainer
-
-    if not isinstance(config, DDPMConfig):
-        config = DDPMConfig.model_validate(config or {})
+def build_ddpm(config: DDPMConfig) -> DDPMTrainer:
+    """A fresh ``DDPMTrainer``; ``TrainerSpec.create`` validates a dict of options first."""
     return DDPMTrainer(config)
 
 

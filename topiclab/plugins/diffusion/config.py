@@ -1,58 +1,88 @@
 """Config of the diffusion topic. Defaults are the ``standard`` profile (2 CPU cores, < 6 min).
 
 topiclab run diffusion --profile quick --set trainer=ddpm --set toy.steps=500
+
+Every number has bounds (upper ones are sanity limits far above ``full``); ``trainer`` and
+``digits.trainer`` must be registered trainers of task ``generative``: all checked before
+anything runs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
-from topiclab.core.topic import TopicConfig
+from topiclab.core.config import RegistryKey
+from topiclab.core.topic import ConfigSection, TopicConfig
+from topiclab.nn.generative import GENERATIVE_TASK
+from topiclab.plugins.diffusion.data import Dataset2D
+
+MAX_STEPS = 1_000_000
+MAX_POINTS = 10_000_000
+MAX_T = 10_000
+GenerativeTrainer = Annotated[str, RegistryKey("trainer", task=GENERATIVE_TASK)]
+# The last β of a linear schedule that starts at DDPM's β_1 = 1e-4: above it, and below 1
+# (β_t = 1 would erase the signal in one step).
+BetaEnd = Annotated[float, Field(gt=1e-4, lt=1)]
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _all_datasets() -> list[Dataset2D]:
+    return ["ring", "grid", "moons", "swissroll"]
 
 
-class ToyConfig(_Part):
+class ToyConfig(ConfigSection):
     """The 2-D part. ``steps``/``batch``/``lr`` are given to DDPM; other trainers get
     ``trainer_options`` (validated by their own config)."""
 
-    datasets: list[str] = Field(default_factory=lambda: ["ring", "grid", "moons", "swissroll"])
-    n_train: int = 10_000
-    n_test: int = 2_000
-    n_samples: int = 1_500
-    n_bound: int = Field(default=500, description="test points for the variational bound")
-    steps: int = 2_500
-    batch: int = 256
-    lr: float = 1e-3
-    hidden: int = 128
-    layers: int = 3
-    T: int = 1_000
-    beta_end: float = Field(default=0.02, description="last β of the linear schedule (DDPM: 0.02)")
-    ddim_steps: list[int] = Field(default_factory=lambda: [20, 50])
+    datasets: list[Dataset2D] = Field(default_factory=lambda: _all_datasets(), min_length=1)
+    n_train: int = Field(default=10_000, ge=100, le=MAX_POINTS)
+    n_test: int = Field(default=2_000, ge=10, le=MAX_POINTS)
+    n_samples: int = Field(default=1_500, ge=10, le=MAX_POINTS)
+    n_bound: int = Field(
+        default=500, ge=1, le=MAX_POINTS, description="test points for the variational bound"
+    )
+    steps: int = Field(default=2_500, ge=1, le=MAX_STEPS)
+    batch: int = Field(default=256, ge=1, le=65_536)
+    lr: float = Field(default=1e-3, gt=0, le=1)
+    hidden: int = Field(default=128, ge=1, le=8_192)
+    layers: int = Field(default=3, ge=1, le=64)
+    T: int = Field(default=1_000, ge=2, le=MAX_T)
+    beta_end: BetaEnd = Field(
+        default=0.02, description="last β of the linear schedule (DDPM: 0.02)"
+    )
+    ddim_steps: list[Annotated[int, Field(ge=1, le=MAX_T)]] = Field(
+        default_factory=lambda: [20, 50], min_length=1, max_length=16
+    )
+
+    @model_validator(mode="after")
+    def _ddim_within_T(self) -> ToyConfig:
+        if max(self.ddim_steps) > self.T:
+            raise ValueError(f"ddim_steps {self.ddim_steps} must not exceed T ({self.T})")
+        return self
 
 
-class DigitsConfig(_Part):
+class DigitsConfig(ConfigSection):
     """The image part: a small U-Net DDPM on scikit-learn's 8×8 digits."""
 
     enabled: bool = True
-    trainer: str = "ddpm"
-    steps: int = 1_200
-    batch: int = 64
-    lr: float = 2e-3
-    width: int = 16
-    T: int = 200
-    beta_end: float = Field(
+    trainer: GenerativeTrainer = "ddpm"
+    steps: int = Field(default=1_200, ge=1, le=MAX_STEPS)
+    batch: int = Field(default=64, ge=1, le=65_536)
+    lr: float = Field(default=2e-3, gt=0, le=1)
+    width: int = Field(default=16, ge=1, le=1_024)
+    T: int = Field(default=200, ge=2, le=MAX_T)
+    beta_end: BetaEnd = Field(
         default=0.1, description="T = 200 needs a larger last β: ᾱ_T = 3.2e-5 with 0.1"
     )
-    n_samples: int = 300
+    # The Fréchet distance needs a covariance of the samples' features: more than a handful.
+    n_samples: int = Field(default=300, ge=10, le=100_000)
 
 
 class DiffusionConfig(TopicConfig):
-    trainer: str = Field(
+    model_config = ConfigDict(strict=True)
+
+    trainer: GenerativeTrainer = Field(
         default="ddpm", description="generative trainer for the 2-D data (registry key)"
     )
     trainer_options: dict[str, Any] = Field(
@@ -61,7 +91,7 @@ class DiffusionConfig(TopicConfig):
     toy: ToyConfig = Field(default_factory=lambda: ToyConfig())
     digits: DigitsConfig = Field(default_factory=lambda: DigitsConfig())
     torch_threads: int = Field(
-        default=1, description="torch threads (1 is fastest on a shared 2-core box)"
+        default=1, ge=0, le=1_024, description="torch threads (1 is fastest on a shared 2-core box)"
     )
 
 

@@ -7,14 +7,20 @@
 Ring and grid are Gaussian mixtures with known density (ring: 8 modes on a circle of radius 2,
 σ = 0.02 — PacGAN's ring scaled by 2; grid: 25 modes at {−4, −2, 0, 2, 4}², σ = 0.05). Moons
 and Swiss roll are scaled to a similar spread; their density is not known in closed form.
+``generate(ctx, cfg)`` is the generate stage: train/test splits of each as ``.npy`` files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+from topiclab.core.topic import StageContext, StageResult
+
+if TYPE_CHECKING:
+    from topiclab.plugins.diffusion.config import DiffusionConfig
 
 Dataset2D = Literal["ring", "grid", "moons", "swissroll"]
 DATASETS_2D: tuple[str, ...] = ("ring", "grid", "moons", "swissroll")
@@ -67,3 +73,25 @@ def load_digits_images() -> tuple[np.ndarray, np.ndarray]:
     d = load_digits()
     images = (d.images / 8.0 - 1.0).astype(np.float32)[:, None]  # pixel values 0..16
     return images, d.target.astype(np.int64)
+
+
+def generate(ctx: StageContext, cfg: DiffusionConfig) -> StageResult:
+    """Train and test points of each 2-D dataset; the digits split 5:1 into train and test."""
+    files: dict[str, str] = {}
+    params: dict[str, Any] = {}
+    for i, name in enumerate(cfg.toy.datasets):
+        for split, n, offset in (("train", cfg.toy.n_train, 0), ("test", cfg.toy.n_test, 1)):
+            path = ctx.path(f"{name}_{split}.npy")
+            np.save(path, sample_2d(name, n, seed=1000 * cfg.seed + 10 * i + offset))
+            files[f"{name}_{split}"] = str(path)
+    if cfg.digits.enabled:
+        images, labels = load_digits_images()
+        order = np.random.default_rng(cfg.seed).permutation(len(images))
+        n_test = len(images) // 6  # 299 test images, the rest to train on
+        for split, idx in (("test", order[:n_test]), ("train", order[n_test:])):
+            np.save(ctx.path(f"digits_{split}.npy"), images[idx])
+            np.save(ctx.path(f"digits_{split}_labels.npy"), labels[idx])
+            files[f"digits_{split}"] = str(ctx.path(f"digits_{split}.npy"))
+            files[f"digits_{split}_labels"] = str(ctx.path(f"digits_{split}_labels.npy"))
+        params["digits_train"] = len(images) - n_test
+    return StageResult(files=files, params=params | {"datasets": cfg.toy.datasets})

@@ -1,14 +1,20 @@
-"""Figures of the diffusion topic (matplotlib Agg, PNG files)."""
+"""Figures of the diffusion topic (matplotlib Agg, PNG files): sample scatter plots, reverse
+trajectories, digits panels and loss curves."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
+if TYPE_CHECKING:
+    from topiclab.core.topic import StageContext, StageResult
+    from topiclab.plugins.diffusion.config import DiffusionConfig
 
 
 def scatter_grid(rows: dict[str, dict[str, np.ndarray]], path: Path) -> str:
@@ -106,3 +112,22 @@ def loss_curves(
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return str(path)
+
+
+def loss_figure(
+    cfg: DiffusionConfig, trained: StageResult, metrics: dict[str, float], ctx: StageContext
+) -> dict[str, str]:
+    """The loss curve of each 2-D trainer that kept a history, with its exact-ε* floor where
+    the metrics have one; ``{}`` when no trainer kept a history."""
+    curves: dict[str, tuple[list[float], list[float]]] = {}
+    floors: dict[str, float] = {}
+    for name in cfg.toy.datasets:
+        path = trained.tables.get(f"loss_{name}")
+        if path:
+            table = np.genfromtxt(path, delimiter=",", names=True)
+            curves[name] = (list(table["step"]), list(table["loss_avg"]))
+        if f"{name}.loss_floor_exact" in metrics:
+            floors[name] = metrics[f"{name}.loss_floor_exact"]
+    if not curves:
+        return {}
+    return {"loss": loss_curves(curves, floors, ctx.path("loss.png"))}

@@ -6,26 +6,27 @@
 The trainer (task ``language-model``) is usable by any topic::
 
     spec = ctx.registry.trainer("llama", task="language-model")
-    trainer = spec.build(spec.config(steps=500, vocab_size=256))
+    trainer = spec.create({"steps": 500, "vocab_size": 256})     # validated by its config
     trainer.fit(train_ids, val_ids, progress)      # progress(step, **metrics)
     trainer.model, trainer.history, trainer.save_model(path)
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from topiclab.core.hookspecs import hookimpl
 from topiclab.core.specs import TrainerSpec
 from topiclab.core.topic import Topic
 
-
-def build_llama_trainer(config: Any) -> Any:
-    """A fresh ``LlamaTrainer`` from a ``LlamaTrainerConfig`` or a dict of its fields."""
+if TYPE_CHECKING:
     from topiclab.nn.llama_trainer import LlamaTrainer, LlamaTrainerConfig
 
-    if not isinstance(config, LlamaTrainerConfig):
-        config = LlamaTrainerConfig.model_validate(dict(config or {}))
+
+def build_llama_trainer(config: LlamaTrainerConfig) -> LlamaTrainer:
+    """A fresh ``LlamaTrainer``; ``TrainerSpec.create`` validates a dict of options first."""
+    from topiclab.nn.llama_trainer import LlamaTrainer
+
     return LlamaTrainer(config)
 
 

