@@ -71,7 +71,7 @@ class Registry:
         keys = [("topic", topic_key)]
         keys += [("trainer", k) for k in used & set(self.trainers)]
         keys += [("estimator", k) for k in used & set(self.estimators)]
-        names = {self.owner[key] for key in keys}
+        names = {name for key in keys if (name := self.owner.get(key))}
         # The registering plugin and the module that builds each object (they may differ).
         modules = {p.module.partition(":")[0] for p in self.plugins.infos if p.name in names}
         modules.add(self.topics[topic_key].__module__)
