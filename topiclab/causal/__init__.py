@@ -20,7 +20,7 @@ from topiclab.causal.iv import (
     WaldRatio,
     sieve_predict,
 )
-from topiclab.causal.regression import BackdoorOLS
+from topiclab.causal.regression import BackdoorOLS, RegressionAdjustment
 from topiclab.causal.validation import (
     CausalInputError,
     GraphMismatchError,
@@ -35,6 +35,7 @@ ESTIMATORS: tuple[type[CausalEstimator], ...] = (
     Sieve2SLS,
     ForbiddenRegression,
     BackdoorOLS,
+    RegressionAdjustment,
     InvariantCausalPrediction,
 )
 

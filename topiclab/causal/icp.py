@@ -60,7 +60,7 @@ class InvariantCausalPrediction(CausalEstimator):
     Config = ICPConfig
     config: ICPConfig
 
-    def fit(
+    def fit(  # type: ignore[override]
         self,
         data: pd.DataFrame,
         graph: GraphLike | None = None,
