@@ -109,7 +109,7 @@ class _IVBase(CausalEstimator):
         beta = solve_normal(xhat, y)
         resid = y - x @ beta
         cov = coef_cov(xhat, resid, self.config.spec(), r.groups)
-        df = inference_df(self.config, x.shape[0], x.shape[1], r.groups)
+        df = inference_df(self.config, x.shape[0], x.shape[1], r.groups, cluster_df=False)
         return TwoSLSFit(xnames, beta, cov, resid, xhat, df)
 
     def _first_stage(self, r: Roles) -> tuple[list[Term], dict[str, float]]:
@@ -124,7 +124,7 @@ class _IVBase(CausalEstimator):
             protect=r.instruments,
         )
         t = r.data[r.treatment].to_numpy(float)
-        fit = fit_linear(zm, t, znames, self.config, r.groups)
+        fit = fit_linear(zm, t, znames, self.config, r.groups, cluster_df=False)
         idx = [znames.index(z) for z in r.instruments]
         f = wald_f(fit.beta, fit.cov, idx)
         w = design(r.data, [c for c in covs if c in znames])

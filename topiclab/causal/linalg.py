@@ -57,10 +57,20 @@ def collinear(x: np.ndarray) -> list[tuple[int, list[int]]]:
             coef = np.linalg.lstsq(sub, corr[kept, pos], rcond=None)[0]
             if 1.0 - float(corr[pos, kept] @ coef) < COLLINEAR_TOL:
                 used = [keep[kept[i]] for i in np.flatnonzero(np.abs(coef) > 1e-6)]
-                out.append((j, used))
+                out.append((j, _with_constant(x, j, used, const)))
                 continue
         kept.append(pos)
     return sorted(out)
+
+
+def _with_constant(x: np.ndarray, j: int, used: list[int], const: np.ndarray) -> list[int]:
+    """Centring hid the constant: name it when column j needs it (g2 = 1 − g0 − g1)."""
+    c = [i for i in np.flatnonzero(const) if x[0, i] != 0][:1]
+    if not c:
+        return used
+    fit = np.linalg.lstsq(x[:, used], x[:, j], rcond=None)[0]
+    resid = x[:, j] - x[:, used] @ fit
+    return used if float(resid @ resid) <= 1e-9 * float(x[:, j] @ x[:, j]) else c + used
 
 
 def checked_design(
@@ -76,12 +86,14 @@ def checked_design(
     column names ('const' first). ``protect`` names columns that may never be dropped."""
     names = (["const"] if const else []) + list(columns)
     x = design(data, columns, const)
+    _check_rows(x, names, what)  # first: with n <= k the design is rank-deficient anyway
     bad = collinear(x)
     if bad:
         j, combo = bad[0]
         of = ", ".join(names[i] for i in combo) or "nothing (all zero)"
         listed = ", ".join(names[j] for j, _ in bad)
-        if not drop_collinear or any(names[j] in protect or j == 0 for j, _ in bad):
+        touched = {names[i] for j, combo in bad for i in (j, *combo)}
+        if not drop_collinear or touched & set(protect) or bad[0][0] == 0:
             raise DegenerateDesignError(
                 f"the {what} design is rank-deficient: '{names[j]}' is a linear combination "
                 f"of {of} (collinear: {listed}); drop it, or pass drop_collinear=True"
@@ -89,13 +101,17 @@ def checked_design(
         warnings.warn(f"{what}: dropped collinear column(s) {listed}", stacklevel=3)
         keep = [i for i in range(len(names)) if i not in {j for j, _ in bad}]
         x, names = x[:, keep], [names[i] for i in keep]
+    _check_rows(x, names, what)
+    return x, names
+
+
+def _check_rows(x: np.ndarray, names: list[str], what: str) -> None:
     n, k = x.shape
     if n <= k:
         raise DegenerateDesignError(
             f"the {what} has {k} parameters ({', '.join(names)}) but only {n} complete rows: "
             f"it needs more than {k} rows"
         )
-    return x, names
 
 
 def solve_normal(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -74,21 +74,31 @@ class LinearFit:
         return np.sqrt(np.diag(self.cov))
 
 
-def inference_df(cfg: CovConfig, n: int, k: int, groups: np.ndarray | None) -> float | None:
-    """Student-t degrees of freedom when debiased (G − 1 for clusters), else the normal law."""
+def inference_df(
+    cfg: CovConfig, n: int, k: int, groups: np.ndarray | None, cluster_df: bool = True
+) -> float | None:
+    """Student-t degrees of freedom when debiased, else the normal law. With clusters,
+    statsmodels uses G − 1 (``cluster_df``), linearmodels n − k."""
     if not cfg.debiased:
         return None
-    g = n_groups(groups)
+    g = n_groups(groups) if cluster_df else None
     return float(g - 1) if cfg.cov_type == "cluster" and g is not None else float(n - k)
 
 
 def fit_linear(
-    x: np.ndarray, y: np.ndarray, names: list[str], cfg: CovConfig, groups: np.ndarray | None
+    x: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    cfg: CovConfig,
+    groups: np.ndarray | None,
+    cluster_df: bool = True,
 ) -> LinearFit:
     beta = solve_normal(x, y)
     resid = y - x @ beta
     cov = coef_cov(x, resid, cfg.spec(), groups)
-    return LinearFit(names, beta, cov, resid, inference_df(cfg, x.shape[0], x.shape[1], groups))
+    return LinearFit(
+        names, beta, cov, resid, inference_df(cfg, x.shape[0], x.shape[1], groups, cluster_df)
+    )
 
 
 class BackdoorOLS(CausalEstimator):
