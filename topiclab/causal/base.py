@@ -321,17 +321,18 @@ def _complete(
     data: pd.DataFrame, columns: Sequence[str], cluster: str | None
 ) -> tuple[pd.DataFrame, np.ndarray | None, int]:
     """Listwise deletion (as linearmodels does) over the used columns and the cluster column."""
-    used = data.loc[:, list(dict.fromkeys(columns))]
-    mask = used.notna().all(axis=1)
+    names = list(dict.fromkeys(columns))
+    values = np.column_stack([data[c].to_numpy(float) for c in names])
+    mask = ~np.isnan(values).any(axis=1)
     groups = None
     if cluster is not None:
         check_columns(data, [cluster], "cluster")
-        mask &= data[cluster].notna()
-        groups = data.loc[mask, cluster].to_numpy()
-    kept = used.loc[mask].astype(float)
-    if len(kept) == 0:
+        mask &= data[cluster].notna().to_numpy()
+        groups = data[cluster].to_numpy()[mask]
+    if not mask.any():
         raise RoleError("no complete row: every row misses at least one used value")
-    return kept, groups, int(len(used) - len(kept))
+    kept = pd.DataFrame(values[mask], index=data.index[mask], columns=names)
+    return kept, groups, int(len(mask) - mask.sum())
 
 
 def _config_line(key: str, err: ValidationError) -> str:
