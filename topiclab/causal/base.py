@@ -27,13 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from topiclab.causal import compat
 from topiclab.causal.graph import CausalGraph, GraphLike
-from topiclab.causal.identify import (
-    backdoor_problem,
-    frontdoor_problem,
-    identify,
-    instrument_problem,
-    open_path,
-)
 from topiclab.causal.results import EstimateResult, Term, term_table
 from topiclab.causal.validation import (
     InvalidDesignError,
@@ -255,6 +248,8 @@ class _Plan:
         self.covs = self.covs or []
 
     def backdoor(self) -> None:
+        from topiclab.causal.identify import backdoor_problem, identify, open_path
+
         g = self.graph
         if g is None:
             self.covs = self.covs or []
@@ -277,6 +272,8 @@ class _Plan:
             self._problem(f"covariates are not a valid adjustment set: {problem}")
 
     def iv(self) -> None:
+        from topiclab.causal.identify import identify, instrument_problem
+
         g, covs = self.graph, self.covs or []
         self.covs = covs
         if self.ivs is None:
@@ -294,6 +291,8 @@ class _Plan:
             )
 
     def frontdoor(self) -> None:
+        from topiclab.causal.identify import frontdoor_problem, identify
+
         g = self.graph
         self.covs = self.covs or []
         if self.meds is None:
@@ -312,7 +311,7 @@ class _Plan:
 
 
 def _backdoor_path(g: CausalGraph, t: str, y: str) -> str | None:
-    from topiclab.causal.identify import _cut
+    from topiclab.causal.identify import _cut, open_path
 
     return open_path(g, _cut(g, [t]), t, y, [])
 

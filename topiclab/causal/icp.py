@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from scipy import stats
 
 from topiclab.causal.base import CausalEstimator, EstimateResult, EstimatorConfig
 from topiclab.causal.graph import GraphLike
@@ -192,11 +191,15 @@ def icp_arrays(
         dofs.append(d)
     # All the tests at once: scipy's per-call overhead dominated a loop of ttest_ind calls.
     t_arr, f_arr, d_arr = np.array(t_stats), np.array(f_stats), np.array(dofs)
+    from scipy import stats  # lazy: ~0.4 s to import
+
     p_mean = 2 * stats.t.sf(np.abs(t_arr[:, 0]), t_arr[:, 1])
     cdf = stats.f.cdf(f_arr, d_arr[:, 0], d_arr[:, 1])
     p_var = 2 * np.minimum(cdf, 1 - cdf)
     smallest = np.minimum(p_mean.min(axis=1), p_var.min(axis=1))
     p_sets = np.minimum(1.0, smallest * 2 * (e - 1))
+    from scipy import stats
+
     z = stats.norm.ppf(1 - alpha / 4)
     set_p: dict[frozenset[int], float] = {}
     coefs: dict[tuple[int, ...], np.ndarray] = {}
