@@ -217,3 +217,12 @@ def test_g_formula_refuses_positivity_violation() -> None:
 def test_propensity_estimators_need_a_binary_treatment(df: pd.DataFrame) -> None:
     with pytest.raises(RoleError, match="binary"):
         PropensityScoreWeighting().fit(df.assign(T=df["T"] * 2), None, **ROLES)
+
+
+def test_stratification_on_a_discrete_score_is_the_g_formula() -> None:
+    """With one binary covariate the score takes two values: one stratum each, which is
+    exact adjustment (and not the crude contrast that collapsed quantiles would give)."""
+    kw = {"treatment": "A", "outcome": "Recovered", "covariates": "Large"}
+    strat = PropensityScoreStratification().fit(stones(), None, **kw)
+    exact = ExactAdjustment().fit(stones(), None, **kw)
+    assert abs(strat.estimate - exact.estimate) < 1e-12 and len(strat.tables["strata"]) == 2

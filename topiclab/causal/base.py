@@ -16,7 +16,6 @@ one-line :class:`ConfigError`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -360,7 +359,3 @@ def wald_f(beta: np.ndarray, cov: np.ndarray, idx: Sequence[int]) -> float:
     b = beta[list(idx)]
     v = cov[np.ix_(list(idx), list(idx))]
     return float(b @ np.linalg.solve(v, b)) / len(idx)
-
-
-def nan_if_inf(v: float) -> float:
-    return v if math.isfinite(v) else math.nan

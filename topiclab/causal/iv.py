@@ -72,6 +72,8 @@ class TwoSLSFit:
     resid: np.ndarray
     xhat: np.ndarray
     df: float | None
+    zm: np.ndarray  # the checked instrument design, reused by the first stage
+    znames: list[str]
 
 
 class _IVBase(CausalEstimator):
@@ -103,31 +105,25 @@ class _IVBase(CausalEstimator):
         return x, xnames, zm, znames
 
     def _two_sls(self, r: Roles) -> TwoSLSFit:
-        x, xnames, zm, _ = self._designs(r)
+        x, xnames, zm, znames = self._designs(r)
         y = r.data[r.outcome].to_numpy(float)
         xhat = zm @ solve_normal(zm, x)
         beta = solve_normal(xhat, y)
         resid = y - x @ beta
         cov = coef_cov(xhat, resid, self.config.spec(), r.groups)
         df = inference_df(self.config, x.shape[0], x.shape[1], r.groups, cluster_df=False)
-        return TwoSLSFit(xnames, beta, cov, resid, xhat, df)
+        return TwoSLSFit(xnames, beta, cov, resid, xhat, df, zm, znames)
 
-    def _first_stage(self, r: Roles) -> tuple[list[Term], dict[str, float]]:
+    def _first_stage(
+        self, r: Roles, zm: np.ndarray, znames: list[str]
+    ) -> tuple[list[Term], dict[str, float]]:
         """Regress the treatment on instruments and covariates; F for excluding the
         instruments (Wald/q with the fit's covariance type), partial R²."""
-        covs = [c for c in r.covariates]
-        zm, znames = checked_design(
-            r.data,
-            [*r.instruments, *covs],
-            what="first-stage",
-            drop_collinear=self.config.drop_collinear,
-            protect=r.instruments,
-        )
         t = r.data[r.treatment].to_numpy(float)
         fit = fit_linear(zm, t, znames, self.config, r.groups, cluster_df=False)
         idx = [znames.index(z) for z in r.instruments]
         f = wald_f(fit.beta, fit.cov, idx)
-        w = design(r.data, [c for c in covs if c in znames])
+        w = zm[:, [0, *range(1 + len(r.instruments), zm.shape[1])]]  # const and covariates
         r_w = t - w @ solve_normal(w, t)
         partial_r2 = 1.0 - float(fit.resid @ fit.resid) / float(r_w @ r_w)
         out = {"first_stage_f": f, "first_stage_partial_r2": partial_r2}
@@ -139,7 +135,7 @@ class _IVBase(CausalEstimator):
     def _iv_result(
         self, r: Roles, fit: TwoSLSFit, estimate: float, extra: dict[str, Any]
     ) -> EstimateResult:
-        fs_terms, fs = self._first_stage(r)
+        fs_terms, fs = self._first_stage(r, fit.zm, fit.znames)
         i = fit.names.index(r.treatment)
         return self._build(
             r,

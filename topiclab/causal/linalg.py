@@ -36,9 +36,10 @@ def design(data: pd.DataFrame, columns: Sequence[str], const: bool = True) -> np
 def collinear(x: np.ndarray) -> list[tuple[int, list[int]]]:
     """Columns of ``x`` (constant first) that are linear combinations of earlier ones, each
     with the earlier columns it combines. Works on the k × k correlation matrix: O(n k²)."""
-    const = np.ptp(x, axis=0) == 0
+    const = x.max(axis=0) == x.min(axis=0)
     centred = x - np.where(const, 0.0, x.mean(axis=0))
-    norms = np.sqrt(np.einsum("ij,ij->j", centred, centred))
+    gram = centred.T @ centred  # one BLAS call; no scaled copy of the n × k matrix
+    norms = np.sqrt(np.diag(gram))
     out: list[tuple[int, list[int]]] = []
     keep: list[int] = []
     for j in range(x.shape[1]):
@@ -46,8 +47,7 @@ def collinear(x: np.ndarray) -> list[tuple[int, list[int]]]:
             out.append((j, [i for i in keep if const[i]][:1]))
         else:
             keep.append(j)
-    z = centred[:, keep] / norms[keep]
-    corr = z.T @ z
+    corr = gram[np.ix_(keep, keep)] / np.outer(norms[keep], norms[keep])
     if np.linalg.eigvalsh(corr).min() > COLLINEAR_TOL:
         return out
     kept: list[int] = []

@@ -275,8 +275,7 @@ class PropensityScoreStratification(CausalEstimator):
         t = binary_treatment(r)
         ps = propensity(r, t, self.config, r.data)
         y = r.data[r.outcome].to_numpy(float)
-        edges = np.quantile(ps.e, np.linspace(0, 1, self.config.n_strata + 1))
-        strata = np.clip(np.searchsorted(edges, ps.e, side="right") - 1, 0, len(edges) - 2)
+        strata, edges = _strata(ps.e, self.config.n_strata)
         rows = [_stratum(s, edges, y, t, strata == s) for s in range(len(edges) - 1)]
         empty = [row["stratum"] for row in rows if min(row["n_treated"], row["n_control"]) < 2]
         if empty:
@@ -297,6 +296,16 @@ class PropensityScoreStratification(CausalEstimator):
             assumptions=[*PS_ASSUMPTIONS, "e(W) is nearly constant within each stratum"],
             tables={"strata": rows},
         )
+
+
+def _strata(e: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit's stratum and the strata's edges: quantile bins of e(W), or, when e takes at
+    most k values (discrete covariates), one stratum per value."""
+    values = np.unique(e)
+    if len(values) <= k:
+        return np.searchsorted(values, e), np.r_[values, values[-1]]
+    edges = np.quantile(e, np.linspace(0, 1, k + 1))
+    return np.clip(np.searchsorted(edges, e, side="right") - 1, 0, k - 1), edges
 
 
 def _stratum(
