@@ -26,6 +26,7 @@ from topiclab.causal.base import CausalEstimator, EstimateResult, EstimatorConfi
 from topiclab.causal.graph import GraphLike
 from topiclab.causal.validation import (
     RoleError,
+    as_names,
     check_columns,
     check_distinct,
     check_numeric,
@@ -67,15 +68,14 @@ class InvariantCausalPrediction(CausalEstimator):
         treatment: str | None = None,
         outcome: str,
         instruments: Sequence[str] | None = None,
-        covariates: Sequence[str] | None = None,
+        covariates: str | Sequence[str] | None = None,
     ) -> ICPResult:
         env = self.config.environment
         check_columns(data, [outcome], "outcome")
         check_columns(data, [env], "environment")
+        listed = as_names(covariates, "covariate")  # a string is one column
         covs = (
-            list(covariates)
-            if covariates is not None
-            else [c for c in data.columns if c not in (outcome, env)]
+            listed if listed is not None else [c for c in data.columns if c not in (outcome, env)]
         )
         check_columns(data, covs, "covariate")
         check_distinct({"outcome": [outcome], "environment": [env], "covariate": covs})
