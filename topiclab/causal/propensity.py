@@ -185,7 +185,9 @@ class WeightingConfig(PropensityConfig):
 
 class PropensityScoreWeighting(CausalEstimator):
     """Inverse-probability weighting: ATE (weights 1/e, 1/(1−e)) or ATT (1, e/(1−e)),
-    normalised within arm by default; SEs account for the estimated propensity."""
+    normalised within arm by default; SEs account for the estimated propensity. Stabilised
+    weights (× P(T=t), Robins, Hernán & Brumback 2000) give the normalised estimate exactly:
+    the constant cancels within each arm."""
 
     key = "backdoor.propensity_score_weighting"
     Config = WeightingConfig
