@@ -140,9 +140,10 @@ def test_ols_bias_matches_closed_form() -> None:
     z, u, ex, ey = rng.normal(size=(4, n))
     x = z + u + ex
     df = pd.DataFrame({"Z": z, "X": x, "Y": 2 * x + 1.8 * u + ey})
-    ols = BackdoorOLS().fit(df, IV_GRAPH, treatment="X", outcome="Y")
+    ols = BackdoorOLS().fit(df, IV_GRAPH, treatment="X", outcome="Y", allow_invalid=True)
     tsls = TwoStageLeastSquares({"use_dowhy": False}).fit(df, IV_GRAPH, treatment="X", outcome="Y")
     assert abs(ols.estimate - 2.6) < 0.01 and ols.diagnostics["backdoor_valid"] is False
+    assert ols.allow_invalid and "X <- (U) -> Y" in ols.diagnostics["invalid_design"][0]
     assert abs(tsls.estimate - 2.0) < 0.02 and tsls.covers(2.0)
     assert abs(tsls.diagnostics["first_stage_f"] / (n / 2) - 1) < 0.05  # F ≈ n/2
 

@@ -16,6 +16,14 @@ KEYS = {
     "iv.sieve_2sls",
     "iv.forbidden_regression",
     "backdoor.ols",
+    "backdoor.regression_adjustment",
+    "backdoor.propensity_score_weighting",
+    "backdoor.propensity_score_matching",
+    "backdoor.propensity_score_stratification",
+    "backdoor.exact_adjustment",
+    "backdoor.aipw",
+    "frontdoor.two_stage_regression",
+    "frontdoor.exact",
     "icp",
 }
 

@@ -15,12 +15,23 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import networkx as nx
 import pandas as pd
 
 from topiclab.causal.validation import GraphMismatchError
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+
+def _nx() -> ModuleType:
+    """networkx, imported on first use: ``import topiclab.causal`` stays light."""
+    import networkx
+
+    return networkx
+
 
 _EDGE = re.compile(r"^\s*(\(?)\s*([\w.]+)\s*\)?\s*->\s*(\(?)\s*([\w.]+)\s*\)?\s*$")
 
@@ -37,20 +48,20 @@ class CausalGraph:
         """Accept a CausalGraph, an nx.DiGraph, an edge list or an edge string."""
         if isinstance(graph, CausalGraph):
             return graph
-        if isinstance(graph, nx.DiGraph):
+        if isinstance(graph, _nx().DiGraph):
             latent = {
                 str(n)
                 for n, a in graph.nodes(data=True)
                 if a.get("observed") in (False, "no") or a.get("latent")
             }
-            return cls._checked(nx.DiGraph(graph), latent)
+            return cls._checked(_nx().DiGraph(graph), latent)
         if isinstance(graph, str):
             return cls._from_string(graph)
-        return cls._checked(nx.DiGraph([(str(a), str(b)) for a, b in graph]), set())
+        return cls._checked(_nx().DiGraph([(str(a), str(b)) for a, b in graph]), set())
 
     @classmethod
     def _from_string(cls, text: str) -> CausalGraph:
-        dag, latent = nx.DiGraph(), set()
+        dag, latent = _nx().DiGraph(), set()
         for part in filter(None, (p.strip() for p in re.split(r"[;\n,]", text))):
             m = _EDGE.match(part)
             if m is None:
@@ -65,8 +76,8 @@ class CausalGraph:
 
     @classmethod
     def _checked(cls, dag: nx.DiGraph, latent: set[str]) -> CausalGraph:
-        if not nx.is_directed_acyclic_graph(dag):
-            cycle = " -> ".join(str(a) for a, _ in nx.find_cycle(dag))
+        if not _nx().is_directed_acyclic_graph(dag):
+            cycle = " -> ".join(str(a) for a, _ in _nx().find_cycle(dag))
             raise GraphMismatchError(f"the causal graph has a cycle: {cycle}")
         return cls(dag, latent)
 
@@ -99,25 +110,25 @@ class CausalGraph:
         connected to the treatment given W (the graphical IV criterion)."""
         cut = self.dag.copy()
         cut.remove_edges_from(list(self.dag.out_edges(treatment)))
-        forbidden = nx.descendants(self.dag, treatment) | {treatment, outcome, *covariates}
+        forbidden = _nx().descendants(self.dag, treatment) | {treatment, outcome, *covariates}
         cond = set(covariates)
         found = []
         for z in self.observed:
             if z in forbidden:
                 continue
-            relevant = not nx.is_d_separator(self.dag, {z}, {treatment}, cond)
-            excluded = nx.is_d_separator(cut, {z}, {outcome}, cond)
+            relevant = not _nx().is_d_separator(self.dag, {z}, {treatment}, cond)
+            excluded = _nx().is_d_separator(cut, {z}, {outcome}, cond)
             if relevant and excluded:
                 found.append(z)
         return sorted(found)
 
     def satisfies_backdoor(self, treatment: str, outcome: str, covariates: Sequence[str]) -> bool:
         """Pearl's backdoor criterion for the set ``covariates``."""
-        if set(covariates) & (nx.descendants(self.dag, treatment) | self.latent):
+        if set(covariates) & (_nx().descendants(self.dag, treatment) | self.latent):
             return False
         cut = self.dag.copy()
         cut.remove_edges_from(list(self.dag.out_edges(treatment)))
-        return bool(nx.is_d_separator(cut, {treatment}, {outcome}, set(covariates)))
+        return bool(_nx().is_d_separator(cut, {treatment}, {outcome}, set(covariates)))
 
     def to_networkx(self) -> nx.DiGraph:
         """The DAG with DoWhy's ``observed`` attribute on every node."""
@@ -163,8 +174,10 @@ class CausalGraph:
         dashed = set(dashed_edges)
         hidden_edges = [e for e in self.dag.edges if e[0] in self.latent or e in dashed]
         solid = [e for e in self.dag.edges if e not in hidden_edges]
-        nx.draw_networkx_edges(self.dag, pos, edgelist=solid, ax=ax, arrowsize=18, node_size=1400)
-        nx.draw_networkx_edges(
+        _nx().draw_networkx_edges(
+            self.dag, pos, edgelist=solid, ax=ax, arrowsize=18, node_size=1400
+        )
+        _nx().draw_networkx_edges(
             self.dag,
             pos,
             edgelist=hidden_edges,
@@ -174,7 +187,7 @@ class CausalGraph:
             edge_color="#888888",
             node_size=1400,
         )
-        nx.draw_networkx_nodes(
+        _nx().draw_networkx_nodes(
             self.dag,
             pos,
             ax=ax,
@@ -182,7 +195,7 @@ class CausalGraph:
             edgecolors="#333333",
             node_color=[fill[n] for n in self.dag.nodes],
         )
-        nx.draw_networkx_labels(self.dag, pos, ax=ax, font_size=10)
+        _nx().draw_networkx_labels(self.dag, pos, ax=ax, font_size=10)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
         fig.tight_layout()
@@ -193,10 +206,10 @@ class CausalGraph:
 
 def _layout(dag: nx.DiGraph) -> dict[Any, Any]:
     """Left-to-right by topological generation: causes on the left, effects on the right."""
-    for layer, nodes in enumerate(nx.topological_generations(dag)):
+    for layer, nodes in enumerate(_nx().topological_generations(dag)):
         for n in nodes:
             dag.nodes[n]["_layer"] = layer
-    pos = nx.multipartite_layout(dag, subset_key="_layer")
+    pos = _nx().multipartite_layout(dag, subset_key="_layer")
     for n in dag.nodes:
         del dag.nodes[n]["_layer"]
     return pos

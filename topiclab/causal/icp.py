@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from scipy import stats
 
 from topiclab.causal.base import CausalEstimator, EstimateResult, EstimatorConfig
 from topiclab.causal.graph import GraphLike
 from topiclab.causal.validation import (
     RoleError,
+    as_names,
     check_columns,
     check_distinct,
     check_numeric,
@@ -60,7 +60,7 @@ class InvariantCausalPrediction(CausalEstimator):
     Config = ICPConfig
     config: ICPConfig
 
-    def fit(
+    def fit(  # type: ignore[override]
         self,
         data: pd.DataFrame,
         graph: GraphLike | None = None,
@@ -68,15 +68,14 @@ class InvariantCausalPrediction(CausalEstimator):
         treatment: str | None = None,
         outcome: str,
         instruments: Sequence[str] | None = None,
-        covariates: Sequence[str] | None = None,
+        covariates: str | Sequence[str] | None = None,
     ) -> ICPResult:
         env = self.config.environment
         check_columns(data, [outcome], "outcome")
         check_columns(data, [env], "environment")
+        listed = as_names(covariates, "covariate")  # a string is one column
         covs = (
-            list(covariates)
-            if covariates is not None
-            else [c for c in data.columns if c not in (outcome, env)]
+            listed if listed is not None else [c for c in data.columns if c not in (outcome, env)]
         )
         check_columns(data, covs, "covariate")
         check_distinct({"outcome": [outcome], "environment": [env], "covariate": covs})
@@ -192,11 +191,15 @@ def icp_arrays(
         dofs.append(d)
     # All the tests at once: scipy's per-call overhead dominated a loop of ttest_ind calls.
     t_arr, f_arr, d_arr = np.array(t_stats), np.array(f_stats), np.array(dofs)
+    from scipy import stats  # lazy: ~0.4 s to import
+
     p_mean = 2 * stats.t.sf(np.abs(t_arr[:, 0]), t_arr[:, 1])
     cdf = stats.f.cdf(f_arr, d_arr[:, 0], d_arr[:, 1])
     p_var = 2 * np.minimum(cdf, 1 - cdf)
     smallest = np.minimum(p_mean.min(axis=1), p_var.min(axis=1))
     p_sets = np.minimum(1.0, smallest * 2 * (e - 1))
+    from scipy import stats
+
     z = stats.norm.ppf(1 - alpha / 4)
     set_p: dict[frozenset[int], float] = {}
     coefs: dict[tuple[int, ...], np.ndarray] = {}

@@ -1,61 +1,64 @@
-"""Instrumental-variable estimators: 2SLS (DoWhy + closed-form SEs), Wald, control function,
-sieve 2SLS and the "forbidden regression".
+"""Instrumental-variable estimators: 2SLS (closed form, DoWhy-identified), Wald, control
+function, sieve 2SLS and the "forbidden regression".
 
     from topiclab.causal.iv import TwoStageLeastSquares
-    res = TwoStageLeastSquares({"cov_type": "unadjusted"}).fit(
-        df, None, treatment="educ", outcome="lwage", instruments=["nearc4"],
+    res = TwoStageLeastSquares({"cov_type": "cluster", "cluster": "region"}).fit(
+        df, None, treatment="educ", outcome="lwage", instruments="nearc4",
         covariates=["exper", "black", "south", "married", "smsa"])
-    res.estimate, res.std_error, res.diagnostics["first_stage_f"], res.diagnostics["weak"]
+    res.estimate, res.diagnostics["first_stage_f"], res.diagnostics["weak"]
+    print(res.summary())   # structural terms, then the first-stage table
 
 Standard errors use the residuals of the *structural* equation (Y − Xβ̂ with the original X,
-not X̂): the second-stage OLS residuals would give wrong ones. With ``debiased=False`` σ̂² is
-divided by n (linearmodels' default), so coefficients and SEs equal ``linearmodels.IV2SLS``.
+not X̂): the second-stage OLS residuals would give wrong ones. With ``debiased=False`` (the
+default here) σ̂² is divided by n and inference is normal, as in ``linearmodels.IV2SLS``; every
+covariance type equals linearmodels' (HC2/HC3 are OLS-only and refused).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import pandas as pd
-from pydantic import Field
-from scipy import stats
+from pydantic import Field, model_validator
 
 from topiclab.causal import dowhy_api
-from topiclab.causal.base import (
-    CausalEstimator,
-    EstimateResult,
-    EstimatorConfig,
-    Roles,
-    design,
-    lstsq,
-    ols_fit,
-    sandwich,
-    wald_f,
-)
-from topiclab.causal.graph import GraphLike
-from topiclab.causal.validation import RoleError
+from topiclab.causal.base import CausalEstimator, Roles, design, lstsq, wald_f
+from topiclab.causal.covariance import coef_cov
+from topiclab.causal.linalg import checked_design, solve_normal
+from topiclab.causal.regression import CovConfig, fit_linear, inference_df
+from topiclab.causal.results import EstimateResult, Term, term_table
+from topiclab.causal.validation import DegenerateDesignError, RoleError
+
+IV_ASSUMPTIONS = [
+    "relevance: the instruments move the treatment (first-stage F well above 10)",
+    "exclusion: the instruments reach the outcome only through the treatment",
+    "independence: the instruments share no cause with the outcome (given the covariates)",
+    "constant (or LATE-interpretable) effect, linear in the treatment",
+]
 
 
-class IVConfig(EstimatorConfig):
-    cov_type: Literal["unadjusted", "robust"] = Field(
-        default="unadjusted",
-        description="unadjusted (homoskedastic) or robust (HC0) standard errors",
+class IVConfig(CovConfig):
+    debiased: bool = Field(
+        default=False, description="divide σ̂² by n − k instead of n, Student-t inference"
     )
-    debiased: bool = Field(default=False, description="divide σ̂² by n − k instead of n")
     weak_f_threshold: float = Field(
         default=10.0, description="first-stage F below this flags 'weak'"
     )
+
+    @model_validator(mode="after")
+    def _no_leverage_types(self) -> IVConfig:
+        if self.cov_type in ("HC2", "HC3"):
+            raise ValueError("HC2/HC3 are defined for OLS only; use HC0/HC1, cluster or HAC")
+        return self
 
 
 class TwoSLSConfig(IVConfig):
     use_dowhy: bool = Field(
         default=True,
-        description="identify with DoWhy and cross-check its iv.instrumental_variable "
-        "estimate (one instrument, no covariates)",
+        description="identify with DoWhy (once per graph and roles, cached) and cross-check "
+        "its iv.instrumental_variable estimate (one instrument, no covariates)",
     )
 
 
@@ -63,87 +66,120 @@ class TwoSLSConfig(IVConfig):
 class TwoSLSFit:
     """The matrix 2SLS fit: β̂ = (X̂'X̂)⁻¹X̂'y, with X̂ = P_Z X."""
 
+    names: list[str]
     beta: np.ndarray
     cov: np.ndarray
     resid: np.ndarray
     xhat: np.ndarray
+    df: float | None
+    zm: np.ndarray  # the checked instrument design, reused by the first stage
+    znames: list[str]
 
 
-def two_sls(
-    y: np.ndarray, x: np.ndarray, zm: np.ndarray, debiased: bool, robust: bool
-) -> TwoSLSFit:
-    """``x``: regressors (constant, endogenous, exogenous); ``zm``: constant, instruments,
-    exogenous. Residuals come from the structural equation with the original ``x``."""
-    xhat = zm @ lstsq(zm, x)
-    beta = lstsq(xhat, y)
-    resid = y - x @ beta
-    return TwoSLSFit(beta, sandwich(xhat, resid, debiased, robust), resid, xhat)
+class _IVBase(CausalEstimator):
+    needs = "iv"
+    Config = IVConfig
+    config: IVConfig
+
+    def _designs(self, r: Roles) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+        """Structural design X (const, T, W) and instrument design Z (const, Z, W), checked."""
+        for z in r.instruments:
+            if np.ptp(r.data[z].to_numpy(float)) == 0:
+                raise DegenerateDesignError(
+                    f"instrument '{z}' is constant: the first stage has no variation to "
+                    f"identify the effect of '{r.treatment}'"
+                )
+        zm, znames = checked_design(
+            r.data,
+            [*r.instruments, *r.covariates],
+            what="first-stage (instruments and covariates)",
+            drop_collinear=self.config.drop_collinear,
+            protect=r.instruments,
+        )
+        covs = [c for c in r.covariates if c in znames]
+        x, xnames = checked_design(
+            r.data, [r.treatment, *covs], what="structural equation", protect=[r.treatment]
+        )
+        if zm.shape[1] < x.shape[1]:
+            raise RoleError("2SLS needs at least as many instruments as treatments")
+        return x, xnames, zm, znames
+
+    def _two_sls(self, r: Roles) -> TwoSLSFit:
+        x, xnames, zm, znames = self._designs(r)
+        y = r.data[r.outcome].to_numpy(float)
+        xhat = zm @ solve_normal(zm, x)
+        beta = solve_normal(xhat, y)
+        resid = y - x @ beta
+        cov = coef_cov(xhat, resid, self.config.spec(), r.groups)
+        df = inference_df(self.config, x.shape[0], x.shape[1], r.groups, cluster_df=False)
+        return TwoSLSFit(xnames, beta, cov, resid, xhat, df, zm, znames)
+
+    def _first_stage(
+        self, r: Roles, zm: np.ndarray, znames: list[str]
+    ) -> tuple[list[Term], dict[str, float]]:
+        """Regress the treatment on instruments and covariates; F for excluding the
+        instruments (Wald/q with the fit's covariance type), partial R²."""
+        t = r.data[r.treatment].to_numpy(float)
+        fit = fit_linear(zm, t, znames, self.config, r.groups, cluster_df=False)
+        idx = [znames.index(z) for z in r.instruments]
+        f = wald_f(fit.beta, fit.cov, idx)
+        w = zm[:, [0, *range(1 + len(r.instruments), zm.shape[1])]]  # const and covariates
+        r_w = t - w @ solve_normal(w, t)
+        partial_r2 = 1.0 - float(fit.resid @ fit.resid) / float(r_w @ r_w)
+        out = {"first_stage_f": f, "first_stage_partial_r2": partial_r2}
+        for i, name in zip(idx, r.instruments, strict=True):
+            out[f"first_stage_coef[{name}]"] = float(fit.beta[i])
+            out[f"first_stage_se[{name}]"] = float(fit.se[i])
+        return term_table(znames, fit.beta, fit.se, self._level(), fit.df), out
+
+    def _iv_result(
+        self, r: Roles, fit: TwoSLSFit, estimate: float, extra: dict[str, Any]
+    ) -> EstimateResult:
+        fs_terms, fs = self._first_stage(r, fit.zm, fit.znames)
+        i = fit.names.index(r.treatment)
+        return self._build(
+            r,
+            estimate,
+            math.sqrt(fit.cov[i, i]),
+            df=fit.df,
+            terms=term_table(fit.names, fit.beta, np.sqrt(np.diag(fit.cov)), self._level(), fit.df),
+            first_stage=fs_terms,
+            estimand=f"β[{r.treatment}] in Y = β·T + γ'W + ε, instrumented by {r.instruments}",
+            assumptions=IV_ASSUMPTIONS,
+            cov_type=self.config.spec().name,
+            diagnostics={
+                **fs,
+                "weak": fs["first_stage_f"] < self.config.weak_f_threshold,
+                "instruments": r.instruments,
+                "cov_type": self.config.cov_type,
+                **extra,
+            },
+        )
 
 
-def first_stage(
-    data: pd.DataFrame,
-    treatment: str,
-    instruments: Sequence[str],
-    covariates: Sequence[str],
-    debiased: bool,
-    robust: bool,
-) -> dict[str, float]:
-    """Regress the treatment on instruments and covariates; F for excluding the instruments."""
-    z = design(data, [*instruments, *covariates])
-    t = data[treatment].to_numpy(float)
-    beta, cov, resid = ols_fit(z, t, debiased, robust)
-    idx = list(range(1, 1 + len(instruments)))
-    f = wald_f(beta, cov, idx)
-    # Partial R²: how much of the treatment's variation the instruments add to the covariates.
-    w = design(data, covariates)
-    r_w = t - w @ lstsq(w, t)
-    partial_r2 = 1.0 - float(resid @ resid) / float(r_w @ r_w)
-    out = {"first_stage_f": f, "first_stage_partial_r2": partial_r2}
-    for i, name in zip(idx, instruments, strict=True):
-        out[f"first_stage_coef[{name}]"] = float(beta[i])
-        out[f"first_stage_se[{name}]"] = float(math.sqrt(cov[i, i]))
-    return out
-
-
-class TwoStageLeastSquares(CausalEstimator):
-    """2SLS/IV: DoWhy identifies the estimand (and estimates it where it can); the point
+class TwoStageLeastSquares(_IVBase):
+    """2SLS/IV: DoWhy identifies the estimand (cached) and estimates it where it can; the point
     estimate, standard errors and first-stage diagnostics are computed in closed form."""
 
     key = "iv.2sls"
     Config = TwoSLSConfig
     config: TwoSLSConfig
 
-    def fit(
-        self,
-        data: pd.DataFrame,
-        graph: GraphLike | None = None,
-        *,
-        treatment: str,
-        outcome: str,
-        instruments: Sequence[str] | None = None,
-        covariates: Sequence[str] | None = None,
-    ) -> EstimateResult:
-        r = self._roles(data, graph, treatment, outcome, instruments, covariates, True)
-        return self._finish(r, self._fit_matrix(r), self._dowhy(r))
-
-    def _fit_matrix(self, r: Roles) -> TwoSLSFit:
-        x = design(r.data, [r.treatment, *r.covariates])
-        zm = design(r.data, [*r.instruments, *r.covariates])
-        if zm.shape[1] < x.shape[1]:
-            raise RoleError("2SLS needs at least as many instruments as treatments")
-        robust = self.config.cov_type == "robust"
-        return two_sls(r.data[r.outcome].to_numpy(float), x, zm, self.config.debiased, robust)
+    def _estimate(self, r: Roles) -> EstimateResult:
+        fit = self._two_sls(r)
+        i = fit.names.index(r.treatment)
+        return self._iv_result(r, fit, float(fit.beta[i]), self._dowhy(r))
 
     def _dowhy(self, r: Roles) -> dict[str, Any]:
-        """Identify with DoWhy; estimate with ``iv.instrumental_variable`` where DoWhy's
-        estimator is exact (one instrument, no covariates: it ignores covariates)."""
+        """Identify with DoWhy (cached); estimate with ``iv.instrumental_variable`` where
+        DoWhy's estimator is exact (one instrument, no covariates: it ignores covariates)."""
         if not self.config.use_dowhy:
             return {}
         graph = r.graph or dowhy_api.iv_graph(r.treatment, r.outcome, r.instruments, r.covariates)
-        model = dowhy_api.causal_model(r.data, graph, r.treatment, r.outcome)
-        estimand = dowhy_api.identify(model)
+        estimand = dowhy_api.identified(graph, r.treatment, r.outcome)
         out: dict[str, Any] = {"dowhy_instruments": list(estimand.instrumental_variables)}
         if len(r.instruments) == 1 and not r.covariates:
+            model = dowhy_api.causal_model(r.data, graph, r.treatment, r.outcome)
             est = dowhy_api.estimate(
                 model, estimand, "iv.instrumental_variable", iv_instrument_name=r.instruments[0]
             )
@@ -152,170 +188,67 @@ class TwoStageLeastSquares(CausalEstimator):
                 out["dowhy_estimate"] = float(est.value)
                 out["identifier_method"] = est.target_estimand.identifier_method
         if r.graph is not None:
-            valid = set(r.graph.instruments(r.treatment, r.outcome, r.covariates))
-            out["instruments_valid_in_graph"] = set(r.instruments) <= valid
+            out["instruments_valid_in_graph"] = not r.problems
         return out
 
-    def _finish(self, r: Roles, f: TwoSLSFit, extra: dict[str, Any]) -> EstimateResult:
-        robust = self.config.cov_type == "robust"
-        fs = first_stage(
-            r.data, r.treatment, r.instruments, r.covariates, self.config.debiased, robust
-        )
-        return _result(
-            self,
-            r,
-            f.beta,
-            f.cov,
-            {
-                **fs,
-                "weak": fs["first_stage_f"] < self.config.weak_f_threshold,
-                "instruments": r.instruments,
-                "covariates": r.covariates,
-                "rows_dropped": r.dropped,
-                "cov_type": self.config.cov_type,
-                **extra,
-            },
-        )
 
-
-def _result(
-    est: CausalEstimator,
-    r: Roles,
-    beta: np.ndarray,
-    cov: np.ndarray,
-    diagnostics: dict[str, Any],
-    index: int = 1,
-) -> EstimateResult:
-    """An EstimateResult for the coefficient at ``index`` (the treatment's column)."""
-    se = float(math.sqrt(cov[index, index]))
-    b = float(beta[index])
-    names = ["const", r.treatment, *r.covariates]
-    return EstimateResult(
-        estimator=est.key,
-        treatment=r.treatment,
-        outcome=r.outcome,
-        estimate=b,
-        std_error=se,
-        ci_low=b - est._z() * se,
-        ci_high=b + est._z() * se,
-        n=len(r.data),
-        coefficients={n: float(v) for n, v in zip(names, beta, strict=False)},
-        diagnostics=diagnostics,
-    )
-
-
-class WaldRatio(CausalEstimator):
+class WaldRatio(_IVBase):
     """β̂ = Cov(Z, Y)/Cov(Z, X) with one instrument (covariates partialled out first, by
     Frisch–Waugh–Lovell); the same number as 2SLS, and the same standard error."""
 
     key = "iv.wald"
-    Config = IVConfig
-    config: IVConfig
 
-    def fit(
-        self,
-        data: pd.DataFrame,
-        graph: GraphLike | None = None,
-        *,
-        treatment: str,
-        outcome: str,
-        instruments: Sequence[str] | None = None,
-        covariates: Sequence[str] | None = None,
-    ) -> EstimateResult:
-        r = self._roles(data, graph, treatment, outcome, instruments, covariates, True)
+    def _estimate(self, r: Roles) -> EstimateResult:
         if len(r.instruments) != 1:
             raise RoleError(
                 f"the Wald ratio takes exactly one instrument, got "
                 f"{len(r.instruments)}: {', '.join(r.instruments)}"
             )
-        w = design(r.data, r.covariates)
+        fit = self._two_sls(r)
+        w = design(r.data, fit.names[2:])
 
         def partial(col: str) -> np.ndarray:
             v = r.data[col].to_numpy(float)
-            return v - w @ lstsq(w, v)
+            return v - w @ solve_normal(w, v)
 
         z, t, y = partial(r.instruments[0]), partial(r.treatment), partial(r.outcome)
-        beta = float(z @ y) / float(z @ t)
-        e = y - beta * t  # structural residual (covariates already partialled out)
-        n, k = len(y), w.shape[1] + 1
-        if self.config.cov_type == "robust":
-            var = float(np.sum(z**2 * e**2)) / float(z @ t) ** 2
-        else:
-            var = float(e @ e) / n * float(z @ z) / float(z @ t) ** 2
-        var *= n / (n - k) if self.config.debiased else 1.0
-        se = math.sqrt(var)
-        fs = first_stage(
-            r.data,
-            r.treatment,
-            r.instruments,
-            r.covariates,
-            self.config.debiased,
-            self.config.cov_type == "robust",
-        )
-        return EstimateResult(
-            estimator=self.key,
-            treatment=r.treatment,
-            outcome=r.outcome,
-            estimate=beta,
-            std_error=se,
-            ci_low=beta - self._z() * se,
-            ci_high=beta + self._z() * se,
-            n=n,
-            diagnostics={
-                **fs,
-                "weak": fs["first_stage_f"] < self.config.weak_f_threshold,
-                "instruments": r.instruments,
-                "rows_dropped": r.dropped,
-            },
-        )
+        return self._iv_result(r, fit, float(z @ y) / float(z @ t), {})
 
 
-class ControlFunction(CausalEstimator):
+class ControlFunction(_IVBase):
     """Regress Y on X, W and the first-stage residual v̂ = X − X̂. Linear case: the coefficient
     on X equals 2SLS; the t-test on v̂'s coefficient is the Durbin–Wu–Hausman endogeneity test.
     The reported SE uses the structural residual (the naive OLS SE ignores that v̂ is estimated
     and is kept as ``naive_se``)."""
 
     key = "iv.control_function"
-    Config = IVConfig
-    config: IVConfig
 
-    def fit(
-        self,
-        data: pd.DataFrame,
-        graph: GraphLike | None = None,
-        *,
-        treatment: str,
-        outcome: str,
-        instruments: Sequence[str] | None = None,
-        covariates: Sequence[str] | None = None,
-    ) -> EstimateResult:
-        r = self._roles(data, graph, treatment, outcome, instruments, covariates, True)
-        robust = self.config.cov_type == "robust"
-        zm = design(r.data, [*r.instruments, *r.covariates])
-        t = r.data[r.treatment].to_numpy(float)
-        v = t - zm @ lstsq(zm, t)
-        x = design(r.data, [r.treatment, *r.covariates])
+    def _estimate(self, r: Roles) -> EstimateResult:
+        from scipy import stats
+
+        fit = self._two_sls(r)
+        x = design(r.data, fit.names[1:])
+        v = x[:, 1] - fit.xhat[:, 1]
         xv = np.column_stack([x, v])
         y = r.data[r.outcome].to_numpy(float)
-        beta_v, cov_naive, _ = ols_fit(xv, y, True, robust)
-        beta = beta_v[:-1]
-        xhat = x.copy()
-        xhat[:, 1] = t - v
-        cov = sandwich(xhat, y - x @ beta, self.config.debiased, robust)
-        t_v = float(beta_v[-1] / math.sqrt(cov_naive[-1, -1]))
-        return _result(
-            self,
+        beta_v = solve_normal(xv, y)
+        naive = fit_linear(
+            xv,
+            y,
+            [*fit.names, "v_hat"],
+            self.config.model_copy(update={"debiased": True, "cov_type": self.config.cov_type}),
+            r.groups,
+        )
+        t_v = float(beta_v[-1] / naive.se[-1])
+        return self._iv_result(
             r,
-            beta,
-            cov,
+            fit,
+            float(beta_v[1]),
             {
-                "naive_se": float(math.sqrt(cov_naive[1, 1])),
+                "naive_se": float(naive.se[1]),
                 "residual_coef": float(beta_v[-1]),
                 "endogeneity_t": t_v,
                 "endogeneity_p": float(2 * stats.norm.sf(abs(t_v))),
-                "instruments": r.instruments,
-                "rows_dropped": r.dropped,
             },
         )
 
@@ -340,7 +273,7 @@ def sieve_predict(result: EstimateResult, x: np.ndarray) -> np.ndarray:
     return result.coefficients["const"] + basis @ coefs
 
 
-class Sieve2SLS(CausalEstimator):
+class Sieve2SLS(_IVBase):
     """Nonlinear IV for Y = f(X) + U: f in a polynomial basis φ_k(x), instruments ψ_j(z);
     2SLS with K endogenous regressors. ``estimate`` is the average derivative E[f̂'(X)]."""
 
@@ -348,37 +281,29 @@ class Sieve2SLS(CausalEstimator):
     Config = SieveConfig
     config: SieveConfig
 
-    def fit(
-        self,
-        data: pd.DataFrame,
-        graph: GraphLike | None = None,
-        *,
-        treatment: str,
-        outcome: str,
-        instruments: Sequence[str] | None = None,
-        covariates: Sequence[str] | None = None,
-    ) -> EstimateResult:
-        r = self._roles(data, graph, treatment, outcome, instruments, covariates, True)
+    def _estimate(self, r: Roles) -> EstimateResult:
         if self.config.instrument_degree * len(r.instruments) < self.config.degree:
             raise RoleError(
                 f"sieve 2SLS with degree {self.config.degree} needs at least as many "
                 "instrument terms: raise instrument_degree"
             )
         x, y, psi, cx, sx = self._bases(r)
-        fit = two_sls(
-            y,
-            np.column_stack([np.ones(len(y)), x]),
-            psi,
-            self.config.debiased,
-            self.config.cov_type == "robust",
-        )
-        return self._sieve_result(r, fit.beta, cx, sx, fit.cov)
+        xc = np.column_stack([np.ones(len(y)), x])
+        xhat = psi @ lstsq(psi, xc)
+        beta = lstsq(xhat, y)
+        cov = coef_cov(xhat, y - xc @ beta, self.config.spec(), r.groups)
+        return self._sieve_result(r, beta, cx, sx, cov)
 
     def _bases(self, r: Roles) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
         t = r.data[r.treatment].to_numpy(float)
         cx, sx = float(t.mean()), float(t.std())
+        if sx == 0:
+            raise DegenerateDesignError(f"treatment '{r.treatment}' is constant")
         x = _poly(t, self.config.degree, cx, sx)
         zs = [r.data[z].to_numpy(float) for z in r.instruments]
+        for name, z in zip(r.instruments, zs, strict=True):
+            if np.ptp(z) == 0:
+                raise DegenerateDesignError(f"instrument '{name}' is constant: no first stage")
         psi = np.column_stack(
             [
                 np.ones(len(t)),
@@ -388,6 +313,10 @@ class Sieve2SLS(CausalEstimator):
                 ),
             ]
         )
+        if len(t) <= psi.shape[1]:
+            raise DegenerateDesignError(
+                f"the sieve first stage has {psi.shape[1]} parameters but only {len(t)} rows"
+            )
         return x, r.data[r.outcome].to_numpy(float), psi, cx, sx
 
     def _sieve_result(
@@ -402,25 +331,23 @@ class Sieve2SLS(CausalEstimator):
         avg = grads.mean(axis=0)
         est = float(avg @ beta)
         se = float(math.sqrt(avg @ cov @ avg)) if cov is not None else math.nan
-        coefs = {"const": float(beta[0]), **{f"phi{j}": float(beta[j]) for j in range(1, k + 1)}}
-        return EstimateResult(
-            estimator=self.key,
-            treatment=r.treatment,
-            outcome=r.outcome,
-            estimate=est,
-            std_error=se,
-            ci_low=est - self._z() * se,
-            ci_high=est + self._z() * se,
-            n=len(t),
-            coefficients=coefs,
+        res = self._build(
+            r,
+            est,
+            se,
+            estimand="E[f'(X)] for Y = f(X) + U, f in a polynomial sieve",
             diagnostics={
                 "degree": k,
                 "x_center": cx,
                 "x_scale": sx,
                 "instruments": r.instruments,
-                "rows_dropped": r.dropped,
             },
         )
+        res.coefficients = {
+            "const": float(beta[0]),
+            **{f"phi{j}": float(beta[j]) for j in range(1, k + 1)},
+        }
+        return res
 
 
 class ForbiddenRegression(Sieve2SLS):
@@ -429,17 +356,7 @@ class ForbiddenRegression(Sieve2SLS):
 
     key = "iv.forbidden_regression"
 
-    def fit(
-        self,
-        data: pd.DataFrame,
-        graph: GraphLike | None = None,
-        *,
-        treatment: str,
-        outcome: str,
-        instruments: Sequence[str] | None = None,
-        covariates: Sequence[str] | None = None,
-    ) -> EstimateResult:
-        r = self._roles(data, graph, treatment, outcome, instruments, covariates, True)
+    def _estimate(self, r: Roles) -> EstimateResult:
         _, y, psi, cx, sx = self._bases(r)
         t = r.data[r.treatment].to_numpy(float)
         that = psi @ lstsq(psi, t)

@@ -5,8 +5,12 @@
     est = spec.build({"cov_type": "robust"})      # or spec.build(spec.config(...))
     est.fit(df, graph, treatment="X", outcome="Y")
 
-Keys: iv.2sls, iv.wald, iv.control_function, iv.sieve_2sls, iv.forbidden_regression,
-backdoor.ols, icp. A third-party plugin can add more, or block this one and replace them.
+Keys (DoWhy-style ``<identification>.<method>``): iv.2sls, iv.wald, iv.control_function,
+iv.sieve_2sls, iv.forbidden_regression; backdoor.ols, backdoor.regression_adjustment,
+backdoor.propensity_score_weighting, backdoor.propensity_score_matching,
+backdoor.propensity_score_stratification, backdoor.exact_adjustment, backdoor.aipw;
+frontdoor.two_stage_regression, frontdoor.exact; icp. The table with estimands, assumptions
+and references is docs/causal.md. A third-party plugin can add more, or block this one.
 """
 
 from __future__ import annotations
