@@ -1,5 +1,5 @@
 """The library's surface: light import, identification cached once per (graph, roles),
-readable summaries, and the ``causal-iv`` compatibility path."""
+readable summaries."""
 
 from __future__ import annotations
 
@@ -55,16 +55,3 @@ def test_summary_and_frame_are_readable() -> None:
     )
     assert "first stage (X):" in str(iv.summary())
     assert [t.name for t in iv.first_stage] == ["const", "Z", "W"]
-
-
-def test_causal_iv_callers_keep_the_permissive_behaviour() -> None:
-    """Until causal-iv passes allow_invalid=True itself, its calls are not refused."""
-    import types
-
-    module = types.ModuleType("topiclab.plugins.causal_iv.fake")
-    code = "def run(df):\n    return BackdoorOLS().fit(df, G, treatment='X', outcome='Y')\n"
-    module.__dict__.update(BackdoorOLS=BackdoorOLS, G="Z -> X; (U) -> X; (U) -> Y; X -> Y")
-    exec(compile(code, "fake.py", "exec"), module.__dict__)
-    df = frame().drop(columns="W")
-    res = module.run(df)
-    assert res.allow_invalid and res.diagnostics["invalid_design"]

@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from topiclab.causal import compat
 from topiclab.causal.graph import CausalGraph, GraphLike
 from topiclab.causal.results import EstimateResult, Term, term_table
 from topiclab.causal.validation import (
@@ -147,7 +146,7 @@ class CausalEstimator:
             check_columns(data, names, role)
         if cg is not None:
             cg.check_against(data, [t, y, *(covs or []), *(ivs or []), *(meds or [])])
-        plan = _Plan(t, y, covs, ivs, meds, cg, allow_invalid or compat.legacy_permissive())
+        plan = _Plan(t, y, covs, ivs, meds, cg, allow_invalid)
         getattr(plan, self.needs)()
         check_columns(data, plan.ivs or [], "instrument")
         check_columns(data, plan.meds or [], "mediator")

@@ -50,7 +50,7 @@ class Registry:
     def estimator(self, key: str, kind: str | None = None) -> EstimatorSpec:
         valid = {k: s for k, s in self.estimators.items() if kind is None or s.kind == kind}
         if key not in valid:
-            raise UnknownKeyError(f"estimator{f' of kind {kind!r}' if kind else ''}", key, valid)
+            raise UnknownKeyError(f"{kind} estimator" if kind else "estimator", key, valid)
         return valid[key]
 
     def plugin_of(self, kind: str, key: str) -> PluginInfo | None:

@@ -100,19 +100,22 @@ class RefuteTopicConfig(ConfigSection):
     )
 
 
-Estimator = Annotated[str, RegistryKey("estimator")]
+# Each slot takes an estimator of the kind it needs (another plugin's included).
+IVEstimator = Annotated[str, RegistryKey("estimator", "iv")]
+BackdoorEstimator = Annotated[str, RegistryKey("estimator", "backdoor")]
+ICPEstimator = Annotated[str, RegistryKey("estimator", "icp")]
 
 
 class EstimatorChoice(ConfigSection):
     """Registry keys: swap any estimator for another plugin's, e.g. ``estimators.iv=my.iv``."""
 
-    iv: Estimator = "iv.2sls"
-    wald: Estimator = "iv.wald"
-    control_function: Estimator = "iv.control_function"
-    ols: Estimator = "backdoor.ols"
-    sieve: Estimator = "iv.sieve_2sls"
-    forbidden: Estimator = "iv.forbidden_regression"
-    icp: Estimator = "icp"
+    iv: IVEstimator = "iv.2sls"
+    wald: IVEstimator = "iv.wald"
+    control_function: IVEstimator = "iv.control_function"
+    ols: BackdoorEstimator = "backdoor.ols"
+    sieve: IVEstimator = "iv.sieve_2sls"
+    forbidden: IVEstimator = "iv.forbidden_regression"
+    icp: ICPEstimator = "icp"
     options: Annotated[
         dict[str, dict[str, Any]], RegistryKey("estimator", keys_of_mapping=True)
     ] = Field(default_factory=dict, description="estimator key -> its config values")

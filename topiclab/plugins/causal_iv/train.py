@@ -65,7 +65,10 @@ def _reference(
     fits = {}
     for role in ROLES:
         key = getattr(cfg.estimators, role)
-        res = estimator(ctx, cfg, key).fit(ref, d.IV_GRAPH, treatment="X", outcome="Y")
+        # OLS under the hidden confounder is invalid on purpose: it shows the bias IV removes.
+        res = estimator(ctx, cfg, key, allow_invalid=role == "ols").fit(
+            ref, d.IV_GRAPH, treatment="X", outcome="Y"
+        )
         fits[role] = res.model_dump(mode="json")
         children[key] = dict(res.summary())
     return fits
@@ -99,7 +102,10 @@ def monte_carlo(
 ) -> str:
     """Repeat: draw the SEM, fit 2SLS and OLS, keep estimates, SEs, CIs and the F."""
     s = cfg.sem
-    iv, ols = estimator(ctx, cfg, cfg.estimators.iv), estimator(ctx, cfg, cfg.estimators.ols)
+    # Deliberately invalid fits, to show their bias: OLS under the hidden confounder, and 2SLS
+    # with an instrument the graph says violates exclusion. The library refuses both by default.
+    iv = estimator(ctx, cfg, cfg.estimators.iv, allow_invalid=bool(direct))
+    ols = estimator(ctx, cfg, cfg.estimators.ols, allow_invalid=True)
     graph = d.INVALID_GRAPH if direct else d.IV_GRAPH
     g = s.gamma if gamma is None else gamma
     dl = s.delta if delta is None else delta
