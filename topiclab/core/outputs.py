@@ -1,7 +1,9 @@
 """The output contract: ``OUT/<topic>/{metrics.json, report.html, report.md, figures/}``.
 
 ``metrics.json`` = ``{"topic", "profile", "metrics": {name: number}, "claims": [{"id",
-"statement", "value", "anchor", "source", "passed"}], "mlflow_run_id", "seconds", ...}``.
+"statement", "value", "anchor", "source", "passed"}], "links": {"runs": {tracker: run id},
+"urls": {label: url}}, "seconds", ...}``. ``read_links`` also reads files written before
+``links`` existed (``<tracker>_run_id`` and ``<tracker>_url`` keys).
 Without ``--out``, runs go to ``results/<timestamp>/`` and ``results/latest`` points there.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from topiclab.core.errors import ConfigError
+from topiclab.core.hookspecs import Links
 from topiclab.core.topic import StageResult
 
 TRACKED_LIBRARIES = (
@@ -94,7 +97,7 @@ def publish_topic(
     profile: str,
     evaluation: StageResult,
     report: StageResult,
-    mlflow_run_id: str,
+    links: Links,
     seconds: float,
     extra: dict[str, Any] | None = None,
 ) -> Path:
@@ -111,7 +114,7 @@ def publish_topic(
         "profile": profile,
         "metrics": evaluation.metrics,
         "claims": [c.model_dump() for c in evaluation.claims],
-        "mlflow_run_id": mlflow_run_id,
+        "links": links,
         "seconds": round(seconds, 3),
         **(extra or {}),
     }
@@ -120,3 +123,18 @@ def publish_topic(
     tmp.write_text(json.dumps(payload, indent=2, default=str))
     tmp.replace(path)
     return path
+
+
+def read_links(data: dict[str, Any]) -> Links:
+    """The tracker links of a ``metrics.json`` payload, old layout included: before ``links``,
+    a tracker wrote ``<name>_run_id`` and ``<name>_url`` at the top level."""
+    found = data.get("links")
+    if isinstance(found, dict):
+        return {"runs": dict(found.get("runs") or {}), "urls": dict(found.get("urls") or {})}
+    links: Links = {"runs": {}, "urls": {}}
+    for key, value in data.items():
+        if isinstance(value, str) and value and key.endswith("_run_id"):
+            links["runs"][key.removesuffix("_run_id")] = value
+        elif isinstance(value, str) and value and key.endswith("_url"):
+            links["urls"][f"{key.removesuffix('_url')} run"] = value
+    return links
