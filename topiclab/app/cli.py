@@ -179,6 +179,7 @@ def run(
     if not keys:
         raise TopiclabError(f"name a topic or pass --all; topics: {', '.join(sorted(reg.topics))}")
     overrides = list(set_ or [])
+    reg.hook.topiclab_preflight(topics=keys)  # trackers' stores: one line, before any compute
     _validate_run(reg, keys, profile, config, overrides)
 
     from topiclab.core.outputs import resolve_out_dir
