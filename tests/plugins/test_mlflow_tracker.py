@@ -126,7 +126,7 @@ def test_downstream_run_names_its_upstream_run_and_model_version(tracked):
     from topiclab.core.hookspecs import empty_links
     from topiclab.plugins import mlflow_tracker
 
-    first, second, _, _ = tracked
+    _, second, _, _ = tracked
     run = {
         "topic": "ridge-downstream",
         "profile": "quick",

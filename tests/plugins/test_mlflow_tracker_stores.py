@@ -59,7 +59,8 @@ def test_three_runs_at_once_on_a_fresh_home_all_finish(prefect_harness, tmp_path
     outputs = [p.communicate(timeout=400) for p in procs]
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-3000:]
-    ids = [json.loads(out.strip().splitlines()[-1])["links"]["runs"]["mlflow"] for out, _ in outputs]
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    ids = [result["links"]["runs"]["mlflow"] for result in results]
     client = _client(home)
     for run_id in ids:
         run = client.get_run(run_id)

@@ -23,9 +23,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from topiclab.app.plugin_commands import PluginCommandsGroup
 from topiclab.core.errors import TopiclabError
 
 app = typer.Typer(
+    cls=PluginCommandsGroup,  # adds plugins' commands (topiclab_register_commands)
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
