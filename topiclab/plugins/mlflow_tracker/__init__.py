@@ -177,5 +177,4 @@ def _final_writes(client: Any, run: RunInfo, parent: str, outcome: RunOutcome) -
         ("run seconds", lambda: client.log_metric(parent, "run/seconds", outcome["seconds"])),
         ("metrics.json", metrics_json),
         ("description", describe),
-        ("flush", lambda: store.flush(client)),
     ]

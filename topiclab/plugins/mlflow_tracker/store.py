@@ -29,7 +29,7 @@ from topiclab.core.errors import TopiclabError
 
 T = TypeVar("T")
 PREFLIGHT_TIMEOUT_S = 3.0
-_ready: set[str] = set()
+_clients: dict[str, Any] = {}
 
 
 def tracking_uri() -> str:
@@ -95,18 +95,22 @@ def prepare_store(uri: str) -> None:
 
 
 def client() -> Any:
-    """An ``MlflowClient`` for the current URI; the store is set up on first use."""
+    """The ``MlflowClient`` of the current URI (one per process); the store is set up first."""
     from mlflow.tracking import MlflowClient
 
     uri = tracking_uri()
-    if uri not in _ready:
+    if uri not in _clients:
         prepare_store(uri)
-        _ready.add(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+        _clients[uri] = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return _clients[uri]
 
 
 def flush(mlflow_client: Any) -> None:
-    """Wait for every metric queued with ``synchronous=False`` to be written."""
+    """Wait for every metric queued with ``synchronous=False`` to be written.
+
+    ``MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS`` (set in core/environment.py) makes MLflow merge
+    queued batches into few writes and lets a flush wake its thread at once; without it each
+    step is its own SQLite transaction and a flush waits up to a second."""
     mlflow_client._tracking_client.store.flush_async_logging()
 
 
