@@ -73,12 +73,21 @@ def test_second_tracker_receives_every_event_mlflow_does(tracked):
 def test_links_are_generic_in_metrics_json(tracked):
     first, _, _, _ = tracked
     assert set(first["links"]["runs"]) == {"mlflow", "jsonl"}
-    assert set(first["links"]["urls"]) == {"MLflow run", "JSONL log"}
+    assert {"MLflow run", "JSONL log"} <= set(first["links"]["urls"])  # + Prefect's, if lasting
     assert not [k for k in first if "mlflow" in k.lower()]
     run = client().get_run(first["links"]["runs"]["mlflow"])
     assert first["links"]["urls"]["MLflow run"].endswith(
         f"/runs/{run.info.run_id}?workflowType=machine_learning"
     )
+
+
+def test_prefect_flow_run_link_only_for_a_lasting_server(monkeypatch):
+    from topiclab.flows.pipeline import prefect_urls
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert prefect_urls("fr-1") == {}
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    assert prefect_urls("fr-1") == {"Prefect flow run": "http://127.0.0.1:4200/runs/flow-run/fr-1"}
 
 
 def test_mlflow_run_reads_well_in_the_ui(tracked):

@@ -106,6 +106,16 @@ def new_run_info(topic: str, profile: str, config: dict[str, Any]) -> RunInfo:
     }
 
 
+def prefect_urls(flow_run_id: str) -> dict[str, str]:
+    """The flow run's page, when a lasting Prefect server (``PREFECT_API_URL``) serves it;
+    a temporary server's page would be gone when the run ends."""
+    api = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    base = os.environ.get("PREFECT_UI_URL") or (api.removesuffix("/api") if api else "")
+    if not (base and flow_run_id) or "api.prefect.cloud" in base:  # Cloud: set PREFECT_UI_URL
+        return {}
+    return {"Prefect flow run": f"{base.rstrip('/')}/runs/flow-run/{flow_run_id}"}
+
+
 def _run_stages(
     topic: str,
     profile: str,
@@ -203,6 +213,7 @@ def topic_pipeline(
     run = new_run_info(topic, profile, config)
     start = time.perf_counter()
     try:
+        run["links"]["urls"].update(prefect_urls(run["flow_run_id"]))
         for links in registry.hook.topiclab_before_run(run=run):
             merge_links(run["links"], links)
         results, cached = _run_stages(topic, profile, config, work_root(), chash, run, use_cache)
