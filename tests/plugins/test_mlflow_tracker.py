@@ -158,3 +158,13 @@ def test_downstream_run_names_its_upstream_run_and_model_version(tracked):
     assert tags["upstream.ridge.cache_key"] == "abc123"
     # The cached upstream run registered nothing; the version comes from its source run.
     assert tags["upstream.ridge.model_versions"].startswith("topiclab-ridge-ridge/")
+
+
+def test_metric_keys_are_sectioned_by_stage():
+    from topiclab.plugins.mlflow_tracker.results import metric_key
+
+    assert metric_key("train", "loss") == "train/loss"
+    assert metric_key("evaluate", "tsls/weak") == "eval/tsls/weak"  # one key per scenario
+    assert metric_key("generate", "rows") == "data/rows"
+    assert metric_key("evaluate", "claims/c1") == "claims/c1"
+    assert metric_key(None, "loss") == "train/loss"

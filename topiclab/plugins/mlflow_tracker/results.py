@@ -23,9 +23,15 @@ NAMESPACE = {"generate": "data", "train": "train", "evaluate": "eval", "report":
 SOURCE_RUN = "topiclab.source_run"  # tag prefix: the run that computed a cached stage
 
 
+SECTIONS = {*NAMESPACE.values(), "claims", "run"}
+
+
 def metric_key(stage: str | None, name: str) -> str:
-    """``loss`` of the train stage -> ``train/loss``; a key that has a section keeps it."""
-    return name if "/" in name else f"{NAMESPACE.get(stage or 'train', stage)}/{name}"
+    """``loss`` of the train stage -> ``train/loss``; ``tsls/weak`` of evaluate (one key per
+    scenario) -> ``eval/tsls/weak``; a key already in a section (``eval/x``) keeps it."""
+    if name.split("/", 1)[0] in SECTIONS:
+        return name
+    return f"{NAMESPACE.get(stage or 'train', stage)}/{name}"
 
 
 def digest(result: StageResult) -> str:
