@@ -35,6 +35,9 @@ def experiment_id(client: Any, topic: str) -> str:
     name = experiment_name(topic)
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if not found.tags.get("mlflow.experimentKind"):  # made before experiments were typed
+            for key, value in EXPERIMENT_KIND.items():
+                client.set_experiment_tag(found.experiment_id, key, value)
         return str(found.experiment_id)
     location = None
     if not is_server(tracking_uri()):
