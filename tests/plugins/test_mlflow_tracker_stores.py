@@ -173,3 +173,16 @@ def test_cli_refuses_an_unreachable_tracking_server_before_any_compute(tmp_path)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "unreachable" in lines[0], proc.stderr
     assert not (tmp_path / "home" / "work").exists()  # no stage ran
+
+
+def test_owner_liveness_by_pid_and_start_time():
+    from topiclab.plugins.mlflow_tracker.owners import owner_alive, process_started
+
+    me = os.getpid()
+    assert owner_alive(me, process_started(me))
+    assert not owner_alive(me, "1")  # the PID now belongs to another process
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    assert not owner_alive(int(done.stdout), "")  # exited and reaped
+    assert owner_alive(0, "")  # unknown owner: never closed by guess
