@@ -94,15 +94,12 @@ def test_a_killed_run_is_closed_as_killed_by_the_next_start(prefect_harness, tmp
     assert "died" in closed.data.tags["error"]
 
 
-def test_a_run_is_closed_even_when_its_writes_fail(monkeypatch, tmp_path):
-    """A SIGTERM or a busy database during the last writes: the status is still set."""
-    from mlflow.tracking import MlflowClient
-
+def _started(topic: str, pid: int, host: str) -> dict:
     from topiclab.core.hookspecs import empty_links
     from topiclab.plugins import mlflow_tracker
 
     run = {
-        "topic": "closing",
+        "topic": topic,
         "profile": "quick",
         "config": {"seed": 1},
         "versions": {},
@@ -110,10 +107,38 @@ def test_a_run_is_closed_even_when_its_writes_fail(monkeypatch, tmp_path):
         "flow_run_id": "",
         "links": empty_links(),
         "upstream": {},
-        "pid": os.getpid(),
-        "host": "test-host",
+        "pid": pid,
+        "host": host,
     }
     run["links"] = mlflow_tracker.topiclab_before_run(run=run)
+    return run
+
+
+def test_a_worker_process_writes_step_metrics_at_once():
+    """A stage in a worker process may end by os._exit (no exit-time flush of a queue)."""
+    import socket
+
+    from mlflow.tracking import MlflowClient
+
+    from topiclab.plugins import mlflow_tracker
+
+    run = _started("worker", os.getppid(), socket.gethostname())  # the flow is another process
+    stage_run = {**run, "stage": "train"}
+    mlflow_tracker.topiclab_log_metrics(run=stage_run, metrics={"loss": 1.0}, step=3, child=None)
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    [point] = client.get_metric_history(run["links"]["runs"]["mlflow"], "train/loss")
+    assert point.step == 3
+    outcome = {"status": "FINISHED", "seconds": 0.1, "error": None, "out_dir": "."}
+    mlflow_tracker.topiclab_after_run(run=run, outcome=outcome)
+
+
+def test_a_run_is_closed_even_when_its_writes_fail(monkeypatch, tmp_path):
+    """A SIGTERM or a busy database during the last writes: the status is still set."""
+    from mlflow.tracking import MlflowClient
+
+    from topiclab.plugins import mlflow_tracker
+
+    run = _started("closing", os.getpid(), "test-host")
     run_id = run["links"]["runs"]["mlflow"]
     locked = Exception("(sqlite3.OperationalError) database is locked")
     tries = {"set_terminated": 0}

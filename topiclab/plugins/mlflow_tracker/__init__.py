@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -104,7 +106,10 @@ def topiclab_log_metrics(
     now = int(time.time() * 1000)
     stage = run.get("stage")
     batch = [Metric(results.metric_key(stage, k), v, now, step or 0) for k, v in metrics.items()]
-    client.log_batch(run_id, metrics=batch, synchronous=False)  # queued; flushed in after_run
+    # Queued in the flow's process and flushed by after_run. A worker process (a process
+    # pool, Dask) may end by os._exit, which skips MLflow's exit-time flush: write at once.
+    in_flow = run.get("pid") == os.getpid() and run.get("host") == socket.gethostname()
+    client.log_batch(run_id, metrics=batch, synchronous=not in_flow)
 
 
 @hookimpl
