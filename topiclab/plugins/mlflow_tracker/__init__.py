@@ -69,6 +69,7 @@ def topiclab_preflight(topics: list[str]) -> None:
 def topiclab_before_run(run: RunInfo) -> Links:
     from mlflow.entities import Param
 
+    store.preflight()  # runs started without the CLI (the Prefect UI) fail fast too
     client = store.client()
     exp = runs.experiment_id(client, run["topic"])
     ours = client.search_experiments(filter_string="name LIKE 'topiclab-%'")
