@@ -80,7 +80,11 @@ def cached_listing() -> dict[str, str]:
             return dict(data["commands"])
     except (OSError, ValueError, KeyError):
         pass
-    return {name: cmd.get_short_help_str(limit=80) for name, cmd in load_commands().items()}
+    try:
+        commands = load_commands()
+    except Exception:  # a broken plugin (strict mode) must not break --help; run says why
+        return {}
+    return {name: cmd.get_short_help_str(limit=80) for name, cmd in commands.items()}
 
 
 class PluginCommandsGroup(TyperGroup):
