@@ -11,6 +11,7 @@ from topiclab.core.outputs import (
     git_revision,
     library_versions,
     publish_topic,
+    read_links,
     resolve_out_dir,
 )
 from topiclab.core.topic import Claim, StageResult
@@ -42,7 +43,8 @@ def test_publish_writes_the_contract(tmp_path):
         claims=[Claim(id="c", statement="s", value=2.0, anchor="a", source="x", passed=True)],
     )
     report = StageResult(files={"report.html": str(html), "report.md": str(md)})
-    path = publish_topic(tmp_path / "out", "t", "quick", evaluation, report, "rid", 1.23456)
+    links = {"runs": {"tracker": "rid"}, "urls": {"Tracker run": "http://t/rid"}}
+    path = publish_topic(tmp_path / "out", "t", "quick", evaluation, report, links, 1.23456)
     data = json.loads(path.read_text())
     assert data == {
         "topic": "t",
@@ -61,11 +63,19 @@ def test_publish_writes_the_contract(tmp_path):
                 "expected_in": ["quick", "standard", "full"],
             }
         ],
-        "mlflow_run_id": "rid",
+        "links": {"runs": {"tracker": "rid"}, "urls": {"Tracker run": "http://t/rid"}},
         "seconds": 1.235,
     }
     assert (tmp_path / "out" / "t" / "report.html").exists()
     assert not list((tmp_path / "out" / "t").glob("*.tmp"))
+
+
+def test_links_are_read_from_new_and_old_metrics_json():
+    links = {"runs": {"tracker": "rid"}, "urls": {"Tracker run": "http://t/rid"}}
+    assert read_links({"links": links}) == links
+    old = {"topic": "t", "mlflow_run_id": "abc", "mlflow_url": "http://m/abc", "seconds": 1}
+    assert read_links(old) == {"runs": {"mlflow": "abc"}, "urls": {"mlflow run": "http://m/abc"}}
+    assert read_links({"topic": "t"}) == {"runs": {}, "urls": {}}
 
 
 def test_versions_and_revision_are_recorded():
@@ -93,7 +103,9 @@ def test_non_finite_metrics_are_null_and_fail_the_claims_that_use_them(tmp_path)
     assert not claims["fast"].passed and claims["fast"].note == "value is inf"
     assert not claims["uses-nan"].passed and "loss is nan" in claims["uses-nan"].note
     assert claims["fine"].passed
-    path = publish_topic(tmp_path, "t", "quick", evaluation, StageResult(), "rid", 1.0)
+    path = publish_topic(
+        tmp_path, "t", "quick", evaluation, StageResult(), {"runs": {}, "urls": {}}, 1.0
+    )
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     data = json.loads(text, parse_constant=lambda c: pytest.fail(f"invalid JSON token {c}"))

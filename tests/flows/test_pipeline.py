@@ -41,7 +41,7 @@ def test_metrics_json_follows_the_output_contract(first_run):
     result, _, out = first_run
     data = json.loads((out / "ridge" / "metrics.json").read_text())
     assert data == result
-    assert {"topic", "profile", "metrics", "claims", "mlflow_run_id", "seconds"} <= set(data)
+    assert {"topic", "profile", "metrics", "claims", "links", "seconds"} <= set(data)
     assert data["topic"] == "ridge" and data["profile"] == "quick"
     assert all(isinstance(v, float) for v in data["metrics"].values())
     for claim in data["claims"]:
@@ -54,14 +54,15 @@ def test_metrics_json_follows_the_output_contract(first_run):
 
 def test_mlflow_run_has_params_metrics_figure_and_report(first_run):
     result, _, _ = first_run
-    run = client().get_run(result["mlflow_run_id"])
+    run = client().get_run(result["links"]["runs"]["mlflow"])
     assert run.info.status == "FINISHED"
     assert run.data.params["seed"] == "11" and run.data.params["steps"] == "150"
     assert run.data.tags["topic"] == "ridge" and run.data.tags["seed"] == "11"
     assert run.data.tags["version.torch"].startswith("2.13.0")
     assert run.data.tags["prefect_flow_run_id"]
-    assert run.data.metrics["max_coef_gap"] == pytest.approx(result["metrics"]["max_coef_gap"])
-    history = client().get_metric_history(run.info.run_id, "loss")
+    gap = result["metrics"]["max_coef_gap"]
+    assert run.data.metrics["eval/max_coef_gap"] == pytest.approx(gap)
+    history = client().get_metric_history(run.info.run_id, "train/loss")
     assert len(history) == 150 and history[-1].value < history[0].value
     names = {a.path for a in client().list_artifacts(run.info.run_id)}
     assert {"report.html", "report.md", "config.json", "claims.json", "figures"} <= names
@@ -76,7 +77,7 @@ def test_model_is_logged_and_registered(first_run):
 
     result, _, _ = first_run
     versions = client().search_model_versions("name='topiclab-ridge-ridge'")
-    mine = [v for v in versions if v.run_id == result["mlflow_run_id"]]
+    mine = [v for v in versions if v.run_id == result["links"]["runs"]["mlflow"]]
     assert len(mine) == 1
     model = mlflow.pytorch.load_model(f"models:/topiclab-ridge-ridge/{mine[0].version}")
     x = torch.ones(1, model.in_features, dtype=torch.float64)
@@ -100,7 +101,7 @@ def test_rerun_hits_the_cache(first_run):
     seconds = time.perf_counter() - start
     assert again["cached_stages"] == ["generate", "train", "evaluate", "report"]
     assert again["metrics"] == result["metrics"]
-    assert again["mlflow_run_id"] != result["mlflow_run_id"]  # every run is recorded
+    assert again["links"]["runs"] != result["links"]["runs"]  # every run is recorded
     print(f"first run {first_seconds:.2f} s, cached re-run {seconds:.2f} s")
 
 

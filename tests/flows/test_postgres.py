@@ -166,11 +166,11 @@ def test_pipeline_against_servers_on_postgres(servers, tmp_path):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(servers["mlflow"])
-    run = client.get_run(result["mlflow_run_id"])
+    run = client.get_run(result["links"]["runs"]["mlflow"])
     assert run.info.status == "FINISHED"
     assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied by the server
-    assert run.data.metrics["test_mse"] == pytest.approx(result["metrics"]["test_mse"])
-    assert result["mlflow_url"].startswith(servers["mlflow"])
+    assert run.data.metrics["eval/test_mse"] == pytest.approx(result["metrics"]["test_mse"])
+    assert result["links"]["urls"]["MLflow run"].startswith(servers["mlflow"])
     report = client.download_artifacts(run.info.run_id, "report.html", str(tmp_path))
     assert "Ridge regression" in Path(report).read_text()
     assert list(Path(servers["artifacts"]).rglob("report.html"))

@@ -252,7 +252,7 @@ def test_deployment_triggered_from_prefect_ui_completes(ui_run, served):
     # no out_dir from the UI: results/<timestamp> under the serve process's working folder
     metrics = json.loads((served / "results" / "latest" / "ridge" / "metrics.json").read_text())
     assert metrics["topic"] == "ridge" and metrics["profile"] == "quick"
-    assert metrics["mlflow_run_id"] == mlflow_run_of(ui_run["id"])[1].info.run_id
+    assert metrics["links"]["runs"]["mlflow"] == mlflow_run_of(ui_run["id"])[1].info.run_id
 
 
 def mlflow_run_of(flow_run_id: str) -> tuple[str, Any]:
@@ -272,7 +272,7 @@ def mlflow_run_of(flow_run_id: str) -> tuple[str, Any]:
 def test_mlflow_ui_shows_the_run_and_its_metrics(ui_run, servers, page, shots):
     assert ui_run["flow_run"].state.is_completed()
     experiment_id, run = mlflow_run_of(ui_run["id"])
-    assert run.info.status == "FINISHED" and "test_mse" in run.data.metrics
+    assert run.info.status == "FINISHED" and "eval/test_mse" in run.data.metrics
     with step(page, shots, "5-mlflow-runs-table"):
         page.goto(f"{servers['mlflow']}/#/experiments/{experiment_id}/runs")
         link = page.get_by_role("link", name=run.info.run_name, exact=True)

@@ -23,9 +23,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from topiclab.app.plugin_commands import PluginCommandsGroup
 from topiclab.core.errors import TopiclabError
 
 app = typer.Typer(
+    cls=PluginCommandsGroup,  # adds plugins' commands (topiclab_register_commands)
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -179,6 +181,7 @@ def run(
     if not keys:
         raise TopiclabError(f"name a topic or pass --all; topics: {', '.join(sorted(reg.topics))}")
     overrides = list(set_ or [])
+    reg.hook.topiclab_preflight(topics=keys)  # trackers' stores: one line, before any compute
     _validate_run(reg, keys, profile, config, overrides)
 
     from topiclab.core.outputs import resolve_out_dir

@@ -38,6 +38,11 @@ def configure_environment() -> Path:
         "DO_NOT_TRACK": "true",  # MLflow reads "true", not "1"
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "MLFLOW_TRACKING_URI": default_tracking_uri(),
+        # Asynchronous logging merges what was queued in this many seconds into one write.
+        "MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS": "1",  # whole seconds: MLflow reads an int
+        # A tracking server that does not answer: fail in seconds, not after 7 retries (259 s).
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
         "MPLBACKEND": "Agg",
         "MPLCONFIGDIR": str(home / "matplotlib"),
         "DASK_TEMPORARY_DIRECTORY": str(home / "dask"),

@@ -2,7 +2,8 @@
 
 ``metrics.json`` = ``{"topic", "profile", "metrics": {name: number}, "claims": [{"id",
 "statement", "value", "anchor", "source", "passed", "uses", "note", "expected_in"}],
-"mlflow_run_id", "seconds", ...}``.
+"links": {"runs": {tracker: run id}, "urls": {label: url}}, "seconds", ...}``. ``read_links``
+also reads files written before ``links`` existed (``<tracker>_run_id`` and ``<tracker>_url``).
 Without ``--out``, runs go to ``results/<timestamp>/`` and ``results/latest`` points there.
 A number that is NaN or infinite is written as ``null``: the file is always valid JSON (the
 claims that used it have already failed, see ``core.topic.check_claims``).
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from topiclab.core.errors import ConfigError
+from topiclab.core.hookspecs import Links
 from topiclab.core.topic import StageResult, check_claims
 
 TRACKED_LIBRARIES = (
@@ -115,7 +117,7 @@ def publish_topic(
     profile: str,
     evaluation: StageResult,
     report: StageResult,
-    mlflow_run_id: str,
+    links: Links,
     seconds: float,
     extra: dict[str, Any] | None = None,
 ) -> Path:
@@ -132,7 +134,7 @@ def publish_topic(
         "profile": profile,
         "metrics": evaluation.metrics,
         "claims": [c.model_dump() for c in check_claims(evaluation.claims, evaluation.metrics)],
-        "mlflow_run_id": mlflow_run_id,
+        "links": links,
         "seconds": round(seconds, 3),
         **(extra or {}),
     }
@@ -141,3 +143,18 @@ def publish_topic(
     tmp.write_text(dumps_strict(payload))
     tmp.replace(path)
     return path
+
+
+def read_links(data: dict[str, Any]) -> Links:
+    """The tracker links of a ``metrics.json`` payload, old layout included: before ``links``,
+    a tracker wrote ``<name>_run_id`` and ``<name>_url`` at the top level."""
+    found = data.get("links")
+    if isinstance(found, dict):
+        return {"runs": dict(found.get("runs") or {}), "urls": dict(found.get("urls") or {})}
+    links: Links = {"runs": {}, "urls": {}}
+    for key, value in data.items():
+        if isinstance(value, str) and value and key.endswith("_run_id"):
+            links["runs"][key.removesuffix("_run_id")] = value
+        elif isinstance(value, str) and value and key.endswith("_url"):
+            links["urls"][f"{key.removesuffix('_url')} run"] = value
+    return links

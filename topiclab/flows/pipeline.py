@@ -18,6 +18,8 @@ configure_environment()  # before prefect and mlflow are imported
 
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -29,6 +31,7 @@ from prefect.runtime import flow_run  # noqa: E402
 
 from topiclab.core.config import resolve_config  # noqa: E402
 from topiclab.core.errors import TopiclabError  # noqa: E402
+from topiclab.core.hookspecs import RunInfo, RunOutcome, empty_links, merge_links  # noqa: E402
 from topiclab.core.outputs import (  # noqa: E402
     git_revision,
     library_versions,
@@ -85,7 +88,7 @@ def topic_overrides(topic: str, overrides: list[str] | None) -> list[str]:
     return out
 
 
-def new_run_info(topic: str, profile: str, config: dict[str, Any]) -> dict[str, Any]:
+def new_run_info(topic: str, profile: str, config: dict[str, Any]) -> RunInfo:
     registry = get_registry()
     versions = library_versions()
     versions.update({f"plugin.{p.name}": p.version for p in registry.plugins.infos if not p.error})
@@ -96,8 +99,21 @@ def new_run_info(topic: str, profile: str, config: dict[str, Any]) -> dict[str, 
         "versions": versions,
         "git": git_revision(),
         "flow_run_id": str(flow_run.get_id() or ""),
-        "links": {},
+        "links": empty_links(),
+        "upstream": {},
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
     }
+
+
+def prefect_urls(flow_run_id: str) -> dict[str, str]:
+    """The flow run's page, when a lasting Prefect server (``PREFECT_API_URL``) serves it;
+    a temporary server's page would be gone when the run ends."""
+    api = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    base = os.environ.get("PREFECT_UI_URL") or (api.removesuffix("/api") if api else "")
+    if not (base and flow_run_id) or "api.prefect.cloud" in base:  # Cloud: set PREFECT_UI_URL
+        return {}
+    return {"Prefect flow run": f"{base.rstrip('/')}/runs/flow-run/{flow_run_id}"}
 
 
 def _run_stages(
@@ -106,7 +122,7 @@ def _run_stages(
     config: dict[str, Any],
     root: Path,
     chash: str,
-    run: dict[str, Any],
+    run: RunInfo,
     use_cache: bool,
 ) -> tuple[dict[str, StageResult], list[str]]:
     hook = get_registry().hook
@@ -125,7 +141,7 @@ def _run_stages(
                 config,
                 str(workdir),
                 [results[s] for s in STAGES[: STAGES.index(stage)]],
-                run,
+                {**run, "stage": stage},
                 return_state=True,
             )
             results[stage] = state.result()
@@ -140,8 +156,8 @@ def _run_stages(
     return results, cached
 
 
-def _publish_artifacts(topic: str, evaluation: StageResult, run: dict[str, Any]) -> None:
-    url = run["links"].get("mlflow_url", "")
+def _publish_artifacts(topic: str, evaluation: StageResult, run: RunInfo) -> None:
+    urls = run["links"]["urls"]
     rows = [
         {
             "claim": c.id,
@@ -159,10 +175,12 @@ def _publish_artifacts(topic: str, evaluation: StageResult, run: dict[str, Any])
     create_table_artifact(
         table=rows,
         key=f"{key}-results",
-        description=f"{topic}: claims and metrics. MLflow run: {url}",
+        description=f"{topic}: claims and metrics. "
+        + " ".join(f"[{label}]({url})" for label, url in urls.items()),
     )
-    if url:
-        create_link_artifact(link=url, link_text="MLflow run", key=f"{key}-mlflow-run")
+    for label, url in urls.items():  # one link artifact per tracker page
+        slug = "".join(ch if ch.isalnum() else "-" for ch in label.lower())
+        create_link_artifact(link=url, link_text=label, key=f"{key}-{slug}")
 
 
 @flow(name="topic-pipeline", flow_run_name="{topic}-{profile}", validate_parameters=True)
@@ -195,8 +213,9 @@ def topic_pipeline(
     run = new_run_info(topic, profile, config)
     start = time.perf_counter()
     try:
+        run["links"]["urls"].update(prefect_urls(run["flow_run_id"]))
         for links in registry.hook.topiclab_before_run(run=run):
-            run["links"].update(links or {})
+            merge_links(run["links"], links)
         results, cached = _run_stages(topic, profile, config, work_root(), chash, run, use_cache)
         seconds = time.perf_counter() - start
         metrics_json = publish_topic(
@@ -205,40 +224,36 @@ def topic_pipeline(
             profile,
             results["evaluate"],
             results["report"],
-            run["links"].get("mlflow_run_id", ""),
+            run["links"],
             seconds,
             extra={
                 "cached_stages": cached,
                 "seed": config.get("seed"),
                 "versions": run["versions"],
-                "mlflow_url": run["links"].get("mlflow_url", ""),
                 "git": run["git"],
             },
         )
         _publish_artifacts(topic, results["evaluate"], run)
     except BaseException as exc:  # Ctrl-C included: the tracked run must not stay RUNNING
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        registry.hook.topiclab_after_run(
-            run=run,
-            outcome={
-                "status": "FAILED",
-                "seconds": time.perf_counter() - start,
-                "error": message,
-                "out_dir": str(out),
-            },
-        )
-        raise
-    registry.hook.topiclab_after_run(
-        run=run,
-        outcome={
-            "status": "FINISHED",
-            "seconds": seconds,
-            "error": None,
+        failed: RunOutcome = {
+            "status": "FAILED",
+            "seconds": time.perf_counter() - start,
+            "error": message,
             "out_dir": str(out),
-            "report": str(out / topic / "report.html"),
-            "metrics_json": str(metrics_json),
-        },
-    )
+        }
+        registry.hook.topiclab_after_run(run=run, outcome=failed)
+        raise
+    finished: RunOutcome = {
+        "status": "FINISHED",
+        "seconds": seconds,
+        "error": None,
+        "out_dir": str(out),
+        "report": str(out / topic / "report.html"),
+        "metrics_json": str(metrics_json),
+        "cached_stages": cached,
+    }
+    registry.hook.topiclab_after_run(run=run, outcome=finished)
     return dict(json.loads(metrics_json.read_text()))
 
 
@@ -285,7 +300,7 @@ def suite(
                     "claims_passed": sum(c["passed"] for c in claims),
                     "claims_total": len(claims),
                     "report": True,
-                    "mlflow_run_id": result["mlflow_run_id"],
+                    "links": result.get("links", {}),
                 }
             )
         except Exception as exc:
