@@ -82,3 +82,16 @@ def test_wrong_dependencies_fail_in_one_line_before_anything_runs(
         assert str(err.value).startswith(message) and "\n" not in str(err.value)
     assert not (work_root() / topic).exists() and not (tmp_path / topic).exists()
     assert not Path(tmp_path / "suite").exists()
+
+
+def test_suite_order_puts_upstream_topics_first(probe_env):
+    from topiclab.core.dag import order, waves
+    from topiclab.core.registry import get_registry
+
+    reg = get_registry()
+    assert order(reg, ["ridge-probe", "ridge"]) == ["ridge", "ridge-probe"]
+    assert waves(reg, ["ridge-probe", "diffusion", "ridge"]) == [
+        ["ridge", "diffusion"],
+        ["ridge-probe"],
+    ]
+    assert waves(reg, ["ridge-probe"]) == [["ridge-probe"]]  # it runs its upstream itself

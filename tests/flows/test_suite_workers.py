@@ -1,0 +1,27 @@
+"""The suite on a process pool: independent topics at once, the same numbers as one by one."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+TIMING = ("seconds", "per_s")  # wall-clock metrics differ run to run
+
+
+def _metrics(summary: dict) -> dict[str, dict[str, float]]:
+    return {
+        e["topic"]: {k: v for k, v in e["metrics"].items() if not any(t in k for t in TIMING)}
+        for e in summary["topics"]
+    }
+
+
+def test_suite_with_two_workers_matches_sequential(prefect_harness, plugin_env, tmp_path):
+    from topiclab.flows.pipeline import suite
+
+    topics = ["ridge", "causal-iv"]
+    sequential = suite(topics, "quick", ["seed=71"], None, str(tmp_path / "seq"), False)
+    parallel = suite(topics, "quick", ["seed=71"], None, str(tmp_path / "par"), False, workers=2)
+    assert [e["status"] for e in parallel["topics"]] == ["ok", "ok"]
+    assert _metrics(parallel) == _metrics(sequential)
+    assert all(_metrics(sequential).values())
+    assert (tmp_path / "par" / "index.md").exists()
