@@ -13,7 +13,7 @@ import pytest
 
 from topiclab.core.manifest import DONE_MARKER
 from topiclab.core.stages import StageOutcome, config_hash, run_stage, stage_dir, work_root
-from topiclab.core.topic import STAGES
+from topiclab.core.topic import STAGES, StageResult
 
 
 def _config(topic: str, profile: str, overrides: list[str]) -> tuple[dict, str]:
@@ -166,3 +166,28 @@ def test_truncated_upstream_file_regenerates_it(flow_run) -> None:
     import numpy as np
 
     assert np.load(data)["x"].shape[0] == 800  # a whole file again
+
+
+def test_marker_keeps_non_finite_metrics_and_relocates_every_path(tmp_path: Path) -> None:
+    """A NaN metric is a result (a claim fails on it), not a reason to lose the stage."""
+    import math
+
+    from topiclab.core.manifest import read_marker, write_marker
+    from topiclab.core.stages import _relocate
+
+    src, dst = tmp_path / "train.partial", tmp_path / "train"
+    src.mkdir()
+    (src / "w.npy").write_bytes(b"123")
+    result = StageResult(
+        metrics={"kl": math.nan, "big": math.inf},
+        files={"w": str(src / "w.npy")},
+        data={"nested": [{"path": str(src / "w.npy")}]},
+    )
+    moved = _relocate(result, src, dst)
+    write_marker(src, moved)
+    src.rename(dst)
+    back, why = read_marker(dst)
+    assert why == "" and back is not None
+    assert math.isnan(back.metrics["kl"]) and back.metrics["big"] == math.inf
+    assert back.files["w"] == str(dst / "w.npy")
+    assert back.data["nested"][0]["path"] == str(dst / "w.npy")

@@ -12,6 +12,7 @@ publishing garbage (issue 9).
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -73,7 +74,8 @@ class DoneMarker(BaseModel):
 def write_marker(folder: Path, result: StageResult) -> None:
     marker = DoneMarker(result=result, files=records(folder))
     tmp = folder / (DONE_MARKER + ".tmp")
-    tmp.write_text(marker.model_dump_json())
+    # Python's json, not pydantic's: a NaN metric must come back as NaN, not as null.
+    tmp.write_text(json.dumps(marker.model_dump(mode="json")))
     tmp.replace(folder / DONE_MARKER)  # written last, atomically: its presence means done
 
 
@@ -83,8 +85,8 @@ def read_marker(folder: Path) -> tuple[StageResult | None, str]:
     if not path.is_file():
         return None, "not computed yet"
     try:
-        marker = DoneMarker.model_validate_json(path.read_bytes())
-    except ValidationError:
+        marker = DoneMarker.model_validate(json.loads(path.read_bytes()))
+    except (ValueError, ValidationError):
         return None, f"{DONE_MARKER} is unreadable or of an older format"
     why = mismatch(folder, marker.files)
     return (None, why) if why else (marker.result, "")

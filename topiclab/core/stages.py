@@ -176,9 +176,17 @@ def run_stage(
 
 def _relocate(result: StageResult, src: Path, dst: Path) -> StageResult:
     """The stage wrote paths under ``src``; after the rename they live under ``dst``."""
-    text = result.model_dump_json()
-    old, new = json.dumps(str(src))[1:-1], json.dumps(str(dst))[1:-1]
-    return StageResult.model_validate_json(text.replace(old, new))
+    return StageResult.model_validate(_replace(result.model_dump(mode="json"), str(src), str(dst)))
+
+
+def _replace(tree: Any, old: str, new: str) -> Any:
+    if isinstance(tree, str):
+        return tree.replace(old, new)
+    if isinstance(tree, dict):
+        return {k: _replace(v, old, new) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_replace(v, old, new) for v in tree]
+    return tree
 
 
 def _swap_in(partial: Path, workdir: Path) -> None:
