@@ -85,7 +85,7 @@ def test_wrong_dependencies_fail_in_one_line_before_anything_runs(
 
 
 def test_suite_order_puts_upstream_topics_first(probe_env):
-    from topiclab.core.dag import order, waves
+    from topiclab.core.dag import order, waves, with_upstream
     from topiclab.core.registry import get_registry
 
     reg = get_registry()
@@ -95,3 +95,14 @@ def test_suite_order_puts_upstream_topics_first(probe_env):
         ["ridge-probe"],
     ]
     assert waves(reg, ["ridge-probe"]) == [["ridge-probe"]]  # it runs its upstream itself
+    assert with_upstream(reg, ["ridge-probe"]) == ["ridge", "ridge-probe"]  # what a suite runs
+
+
+def test_suite_skips_a_topic_whose_upstream_failed(prefect_harness, plugin_env, tmp_path):
+    from topiclab.flows.pipeline import SuiteFailed, suite
+
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.failing_topic,support.bad_dag")
+    with pytest.raises(SuiteFailed, match="2 of 2 topics failed: failing, failing-probe"):
+        suite(["failing-probe"], "quick", None, None, str(tmp_path))  # its upstream joins
+    index = (tmp_path / "index.md").read_text()
+    assert "upstream topic failing failed" in index

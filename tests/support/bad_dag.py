@@ -1,4 +1,4 @@
-"""Topics whose declared dependencies are wrong: a cycle, and an unknown upstream topic."""
+"""Topics whose declared dependencies are wrong (a cycle, an unknown upstream topic) or fail."""
 
 from __future__ import annotations
 
@@ -32,6 +32,13 @@ class Orphan(_Never):
     consumes = {"model": "nosuch:model"}
 
 
+class FailingProbe(_Never):
+    """Stands on ``failing`` (support.failing_topic): a suite must not run it."""
+
+    key, title = "failing-probe", "consumes the topic that fails"
+    consumes = {"model": "failing:model"}
+
+
 @hookimpl
 def topiclab_register_topics() -> list[type[Topic]]:
-    return [CycleA, CycleB, Orphan]
+    return [CycleA, CycleB, Orphan, FailingProbe]

@@ -200,6 +200,14 @@ def ancestors(reg: Registry, key: str) -> set[str]:
     return found
 
 
+def with_upstream(reg: Registry, keys: list[str]) -> list[str]:
+    """``keys`` and every topic they stand on, upstream topics first: what a suite runs, so a
+    topic two others consume runs once, in its own task."""
+    check_dag(reg, keys)
+    everything = set(keys).union(*(ancestors(reg, k) for k in keys))
+    return order(reg, [*keys, *sorted(everything - set(keys))])
+
+
 def waves(reg: Registry, keys: list[str]) -> list[list[str]]:
     """``keys`` in groups that may run at once: each group after every topic it stands on."""
     level: dict[str, int] = {}

@@ -33,12 +33,12 @@ from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner  # noqa: E402
 from topiclab.core.dag import (  # noqa: E402
     Identity,
     identity,
-    order,
     read_run_record,
     topic_overrides,  # noqa: F401  (the CLI imports it from here)
     upstream_outputs,
     upstream_topics,
     waves,
+    with_upstream,
     write_run_record,
 )
 from topiclab.core.errors import TopiclabError  # noqa: E402
@@ -361,7 +361,8 @@ def suite(
     real Prefect server: without one, every Dask worker starts its own temporary server).
     """
     registry = get_registry()
-    keys = order(registry, topics or sorted(registry.topics))  # unknown keys, cycles: fail now
+    # Unknown keys and cycles fail here; topics the named ones consume join the suite.
+    keys = with_upstream(registry, topics or sorted(registry.topics))
     out = resolve_out_dir(out_dir)
     args: dict[str, Any] = {
         "profile": profile,
