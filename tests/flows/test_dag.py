@@ -106,3 +106,7 @@ def test_suite_skips_a_topic_whose_upstream_failed(prefect_harness, plugin_env, 
         suite(["failing-probe"], "quick", None, None, str(tmp_path))  # its upstream joins
     index = (tmp_path / "index.md").read_text()
     assert "upstream topic failing failed" in index
+    from topiclab.flows.pipeline import topic_pipeline
+
+    with pytest.raises(TopiclabError, match="upstream topic 'failing' failed: RuntimeError: train"):
+        topic_pipeline("failing-probe", "quick", None, None, str(tmp_path / "one"))

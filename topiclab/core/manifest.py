@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from topiclab.core.topic import StageResult
 
 DONE_MARKER = ".done.json"
+NOT_COMPUTED = "not computed yet"
 _CHUNK = 1 << 20
 
 
@@ -83,7 +84,7 @@ def read_marker(folder: Path) -> tuple[StageResult | None, str]:
     """The cached result if the folder is complete and unchanged, else None and the reason."""
     path = folder / DONE_MARKER
     if not path.is_file():
-        return None, "not computed yet"
+        return None, NOT_COMPUTED
     try:
         marker = DoneMarker.model_validate(json.loads(path.read_bytes()))
     except (ValueError, ValidationError):

@@ -33,7 +33,13 @@ from pydantic import BaseModel
 from topiclab.core.config import resolve_config
 from topiclab.core.console import rich_progress
 from topiclab.core.locks import file_lock
-from topiclab.core.manifest import DONE_MARKER, UpstreamOutput, read_marker, write_marker
+from topiclab.core.manifest import (
+    DONE_MARKER,
+    NOT_COMPUTED,
+    UpstreamOutput,
+    read_marker,
+    write_marker,
+)
 from topiclab.core.registry import get_registry
 from topiclab.core.topic import STAGES, StageContext, StageResult
 
@@ -155,13 +161,14 @@ def run_stage(
     ):
         for old in workdir.parent.glob(f"{workdir.name}.old-*"):  # a crash mid-swap
             shutil.rmtree(old, ignore_errors=True)
-        reason = "recompute requested (no cache)"
+        reason = "recompute requested (no cache), from an empty folder"
         if use_cache:
-            cached, reason = read_marker(workdir)
+            cached, why = read_marker(workdir)
             if cached is not None:
                 return StageOutcome(result=cached, cached=True)
-            if reason != "not computed yet":
-                log(f"{label}: cached stage is damaged ({reason}); recomputing it")
+            reason = "not in the cache" if why == NOT_COMPUTED else f"cached copy damaged: {why}"
+            if why != NOT_COMPUTED:
+                log(f"{label}: cached stage is damaged ({why}); recomputing it")
         partial = workdir.with_name(f"{workdir.name}.partial")
         if not use_cache:
             shutil.rmtree(partial, ignore_errors=True)

@@ -127,7 +127,7 @@ def _run_stages(
         results[stage], seconds[stage] = outcome.result, outcome.seconds
         if outcome.cached:
             cached.append(stage)
-        why = "reused from cache" if outcome.cached else f"computed: {outcome.reason}"
+        why = "reused from cache" if outcome.cached else f"computed ({outcome.reason})"
         logger.info("stage %s %s", stage, why)
         hook.topiclab_after_stage(
             run=run, stage=stage, result=outcome.result, cached=outcome.cached
@@ -154,9 +154,13 @@ def _ensure_upstream(
     record = read_run_record(folder)
     results = _cached_results(folder) if record is not None else None
     if record is None or results is None:
-        topic_pipeline(
-            ident.topic, ident.profile, overrides, config_file, str(out_dir), True, multi_topic=True
-        )
+        try:
+            topic_pipeline(
+                ident.topic, ident.profile, overrides, config_file, str(out_dir), True, True
+            )
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise TopiclabError(f"upstream topic '{ident.topic}' failed: {message}") from exc
         record, results = read_run_record(folder), _cached_results(folder)
         if record is None or results is None:
             raise TopiclabError(f"upstream topic '{ident.topic}' finished but left no outputs")
