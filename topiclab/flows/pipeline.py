@@ -171,6 +171,26 @@ def _ensure_upstream(
     return results, record
 
 
+def _upstream(
+    registry: Registry,
+    ident: Identity,
+    overrides: list[str] | None,
+    config_file: str | None,
+    out: Path,
+) -> tuple[dict[str, UpstreamOutput], dict[str, Any]]:
+    """Run or reuse the topics ``ident`` consumes; their outputs as manifests, and the lineage
+    (``{topic: {"cache_key", "links"}}``) for the run info the trackers receive."""
+    done = {
+        key: _ensure_upstream(up, overrides, config_file, out) for key, up in ident.upstream.items()
+    }
+    inputs = upstream_outputs(registry, ident.topic, ident, {k: r for k, (r, _) in done.items()})
+    lineage = {
+        key: {"cache_key": ident.upstream[key].cache_key, "links": record.get("links", {})}
+        for key, (_, record) in done.items()
+    }
+    return inputs, lineage
+
+
 def _publish_artifacts(topic: str, evaluation: StageResult, run: dict[str, Any]) -> None:
     url = run["links"].get("mlflow_url", "")
     rows = [
@@ -215,18 +235,12 @@ def topic_pipeline(
     registry = get_registry()
     ident = identity(registry, topic, profile, overrides, config_file, multi_topic)
     out = resolve_out_dir(out_dir)
-    upstream = {
-        key: _ensure_upstream(up, overrides, config_file, out) for key, up in ident.upstream.items()
-    }
-    inputs = upstream_outputs(registry, topic, ident, {k: r for k, (r, _) in upstream.items()})
+    inputs, lineage = _upstream(registry, ident, overrides, config_file, out)
     config = ident.config
     _set_aside_previous(out / topic / "metrics.json")
     folder = work_root() / topic / ident.cache_key
     run = new_run_info(topic, profile, config)
-    run["upstream"] = {
-        key: {"cache_key": ident.upstream[key].cache_key, "links": record.get("links", {})}
-        for key, (_, record) in upstream.items()
-    }
+    run["upstream"] = lineage
     start = time.perf_counter()
     try:
         for links in registry.hook.topiclab_before_run(run=run):
