@@ -112,6 +112,10 @@ def test_no_cache_recomputes_the_same_numbers(first_run):
     again = topic_pipeline("ridge", "quick", ["seed=11"], None, str(out), use_cache=False)
     assert again["cached_stages"] == []
     assert again["metrics"] == result["metrics"]  # bit-identical: same seed, same config
+    # ...because training really ran again: time spent and every step logged (issue 10).
+    assert again["stage_seconds"]["train"] > 0
+    history = client().get_metric_history(again["links"]["runs"]["mlflow"], "train/loss")
+    assert [m.step for m in history] == list(range(150))
 
 
 def _run_in_subprocess(api_url: str, out: Path, kill: bool) -> subprocess.CompletedProcess:

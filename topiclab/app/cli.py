@@ -174,6 +174,13 @@ def run(
     ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute every stage.")] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Run independent topics in this many processes at once.")
+    ] = 1,
+    dask_address: Annotated[
+        str | None,
+        typer.Option(help="Run topics on this Dask scheduler (tcp://host:8786); needs a server."),
+    ] = None,
 ) -> None:
     """Run topics: generate -> train -> evaluate -> report, tracked in MLflow."""
     reg = _registry()
@@ -198,7 +205,7 @@ def run(
             shown = sorted(set(keys) | {p.parent.name for p in target.glob("*/metrics.json")})
             write_index(target, _entries_from(target, shown))
         else:
-            suite(keys, profile, overrides, cfg, str(target), not no_cache)
+            suite(keys, profile, overrides, cfg, str(target), not no_cache, workers, dask_address)
     except SuiteFailed as exc:
         err.print(f"[red]error:[/red] {exc}")
         failed = True

@@ -1,34 +1,70 @@
 """Run one stage of a topic in this process: the piece shared by the flow and direct calls.
 
-    from topiclab.core.stages import run_direct
+    from topiclab.core.stages import run_direct, run_stage
     results = run_direct("diffusion", "quick", overrides=["seed=1"], root=Path("/tmp/w"))
+    outcome = run_stage("ridge", "train", "quick", config, workdir, [data])  # reuse or compute
 
-Stage folders are content-addressed (topic, config and code fingerprint), so an unchanged
-re-run finds its earlier outputs in the same place and Prefect's cache can reuse them.
+Stage folders are content-addressed (topic, config, code fingerprint, upstream topics), so an
+unchanged re-run finds its earlier outputs in the same place. ``run_stage`` is the stage cache:
+
+- under a per-stage file lock (two runs of one topic and config: the second waits, then reuses);
+- a cached folder counts only if its ``.done.json`` records match every file (``core.manifest``);
+- a stage is computed in ``<stage>.partial/`` and renamed into place when done, so nobody sees
+  half-written files; the old folder is kept aside until then, and removed after;
+- ``use_cache=False`` starts from an EMPTY folder: a resumable trainer cannot pick up an old
+  checkpoint. With the cache on, a ``.partial`` left by a killed run is resumed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
+import shutil
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from topiclab.core.config import resolve_config
 from topiclab.core.console import rich_progress
+from topiclab.core.locks import file_lock
+from topiclab.core.manifest import (
+    DONE_MARKER,
+    NOT_COMPUTED,
+    UpstreamOutput,
+    read_marker,
+    write_marker,
+)
 from topiclab.core.registry import get_registry
 from topiclab.core.topic import STAGES, StageContext, StageResult
 
-DONE_MARKER = ".done.json"
+__all__ = ["DONE_MARKER", "StageOutcome", "config_hash", "run_direct", "run_stage"]
+_log = logging.getLogger(__name__)
 
 
-def config_hash(topic_key: str, config: dict[str, Any], fingerprint: str, profile: str = "") -> str:
-    """The stage folders' key. The profile is in it because the report states it."""
-    blob = json.dumps(
-        {"topic": topic_key, "profile": profile, "config": config, "code": fingerprint},
-        sort_keys=True,
-    )
+def config_hash(
+    topic_key: str,
+    config: dict[str, Any],
+    fingerprint: str,
+    profile: str = "",
+    upstream: dict[str, str] | None = None,
+) -> str:
+    """The stage folders' key. The profile is in it because the report states it; the cache
+    keys of upstream topics (``{topic: key}``) because their outputs are this topic's inputs."""
+    identity: dict[str, Any] = {
+        "topic": topic_key,
+        "profile": profile,
+        "config": config,
+        "code": fingerprint,
+    }
+    if upstream:
+        identity["upstream"] = upstream
+    blob = json.dumps(identity, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -65,15 +101,15 @@ def execute_stage(
     workdir: Path,
     upstream: list[StageResult],
     run: dict[str, Any] | None = None,
+    inputs: dict[str, UpstreamOutput] | None = None,
 ) -> StageResult:
-    """Build the registry of this process, run ``stage`` and mark its folder as done."""
+    """Build the registry of this process and compute ``stage`` in ``workdir`` (no caching)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage '{stage}'; choose from: {', '.join(STAGES)}")
     registry = get_registry()
     topic = registry.topic(topic_key)
     cfg = topic.Config.model_validate(config)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / DONE_MARKER).unlink(missing_ok=True)
 
     def sink(metrics: dict[str, float], step: int | None, child: str | None) -> None:
         if run is not None:
@@ -88,12 +124,85 @@ def execute_stage(
         registry_factory=get_registry,
         metrics_sink=sink,
         progress_factory=rich_progress,
+        upstream=dict(inputs or {}),
     )
     # Each stage reseeds from the config, so a resumed run computes what an unbroken one does.
     seed_everything(cfg.seed + STAGES.index(stage))
     result: StageResult = getattr(topic, stage)(ctx, *upstream)
-    (workdir / DONE_MARKER).write_text(result.model_dump_json())
     return result
+
+
+class StageOutcome(BaseModel):
+    """A stage's result, whether it came from the cache, its compute time, and why it ran."""
+
+    result: StageResult
+    cached: bool
+    seconds: float = 0.0
+    reason: str = ""
+
+
+def run_stage(
+    topic_key: str,
+    stage: str,
+    profile: str,
+    config: dict[str, Any],
+    workdir: Path,
+    upstream: list[StageResult],
+    run: dict[str, Any] | None = None,
+    inputs: dict[str, UpstreamOutput] | None = None,
+    use_cache: bool = True,
+    log: Callable[[str], None] = _log.info,
+) -> StageOutcome:
+    """Reuse ``workdir`` if its files are intact, else compute it atomically (module doc)."""
+    label = f"{topic_key}.{stage}"
+    with file_lock(
+        workdir.with_name(f".{workdir.name}.lock"),
+        on_wait=lambda: log(f"{label}: another run is computing this stage; waiting for it"),
+    ):
+        for old in workdir.parent.glob(f"{workdir.name}.old-*"):  # a crash mid-swap
+            shutil.rmtree(old, ignore_errors=True)
+        reason = "recompute requested (no cache), from an empty folder"
+        if use_cache:
+            cached, why = read_marker(workdir)
+            if cached is not None:
+                return StageOutcome(result=cached, cached=True)
+            reason = "not in the cache" if why == NOT_COMPUTED else f"cached copy damaged: {why}"
+            if why != NOT_COMPUTED:
+                log(f"{label}: cached stage is damaged ({why}); recomputing it")
+        partial = workdir.with_name(f"{workdir.name}.partial")
+        if not use_cache:
+            shutil.rmtree(partial, ignore_errors=True)
+        start = time.perf_counter()
+        result = execute_stage(topic_key, stage, profile, config, partial, upstream, run, inputs)
+        seconds = time.perf_counter() - start
+        result = _relocate(result, partial, workdir)
+        write_marker(partial, result)
+        _swap_in(partial, workdir)
+        return StageOutcome(result=result, cached=False, seconds=seconds, reason=reason)
+
+
+def _relocate(result: StageResult, src: Path, dst: Path) -> StageResult:
+    """The stage wrote paths under ``src``; after the rename they live under ``dst``."""
+    return StageResult.model_validate(_replace(result.model_dump(mode="json"), str(src), str(dst)))
+
+
+def _replace(tree: Any, old: str, new: str) -> Any:
+    if isinstance(tree, str):
+        return tree.replace(old, new)
+    if isinstance(tree, dict):
+        return {k: _replace(v, old, new) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_replace(v, old, new) for v in tree]
+    return tree
+
+
+def _swap_in(partial: Path, workdir: Path) -> None:
+    """Rename the finished folder into place; the previous one is removed only afterwards."""
+    aside = workdir.with_name(f"{workdir.name}.old-{uuid.uuid4().hex[:8]}")
+    if workdir.exists():
+        workdir.rename(aside)
+    partial.rename(workdir)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def run_direct(
@@ -101,8 +210,10 @@ def run_direct(
     profile: str = "quick",
     overrides: list[str] | None = None,
     root: Path | None = None,
+    use_cache: bool = False,
 ) -> dict[str, StageResult]:
-    """The four stages as plain calls, no Prefect and no tracking (benchmarks, debugging)."""
+    """The four stages as plain calls, no Prefect and no tracking (benchmarks, debugging).
+    Topics that consume other topics need the flow (it runs their upstream first)."""
     registry = get_registry()
     cfg = resolve_config(registry.topics[topic_key], profile, overrides=overrides)
     config = cfg.model_dump(mode="json")
@@ -112,5 +223,8 @@ def run_direct(
     for stage in STAGES:
         upstream = [results[s] for s in STAGES[: STAGES.index(stage)]]
         workdir = stage_dir(root, topic_key, chash, stage)
-        results[stage] = execute_stage(topic_key, stage, profile, config, workdir, upstream)
+        outcome = run_stage(
+            topic_key, stage, profile, config, workdir, upstream, use_cache=use_cache
+        )
+        results[stage] = outcome.result
     return results

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 if TYPE_CHECKING:
+    from topiclab.core.manifest import UpstreamOutput
     from topiclab.core.registry import Registry
 
 PROFILES: tuple[str, ...] = ("quick", "standard", "full")
@@ -179,6 +180,8 @@ class StageContext:
     registry_factory: Callable[[], Registry] = field(repr=False)
     metrics_sink: MetricsSink = field(default=lambda m, s, c: None, repr=False)
     progress_factory: Callable[[str, int], Any] | None = field(default=None, repr=False)
+    #: What this topic ``consumes`` from other topics, by local name (see ``Topic.consumes``).
+    upstream: dict[str, UpstreamOutput] = field(default_factory=dict)
 
     @property
     def seed(self) -> int:
@@ -242,6 +245,10 @@ class Topic(abc.ABC):
     Config: ClassVar[type[TopicConfig]] = TopicConfig
     #: Nested overrides of ``Config``'s defaults per profile; the defaults are ``standard``.
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Outputs of other topics this one needs: local name -> ``"topic:output"``, where
+    #: ``output`` names a ``files``/``models`` entry of that topic's stages. The flow runs or
+    #: reuses that topic first and hands the output over as ``ctx.upstream[name]``.
+    consumes: ClassVar[dict[str, str]] = {}
 
     @abc.abstractmethod
     def generate(self, ctx: StageContext) -> StageResult:

@@ -1,0 +1,193 @@
+"""The stage cache: damaged stages recompute, ``use_cache=False`` starts from an empty folder.
+
+Stage-level tests call ``core.stages.run_stage`` (no Prefect); the three damage cases of issue 9
+also go through the whole flow, since what matters there is what gets published.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from topiclab.core.manifest import DONE_MARKER
+from topiclab.core.stages import StageOutcome, config_hash, run_stage, stage_dir, work_root
+from topiclab.core.topic import STAGES, StageResult
+
+
+def _config(topic: str, profile: str, overrides: list[str]) -> tuple[dict, str]:
+    from topiclab.core.config import resolve_config
+    from topiclab.core.registry import get_registry
+
+    reg = get_registry()
+    config = resolve_config(reg.topics[topic], profile, overrides=overrides).model_dump(mode="json")
+    return config, config_hash(topic, config, reg.fingerprint(topic, config), profile)
+
+
+def _stages(
+    topic: str,
+    config: dict,
+    root: Path,
+    until: str,
+    use_cache: bool = True,
+    run: dict | None = None,
+    log: list[str] | None = None,
+) -> dict[str, StageOutcome]:
+    out: dict[str, StageOutcome] = {}
+    for stage in STAGES[: STAGES.index(until) + 1]:
+        outcome = run_stage(
+            topic,
+            stage,
+            "quick",
+            config,
+            root / stage,
+            [o.result for o in out.values()],
+            run,
+            use_cache=use_cache,
+            log=(log.append if log is not None else print),
+        )
+        out[stage] = outcome
+    return out
+
+
+def test_marker_records_every_file(tmp_path: Path) -> None:
+    config, _ = _config("ridge", "quick", ["seed=41"])
+    out = _stages("ridge", config, tmp_path, "evaluate")
+    marker = json.loads((tmp_path / "evaluate" / DONE_MARKER).read_text())
+    assert set(marker["files"]) == {"coefficients.csv", "coefficients.png"}
+    assert all(len(r["sha256"]) == 64 and r["size"] > 0 for r in marker["files"].values())
+    # Paths point at the final folder, not at the temporary one the stage wrote into.
+    assert out["evaluate"].result.figures["coefficients"] == str(
+        tmp_path / "evaluate" / "coefficients.png"
+    )
+    assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("*.old-*"))
+
+
+@pytest.mark.parametrize(
+    ("stage", "damage", "reason"),
+    [
+        ("generate", lambda p: p.write_bytes(p.read_bytes()[:100]), "data.npz has 100 bytes"),
+        ("evaluate", lambda p: p.unlink(), "coefficients.png is missing"),
+        ("train", lambda p: p.write_bytes(b"x" * p.stat().st_size), "weights.npy changed"),
+    ],
+)
+def test_damaged_stage_is_recomputed_and_says_why(tmp_path, stage, damage, reason) -> None:
+    config, _ = _config("ridge", "quick", ["seed=42"])
+    first = _stages("ridge", config, tmp_path, "evaluate")
+    files = {"generate": "data.npz", "train": "weights.npy", "evaluate": "coefficients.png"}
+    damage(tmp_path / stage / files[stage])
+    log: list[str] = []
+    again = _stages("ridge", config, tmp_path, "evaluate", log=log)
+    assert [s for s, o in again.items() if not o.cached] == [stage]
+    assert again[stage].result.metrics == first[stage].result.metrics
+    assert any(reason in line and "recomputing" in line for line in log), log
+    assert again[stage].result == first[stage].result
+    assert all(o.cached for o in _stages("ridge", config, tmp_path, "evaluate").values())
+
+
+def test_no_cache_starts_from_an_empty_folder(tmp_path: Path) -> None:
+    config, _ = _config("ridge", "quick", ["seed=43"])
+    _stages("ridge", config, tmp_path, "generate")
+    (tmp_path / "generate" / "left-over.txt").write_text("from an earlier run")
+    (tmp_path / "generate.partial").mkdir()  # as a killed run leaves it
+    (tmp_path / "generate.partial" / "half.bin").write_bytes(b"\0")
+    again = _stages("ridge", config, tmp_path, "generate", use_cache=False)
+    assert not again["generate"].cached and again["generate"].seconds > 0
+    assert sorted(p.name for p in (tmp_path / "generate").iterdir()) == [DONE_MARKER, "data.npz"]
+    assert not (tmp_path / "generate.partial").exists()
+
+
+def test_no_cache_retrains_a_resumable_trainer(plugin_env, tmp_path: Path) -> None:
+    """llama's trainer resumes from checkpoints in its folder: a recompute must not (issue 10)."""
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.step_recorder")
+    from support import step_recorder
+
+    config, _ = _config("llama", "quick", [])
+    _stages("llama", config, tmp_path, "train")
+    step_recorder.STEPS.clear()
+    again = _stages("llama", config, tmp_path, "train", use_cache=False, run={"links": {}})
+    steps = config["train"]["steps"]
+    assert [s for s, m in step_recorder.STEPS if "loss" in m] == list(range(steps))
+    assert again["train"].result.metrics["train_seconds"] > 0.05
+    assert again["train"].seconds > 0
+
+
+def _home_stage(chash: str, stage: str) -> Path:
+    return stage_dir(work_root(), "ridge", chash, stage)
+
+
+@pytest.fixture(scope="module")
+def flow_run(prefect_harness, tmp_path_factory):
+    from topiclab.core.registry import reset_registry
+    from topiclab.flows.pipeline import topic_pipeline
+
+    reset_registry()
+    out = tmp_path_factory.mktemp("out")
+    result = topic_pipeline("ridge", "quick", ["seed=44"], None, str(out))
+    return result, out
+
+
+@pytest.mark.e2e
+def test_truncated_cached_report_is_rebuilt_not_published(flow_run) -> None:
+    from topiclab.flows.pipeline import topic_pipeline
+
+    result, out = flow_run
+    report = _home_stage(result["cache_key"], "report") / "report.html"
+    size = report.stat().st_size
+    report.write_bytes(b"")
+    again = topic_pipeline("ridge", "quick", ["seed=44"], None, str(out))
+    assert again["cached_stages"] == ["generate", "train", "evaluate"]
+    assert (out / "ridge" / "report.html").stat().st_size == size
+
+
+@pytest.mark.e2e
+def test_deleted_cached_figure_is_recomputed(flow_run) -> None:
+    from topiclab.flows.pipeline import topic_pipeline
+
+    result, out = flow_run
+    (_home_stage(result["cache_key"], "evaluate") / "coefficients.png").unlink()
+    again = topic_pipeline("ridge", "quick", ["seed=44"], None, str(out))
+    assert "evaluate" not in again["cached_stages"]
+    assert again["metrics"] == result["metrics"]
+    assert (out / "ridge" / "figures" / "coefficients.png").stat().st_size > 0
+
+
+@pytest.mark.e2e
+def test_truncated_upstream_file_regenerates_it(flow_run) -> None:
+    from topiclab.flows.pipeline import topic_pipeline
+
+    result, out = flow_run
+    data = _home_stage(result["cache_key"], "generate") / "data.npz"
+    data.write_bytes(data.read_bytes()[:64])
+    again = topic_pipeline("ridge", "quick", ["seed=44"], None, str(out), use_cache=True)
+    assert "generate" not in again["cached_stages"]
+    assert again["metrics"] == result["metrics"]
+    import numpy as np
+
+    assert np.load(data)["x"].shape[0] == 800  # a whole file again
+
+
+def test_marker_keeps_non_finite_metrics_and_relocates_every_path(tmp_path: Path) -> None:
+    """A NaN metric is a result (a claim fails on it), not a reason to lose the stage."""
+    import math
+
+    from topiclab.core.manifest import read_marker, write_marker
+    from topiclab.core.stages import _relocate
+
+    src, dst = tmp_path / "train.partial", tmp_path / "train"
+    src.mkdir()
+    (src / "w.npy").write_bytes(b"123")
+    result = StageResult(
+        metrics={"kl": math.nan, "big": math.inf},
+        files={"w": str(src / "w.npy")},
+        data={"nested": [{"path": str(src / "w.npy")}]},
+    )
+    moved = _relocate(result, src, dst)
+    write_marker(src, moved)
+    src.rename(dst)
+    back, why = read_marker(dst)
+    assert why == "" and back is not None
+    assert math.isnan(back.metrics["kl"]) and back.metrics["big"] == math.inf
+    assert back.files["w"] == str(dst / "w.npy")
+    assert back.data["nested"][0]["path"] == str(dst / "w.npy")

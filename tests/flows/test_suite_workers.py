@@ -1,0 +1,52 @@
+"""The suite on a process pool: independent topics at once, the same numbers as one by one."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+TIMING = ("seconds", "per_s")  # wall-clock metrics differ run to run
+
+
+def _metrics(summary: dict) -> dict[str, dict[str, float]]:
+    return {
+        e["topic"]: {k: v for k, v in e["metrics"].items() if not any(t in k for t in TIMING)}
+        for e in summary["topics"]
+    }
+
+
+def test_suite_with_two_workers_matches_sequential(prefect_harness, plugin_env, tmp_path):
+    from topiclab.flows.pipeline import suite
+
+    topics = ["ridge", "causal-iv"]
+    sequential = suite(topics, "quick", ["seed=71"], None, str(tmp_path / "seq"), False)
+    parallel = suite(topics, "quick", ["seed=71"], None, str(tmp_path / "par"), False, workers=2)
+    assert [e["status"] for e in parallel["topics"]] == ["ok", "ok"]
+    assert _metrics(parallel) == _metrics(sequential)
+    assert all(_metrics(sequential).values())
+    assert (tmp_path / "par" / "index.md").exists()
+
+
+def test_suite_on_a_dask_cluster(prefect_harness, plugin_env, tmp_path):
+    """``dask_address`` sends topics to a Dask scheduler (prefect-dask's DaskTaskRunner).
+
+    The cluster's workers are threads of this process: worker processes would need the
+    Prefect API URL in their environment, which a real deployment sets (docs/architecture.md).
+    """
+    from distributed import LocalCluster
+
+    from topiclab.flows.pipeline import suite
+
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        summary = suite(
+            ["ridge"],
+            "quick",
+            ["seed=71"],
+            None,
+            str(tmp_path),
+            dask_address=cluster.scheduler_address,
+        )
+    assert [e["status"] for e in summary["topics"]] == ["ok"]
+    assert summary["topics"][0]["metrics"]["max_coef_gap"] < 1e-3

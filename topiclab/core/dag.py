@@ -1,0 +1,216 @@
+"""The topic DAG: which topics a topic consumes, their order, and cache keys that cover them.
+
+    from topiclab.core.dag import check_dag, order, identity
+    check_dag(reg, ["compression"])            # unknown upstream or a cycle: one-line error
+    order(reg, ["compression", "llama"])       # ['llama', 'compression']
+    ident = identity(reg, "compression", "quick")
+    ident.cache_key, ident.upstream["llama"].cache_key
+
+A topic declares ``consumes = {"model": "llama:model"}``: its stages get the ``model`` output of
+the ``llama`` topic (same profile, llama's own config) as ``ctx.upstream["model"]``, a manifest
+of paths and hashes. The downstream cache key includes the upstream's, so a retrained upstream
+recomputes everything that stands on it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from topiclab.core.config import resolve_config
+from topiclab.core.errors import TopiclabError
+from topiclab.core.manifest import UpstreamOutput
+from topiclab.core.registry import Registry
+from topiclab.core.stages import config_hash
+from topiclab.core.topic import STAGES, StageResult
+
+RUN_RECORD = "run.json"
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """One entry of ``Topic.consumes``: local ``name`` <- ``topic``'s output ``output``."""
+
+    name: str
+    topic: str
+    output: str
+
+
+def consumed(reg: Registry, key: str) -> list[Consumed]:
+    out = []
+    for name, ref in reg.topics[key].consumes.items():
+        topic, sep, output = ref.partition(":")
+        if not (sep and topic and output):
+            raise TopiclabError(f"topic '{key}' consumes '{ref}'; write it as 'topic:output'")
+        out.append(Consumed(name, topic, output))
+    return out
+
+
+def upstream_topics(reg: Registry, key: str) -> list[str]:
+    return sorted({c.topic for c in consumed(reg, key)})
+
+
+def check_dag(reg: Registry, keys: list[str]) -> None:
+    """Unknown topics, unknown upstream topics and cycles, before anything runs."""
+    state: dict[str, str] = {}  # key -> "visiting" | "done"
+
+    def visit(key: str, path: list[str]) -> None:
+        if state.get(key) == "done":
+            return
+        if state.get(key) == "visiting":
+            cycle = " -> ".join([*path[path.index(key) :], key])
+            raise TopiclabError(f"topics consume each other in a cycle: {cycle}")
+        state[key] = "visiting"
+        for up in upstream_topics(reg, key):
+            if up not in reg.topics:
+                raise TopiclabError(
+                    f"topic '{key}' consumes unknown topic '{up}'; "
+                    f"registered: {', '.join(sorted(reg.topics))}"
+                )
+            visit(up, [*path, key])
+        state[key] = "done"
+
+    for key in keys:
+        reg.topic(key)  # unknown key: UnknownKeyError, a one-line TopiclabError
+        visit(key, [])
+
+
+def order(reg: Registry, keys: list[str]) -> list[str]:
+    """``keys`` with every topic after the topics of ``keys`` it (transitively) consumes."""
+    check_dag(reg, keys)
+    wanted, done = set(keys), []
+
+    def visit(key: str) -> None:
+        for up in upstream_topics(reg, key):
+            visit(up)
+        if key in wanted and key not in done:
+            done.append(key)
+
+    for key in keys:
+        visit(key)
+    return done
+
+
+def topic_overrides(topic: str, overrides: list[str] | None) -> list[str]:
+    """``--set key=v`` applies to every topic; ``--set topic:key=v`` to that topic only."""
+    out = []
+    for text in overrides or []:
+        head, sep, rest = text.partition(":")
+        if sep and "=" not in head:
+            if head == topic:
+                out.append(rest)
+        else:
+            out.append(text)
+    return out
+
+
+@dataclass
+class Identity:
+    """A topic's resolved config and cache key, and those of the topics it consumes."""
+
+    topic: str
+    profile: str
+    config: dict[str, Any]
+    cache_key: str
+    upstream: dict[str, Identity] = field(default_factory=dict)
+
+
+def identity(
+    reg: Registry,
+    key: str,
+    profile: str,
+    overrides: list[str] | None = None,
+    config_file: str | None = None,
+    multi_topic: bool = False,
+) -> Identity:
+    """Resolve ``key``'s config and cache key. An upstream topic gets the same profile and
+    overrides as in a suite (``--set llama:steps=5``), with the TOML read as multi-topic."""
+    check_dag(reg, [key])
+    cfg = resolve_config(
+        reg.topics[key],
+        profile,
+        Path(config_file) if config_file else None,
+        topic_overrides(key, overrides),
+        multi_topic_toml=multi_topic,
+    )
+    config = cfg.model_dump(mode="json")
+    ups = {
+        up: identity(reg, up, profile, overrides, config_file, multi_topic=True)
+        for up in upstream_topics(reg, key)
+    }
+    fingerprint = reg.fingerprint(key, config)
+    chash = config_hash(key, config, fingerprint, profile, {u: i.cache_key for u, i in ups.items()})
+    return Identity(key, profile, config, chash, ups)
+
+
+def find_output(topic: str, results: dict[str, StageResult], output: str) -> Path:
+    """The path a topic's stages published as ``files[output]`` or ``models[output]``."""
+    found = [
+        r.files.get(output) or r.models.get(output)
+        for s in STAGES
+        if (r := results.get(s)) is not None
+    ]
+    paths = [p for p in found if p]
+    if len(paths) != 1:
+        names = sorted({n for r in results.values() for n in (*r.files, *r.models)})
+        what = "is ambiguous" if paths else "does not exist"
+        raise TopiclabError(
+            f"output '{output}' of topic '{topic}' {what}; its outputs: {', '.join(names)}"
+        )
+    return Path(paths[0])
+
+
+def upstream_outputs(
+    reg: Registry, key: str, ident: Identity, results: dict[str, dict[str, StageResult]]
+) -> dict[str, UpstreamOutput]:
+    """The manifests ``key``'s stages get, from its upstream topics' stage ``results``."""
+    return {
+        c.name: UpstreamOutput.of(
+            c.topic,
+            c.output,
+            ident.upstream[c.topic].cache_key,
+            find_output(c.topic, results[c.topic], c.output),
+        )
+        for c in consumed(reg, key)
+    }
+
+
+def write_run_record(folder: Path, record: dict[str, Any]) -> None:
+    """``<cache key folder>/run.json``: which tracked run produced these stages (lineage)."""
+    tmp = folder / (RUN_RECORD + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    tmp.replace(folder / RUN_RECORD)
+
+
+def read_run_record(folder: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((folder / RUN_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def ancestors(reg: Registry, key: str) -> set[str]:
+    """Every topic ``key`` consumes, directly or through another topic."""
+    found: set[str] = set()
+    for up in upstream_topics(reg, key):
+        found |= {up} | ancestors(reg, up)
+    return found
+
+
+def with_upstream(reg: Registry, keys: list[str]) -> list[str]:
+    """``keys`` and every topic they stand on, upstream topics first: what a suite runs, so a
+    topic two others consume runs once, in its own task."""
+    check_dag(reg, keys)
+    everything = set(keys).union(*(ancestors(reg, k) for k in keys))
+    return order(reg, [*keys, *sorted(everything - set(keys))])
+
+
+def waves(reg: Registry, keys: list[str]) -> list[list[str]]:
+    """``keys`` in groups that may run at once: each group after every topic it stands on."""
+    level: dict[str, int] = {}
+    for key in order(reg, keys):
+        level[key] = 1 + max((level[a] for a in ancestors(reg, key) if a in level), default=-1)
+    return [[k for k in level if level[k] == n] for n in range(max(level.values(), default=-1) + 1)]
