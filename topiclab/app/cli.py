@@ -4,6 +4,7 @@
     topiclab plugins                   every plugin: distribution, version, hooks, load errors
     topiclab run diffusion --profile quick --set seed=1 --out out/
     topiclab run --all                 every topic, standard profile
+    topiclab --version
     topiclab report [results/latest]   rebuild and print the index of a results folder
     topiclab ui                        Prefect and MLflow UIs on 127.0.0.1 (Ctrl-C stops both)
     topiclab serve --cron "0 3 * * *"  deployments the Prefect UI can trigger and schedule
@@ -15,7 +16,10 @@ Heavy libraries (torch, prefect, mlflow) are imported inside the commands that n
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,57 +27,99 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from topiclab.app.preflight import (
+    check_config_tables,
+    check_results_root,
+    check_writable,
+    read_config_file,
+)
+from topiclab.app.signals import Stopped, raise_on_sigterm
 from topiclab.core.errors import TopiclabError
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Eight ML ideas as reproducible Prefect flows, logged to MLflow.",
+    rich_markup_mode=None,
+    help=(
+        "ML ideas as reproducible Prefect flows (generate -> train -> evaluate -> report), "
+        "tracked in MLflow. `topiclab list` shows the registered topics.\n\n"
+        "Example: topiclab run ridge --profile quick"
+    ),
 )
 out = Console()
 err = Console(stderr=True)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            out.print(f"topiclab {version('topiclab')}", highlight=False)
+        except PackageNotFoundError:
+            out.print("topiclab (not installed as a distribution)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
 def _registry() -> Any:
-    from topiclab.core.environment import configure_environment
+    from topiclab.core.environment import configure_environment, topiclab_home
     from topiclab.core.registry import get_registry
 
+    check_writable(topiclab_home(), "TOPICLAB_HOME")  # before anything is created there
     configure_environment()
     return get_registry()
 
 
-def _first_line(text: str) -> str:
-    return (text.strip().splitlines() or [""])[0]
+def _first_sentence(text: str) -> str:
+    """The first sentence of a (possibly wrapped) docstring or summary, whole."""
+    flat = " ".join(text.split())
+    end = flat.find(". ")
+    return flat if end < 0 else flat[: end + 1]
 
 
 @app.command("list")
 def list_cmd() -> None:
-    """List the registered topics, trainers and estimators."""
+    """List the registered topics, trainers and estimators, with the plugin of each.
+
+    Example: topiclab list
+    """
     reg = _registry()
     table = Table("kind", "key", "detail", "plugin", title="topiclab registry")
+    table.columns[2].overflow = "fold"  # wrap long sentences, never cut them with an ellipsis
     for key, cls in sorted(reg.topics.items()):
         table.add_row("topic", key, cls.title, reg.owner[("topic", key)])
     for key, spec in sorted(reg.trainers.items()):
-        table.add_row(
-            "trainer",
-            key,
-            f"[{spec.task}] {_first_line(spec.summary)}",
-            reg.owner[("trainer", key)],
-        )
+        detail = f"[{spec.task}] {_first_sentence(spec.summary)}"
+        table.add_row("trainer", key, detail, reg.owner[("trainer", key)])
     for key, est in sorted(reg.estimators.items()):
-        table.add_row(
-            "estimator",
-            key,
-            f"[{est.kind}] {_first_line(est.summary)}",
-            reg.owner[("estimator", key)],
-        )
-    out.print(table)
+        detail = f"[{est.kind}] {_first_sentence(est.summary)}"
+        table.add_row("estimator", key, detail, reg.owner[("estimator", key)])
+    out.print(table, highlight=False)
+    out.print(
+        f"{len(reg.topics)} topics, {len(reg.trainers)} trainers, {len(reg.estimators)} "
+        f"estimators from {len(reg.plugins.infos)} plugins"
+    )
 
 
 @app.command()
 def plugins() -> None:
-    """List every plugin with its distribution, version, hooks and load error, if any."""
+    """List every plugin with its distribution, version, hooks and load error, if any.
+
+    Example: TOPICLAB_BLOCK_PLUGINS=my-plugin topiclab plugins
+    """
     reg = _registry()
     table = Table("plugin", "distribution", "version", "hooks", "status")
     for p in reg.plugins.infos:
@@ -97,6 +143,9 @@ def _validate_run(
                 f"--set '{text}' targets topic '{head}', which is not in this run; "
                 f"topics of this run: {', '.join(topics)}"
             )
+    if config is not None:
+        data = read_config_file(config)
+        check_config_tables(config, data, [reg.topic(k) for k in topics], set(reg.topics))
     for key in topics:
         topic = reg.topic(key)
         resolve_config(
@@ -108,70 +157,125 @@ def _validate_run(
         )
 
 
-def _print_summary(entries: list[dict[str, Any]], out_dir: Path) -> None:
-    table = Table("topic", "status", "claims", "seconds", "cached stages", title="run summary")
+def _print_summary(entries: list[dict[str, Any]], out_dir: Path, log: Path | None) -> None:
+    table = Table(
+        "topic",
+        "status",
+        "claims",
+        "failed claims",
+        "seconds",
+        "cached stages",
+        title="run summary",
+    )
     for e in entries:
-        status = "[green]ok[/green]" if e["status"] == "ok" else f"[red]{e['status']}[/red]"
-        claims = f"{e['claims_passed']}/{e['claims_total']}" if e["status"] == "ok" else "—"
+        ok = e["status"] == "ok"
         table.add_row(
             e["topic"],
-            status,
-            claims,
+            "[green]ok[/green]" if ok else f"[red]{e['status']}[/red]",
+            f"{e['claims_passed']}/{e['claims_total']}" if ok else "—",
+            ", ".join(e.get("failed_claims", [])) or "—",
             f"{e.get('seconds', 0):.1f}",
             ", ".join(e.get("cached", [])) or "—",
         )
     out.print(table)
-    import os
 
     from topiclab.core.environment import default_tracking_uri
 
-    index = out_dir / "index.html"
-    out.print(f"report:   {index if index.exists() else out_dir}")
     out.print(f"results:  {out_dir}")
-    out.print(
-        "UIs:      topiclab ui   (Prefect http://127.0.0.1:4200, MLflow http://127.0.0.1:5000)"
-    )
+    if log is not None:
+        out.print(f"log:      {log}")
     out.print(f"tracking: {os.environ.get('MLFLOW_TRACKING_URI', default_tracking_uri())}")
+    out.print(
+        "UIs:      topiclab ui  (Prefect http://127.0.0.1:4200, MLflow http://127.0.0.1:5000)"
+    )
+    index = out_dir / "index.html"
+    if index.exists():
+        out.print(f"index:    {index.as_uri()}", soft_wrap=True)
+    for e in entries:  # deep links last, where the eye lands
+        if e["status"] == "ok":
+            out.print(
+                f"{e['topic']}: {(out_dir / e['topic'] / 'report.html').as_uri()}", soft_wrap=True
+            )
+            for name in ("mlflow_url", "prefect_url"):
+                if e.get(name):
+                    out.print(f"{e['topic']}: {e[name]}", soft_wrap=True)
 
 
-def _entries_from(out_dir: Path, topics: list[str]) -> list[dict[str, Any]]:
-    import json
+def _entries_from(
+    out_dir: Path, topics: list[str], started: float | None = None, strict: bool = False
+) -> list[dict[str, Any]]:
+    """Index rows. A topic of this run (``started`` set) whose metrics.json is missing or older
+    than the run failed; a corrupt file is a row of its own (or, ``strict``, an error)."""
+    from topiclab.core.errors import ResultsError
+    from topiclab.core.report import index_entry
 
     entries: list[dict[str, Any]] = []
     for key in topics:
         path = out_dir / key / "metrics.json"
-        if not path.exists():
+        if not path.exists() or (started is not None and path.stat().st_mtime < started):
             entries.append({"topic": key, "status": "failed"})
             continue
-        data = json.loads(path.read_text())
-        entries.append(
-            {
-                "topic": key,
-                "status": "ok",
-                "seconds": data["seconds"],
-                "claims_passed": sum(c["passed"] for c in data["claims"]),
-                "claims_total": len(data["claims"]),
-                "report": True,
-                "cached": data.get("cached_stages", []),
-            }
-        )
+        try:
+            entries.append(index_entry(path))
+        except ResultsError as exc:
+            if strict:
+                raise
+            entries.append({"topic": key, "status": "unreadable", "error": str(exc)})
     return entries
 
 
-@app.command()
+RUN_EXAMPLES = """Examples:
+
+  topiclab run ridge --profile quick
+
+  topiclab run causal-iv --set seed=3 --out out/iv
+
+  topiclab run --all --profile quick --config my.toml --set llama:steps=50
+
+The Prefect server used is, in order: PREFECT_API_URL, a running `topiclab ui`
+(127.0.0.1:$TOPICLAB_PREFECT_PORT, default 4200), else one started for this run.
+Library logs go to $TOPICLAB_HOME/logs/. Ctrl-C ends the run (exit 130; SIGTERM: 143);
+the same command again resumes from the last finished stage."""
+
+
+@app.command(epilog=RUN_EXAMPLES)
 def run(
     topics: Annotated[
-        list[str] | None, typer.Argument(help="Topic keys (see `topiclab list`).")
+        list[str] | None,
+        typer.Argument(help="Topic keys to run, e.g. ridge (see `topiclab list`)."),
     ] = None,
-    all_topics: Annotated[bool, typer.Option("--all", help="Run every registered topic.")] = False,
-    profile: Annotated[str, typer.Option(help="quick | standard | full")] = "standard",
-    config: Annotated[Path | None, typer.Option(help="TOML file with config values.")] = None,
+    all_topics: Annotated[
+        bool, typer.Option("--all", help="Run every registered topic, one after the other.")
+    ] = False,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="quick (seconds: checks the code paths), standard, or full (the paper's sizes)."
+        ),
+    ] = "standard",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML file of config values; a [topic] table applies to that topic only."
+        ),
+    ] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="key=value override; topic:key=value for one topic of several."),
+        typer.Option(
+            "--set",
+            help="Override a config value: --set seed=1; --set ridge:steps=50 for one topic.",
+        ),
     ] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute every stage.")] = False,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Output folder; default results/<timestamp> with results/latest pointing at it.",
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Recompute every stage instead of reusing it.")
+    ] = False,
 ) -> None:
     """Run topics: generate -> train -> evaluate -> report, tracked in MLflow."""
     reg = _registry()
@@ -180,40 +284,75 @@ def run(
         raise TopiclabError(f"name a topic or pass --all; topics: {', '.join(sorted(reg.topics))}")
     overrides = list(set_ or [])
     _validate_run(reg, keys, profile, config, overrides)
-
-    from topiclab.core.outputs import resolve_out_dir
-    from topiclab.core.report import write_index
-    from topiclab.flows.pipeline import SuiteFailed, suite, topic_pipeline
-
-    target = resolve_out_dir(out_dir)
-    cfg = str(config) if config else None
-    failed = False
+    if out_dir is not None:
+        check_writable(out_dir, "--out")
+    else:
+        check_results_root(Path("results"))
     try:
-        if len(keys) == 1:
-            topic_pipeline(keys[0], profile, overrides, cfg, str(target), not no_cache)
-            # The index covers every topic in the folder, not only the one just run.
-            shown = sorted(set(keys) | {p.parent.name for p in target.glob("*/metrics.json")})
-            write_index(target, _entries_from(target, shown))
-        else:
-            suite(keys, profile, overrides, cfg, str(target), not no_cache)
-    except SuiteFailed as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        failed = True
-    except Exception as exc:
-        err.print(
-            f"[red]error:[/red] {keys[0]} failed: {type(exc).__name__}: {exc}".splitlines()[0]
-        )
-        failed = True
-    _print_summary(_entries_from(target, keys), target)
+        target, log, failed, started = _execute(keys, profile, config, overrides, out_dir, no_cache)
+    except KeyboardInterrupt as exc:  # click would turn it into "Aborted!" and exit code 1
+        raise Stopped(signal.SIGINT) from exc
+    _finish(target, keys, started, log)
     if failed:
         raise typer.Exit(1)
 
 
+def _execute(
+    keys: list[str],
+    profile: str,
+    config: Path | None,
+    overrides: list[str],
+    out_dir: Path | None,
+    no_cache: bool,
+) -> tuple[Path, Path, bool, float]:
+    """The flows, against the chosen Prefect server, with library logs in a file."""
+    from topiclab.app.logfile import library_log, new_log_path
+    from topiclab.app.prefect_api import prefect_api, using
+    from topiclab.core.outputs import resolve_out_dir
+    from topiclab.flows.pipeline import SuiteFailed, suite, topic_pipeline
+
+    cfg = str(config) if config else None
+    with prefect_api() as api:
+        out.print(api.describe(), highlight=False, soft_wrap=True)
+        started = time.time() - 1  # mtimes can be coarser than time.time()
+        target = resolve_out_dir(out_dir)
+        with using(api), library_log(new_log_path("run"), err) as log:
+            try:
+                if len(keys) == 1:
+                    topic_pipeline(keys[0], profile, overrides, cfg, str(target), not no_cache)
+                else:
+                    suite(keys, profile, overrides, cfg, str(target), not no_cache)
+            except SuiteFailed as exc:
+                err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+                return target, log, True, started
+            except Exception as exc:
+                line = f"{keys[0]} failed: {type(exc).__name__}: {exc}".splitlines()[0]
+                err.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+                return target, log, True, started
+    return target, log, False, started
+
+
+def _finish(target: Path, keys: list[str], started: float, log: Path) -> None:
+    """Rebuild the index (also after a failure: it must not show an old verdict) and print
+    the summary. Other topics in the folder are listed too; a corrupt one does not fail us."""
+    from topiclab.core.report import write_index
+
+    others = sorted({p.parent.name for p in target.glob("*/metrics.json")} - set(keys))
+    entries = _entries_from(target, keys, started)
+    write_index(target, entries + _entries_from(target, others))
+    _print_summary(entries, target, log)
+
+
 @app.command()
 def report(
-    results: Annotated[Path, typer.Argument(help="A results folder.")] = Path("results/latest"),
+    results: Annotated[
+        Path, typer.Argument(help="A results folder, e.g. results/latest or the --out of a run.")
+    ] = Path("results/latest"),
 ) -> None:
-    """Rebuild the index of a results folder from its metrics.json files and print it."""
+    """Rebuild the index of a results folder from its metrics.json files and print it.
+
+    Example: topiclab report out/iv
+    """
     if not results.is_dir():
         raise TopiclabError(f"results folder '{results}' does not exist; run `topiclab run` first")
     from topiclab.core.report import write_index
@@ -221,14 +360,23 @@ def report(
     keys = sorted(p.parent.name for p in results.glob("*/metrics.json"))
     if not keys:
         raise TopiclabError(f"no */metrics.json under '{results}'")
-    entries = _entries_from(results, keys)
+    entries = _entries_from(results, keys, strict=True)  # before anything is written
     write_index(results, entries)
-    _print_summary(entries, results.resolve())
+    _print_summary(entries, results.resolve(), None)
 
 
 @app.command()
-def ui(prefect_port: int = 4200, mlflow_port: int = 5000) -> None:
-    """Start a local Prefect server and the MLflow UI on 127.0.0.1; Ctrl-C stops both."""
+def ui(
+    prefect_port: Annotated[
+        int, typer.Option(help="Port of the Prefect server; `topiclab run` finds it there.")
+    ] = 4200,
+    mlflow_port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+) -> None:
+    """Start a Prefect server and the MLflow UI on 127.0.0.1; Ctrl-C stops both.
+
+    While it runs, `topiclab run` uses this Prefect server instead of starting one (faster,
+    and runs show up in the UI). Example: topiclab ui --mlflow-port 5001
+    """
     from topiclab.app.servers import run_uis
 
     _registry()
@@ -238,12 +386,21 @@ def ui(prefect_port: int = 4200, mlflow_port: int = 5000) -> None:
 @app.command()
 def serve(
     cron: Annotated[
-        str | None, typer.Option(help="Cron schedule for the suite, e.g. '0 3 * * *'.")
+        str | None,
+        typer.Option(help="Cron schedule for the suite of all topics, e.g. '0 3 * * *'."),
     ] = None,
-    topic_cron: Annotated[str | None, typer.Option(help="Cron schedule for each topic.")] = None,
-    profile: str = "standard",
+    topic_cron: Annotated[
+        str | None, typer.Option(help="Cron schedule for each topic's own deployment.")
+    ] = None,
+    profile: Annotated[
+        str, typer.Option(help="Profile the deployments run with: quick, standard or full.")
+    ] = "standard",
 ) -> None:
-    """Serve a deployment per topic and one for the suite (trigger them from the Prefect UI)."""
+    """Serve a deployment per topic and one for the suite (trigger them from the Prefect UI).
+
+    Needs a running Prefect server (`topiclab ui`). Results go to $TOPICLAB_HOME/results.
+    Example: topiclab serve --profile quick --cron "0 3 * * *"
+    """
     from topiclab.app.deploy import serve_deployments
     from topiclab.core.config import profile_values
 
@@ -256,9 +413,12 @@ def serve(
 @app.command("new-plugin")
 def new_plugin(
     name: Annotated[str, typer.Argument(help="Package name, e.g. my-plugin.")],
-    directory: Annotated[Path, typer.Option(help="Where to create it.")] = Path("."),
+    directory: Annotated[Path, typer.Option(help="Folder to create the package in.")] = Path("."),
 ) -> None:
-    """Scaffold a pip-installable plugin: entry point, a trainer, a topic and their test."""
+    """Scaffold a pip-installable plugin: entry point, a trainer, a topic and their test.
+
+    Example: topiclab new-plugin my-plugin --directory ~/src
+    """
     from topiclab.app.scaffold import scaffold_plugin
 
     root = scaffold_plugin(name, directory)
@@ -268,11 +428,25 @@ def new_plugin(
 
 
 def main() -> None:
+    raise_on_sigterm()
     try:
         app()
     except TopiclabError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except Stopped as exc:
+        err.print(
+            f"[red]stopped[/red] by {signal.Signals(exc.signum).name}: the run is marked FAILED; "
+            "the same command resumes from the last finished stage",
+            highlight=False,
+            soft_wrap=True,
+        )
+        # What matters is done: the MLflow run is closed, the Prefect server stopped and its
+        # log queue drained. Interpreter teardown (Prefect's and MLflow's background threads)
+        # takes 3-4 s more on a loaded 2-core machine, past the 5 s a signal may take.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exc.code)
 
 
 if __name__ == "__main__":
