@@ -25,6 +25,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from topiclab.app.preflight import (
@@ -278,16 +279,20 @@ def run(
     ] = False,
 ) -> None:
     """Run topics: generate -> train -> evaluate -> report, tracked in MLflow."""
+    from topiclab.core.environment import topiclab_home
+
+    # Paths first: they take milliseconds, and nothing here creates anything.
+    check_writable(topiclab_home(), "TOPICLAB_HOME")
+    if out_dir is not None:
+        check_writable(out_dir, "--out")
+    else:
+        check_results_root(Path("results"))
     reg = _registry()
     keys = sorted(reg.topics) if all_topics else list(topics or [])
     if not keys:
         raise TopiclabError(f"name a topic or pass --all; topics: {', '.join(sorted(reg.topics))}")
     overrides = list(set_ or [])
     _validate_run(reg, keys, profile, config, overrides)
-    if out_dir is not None:
-        check_writable(out_dir, "--out")
-    else:
-        check_results_root(Path("results"))
     try:
         target, log, failed, started = _execute(keys, profile, config, overrides, out_dir, no_cache)
     except KeyboardInterrupt as exc:  # click would turn it into "Aborted!" and exit code 1
@@ -323,11 +328,11 @@ def _execute(
                 else:
                     suite(keys, profile, overrides, cfg, str(target), not no_cache)
             except SuiteFailed as exc:
-                err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+                err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
                 return target, log, True, started
             except Exception as exc:
                 line = f"{keys[0]} failed: {type(exc).__name__}: {exc}".splitlines()[0]
-                err.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+                err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
                 return target, log, True, started
     return target, log, False, started
 
@@ -432,7 +437,7 @@ def main() -> None:
     try:
         app()
     except TopiclabError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except Stopped as exc:
         err.print(
