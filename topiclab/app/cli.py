@@ -373,8 +373,12 @@ def report(
 @app.command()
 def ui(
     prefect_port: Annotated[
-        int, typer.Option(help="Port of the Prefect server; `topiclab run` finds it there.")
-    ] = 4200,
+        int | None,
+        typer.Option(
+            help="Port of the Prefect server (default $TOPICLAB_PREFECT_PORT or 4200); "
+            "`topiclab run` looks for it there."
+        ),
+    ] = None,
     mlflow_port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
 ) -> None:
     """Start a Prefect server and the MLflow UI on 127.0.0.1; Ctrl-C stops both.
@@ -382,10 +386,11 @@ def ui(
     While it runs, `topiclab run` uses this Prefect server instead of starting one (faster,
     and runs show up in the UI). Example: topiclab ui --mlflow-port 5001
     """
+    from topiclab.app.prefect_api import ui_port
     from topiclab.app.servers import run_uis
 
     _registry()
-    run_uis(prefect_port, mlflow_port, out)
+    run_uis(prefect_port or ui_port(), mlflow_port, out)
 
 
 @app.command()

@@ -20,24 +20,22 @@ along instead of leaving a 250 MB orphan.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from topiclab.app.servers import healthy
+from topiclab.app.servers import die_with_parent, healthy
 from topiclab.core.environment import topiclab_home
 from topiclab.core.errors import TopiclabError
 
 DEFAULT_PORT = 4200
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -78,21 +76,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child get SIGTERM when this process dies (Linux)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)  # loaded before fork: nothing to import after
-    parent = os.getpid()
-
-    def preexec() -> None:
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return preexec
 
 
 def server_command(port: int) -> list[str]:
@@ -138,7 +121,7 @@ def start_server(log: Path) -> tuple[subprocess.Popen[bytes], str]:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,  # Ctrl-C and `timeout` signal the CLI's group, not this
-            preexec_fn=_die_with_parent(),
+            preexec_fn=die_with_parent(),
         )
     return proc, f"http://127.0.0.1:{port}/api"
 
