@@ -79,8 +79,11 @@ def _registry() -> Any:
     from topiclab.core.environment import configure_environment, topiclab_home
     from topiclab.core.registry import get_registry
 
-    check_writable(topiclab_home(), "TOPICLAB_HOME")  # before anything is created there
-    configure_environment()
+    try:
+        configure_environment()  # creates the home folder
+    except OSError as exc:
+        home = topiclab_home()
+        raise TopiclabError(f"TOPICLAB_HOME '{home}' cannot be created: {exc.strerror}") from None
     return get_registry()
 
 
