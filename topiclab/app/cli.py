@@ -35,6 +35,7 @@ from topiclab.app.preflight import (
     read_config_file,
 )
 from topiclab.app.signals import Stopped, raise_on_sigterm
+from topiclab.app.summary import entries_from, finish_run, print_summary
 from topiclab.core.errors import TopiclabError
 
 app = typer.Typer(
@@ -161,73 +162,6 @@ def _validate_run(
         )
 
 
-def _print_summary(entries: list[dict[str, Any]], out_dir: Path, log: Path | None) -> None:
-    table = Table(
-        "topic",
-        "status",
-        "claims",
-        "failed claims",
-        "seconds",
-        "cached stages",
-        title="run summary",
-    )
-    for e in entries:
-        ok = e["status"] == "ok"
-        table.add_row(
-            e["topic"],
-            "[green]ok[/green]" if ok else f"[red]{e['status']}[/red]",
-            f"{e['claims_passed']}/{e['claims_total']}" if ok else "—",
-            ", ".join(e.get("failed_claims", [])) or "—",
-            f"{e.get('seconds', 0):.1f}",
-            ", ".join(e.get("cached", [])) or "—",
-        )
-    out.print(table)
-
-    from topiclab.core.environment import default_tracking_uri
-
-    out.print(f"results:  {out_dir}")
-    if log is not None:
-        out.print(f"log:      {log}")
-    out.print(f"tracking: {os.environ.get('MLFLOW_TRACKING_URI', default_tracking_uri())}")
-    out.print(
-        "UIs:      topiclab ui  (Prefect http://127.0.0.1:4200, MLflow http://127.0.0.1:5000)"
-    )
-    index = out_dir / "index.html"
-    if index.exists():
-        out.print(f"index:    {index.as_uri()}", soft_wrap=True)
-    for e in entries:  # deep links last, where the eye lands
-        if e["status"] == "ok":
-            out.print(
-                f"{e['topic']}: {(out_dir / e['topic'] / 'report.html').as_uri()}", soft_wrap=True
-            )
-            for name in ("mlflow_url", "prefect_url"):
-                if e.get(name):
-                    out.print(f"{e['topic']}: {e[name]}", soft_wrap=True)
-
-
-def _entries_from(
-    out_dir: Path, topics: list[str], started: float | None = None, strict: bool = False
-) -> list[dict[str, Any]]:
-    """Index rows. A topic of this run (``started`` set) whose metrics.json is missing or older
-    than the run failed; a corrupt file is a row of its own (or, ``strict``, an error)."""
-    from topiclab.core.errors import ResultsError
-    from topiclab.core.report import index_entry
-
-    entries: list[dict[str, Any]] = []
-    for key in topics:
-        path = out_dir / key / "metrics.json"
-        if not path.exists() or (started is not None and path.stat().st_mtime < started):
-            entries.append({"topic": key, "status": "failed"})
-            continue
-        try:
-            entries.append(index_entry(path))
-        except ResultsError as exc:
-            if strict:
-                raise
-            entries.append({"topic": key, "status": "unreadable", "error": str(exc)})
-    return entries
-
-
 RUN_EXAMPLES = """Examples:
 
   topiclab run ridge --profile quick
@@ -300,7 +234,7 @@ def run(
         target, log, failed, started = _execute(keys, profile, config, overrides, out_dir, no_cache)
     except KeyboardInterrupt as exc:  # click would turn it into "Aborted!" and exit code 1
         raise Stopped(signal.SIGINT) from exc
-    _finish(target, keys, started, log)
+    finish_run(out, target, keys, started, log)
     if failed:
         raise typer.Exit(1)
 
@@ -340,17 +274,6 @@ def _execute(
     return target, log, False, started
 
 
-def _finish(target: Path, keys: list[str], started: float, log: Path) -> None:
-    """Rebuild the index (also after a failure: it must not show an old verdict) and print
-    the summary. Other topics in the folder are listed too; a corrupt one does not fail us."""
-    from topiclab.core.report import write_index
-
-    others = sorted({p.parent.name for p in target.glob("*/metrics.json")} - set(keys))
-    entries = _entries_from(target, keys, started)
-    write_index(target, entries + _entries_from(target, others))
-    _print_summary(entries, target, log)
-
-
 @app.command()
 def report(
     results: Annotated[
@@ -368,9 +291,9 @@ def report(
     keys = sorted(p.parent.name for p in results.glob("*/metrics.json"))
     if not keys:
         raise TopiclabError(f"no */metrics.json under '{results}'")
-    entries = _entries_from(results, keys, strict=True)  # before anything is written
+    entries = entries_from(results, keys, strict=True)  # before anything is written
     write_index(results, entries)
-    _print_summary(entries, results.resolve(), None)
+    print_summary(out, entries, results.resolve(), None)
 
 
 @app.command()
