@@ -40,13 +40,21 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> None:
 def _redeliver_swallowed(unraisable: Any, previous: Any = sys.unraisablehook) -> None:
     """An exception raised while Python runs a ``__del__`` or a weakref callback (SQLAlchemy
     and torch have many) is printed and dropped: a Ctrl-C landing there would be lost and
-    the run would go on. Send the signal again, so that it lands in ordinary code."""
+    the run would go on. Send the signal again, from another thread a moment later: sent
+    from here, its handler would run inside this hook and be dropped too."""
     previous(unraisable)
     exc = unraisable.exc_value
+    signum: int | None = None
     if isinstance(exc, KeyboardInterrupt):
-        os.kill(os.getpid(), signal.SIGINT)
+        signum = signal.SIGINT
     elif isinstance(exc, Stopped):
-        os.kill(os.getpid(), exc.signum)
+        signum = exc.signum
+    elif type(exc).__name__ == "TerminationSignal":  # Prefect's SIGTERM, during a flow
+        signum = getattr(exc, "signal", signal.SIGTERM)
+    if signum is not None:
+        resend = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+        resend.daemon = True
+        resend.start()
 
 
 def raise_on_sigterm() -> None:
