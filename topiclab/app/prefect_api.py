@@ -47,9 +47,7 @@ class PrefectApi:
     def describe(self) -> str:
         if self.pid is None:
             return f"Prefect: {self.url} ({self.origin})"
-        return (
-            f"Prefect: {self.url} (started for this run, pid {self.pid}; `topiclab ui` saves this)"
-        )
+        return f"Prefect: {self.url} (started for this run; a running `topiclab ui` saves that)"
 
 
 def ui_port() -> int:
