@@ -95,7 +95,7 @@ def _first_sentence(text: str) -> str:
     return flat if end < 0 else flat[: end + 1]
 
 
-@app.command("list")
+@app.command("list", short_help="Registered topics, trainers and estimators.")
 def list_cmd() -> None:
     """List the registered topics, trainers and estimators, with the plugin of each.
 
@@ -119,7 +119,7 @@ def list_cmd() -> None:
     )
 
 
-@app.command()
+@app.command(short_help="Plugins: versions, hooks, load errors.")
 def plugins() -> None:
     """List every plugin with its distribution, version, hooks and load error, if any.
 
@@ -176,11 +176,13 @@ Library logs go to $TOPICLAB_HOME/logs/. Ctrl-C ends the run (exit 130; SIGTERM:
 the same command again resumes from the last finished stage."""
 
 
-@app.command(epilog=RUN_EXAMPLES)
+@app.command(epilog=RUN_EXAMPLES, short_help="Run topics, tracked in MLflow.")
 def run(
     topics: Annotated[
         list[str] | None,
-        typer.Argument(help="Topic keys to run, e.g. ridge (see `topiclab list`)."),
+        typer.Argument(
+            metavar="TOPIC", help="Topic keys to run, e.g. ridge (see `topiclab list`)."
+        ),
     ] = None,
     all_topics: Annotated[
         bool, typer.Option("--all", help="Run every registered topic, one after the other.")
@@ -201,6 +203,7 @@ def run(
         list[str] | None,
         typer.Option(
             "--set",
+            metavar="KEY=VALUE",
             help="Override a config value: --set seed=1; --set ridge:steps=50 for one topic.",
         ),
     ] = None,
@@ -274,7 +277,7 @@ def _execute(
     return target, log, False, started
 
 
-@app.command()
+@app.command(short_help="Rebuild and print a results index.")
 def report(
     results: Annotated[
         Path, typer.Argument(help="A results folder, e.g. results/latest or the --out of a run.")
@@ -296,7 +299,7 @@ def report(
     print_summary(out, entries, results.resolve(), None)
 
 
-@app.command()
+@app.command(short_help="Prefect and MLflow UIs on 127.0.0.1.")
 def ui(
     prefect_port: Annotated[
         int | None,
@@ -319,7 +322,7 @@ def ui(
     run_uis(prefect_port or ui_port(), mlflow_port, out)
 
 
-@app.command()
+@app.command(short_help="Deployments for the Prefect UI.")
 def serve(
     cron: Annotated[
         str | None,
@@ -346,7 +349,7 @@ def serve(
     serve_deployments(sorted(reg.topics), profile, cron, topic_cron, out)
 
 
-@app.command("new-plugin")
+@app.command("new-plugin", short_help="Scaffold a pip-installable plugin.")
 def new_plugin(
     name: Annotated[str, typer.Argument(help="Package name, e.g. my-plugin.")],
     directory: Annotated[Path, typer.Option(help="Folder to create the package in.")] = Path("."),
