@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from app.clirun import fresh_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -16,10 +18,12 @@ REPO = Path(__file__).resolve().parents[2]
 def topiclab(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:
+    # REPO first on the path: the checkout under test, not whichever topiclab is installed
+    path = os.pathsep.join([str(REPO), str(REPO / "tests")])
     return subprocess.run(
         [sys.executable, "-m", "topiclab.app.cli", *args],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(REPO / "tests"), "COLUMNS": "250", **(env or {})},
+        env={**os.environ, "PYTHONPATH": path, "COLUMNS": "250", **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -95,21 +99,52 @@ def test_new_plugin_scaffold_is_a_working_plugin(tmp_path):
     assert "already exists" in one_line_error(again)
 
 
+def test_version_and_help_with_examples():
+    version = topiclab("--version")
+    assert version.returncode == 0 and version.stdout.startswith("topiclab ")
+    for command in ("run", "report", "list", "serve", "ui", "new-plugin"):
+        proc = topiclab(command, "--help")
+        assert proc.returncode == 0 and "Example" in proc.stdout, (command, proc.stdout)
+    main = topiclab("--help").stdout
+    assert "Eight" not in main and "three" not in main  # counts come from `topiclab list`
+    assert (
+        "..." not in main.split("Commands:")[1]
+    )  # each command's line is a whole sentence, not cut mid-word
+
+
+def test_list_counts_and_whole_sentences():
+    proc = topiclab("list")
+    assert proc.returncode == 0, proc.stderr
+    assert "…" not in proc.stdout  # nothing cut with an ellipsis
+    assert re.search(r"\d+ topics, \d+ trainers, \d+ estimators from \d+ plugins", proc.stdout)
+
+
 @pytest.mark.e2e
 def test_run_quick_end_to_end_prints_summary(tmp_path):
+    """A quick ridge run: exit 0 although another topic's metrics.json in --out is corrupt;
+    the terminal shows the Prefect server used, the summary and deep links, and no library
+    noise (that goes to the log file)."""
+    out = tmp_path / "out"
+    (out / "other").mkdir(parents=True)
+    (out / "other" / "metrics.json").write_text('{"claims": [')  # truncated
     proc = topiclab(
-        "run",
-        "ridge",
-        "--profile",
-        "quick",
-        "--out",
-        str(tmp_path / "out"),
-        cwd=tmp_path,
-        timeout=600,
-    )
+        "run", "ridge", "--profile", "quick", "--out", str(out),
+        env=fresh_env(tmp_path), cwd=tmp_path, timeout=600,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "run summary" in proc.stdout and "ridge" in proc.stdout
-    assert (tmp_path / "out" / "ridge" / "metrics.json").exists()
-    assert (tmp_path / "out" / "index.html").exists()
-    report = topiclab("report", str(tmp_path / "out"))
+    assert "Prefect: http://127.0.0.1:" in proc.stdout and "started for this run" in proc.stdout
+    assert (out / "ridge" / "report.html").as_uri() in proc.stdout
+    terminal = proc.stdout + proc.stderr
+    for noise in ("Successfully registered", "Starting temporary server", "Pickle", "INFO"):
+        assert noise not in terminal, noise
+    log = Path(re.search(r"log: +(\S+)", proc.stdout).group(1))  # type: ignore[union-attr]
+    assert "Successfully registered model" in log.read_text()
+    assert (out / "ridge" / "metrics.json").exists()
+    index = (out / "index.html").read_text()
+    assert "unreadable" in index and "<td>ridge</td>" in index
+    report = topiclab("report", str(out / "ridge" / ".."), env=fresh_env(tmp_path))
+    assert report.returncode == 2  # report is strict: the corrupt file is named
+    (out / "other" / "metrics.json").unlink()
+    report = topiclab("report", str(out), env=fresh_env(tmp_path))
     assert report.returncode == 0 and "2/2" in report.stdout

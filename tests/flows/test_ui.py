@@ -97,8 +97,8 @@ def servers(chromium: Path) -> Iterator[dict[str, str]]:
 def served(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """``topiclab serve --profile quick`` in its own process group; yields its working folder.
 
-    Its working folder is a temp folder, so runs triggered from the UI (no ``out_dir``) write
-    ``results/<timestamp>`` there and not into the checkout.
+    Its working folder is a temp folder; runs triggered from the UI (no ``out_dir``) must
+    still write ``$TOPICLAB_HOME/results/<timestamp>``, not into that folder.
     """
     cwd = tmp_path_factory.mktemp("serve")
     log = cwd / "serve.log"
@@ -249,8 +249,10 @@ def test_deployment_triggered_from_prefect_ui_completes(ui_run, served):
         f"flow run {ui_run['id']} ended {flow_run.state.name}: {flow_run.state.message}\n"
         f"serve log:\n{tail(served / 'serve.log')}"
     )
-    # no out_dir from the UI: results/<timestamp> under the serve process's working folder
-    metrics = json.loads((served / "results" / "latest" / "ridge" / "metrics.json").read_text())
+    # no out_dir from the UI: $TOPICLAB_HOME/results/<timestamp>, not the serve folder
+    assert not (served / "results").exists()
+    home = Path(os.environ["TOPICLAB_HOME"])
+    metrics = json.loads((home / "results" / "latest" / "ridge" / "metrics.json").read_text())
     assert metrics["topic"] == "ridge" and metrics["profile"] == "quick"
     assert metrics["links"]["runs"]["mlflow"] == mlflow_run_of(ui_run["id"])[1].info.run_id
 

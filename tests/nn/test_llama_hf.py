@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -130,3 +131,54 @@ def test_load_hf_checkpoint_directory(tmp_path: Path) -> None:
         assert (ours(x) - hf(x).logits).abs().max() <= 1e-5
     with pytest.raises(FileNotFoundError):
         load_hf_checkpoint(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"attention_bias": True}, "attention_bias=true: Llama 2 has no attention biases"),
+        ({"mlp_bias": True}, "mlp_bias=true: Llama 2 has no MLP biases"),
+        ({"hidden_act": "gelu"}, "hidden_act='gelu': Llama 2 uses 'silu'"),
+    ],
+    ids=["attention-bias", "mlp-bias", "gelu"],
+)
+def test_what_llama2_lacks_is_refused_in_one_line(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    """Accepting these silently dropped biases or swapped the activation (logits off)."""
+    hf = hf_model(4)
+    for key, value in change.items():
+        setattr(hf.config, key, value)
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        from_hf(hf)
+    hf.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_hf_checkpoint(tmp_path)
+
+
+def test_biases_in_the_weights_are_refused_even_if_the_config_is_silent() -> None:
+    hf = hf_model(4)
+    sd = dict(hf.state_dict())
+    sd["model.layers.0.self_attn.q_proj.bias"] = torch.zeros(64)
+    args = args_from_hf_config(hf.config)
+    with pytest.raises(ValueError, match=r"weights Llama 2 does not have: .*q_proj\.bias"):
+        meta_state_dict_from_hf(sd, args)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"hidden_size": 56, "head_dim": 7},
+            "head size 7 (hidden_size/heads) is odd: RoPE needs pairs",
+        ),
+        ({"num_key_value_heads": 3}, "num_key_value_heads 3 must divide num_attention_heads 8"),
+        ({"head_dim": 16}, "head_dim 16 x 8 heads != hidden_size 64"),
+    ],
+    ids=["odd-head", "kv-heads", "head-dim"],
+)
+def test_invalid_head_sizes_are_one_line_errors(change: dict[str, int], message: str) -> None:
+    config = hf_model(4).config.to_dict()
+    config.update(change)
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        args_from_hf_config(config)

@@ -4,43 +4,75 @@
     export PREFECT_API_URL=http://127.0.0.1:4200/api
     topiclab serve --cron "0 3 * * *"               # suite nightly; topics on demand
 
-Then trigger any of them from the Prefect UI ("Deployments" -> Run). For work pools and
-workers on other machines see ``deploy/prefect.yaml``.
+Then trigger any of them from the Prefect UI ("Deployments" -> Run). A run triggered there
+writes ``$TOPICLAB_HOME/results/<timestamp>/`` (and re-points ``results/latest``), whatever
+folder ``serve`` was started from. For work pools and workers on other machines see
+``deploy/prefect.yaml``.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
-from topiclab.app.servers import healthy
+from topiclab.app.prefect_api import running_server
+from topiclab.core.environment import topiclab_home
 from topiclab.core.errors import TopiclabError
 
 
 def ensure_server() -> str:
-    """Schedules need a persistent server; use ``PREFECT_API_URL`` or a local one on 4200."""
-    url = os.environ.get("PREFECT_API_URL")
-    if not url and healthy("http://127.0.0.1:4200/api/health"):
-        url = os.environ["PREFECT_API_URL"] = "http://127.0.0.1:4200/api"
-    if not url or not healthy(f"{url.rstrip('/')}/health"):
+    """Schedules need a persistent server: ``PREFECT_API_URL``, or ``topiclab ui``'s."""
+    api = running_server()
+    if api is None:
         raise TopiclabError(
             "serving deployments needs a running Prefect server: start one with "
             "`topiclab ui` (or `prefect server start`) and set PREFECT_API_URL"
         )
-    return url
+    os.environ["PREFECT_API_URL"] = api.url
+    return api.url
+
+
+def results_folder() -> Path:
+    """Where runs of the served deployments work: flow runs are child processes that
+    inherit the server's working folder, and a run without ``out_dir`` writes
+    ``results/<timestamp>`` relative to it. Under ``$TOPICLAB_HOME``, not wherever the
+    user happened to type ``topiclab serve``."""
+    folder = topiclab_home()
+    (folder / "results").mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _keep_imports_after_chdir() -> None:
+    """The flow runs are ``python -m prefect.engine`` in the new folder: they must import the
+    topiclab this process runs (a checkout, say), and relative PYTHONPATH entries must not
+    change meaning."""
+    import topiclab
+
+    source = str(Path(topiclab.__file__).resolve().parents[1])
+    entries = [
+        str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p
+    ]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([source, *entries]))
 
 
 def build_deployments(
     topics: list[str], profile: str, cron: str | None, topic_cron: str | None
 ) -> list[Any]:
+    from prefect.types.entrypoint import EntrypointType
+
     from topiclab.flows.pipeline import suite, topic_pipeline
 
+    # A module path, not a file path relative to the folder `serve` started in: the runs
+    # work in results_folder(), where a relative file path would not resolve.
+    by_module = EntrypointType.MODULE_PATH
     deployments = [
         topic_pipeline.to_deployment(
             name=key,
             parameters={"topic": key, "profile": profile},
             cron=topic_cron,
             tags=["topiclab", key],
+            entrypoint_type=by_module,
         )
         for key in topics
     ]
@@ -50,6 +82,7 @@ def build_deployments(
             parameters={"profile": profile},
             cron=cron,
             tags=["topiclab", "suite"],
+            entrypoint_type=by_module,
         )
     )
     return deployments
@@ -62,8 +95,12 @@ def serve_deployments(
     from prefect import serve
 
     deployments = build_deployments(topics, profile, cron, topic_cron)
+    folder = results_folder()
+    _keep_imports_after_chdir()
+    os.chdir(folder)
     console.print(
         f"serving {len(deployments)} deployments on {url} "
-        f"(topic-pipeline/<topic>, topiclab-suite/all-topics); Ctrl-C stops"
+        f"(topic-pipeline/<topic>, topiclab-suite/all-topics); results in {folder / 'results'}; "
+        "Ctrl-C stops"
     )
     serve(*deployments)

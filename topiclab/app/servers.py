@@ -9,13 +9,14 @@ so runs made before it started show up in its UI; the MLflow UI reads the same t
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from typing import Any
 from topiclab.core.environment import default_artifact_root, topiclab_home
 from topiclab.core.errors import TopiclabError
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
 
 def healthy(url: str) -> bool:
     try:
@@ -31,6 +34,25 @@ def healthy(url: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when this process dies (Linux).
+
+    Strictly: when the *thread* that started the child ends, so start servers from the
+    thread that outlives them (the main thread).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded before fork: nothing to import after
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
 
 
 def port_in_use(port: int) -> bool:
@@ -74,6 +96,7 @@ def server_processes(servers: list[Server], timeout: float = 180) -> Iterator[li
                     stdout=fh,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=die_with_parent(),  # a SIGKILLed `topiclab ui` takes them along
                     env={**os.environ, **server.env},
                 )
             procs.append((server, proc, log))

@@ -37,3 +37,7 @@ class ConfigError(TopiclabError):
 
 class PluginLoadError(TopiclabError):
     """A plugin that could not be imported or registered (raised only in strict mode)."""
+
+
+class ResultsError(TopiclabError):
+    """A results file (``metrics.json``) that cannot be read or has the wrong shape."""

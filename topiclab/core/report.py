@@ -269,3 +269,49 @@ def write_index(out_dir: Path, entries: list[dict[str, Any]]) -> Path:
     (out_dir / "index.md").write_text(text.replace("report.html)", "report.md)"))
     (out_dir / "index.html").write_text(markdown_to_html(text, "topiclab results"))
     return out_dir / "index.html"
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """A topic's ``metrics.json``, checked for the fields the index and summary read.
+
+    Raises ``ResultsError`` (one line, naming the file) when it is not JSON or not shaped
+    like ``publish_topic`` writes it: a truncated file from a killed copy, or a hand edit.
+    """
+    from topiclab.core.errors import ResultsError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ResultsError(f"'{path}' is not readable JSON: {reason}") from None
+    claims = data.get("claims") if isinstance(data, dict) else None
+    ok = (
+        isinstance(claims, list)
+        and all(isinstance(c, dict) and "id" in c and "passed" in c for c in claims)
+        and isinstance(data.get("seconds", 0), int | float)
+    )
+    if not ok:
+        raise ResultsError(
+            f"'{path}' is not a topiclab metrics.json: it needs 'claims' "
+            "(a list of {id, passed, ...}) and a number 'seconds'"
+        )
+    return dict(data)
+
+
+def index_entry(path: Path) -> dict[str, Any]:
+    """The index row of a readable ``OUT/<topic>/metrics.json`` (see ``read_metrics``)."""
+    data = read_metrics(path)
+    claims = data["claims"]
+    return {
+        "topic": path.parent.name,
+        "status": "ok",
+        "seconds": float(data.get("seconds", 0.0)),
+        "claims_passed": sum(bool(c["passed"]) for c in claims),
+        "claims_total": len(claims),
+        "failed_claims": [str(c["id"]) for c in claims if not c["passed"]],
+        "report": True,
+        "cached": list(data.get("cached_stages") or []),
+        "profile": data.get("profile", ""),
+        "mlflow_url": data.get("mlflow_url", ""),
+        "prefect_url": data.get("prefect_url", ""),
+    }

@@ -8,7 +8,10 @@
 Indexing follows diffusers: timestep index ``t`` in ``0..T-1`` is the paper's ``t + 1``, so
 ``alphas_cumprod[t]`` is the paper's ᾱ_{t+1}. An ``eps_fn(x_t, t)`` takes a batch ``x_t`` and a
 long tensor ``t`` of shape ``(n,)`` and predicts the noise ε. Schedules are kept in float64 and
-cast to the data's dtype where used, so float32 sampling matches diffusers to ~1e-6.
+cast to the data's dtype where used. Against diffusers' ``DDPMScheduler`` with its constants
+in float64, one step agrees to ~1e-10 (the formulas are the same); against stock diffusers
+in float32 a step differs by up to about 2e-4, and diffusers is the less exact side: it
+multiplies ᾱ in float32, and 1 − ᾱ near t = 1 loses about three digits there.
 """
 
 from __future__ import annotations

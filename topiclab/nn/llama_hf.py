@@ -53,25 +53,55 @@ def _ffn_rule_for(dim: int, intermediate: int) -> tuple[int, float | None]:
     return multiple_of, mult
 
 
-def args_from_hf_config(cfg: Any, max_seq_len: int | None = None) -> ModelArgs:
-    """ModelArgs of an HF ``LlamaConfig`` (or its ``config.json`` dict)."""
-    c = cfg if isinstance(cfg, dict) else cfg.to_dict()
+def _refuse_what_llama2_lacks(c: dict[str, Any]) -> None:
+    """Our model has no biases and uses SiLU: converting anything else would drop weights or
+    change the function silently (logits off by 0.8-4.3 in the measured cases)."""
     rope = c.get("rope_parameters") or {}
-    theta = float(rope.get("rope_theta") or c.get("rope_theta") or 10000.0)
     if rope.get("rope_type", "default") != "default" or c.get("rope_scaling"):
         raise ValueError("only the default RoPE (Llama 2) is supported, not rope scaling")
     if c.get("tie_word_embeddings"):
         raise ValueError("Llama 2 has an untied output head; tied checkpoints are not Llama 2")
+    if c.get("attention_bias"):
+        raise ValueError("attention_bias=true: Llama 2 has no attention biases")
+    if c.get("mlp_bias"):
+        raise ValueError("mlp_bias=true: Llama 2 has no MLP biases")
+    act = c.get("hidden_act", "silu")
+    if act != "silu":
+        raise ValueError(f"hidden_act={act!r}: Llama 2 uses 'silu'")
+
+
+def _heads(c: dict[str, Any]) -> tuple[int, int, int]:
+    """(dim, n_heads, n_kv_heads), checked: head size even (RoPE rotates pairs), heads that
+    tile the width, and KV heads that divide the query heads."""
     dim, n_heads = int(c["hidden_size"]), int(c["num_attention_heads"])
+    n_kv = int(c.get("num_key_value_heads") or n_heads)
+    if n_heads <= 0 or n_kv <= 0 or n_heads % n_kv:
+        raise ValueError(f"num_key_value_heads {n_kv} must divide num_attention_heads {n_heads}")
     head_dim = c.get("head_dim") or dim // n_heads
     if head_dim * n_heads != dim:
         raise ValueError(f"head_dim {head_dim} x {n_heads} heads != hidden_size {dim}")
+    if head_dim % 2:
+        raise ValueError(f"head size {head_dim} (hidden_size/heads) is odd: RoPE needs pairs")
+    return dim, n_heads, n_kv
+
+
+def args_from_hf_config(cfg: Any, max_seq_len: int | None = None) -> ModelArgs:
+    """ModelArgs of an HF ``LlamaConfig`` (or its ``config.json`` dict).
+
+    Raises ``ValueError`` (one line) for what Llama 2 does not have: biases, an activation
+    other than SiLU, RoPE scaling, a tied head, or head sizes our layout cannot hold.
+    """
+    c = cfg if isinstance(cfg, dict) else cfg.to_dict()
+    _refuse_what_llama2_lacks(c)
+    rope = c.get("rope_parameters") or {}
+    theta = float(rope.get("rope_theta") or c.get("rope_theta") or 10000.0)
+    dim, n_heads, n_kv = _heads(c)
     multiple_of, mult = _ffn_rule_for(dim, int(c["intermediate_size"]))
     return ModelArgs(
         dim=dim,
         n_layers=int(c["num_hidden_layers"]),
         n_heads=n_heads,
-        n_kv_heads=int(c.get("num_key_value_heads") or n_heads),
+        n_kv_heads=n_kv,
         vocab_size=int(c["vocab_size"]),
         multiple_of=multiple_of,
         ffn_dim_multiplier=mult,
@@ -140,7 +170,15 @@ def _convert(sd: StateDict, args: ModelArgs, to_hf: bool) -> StateDict:
 
 
 def meta_state_dict_from_hf(sd: StateDict, args: ModelArgs) -> StateDict:
-    """An HF ``LlamaForCausalLM`` state dict -> ours."""
+    """An HF ``LlamaForCausalLM`` state dict -> ours; a tensor with no place in Llama 2 (a
+    bias, say, in a checkpoint whose config does not mention it) is an error, not dropped."""
+    known = {t for _, t in _TOP_NAMES} | {
+        f"model.layers.{i}.{t}" for i in range(args.n_layers) for _, t in _LAYER_NAMES
+    }
+    extra = sorted(k for k in sd if k not in known and not k.endswith("rotary_emb.inv_freq"))
+    if extra:
+        more = f" and {len(extra) - 3} more" if len(extra) > 3 else ""
+        raise ValueError(f"weights Llama 2 does not have: {', '.join(extra[:3])}{more}")
     return _convert(sd, args, to_hf=False)
 
 

@@ -14,6 +14,7 @@ therefore happens under an exclusive file lock next to the database.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import time
@@ -77,6 +78,24 @@ def retry(call: Callable[[], T], attempts: int = 4, pause: float = 0.25) -> T:
     raise AssertionError("unreachable")
 
 
+# Creating a database logs a page of INFO lines (table creation, every alembic migration).
+MIGRATION_LOGGERS = ("mlflow.store.db.utils", "alembic.runtime.migration", "alembic")
+
+
+@contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """Raise these loggers to WARNING for the block : the terminal is for the user."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
 def prepare_store(uri: str) -> None:
     """Create (or open) the tracking and registry stores of ``uri``, once, under a lock."""
     db = sqlite_path(uri)
@@ -84,7 +103,7 @@ def prepare_store(uri: str) -> None:
         return
     from mlflow.tracking import MlflowClient
 
-    with file_lock(db.with_name(db.name + ".lock")):
+    with file_lock(db.with_name(db.name + ".lock")), _quiet(*MIGRATION_LOGGERS):
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         retry(lambda: client.search_experiments(max_results=1))
         retry(lambda: client.search_registered_models(max_results=1))

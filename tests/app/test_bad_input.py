@@ -1,0 +1,144 @@
+"""Bad input to the CLI: one line on stderr, exit 2, within seconds, and nothing touched.
+
+Paths a run would write (``TOPICLAB_HOME``, ``--out``, ``results/latest``) are checked before
+anything is imported or computed; so are the config file and ``metrics.json`` files that
+``topiclab report`` reads. Read-only folders are made with a read-only bind mount inside a
+user namespace (``unshare``), because tests may run as root, which ignores mode bits.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from app.clirun import cli, fresh_env, one_line_error, topiclab
+
+FAST_S = 10.0
+
+
+def tree(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def test_config_that_is_binary_or_a_folder(tmp_path: Path) -> None:
+    env = fresh_env(tmp_path)
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    line = one_line_error(topiclab("run", "ridge", "--config", str(binary), env=env, cwd=tmp_path))
+    assert "is not a text (TOML) file" in line
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    line = one_line_error(topiclab("run", "ridge", "--config", str(folder), env=env, cwd=tmp_path))
+    assert "is a folder, not a TOML file" in line
+    assert not (tmp_path / "results").exists()
+
+
+def test_out_that_cannot_be_a_folder(tmp_path: Path) -> None:
+    env = fresh_env(tmp_path)
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    line = one_line_error(
+        topiclab("run", "ridge", "--out", str(afile / "sub"), env=env, cwd=tmp_path)
+    )
+    assert f"--out '{afile / 'sub'}' cannot be a folder" in line
+    assert afile.read_text() == "keep me"
+    line = one_line_error(
+        topiclab("run", "ridge", "--out", "/proc/topiclab-out", env=env, cwd=tmp_path)
+    )
+    assert "--out '/proc/topiclab-out' is not writable" in line
+
+
+def test_results_latest_that_is_a_real_folder(tmp_path: Path) -> None:
+    latest = tmp_path / "results" / "latest"
+    latest.mkdir(parents=True)
+    (latest / "notes.txt").write_text("mine")
+    before = tree(tmp_path / "results")
+    proc = topiclab("run", "ridge", "--profile", "quick", env=fresh_env(tmp_path), cwd=tmp_path)
+    assert "is a real folder, not the link" in one_line_error(proc)
+    assert tree(tmp_path / "results") == before  # no empty timestamp folder, no dangling link
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"topic": "ridge", "claims": [', "[]", '{"claims": 5, "seconds": 1}', "\udcff"],
+    ids=["truncated", "a-list", "claims-not-a-list", "not-utf8"],
+)
+def test_report_on_a_corrupt_metrics_json(tmp_path: Path, content: str) -> None:
+    out = tmp_path / "out"
+    (out / "ridge").mkdir(parents=True)
+    (out / "ridge" / "metrics.json").write_bytes(content.encode("utf-8", "surrogateescape"))
+    line = one_line_error(topiclab("report", str(out), env=fresh_env(tmp_path), cwd=tmp_path))
+    assert f"'{out / 'ridge' / 'metrics.json'}'" in line
+    assert tree(out) == ["ridge", "ridge/metrics.json"]  # no index written
+
+
+def test_multi_topic_run_refuses_a_misspelled_table(tmp_path: Path) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text("[rigde]\nsteps = 10\n")
+    env = fresh_env(tmp_path)
+    proc = topiclab(
+        "run", "ridge", "causal-iv", "--profile", "quick", "--config", str(config),
+        env=env, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert "table [rigde] is neither a topic nor a config key" in one_line_error(proc)
+    assert not (tmp_path / "results").exists()
+
+
+def unshare_available() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+def run_with_read_only(folder: Path, args: list[str], env: dict[str, str], cwd: Path):
+    """The CLI with ``folder`` bind-mounted read-only (a private mount namespace)."""
+    import shlex
+
+    command = f"mount --bind -o ro {shlex.quote(str(folder))} {shlex.quote(str(folder))} && "
+    command += "exec " + " ".join(shlex.quote(a) for a in cli(*args))
+    return subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", command],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.skipif(not unshare_available(), reason="needs unshare --user --mount (namespaces)")
+@pytest.mark.parametrize("which", ["home", "out"])
+def test_read_only_home_or_out_fails_fast(tmp_path: Path, which: str) -> None:
+    env = fresh_env(tmp_path)
+    readonly = Path(env["TOPICLAB_HOME"]) if which == "home" else tmp_path / "out"
+    readonly.mkdir(parents=True)
+    args = ["run", "ridge", "--profile", "quick", "--out", str(tmp_path / "out")]
+    start = time.monotonic()
+    proc = run_with_read_only(readonly, args, env, tmp_path)
+    seconds = time.monotonic() - start
+    name = "TOPICLAB_HOME" if which == "home" else "--out"
+    assert f"{name} '{readonly}' is not writable: Read-only file system" in one_line_error(proc)
+    assert seconds < FAST_S, f"took {seconds:.1f} s"
+
+
+def test_failed_run_does_not_leave_the_old_verdict_in_the_index(tmp_path: Path) -> None:
+    """A topic that ran fine before and fails now: the index says failed, not the old ok."""
+    out = tmp_path / "out"
+    (out / "failing").mkdir(parents=True)
+    old = {"topic": "failing", "claims": [{"id": "c", "passed": True}], "seconds": 1.0}
+    (out / "failing" / "metrics.json").write_text(json.dumps(old))
+    env = fresh_env(tmp_path, TOPICLAB_PLUGINS="support.failing_topic")
+    assert topiclab("report", str(out), env=env, cwd=tmp_path).returncode == 0
+    assert "<td>ok</td>" in (out / "index.html").read_text()
+    proc = topiclab("run", "failing", "--out", str(out), env=env, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    index = (out / "index.html").read_text()
+    assert "<td>failing</td>" in index and "<td>ok</td>" not in index
+    assert "<td>failed</td>" in index

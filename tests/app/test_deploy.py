@@ -1,0 +1,45 @@
+"""Deployments served by ``topiclab serve``: what a run triggered from the Prefect UI sees."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from topiclab.app import deploy
+from topiclab.core.environment import topiclab_home
+
+
+def test_ui_runs_work_under_topiclab_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Flow runs of ``serve`` inherit its working folder, and a run without ``out_dir`` writes
+    ``results/<timestamp>`` there: that folder must be ``$TOPICLAB_HOME``, not where the user
+    typed the command (before: the server's working folder)."""
+    somewhere = tmp_path / "somewhere"
+    somewhere.mkdir()
+    monkeypatch.chdir(somewhere)
+    monkeypatch.setenv("PYTHONPATH", "relative/plugins")
+    monkeypatch.setattr(deploy, "ensure_server", lambda: "http://127.0.0.1:1/api")
+    seen: dict[str, Any] = {}
+
+    def fake_serve(*deployments: Any) -> None:
+        seen["cwd"] = Path.cwd()
+        seen["pythonpath"] = os.environ["PYTHONPATH"].split(os.pathsep)
+        seen["entrypoints"] = [d.entrypoint for d in deployments]
+
+    import prefect
+
+    monkeypatch.setattr(prefect, "serve", fake_serve)
+    deploy.serve_deployments(
+        ["ridge"], "quick", None, None, console=type("C", (), {"print": print})()
+    )
+    assert seen["cwd"] == topiclab_home()
+    assert (topiclab_home() / "results").is_dir()
+    # the runs import this checkout, and relative entries keep their meaning
+    assert str(Path(deploy.__file__).resolve().parents[2]) in seen["pythonpath"]
+    assert str(somewhere / "relative" / "plugins") in seen["pythonpath"]
+    assert seen["entrypoints"] == [
+        "topiclab.flows.pipeline.topic_pipeline",
+        "topiclab.flows.pipeline.suite",
+    ]

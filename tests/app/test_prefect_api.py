@@ -1,0 +1,80 @@
+"""Which Prefect server a run uses: PREFECT_API_URL, a running ``topiclab ui``, or its own."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from app.clirun import fresh_env, topiclab, unused_port
+
+from topiclab.app.prefect_api import running_server, start_server, stop_server, wait_healthy
+from topiclab.core.errors import TopiclabError
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/api/health" else 404)
+        self.end_headers()
+        self.wfile.write(b"true")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_ui_port() -> Iterator[int]:
+    """Something that answers /api/health like a Prefect server on a free port."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+
+
+def test_a_healthy_server_on_the_ui_port_is_reused(monkeypatch, fake_ui_port):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(fake_ui_port))
+    api = running_server()
+    assert api is not None and api.url == f"http://127.0.0.1:{fake_ui_port}/api"
+    assert "topiclab ui" in api.describe()
+    monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(unused_port()))
+    assert running_server() is None  # nothing there: the run starts its own
+
+
+def test_an_unreachable_prefect_api_url_fails_fast(monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{unused_port()}/api")
+    start = time.monotonic()
+    with pytest.raises(TopiclabError, match="does not answer"):
+        running_server()
+    assert time.monotonic() - start < 5
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("server") / "prefect-server.log"
+    proc, url = start_server(log)
+    try:
+        wait_healthy(proc, url, log)
+        yield url
+    finally:
+        stop_server(proc)
+
+
+@pytest.mark.e2e
+def test_run_uses_the_running_server(tmp_path: Path, prefect_server: str) -> None:
+    env = fresh_env(tmp_path, PREFECT_API_URL=prefect_server)
+    start = time.monotonic()
+    proc = topiclab(
+        "run", "ridge", "--profile", "quick", "--out", str(tmp_path / "out"),
+        env=env, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    seconds = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"Prefect: {prefect_server} (PREFECT_API_URL)" in proc.stdout
+    assert not (Path(env["TOPICLAB_HOME"]) / "logs" / "prefect-server.log").exists()
+    print(f"quick ridge run against a running server: {seconds:.1f} s wall")

@@ -1,0 +1,111 @@
+"""Library noise goes to a log file under ``$TOPICLAB_HOME/logs``, not to the terminal.
+
+    with library_log(new_log_path("run")) as path:
+        topic_pipeline(...)          # Prefect's and MLflow's log lines, warnings -> path
+    print(f"log: {path}")
+
+What moves: every console handler of the logging tree (Prefect's flow/task-run lines, its
+server hints, MLflow's INFO/WARNING lines such as the pickle warning), Python warnings, and
+MLflow's ``eprint`` ("Successfully registered model ..."), which writes to ``sys.stderr``
+behind logging's back. What stays on the terminal: the CLI's own lines and progress bars, plus
+one line per finished stage, echoed from the flow's log. Everything is restored at exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from topiclab.core.environment import topiclab_home
+
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def new_log_path(kind: str) -> Path:
+    folder = topiclab_home() / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+
+
+class StageEcho(logging.Handler):
+    """Echo the flow's "stage <name> done" lines, so the terminal still shows progress."""
+
+    def __init__(self, console: Any) -> None:
+        super().__init__(logging.INFO)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("stage "):
+            name = getattr(record, "flow_run_name", "") or ""
+            self.console.print(f"  {name}: {record.getMessage()}", highlight=False)
+
+
+def _console_handlers() -> list[tuple[logging.Logger, logging.Handler]]:
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    return [
+        (lg, h)
+        for lg in loggers
+        for h in lg.handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+
+
+@contextmanager
+def library_log(path: Path, console: Any = None) -> Iterator[Path]:
+    """Redirect the libraries' console output to ``path`` while the block runs."""
+    with suppress(ImportError):  # configure their loggers now, so that they are redirected
+        import mlflow  # noqa: F401
+        import prefect  # noqa: F401
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(FORMAT))
+    swapped = _console_handlers()
+    for lg, h in swapped:
+        lg.removeHandler(h)
+        if handler not in lg.handlers:
+            lg.addHandler(handler)
+    echo = StageEcho(console) if console is not None else None
+    flow_runs = logging.getLogger("prefect.flow_runs")
+    if echo is not None:
+        flow_runs.addHandler(echo)
+    logging.captureWarnings(True)
+    warnings_logger = logging.getLogger("py.warnings")
+    warnings_logger.addHandler(handler)
+    restore_eprint = _redirect_mlflow_eprint(handler)
+    try:
+        yield path
+    finally:
+        restore_eprint()
+        warnings_logger.removeHandler(handler)
+        logging.captureWarnings(False)
+        if echo is not None:
+            flow_runs.removeHandler(echo)
+        for lg, h in swapped:
+            lg.removeHandler(handler)
+            lg.addHandler(h)
+        handler.close()
+
+
+def _redirect_mlflow_eprint(handler: logging.FileHandler) -> Any:
+    """MLflow's ``eprint`` writes to a stream object that forwards to ``sys.stderr``."""
+    try:
+        from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM as stream
+    except ImportError:
+        return lambda: None
+    target: Any = handler.stream
+    patched: Any = stream
+    patched.write = target.write  # instance attributes shadow the class's methods
+    patched.flush = target.flush
+
+    def restore() -> None:
+        for name in ("write", "flush"):
+            with suppress(AttributeError):
+                delattr(stream, name)
+
+    return restore

@@ -1,0 +1,201 @@
+"""The Prefect API a ``topiclab run`` talks to: a server already running, or one the CLI owns.
+
+    with prefect_api() as api:          # api.url, api.origin
+        print(api.describe())           # "Prefect: http://127.0.0.1:4200/api (running server: ...)"
+        topic_pipeline(...)
+
+Order of choice:
+
+1. ``PREFECT_API_URL``, which must answer ``/health`` (else one line, within seconds);
+2. a healthy server on ``127.0.0.1:$TOPICLAB_PREFECT_PORT`` (4200, where ``topiclab ui`` puts
+   it): no start-up cost, and the run shows up in that UI;
+3. else a server started here, for this run only.
+
+Why not Prefect's own temporary server: it is a child in the CLI's process group, so Ctrl-C or
+``timeout`` kills it together with the CLI, and the flow engine then retries its API calls for
+minutes. The server started here lives in its own session (group signals do not reach it),
+is stopped when the run ends, and gets ``PR_SET_PDEATHSIG`` so that a SIGKILLed CLI takes it
+along instead of leaving a 250 MB orphan.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from topiclab.app.servers import die_with_parent, healthy
+from topiclab.core.environment import topiclab_home
+from topiclab.core.errors import TopiclabError
+
+DEFAULT_PORT = 4200
+
+
+@dataclass(frozen=True)
+class PrefectApi:
+    url: str  # ends in /api
+    origin: str  # "PREFECT_API_URL", "running server" or "own server"
+    pid: int | None = None  # of the server this run started
+
+    def describe(self) -> str:
+        if self.pid is None:
+            return f"Prefect: {self.url} ({self.origin})"
+        return f"Prefect: {self.url} (started for this run; a running `topiclab ui` saves that)"
+
+
+def ui_port() -> int:
+    return int(os.environ.get("TOPICLAB_PREFECT_PORT", DEFAULT_PORT))
+
+
+def running_server() -> PrefectApi | None:
+    """``PREFECT_API_URL`` (checked) or a healthy server on the ``topiclab ui`` port."""
+    url = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    if url:
+        if not healthy(f"{url}/health"):
+            raise TopiclabError(
+                f"PREFECT_API_URL={url} does not answer at {url}/health; start that server, "
+                "or unset PREFECT_API_URL to let topiclab start its own"
+            )
+        return PrefectApi(url, "PREFECT_API_URL")
+    url = f"http://127.0.0.1:{ui_port()}/api"
+    if healthy(f"{url}/health"):
+        return PrefectApi(url, "running server: topiclab ui")
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_command(port: int) -> list[str]:
+    """What Prefect runs for its temporary server: the API only, no UI, no services."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("prefect")
+    assert spec is not None and spec.origin is not None
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(Path(spec.origin).parent.parent),
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
+    ]
+
+
+def start_server(log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the API in its own session; return the process and its URL (not yet healthy)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+    }
+    env.pop("PREFECT_API_URL", None)
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(
+            server_command(port),
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # Ctrl-C and `timeout` signal the CLI's group, not this
+            preexec_fn=die_with_parent(),
+        )
+    return proc, f"http://127.0.0.1:{port}/api"
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 90))
+    deadline = time.monotonic() + timeout
+    while not healthy(f"{url}/health"):
+        if proc.poll() is not None:
+            raise TopiclabError(f"the Prefect server exited with code {proc.returncode}; see {log}")
+        if time.monotonic() > deadline:
+            raise TopiclabError(
+                f"the Prefect server was not healthy after {timeout:.0f} s; see {log}"
+            )
+        time.sleep(0.1)
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM its session, SIGKILL after 5 s. Prefect's log and event workers are drained
+    first: sending to a stopped server, they would retry at exit for minutes."""
+    _drain_prefect_workers()
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        proc.wait()
+
+
+def _drain_prefect_workers() -> None:
+    if "prefect" not in sys.modules:
+        return
+    try:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=3)
+        EventsWorker.drain_all(timeout=3)
+    except Exception:  # best effort: a private API that may move between Prefect releases
+        return
+
+
+@contextmanager
+def prefect_api() -> Iterator[PrefectApi]:
+    """The API to use for this run; a server started here is stopped at exit (also on a
+    signal: the exception unwinds through here)."""
+    found = running_server()
+    if found is not None:
+        yield found
+        return
+    log = topiclab_home() / "logs" / "prefect-server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    proc, url = start_server(log)
+    try:
+        wait_healthy(proc, url, log)
+        yield PrefectApi(url, "own server", proc.pid)
+    finally:
+        stop_server(proc)
+
+
+@contextmanager
+def using(api: PrefectApi) -> Iterator[None]:
+    """Point this process's Prefect client (and any child process) at ``api``."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    old = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = api.url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api.url}):
+            yield
+    finally:
+        if old is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = old

@@ -1,0 +1,95 @@
+"""The end of a run: index rows from ``metrics.json`` files, the index, the terminal summary.
+
+entries = entries_from(out_dir, ["ridge"], started=t0)  # missing or older than t0: failed
+finish_run(console, out_dir, ["ridge"], t0, log_path)   # index.html + summary + links
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from topiclab.core.environment import default_tracking_uri
+
+
+def print_summary(
+    out: Console, entries: list[dict[str, Any]], out_dir: Path, log: Path | None
+) -> None:
+    """The summary table (failed claims named), where things are, and deep links last."""
+    table = Table(
+        "topic",
+        "status",
+        "claims",
+        "failed claims",
+        "seconds",
+        "cached stages",
+        title="run summary",
+    )
+    for e in entries:
+        ok = e["status"] == "ok"
+        table.add_row(
+            e["topic"],
+            "[green]ok[/green]" if ok else f"[red]{e['status']}[/red]",
+            f"{e['claims_passed']}/{e['claims_total']}" if ok else "—",
+            ", ".join(e.get("failed_claims", [])) or "—",
+            f"{e.get('seconds', 0):.1f}",
+            ", ".join(e.get("cached", [])) or "—",
+        )
+    out.print(table)
+    out.print(f"results:  {out_dir}")
+    if log is not None:
+        out.print(f"log:      {log}")
+    out.print(f"tracking: {os.environ.get('MLFLOW_TRACKING_URI', default_tracking_uri())}")
+    out.print(
+        "UIs:      topiclab ui  (Prefect http://127.0.0.1:4200, MLflow http://127.0.0.1:5000)",
+        soft_wrap=True,
+    )
+    index = out_dir / "index.html"
+    if index.exists():
+        out.print(f"index:    {index.as_uri()}", soft_wrap=True)
+    for e in entries:  # deep links last, where the eye lands
+        if e["status"] == "ok":
+            out.print(
+                f"{e['topic']}: {(out_dir / e['topic'] / 'report.html').as_uri()}", soft_wrap=True
+            )
+            for name in ("mlflow_url", "prefect_url"):
+                if e.get(name):
+                    out.print(f"{e['topic']}: {e[name]}", soft_wrap=True)
+
+
+def entries_from(
+    out_dir: Path, topics: list[str], started: float | None = None, strict: bool = False
+) -> list[dict[str, Any]]:
+    """Index rows. A topic of this run (``started`` set) whose metrics.json is missing or older
+    than the run failed; a corrupt file is a row of its own (or, ``strict``, an error)."""
+    from topiclab.core.errors import ResultsError
+    from topiclab.core.report import index_entry
+
+    entries: list[dict[str, Any]] = []
+    for key in topics:
+        path = out_dir / key / "metrics.json"
+        if not path.exists() or (started is not None and path.stat().st_mtime < started):
+            entries.append({"topic": key, "status": "failed"})
+            continue
+        try:
+            entries.append(index_entry(path))
+        except ResultsError as exc:
+            if strict:
+                raise
+            entries.append({"topic": key, "status": "unreadable", "error": str(exc)})
+    return entries
+
+
+def finish_run(out: Console, target: Path, keys: list[str], started: float, log: Path) -> None:
+    """Rebuild the index (also after a failure: it must not show an old verdict) and print
+    the summary. Other topics in the folder are listed too; a corrupt one does not fail us."""
+    from topiclab.core.report import write_index
+
+    others = sorted({p.parent.name for p in target.glob("*/metrics.json")} - set(keys))
+    entries = entries_from(target, keys, started)
+    write_index(target, entries + entries_from(target, others))
+    print_summary(out, entries, target, log)
