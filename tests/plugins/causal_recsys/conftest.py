@@ -5,7 +5,7 @@ variable is only set where the entry point is missing. One torch thread, as for 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 
 import pytest
@@ -22,12 +22,19 @@ def plugin_modules(*extra: str) -> str:
     return ",".join([*([] if INSTALLED else [PLUGIN]), *extra])
 
 
-@pytest.fixture(autouse=True)
-def recsys_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+@pytest.fixture
+def with_plugins() -> Callable[..., str]:
+    """``with_plugins("support.recsys_plugins")``: the TOPICLAB_PLUGINS value to set."""
+    return plugin_modules
+
+
+@pytest.fixture(autouse=True, scope="module")
+def recsys_plugin() -> Iterator[None]:
+    """Module-scoped, so that module-scoped fixtures (the quick run) see the plugin too."""
     from topiclab.core.registry import reset_registry
 
-    monkeypatch.setenv("TOPICLAB_PLUGINS", plugin_modules())
-    reset_registry()
-    yield
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TOPICLAB_PLUGINS", plugin_modules())
+        reset_registry()
+        yield
     reset_registry()

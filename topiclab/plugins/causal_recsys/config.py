@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from topiclab.core.config import RegistryKey
 from topiclab.core.topic import ConfigSection, TopicConfig
 from topiclab.nn.recommenders import RECOMMENDER_TASK
-from topiclab.plugins.causal_recsys.data import SCM_HIDDEN
+from topiclab.plugins.causal_recsys.data import SCM_HIDDEN, identify_effect
 
 MAX_ROWS = 50_000_000
 
@@ -33,6 +33,13 @@ class SCMConfig(ConfigSection):
         min_length=4,
         description="the user's graph over U, X, M, Y; '(U)' marks U unmeasured",
     )
+
+    @field_validator("graph")
+    @classmethod
+    def _identifiable(cls, graph: str) -> str:
+        # Refused before anything runs, in one line naming the path nothing can block.
+        identify_effect(graph)
+        return graph
 
 
 class WorldConfig(ConfigSection):
