@@ -99,6 +99,7 @@ def bias_plot(
         freq = np.bincount(np.load(top_path).ravel(), minlength=train.n_items)
         ax.plot(x, [freq[g].sum() / freq.sum() for g in groups], marker=".", label=key)
     ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=1e-3)  # the tail's shares are small but not zero
     ax.set_xlabel("item popularity z (bins of equal size)")
     ax.set_ylabel("share of top-20 slots")
     ax.legend(fontsize=8)
