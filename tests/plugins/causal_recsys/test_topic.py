@@ -75,11 +75,7 @@ def test_a_broken_recommender_fails_alone_and_a_third_partys_is_compared(
 
 
 def _broken_and_third_party(tmp_path: Path) -> None:
-    recs = (
-        "recommenders={"
-        + ",".join(f'"{k}": {{}}' for k in ("popularity", "bpr-mf", "cooccurrence", "broken-fit"))
-        + "}"
-    )
+    recs = 'recommenders=["popularity", "bpr-mf", "cooccurrence", "broken-fit"]'
     out = run_direct(
         "causal-recsys",
         "quick",
@@ -99,11 +95,9 @@ def _broken_and_third_party(tmp_path: Path) -> None:
 
 def test_an_unknown_recommender_key_is_refused_before_running(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"recommenders.*nosuch.*choose from"):
-        run_direct("causal-recsys", "quick", overrides=["recommenders.nosuch={}"], root=tmp_path)
-    with pytest.raises(ConfigError, match=r"recommenders\.pd"):
-        run_direct(
-            "causal-recsys", "quick", overrides=['recommenders.pd={"dim": 0}'], root=tmp_path
-        )
+        run_direct("causal-recsys", "quick", overrides=['recommenders=["nosuch"]'], root=tmp_path)
+    with pytest.raises(ConfigError, match=r"options\.pd"):
+        run_direct("causal-recsys", "quick", overrides=['options.pd={"dim": 0}'], root=tmp_path)
 
 
 def test_recommenders_are_registered_for_the_recommender_task() -> None:

@@ -3,7 +3,7 @@
 Every number has bounds (sanity limits far above ``full``); recommender and estimator keys are
 checked against the registry before anything runs::
 
-    topiclab run causal-recsys --set 'recommenders.my-rec={}'     # compare your own
+    topiclab run causal-recsys --set 'recommenders=["bpr-mf","pd","my-rec"]'   # add your own
     topiclab run causal-recsys --set scm.graph="(U) -> X; (U) -> Y; X -> Y"   # not identifiable
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
 from topiclab.core.config import RegistryKey
 from topiclab.core.topic import ConfigSection, TopicConfig
@@ -60,7 +60,7 @@ class WorldConfig(ConfigSection):
 
 
 class TrainConfig(ConfigSection):
-    """Shared recommender settings (``options`` below overrides them per key)."""
+    """Shared recommender settings (the topic's ``options`` override them per key)."""
 
     dim: int = Field(default=32, ge=1, le=1024)
     epochs: int = Field(default=30, ge=1, le=10_000)
@@ -90,16 +90,25 @@ class EstimatorChoice(ConfigSection):
     )
 
 
-# Recommender key -> its options (over the topic's shared settings). A user's own recommender
-# plugin is compared by adding its key: ``--set 'recommenders.my-rec={}'``.
-Recommenders = Annotated[
-    dict[str, dict[str, Any]], RegistryKey("trainer", task=RECOMMENDER_TASK, keys_of_mapping=True)
-]
-DEFAULT_RECOMMENDERS = ("popularity", "bpr-mf", "bpr-ips", "bpr-snips", "pd", "pda")
+DEFAULT_RECOMMENDERS = ["popularity", "bpr-mf", "bpr-ips", "bpr-snips", "pd", "pda"]
 
 
-def default_recommenders() -> dict[str, dict[str, Any]]:
-    return {key: {} for key in DEFAULT_RECOMMENDERS}
+def registered_recommenders(keys: list[str]) -> list[str]:
+    """Each key a registered trainer of task ``recommender``, once. The keys are a list of
+    values, not a mapping's keys, so that the run's code fingerprint (which reads the config's
+    string values) covers a third party's recommender and a change to it recomputes the run."""
+    from topiclab.core.errors import UnknownKeyError
+    from topiclab.core.registry import get_registry
+
+    if len(set(keys)) < len(keys):
+        raise ValueError(f"a recommender is listed twice: {keys}")
+    registry = get_registry()
+    for key in keys:
+        try:
+            registry.trainer(key, task=RECOMMENDER_TASK)
+        except UnknownKeyError as err:
+            raise ValueError(str(err).strip("'\"")) from None
+    return keys
 
 
 class CausalRecsysConfig(TopicConfig):
@@ -110,9 +119,13 @@ class CausalRecsysConfig(TopicConfig):
     train: TrainConfig = Field(default_factory=TrainConfig)
     loss_check: LossCheckConfig = Field(default_factory=LossCheckConfig)
     estimators: EstimatorChoice = Field(default_factory=EstimatorChoice)
-    recommenders: Recommenders = Field(
-        default_factory=default_recommenders, min_length=1, max_length=50
+    # A user's own recommender plugin is compared by adding its key to this list.
+    recommenders: Annotated[list[str], AfterValidator(registered_recommenders)] = Field(
+        default_factory=lambda: list(DEFAULT_RECOMMENDERS), min_length=1, max_length=50
     )
+    options: Annotated[
+        dict[str, dict[str, Any]], RegistryKey("trainer", RECOMMENDER_TASK, keys_of_mapping=True)
+    ] = Field(default_factory=dict, description="recommender key -> its options")
 
 
 PROFILES: dict[str, dict[str, Any]] = {

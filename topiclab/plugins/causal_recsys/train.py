@@ -140,7 +140,7 @@ def options(cfg: CausalRecsysConfig, key: str, rep: int) -> dict[str, Any]:
     elif key in ("pd", "pda"):
         base |= {"dim": t.pd_dim, "epochs": t.pd_epochs, "batch": t.batch, "lr": t.lr}
         base["l2"] = t.pd_l2
-    return base | cfg.recommenders[key]
+    return base | cfg.options.get(key, {})
 
 
 def top_k(scores: np.ndarray, log: InteractionLog, k: int = TOP_K) -> np.ndarray:
