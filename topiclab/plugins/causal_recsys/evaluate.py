@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,11 +26,12 @@ from topiclab.plugins.causal_recsys.claims import build_claims
 from topiclab.plugins.causal_recsys.config import CausalRecsysConfig
 from topiclab.plugins.causal_recsys.train import top_k
 
-# Rankings that know the world: what PD, PDA and a popularity-amplifying model aim at.
-ORACLES = {
-    "oracle: preference (PD's target)": 0.0,
-    "oracle: preference·z^γ (the test log's truth)": None,  # None: the world's γ
-    "oracle: preference·z^(κ+γ) (what the biased log shows)": "kappa",
+# Rankings that know the world, by the exponent of z they use (given γ and κ): what PD aims
+# at, the test log's own click model, and what a model of the biased log learns.
+ORACLES: dict[str, Callable[[float, float], float]] = {
+    "oracle: preference (PD's target)": lambda gamma, kappa: 0.0,
+    "oracle: preference·z^γ (the test log's truth)": lambda gamma, kappa: gamma,
+    "oracle: preference·z^(κ+γ) (what the biased log shows)": lambda gamma, kappa: gamma + kappa,
 }
 
 
@@ -78,32 +80,19 @@ def _per_world(
         train = d.load_log(data.files[f"train_{rep}"])
         test = d.load_log(data.files[f"test_{rep}"])
         clicks = np.bincount(train.items, weights=train.clicks, minlength=train.n_items)
-        logs.append(
-            {
-                "rep": rep,
-                "gini_clicks": gini(clicks),
-                "gini_exposures": gini(np.bincount(train.items, minlength=train.n_items)),
-            }
-        )
-        for key in cfg.recommenders:
-            path = trained.files.get(f"top_{key}_{rep}")
-            if path is not None:
-                top = np.load(path)
-                rows.append(
-                    {
-                        "method": key,
-                        "rep": rep,
-                        **ranking_metrics(top, test, train, world.popularity),
-                    }
-                )
+        shown = np.bincount(train.items, minlength=train.n_items)
+        logs.append({"rep": rep, "gini_clicks": gini(clicks), "gini_exposures": gini(shown)})
+        tops = {
+            k: np.load(trained.files[f"top_{k}_{rep}"])
+            for k in cfg.recommenders
+            if f"top_{k}_{rep}" in trained.files
+        }  # a failed recommender has none
         for name, power in ORACLES.items():
-            g = world.gamma if power is None else power
-            if g == "kappa":
-                g = world.gamma + cfg.world.kappa
-            top = top_k(_oracle_scores(world, float(g)), train)
-            rows.append(
-                {"method": name, "rep": rep, **ranking_metrics(top, test, train, world.popularity)}
-            )
+            scores = _oracle_scores(world, power(world.gamma, cfg.world.kappa))
+            tops[name] = top_k(scores, train)
+        for method, top in tops.items():
+            metrics = ranking_metrics(top, test, train, world.popularity)
+            rows.append({"method": method, "rep": rep, **metrics})
     return pd.DataFrame(rows), pd.DataFrame(logs)
 
 
