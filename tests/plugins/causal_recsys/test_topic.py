@@ -79,7 +79,14 @@ def _broken_and_third_party(tmp_path: Path) -> None:
     out = run_direct(
         "causal-recsys",
         "quick",
-        overrides=[recs, "world.seeds=1", "loss_check.seeds=2", "scm.n=2000"],
+        # U measured in the user's graph: the topic adjusts for it (backdoor) this time.
+        overrides=[
+            recs,
+            "world.seeds=1",
+            "loss_check.seeds=2",
+            "scm.n=2000",
+            "scm.graph=U -> X; U -> Y; X -> M; M -> Y",
+        ],
         root=tmp_path,
     )
     ev = out["evaluate"]
@@ -91,6 +98,10 @@ def _broken_and_third_party(tmp_path: Path) -> None:
     assert ev.metrics["failed_recommenders"] == 1
     assert "broken-fit" in ev.sections["How to read this"]
     assert "cooccurrence.ndcg20" in ev.metrics and "broken-fit.ndcg20" not in ev.metrics
+    scm = pd.read_csv(ev.tables["scm_estimates"])
+    user, backdoor = scm.iloc[-1], scm.set_index("estimate").loc["backdoor, U observed"]
+    assert "backdoor over ['U']" in user["estimate"]
+    assert user["value"] == backdoor["value"]
 
 
 def test_an_unknown_recommender_key_is_refused_before_running(tmp_path: Path) -> None:
