@@ -141,10 +141,13 @@ class _Factors(torch.nn.Module):
         return out
 
     def l2(self, u: torch.Tensor, *items: torch.Tensor) -> torch.Tensor:
+        return self.l2_rows(u, *items).mean()
+
+    def l2_rows(self, u: torch.Tensor, *items: torch.Tensor) -> torch.Tensor:
         reg = self.user(u).pow(2).sum(-1)
         for i in items:
             reg = reg + self.item(i).pow(2).sum(-1)
-        return reg.mean()
+        return reg
 
 
 class _TorchRecommender:
@@ -213,7 +216,10 @@ class BPRMF(_TorchRecommender):
                 per_row = -torch.nn.functional.logsigmoid(margin)
                 wb = w[b]
                 denom = wb.sum() if c.weighting == "snips" else torch.tensor(float(len(b)))
-                loss = (wb * per_row).sum() / denom + c.l2 * net.l2(u, i, j)
+                # The penalty is weighted like the row it regularises: unweighted, it would
+                # outweigh the down-weighted clicks on popular items and shrink them away.
+                reg = (wb * net.l2_rows(u, i, j)).sum() / denom
+                loss = (wb * per_row).sum() / denom + c.l2 * reg
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
