@@ -1,0 +1,150 @@
+"""The causal-recsys topic's config. Defaults are the ``standard`` profile (2 CPU cores, < 5 min).
+
+Every number has bounds (sanity limits far above ``full``); recommender and estimator keys are
+checked against the registry before anything runs::
+
+    topiclab run causal-recsys --set 'recommenders=["bpr-mf","pd","my-rec"]'   # add your own
+    topiclab run causal-recsys --set scm.graph="(U) -> X; (U) -> Y; X -> Y"   # not identifiable
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
+
+from topiclab.core.config import RegistryKey
+from topiclab.core.topic import ConfigSection, TopicConfig
+from topiclab.nn.recommenders import RECOMMENDER_TASK
+from topiclab.plugins.causal_recsys.data import SCM_HIDDEN, identify_effect
+
+MAX_ROWS = 50_000_000
+
+
+class SCMConfig(ConfigSection):
+    """The binary SCM: sample size, and the graph the user believes (U hidden by default)."""
+
+    n: int = Field(default=1_000_000, ge=1_000, le=MAX_ROWS)
+    intervention_n: int = Field(
+        default=1_000_000, ge=1_000, le=MAX_ROWS, description="draws per arm of the simulated do(X)"
+    )
+    graph: str = Field(
+        default=SCM_HIDDEN,
+        min_length=4,
+        description="the user's graph over U, X, M, Y; '(U)' marks U unmeasured",
+    )
+
+    @field_validator("graph")
+    @classmethod
+    def _identifiable(cls, graph: str) -> str:
+        # Refused before anything runs, in one line naming the path nothing can block.
+        identify_effect(graph)
+        return graph
+
+
+class WorldConfig(ConfigSection):
+    """The synthetic platform (PDA-style popularity confounding)."""
+
+    seeds: int = Field(default=3, ge=1, le=100, description="worlds (and logs) drawn")
+    n_users: int = Field(default=4_000, ge=20, le=200_000)
+    n_items: int = Field(default=1_000, ge=30, le=200_000)
+    dim: int = Field(default=8, ge=1, le=256, description="true latent factors")
+    preference_scale: float = Field(default=4.0, gt=0, le=100)
+    preference_bias: float = Field(default=-1.0, ge=-20, le=20)
+    zipf_exponent: float = Field(default=1.0, gt=0, le=5, description="long tail of z_i")
+    zipf_offset: float = Field(default=10.0, ge=0, le=1e6)
+    kappa: float = Field(default=1.0, ge=0, le=5, description="exposure ∝ z^κ")
+    gamma: float = Field(default=0.5, ge=0, le=5, description="true click exponent: z^γ")
+    train_exposures: int = Field(default=600_000, ge=100, le=MAX_ROWS)
+    test_per_user: int = Field(default=100, ge=1, le=100_000)
+
+
+class TrainConfig(ConfigSection):
+    """Shared recommender settings (the topic's ``options`` override them per key)."""
+
+    dim: int = Field(default=32, ge=1, le=1024)
+    epochs: int = Field(default=30, ge=1, le=10_000)
+    l2: float = Field(default=0.01, ge=0, le=10, description="L2 penalty of the BPR models")
+    pd_dim: int = Field(default=8, ge=1, le=1024, description="PD/PDA latent factors")
+    pd_epochs: int = Field(default=15, ge=1, le=10_000, description="PD/PDA epochs (exposures)")
+    pd_l2: float = Field(default=0.01, ge=0, le=10, description="L2 penalty of PD/PDA")
+    batch: int = Field(default=4096, ge=16, le=1_000_000)
+    lr: float = Field(default=0.01, gt=0, le=1)
+    torch_threads: int = Field(default=1, ge=0, le=256, description="0: torch's default")
+
+
+class LossCheckConfig(ConfigSection):
+    """IPS vs naive estimates of a fixed model's loss, over redraws of the logging."""
+
+    seeds: int = Field(default=200, ge=2, le=100_000)
+
+
+class EstimatorChoice(ConfigSection):
+    backdoor: Annotated[str, RegistryKey("estimator", "backdoor")] = "backdoor.exact_adjustment"
+    frontdoor: Annotated[str, RegistryKey("estimator", "frontdoor")] = "frontdoor.exact"
+    options: Annotated[
+        dict[str, dict[str, Any]], RegistryKey("estimator", keys_of_mapping=True)
+    ] = Field(
+        default_factory=lambda: {"frontdoor.exact": {"n_boot": 30}},
+        description="estimator key -> its config values",
+    )
+
+
+DEFAULT_RECOMMENDERS = ["popularity", "bpr-mf", "bpr-ips", "bpr-snips", "pd", "pda"]
+
+
+def registered_recommenders(keys: list[str]) -> list[str]:
+    """Each key a registered trainer of task ``recommender``, once. The keys are a list of
+    values, not a mapping's keys, so that the run's code fingerprint (which reads the config's
+    string values) covers a third party's recommender and a change to it recomputes the run."""
+    from topiclab.core.errors import UnknownKeyError
+    from topiclab.core.registry import get_registry
+
+    if len(set(keys)) < len(keys):
+        raise ValueError(f"a recommender is listed twice: {keys}")
+    registry = get_registry()
+    for key in keys:
+        try:
+            registry.trainer(key, task=RECOMMENDER_TASK)
+        except UnknownKeyError as err:
+            raise ValueError(str(err).strip("'\"")) from None
+    return keys
+
+
+class CausalRecsysConfig(TopicConfig):
+    model_config = ConfigDict(strict=True)
+
+    scm: SCMConfig = Field(default_factory=SCMConfig)
+    world: WorldConfig = Field(default_factory=WorldConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    loss_check: LossCheckConfig = Field(default_factory=LossCheckConfig)
+    estimators: EstimatorChoice = Field(default_factory=EstimatorChoice)
+    # A user's own recommender plugin is compared by adding its key to this list.
+    recommenders: Annotated[list[str], AfterValidator(registered_recommenders)] = Field(
+        default_factory=lambda: list(DEFAULT_RECOMMENDERS), min_length=1, max_length=50
+    )
+    options: Annotated[
+        dict[str, dict[str, Any]], RegistryKey("trainer", RECOMMENDER_TASK, keys_of_mapping=True)
+    ] = Field(default_factory=dict, description="recommender key -> its options")
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "scm": {"n": 20_000, "intervention_n": 20_000},
+        "world": {
+            "seeds": 2,
+            "n_users": 200,
+            "n_items": 150,
+            "train_exposures": 6_000,
+            "test_per_user": 30,
+        },
+        "train": {"dim": 8, "pd_dim": 4, "epochs": 3, "pd_epochs": 3, "batch": 1024},
+        "loss_check": {"seeds": 30},
+        "estimators": {"options": {"frontdoor.exact": {"n_boot": 10}}},
+    },
+    "full": {
+        "world": {"seeds": 10, "n_users": 10_000, "n_items": 5_000, "train_exposures": 2_000_000},
+        "train": {"dim": 64, "epochs": 60, "pd_epochs": 30},
+        "loss_check": {"seeds": 1_000},
+    },
+}
