@@ -87,11 +87,12 @@ class Registry:
 
 
 def _strings(tree: Any) -> list[str]:
-    """Every string value in a nested config (where trainer and estimator keys are named)."""
+    """Every string in a nested config, mapping keys included: trainer and estimator keys are
+    named as values (``trainer="gmm"``) or as keys of per-key options (``options={"gmm": ..}``)."""
     if isinstance(tree, str):
         return [tree]
     if isinstance(tree, dict):
-        return [s for v in tree.values() for s in _strings(v)]
+        return [s for k, v in tree.items() for s in (*_strings(k), *_strings(v))]
     if isinstance(tree, list | tuple):
         return [s for v in tree for s in _strings(v)]
     return []
