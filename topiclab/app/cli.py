@@ -121,6 +121,40 @@ def list_cmd() -> None:
     )
 
 
+@app.command(short_help="The DAG of topics, trainers and estimators.")
+def graph(
+    fmt: Annotated[
+        str, typer.Option("--format", help="tree (the terminal) or mermaid (for docs).")
+    ] = "tree",
+    profile: Annotated[str, typer.Option(help="The profile whose configs name the keys.")] = (
+        "standard"
+    ),
+) -> None:
+    """Show which topic consumes which topic's output, and the trainers and estimators each
+    topic's config names (with the plugin that provides each).
+
+    Example: topiclab graph --format mermaid > docs/images/graph.mmd
+    """
+    from rich.tree import Tree
+
+    from topiclab.app.graph import edges, mermaid
+
+    if fmt not in {"tree", "mermaid"}:
+        raise TopiclabError(f"unknown --format '{fmt}'; choose from: mermaid, tree")
+    reg = _registry()
+    if fmt == "mermaid":
+        print(mermaid(reg, profile))
+        return
+    tree = Tree("topics")
+    all_edges = edges(reg, profile)
+    for key in sorted(reg.topics):
+        branch = tree.add(f"[bold]{key}[/bold]")
+        for e in (e for e in all_edges if e.source == key):
+            name = e.target.partition(":")[2] or e.target
+            branch.add(f"{e.kind} {name}  [dim]{escape(e.label)}[/dim]")
+    out.print(tree)
+
+
 @app.command(short_help="Plugins: versions, hooks, load errors.")
 def plugins() -> None:
     """List every plugin with its distribution, version, hooks and load error, if any.
