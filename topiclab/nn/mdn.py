@@ -98,8 +98,21 @@ def fit_conditional(x: np.ndarray, y: np.ndarray, c: MDNConfig) -> MDN:
     yt = torch.as_tensor(np.asarray(y, np.float32)).reshape(len(y), -1)
     torch.manual_seed(c.seed)
     mdn = MDN(xt.shape[1], yt.shape[1], c)
+    _spread_init(mdn, yt)
     _train(mdn, xt, yt, c)
     return mdn
+
+
+@torch.no_grad()
+def _spread_init(mdn: MDN, y: Tensor) -> None:
+    """Start component k's mean at the (k + ½)/K quantile of y: components that all start at
+    the same place receive the same gradient and, by symmetry, tend to stay together."""
+    last = mdn.net[-1] if isinstance(mdn.net, nn.Sequential) else mdn.net
+    assert isinstance(last, nn.Linear)
+    k, d = mdn.k, mdn.d
+    q = torch.quantile(y, (torch.arange(k) + 0.5) / k, dim=0)  # (K, d)
+    last.bias[k : k + k * d] = q.reshape(-1)
+    last.bias[k + k * d :] = torch.log(y.std(0).clamp_min(1e-6) / k).repeat(k)
 
 
 class MDNTrainer:

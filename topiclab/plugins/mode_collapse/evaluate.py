@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from topiclab.core.report import md_table
 from topiclab.core.topic import StageContext, StageResult
 from topiclab.nn.sample_metrics import mode_metrics
 from topiclab.plugins.mode_collapse import figures
-from topiclab.plugins.mode_collapse.claims import PUBLISHED, build_claims
+from topiclab.plugins.mode_collapse.claims import build_claims, published
 from topiclab.plugins.mode_collapse.config import ModeCollapseConfig
 from topiclab.plugins.mode_collapse.data import (
     BIMODAL_MEANS,
@@ -132,7 +133,7 @@ def published_section(
         ]
     ]
     for method, row in summary.items():
-        pac, vee = PUBLISHED[dataset].get(method, ("", "")) if dataset in PUBLISHED else ("", "")
+        pac, vee = published(dataset, method, cfg.trainers[method])
         rows.append(
             [
                 method,
@@ -231,8 +232,10 @@ def lipschitz_link(ctx: StageContext, runs: list[dict], out: StageResult) -> dic
         return {}
     out.figures["lipschitz"] = figures.lipschitz_scatter(pts, ctx.path("lipschitz.png"))
     modes = [r["modes_1pct"] for r in pts]
-    rho = stats.spearmanr(modes, [r["lipschitz"] for r in pts]).statistic
-    return {"ring.lipschitz_spearman": float(rho) if np.isfinite(rho) else 0.0}
+    with warnings.catch_warnings():  # all runs with the same count: ρ is undefined (NaN)
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        rho = stats.spearmanr(modes, [r["lipschitz"] for r in pts]).statistic
+    return {"ring.lipschitz_spearman": float(rho)}
 
 
 def kl_fits() -> dict[str, float]:
