@@ -121,10 +121,7 @@ def regression(ctx: StageContext, cfg: ModeCollapseConfig, data: StageResult) ->
     mdn = fit_conditional(
         x,
         y,
-        # Large batches: the branch weights are read to ± 0.05, finer than batch-256 noise.
-        MDNConfig(
-            components=r.components, steps=r.steps, lr=r.lr, batch=min(1024, r.n), seed=cfg.seed
-        ),
+        MDNConfig(components=r.components, steps=r.steps, lr=r.lr, batch=r.n, seed=cfg.seed),
     )
     grid = torch.linspace(0, 1, 101)[:, None]
     with torch.no_grad():
