@@ -210,7 +210,8 @@ def ordering_claim(m: dict[str, float]) -> Claim:
         "PacGAN and than the unrolled GAN, and a higher % HQ than the unrolled GAN",
         value=f"{len(agree)} of 3 agree" + (f" ({'; '.join(agree)})" if agree else ""),
         anchor="3 of 3",
-        source=f"{PACGAN} (GAN 6.3 < PacGAN4 7.8); {VEEGAN} (GAN 1 < unrolled 7.6; HQ 99.3 > 35.6)",
+        source=f"{PACGAN} (GAN 6.3 < PacGAN2–4 7.8–7.9); "
+        f"{VEEGAN} (GAN 1 < unrolled 7.6; HQ 99.3 > 35.6)",
         expected_in=TRAINED,
         uses=[
             "ring.gan.modes_mean",

@@ -224,8 +224,9 @@ def cycling(
 
 
 def lipschitz_link(ctx: StageContext, runs: list[dict], out: StageResult) -> dict[str, float]:
-    """Spearman correlation of modes captured with the generator's Lipschitz constant, over the
-    ring runs of the push-forward models (Salmona et al. 2022: more modes need a larger one)."""
+    """Spearman correlation of modes covered (≥ 1 % of samples: a stray HQ sample says little
+    about the map) with the generator's Lipschitz constant, over the ring runs of push-forward
+    models (Salmona et al. 2022: separated modes need a larger constant)."""
     pts = [r for r in runs if r["status"] == "ok" and "lipschitz" in r and r["dataset"] == "ring"]
     if len(pts) < 3:
         return {}
