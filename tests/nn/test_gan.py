@@ -30,7 +30,7 @@ def test_trains_samples_and_is_reproducible(kw):
     assert s.shape == (100, 2) and np.isfinite(s).all()
     assert np.array_equal(s, b.sample(100, seed=1))
     assert not np.array_equal(s, a.sample(100, seed=2))
-    assert a.history and {"d_loss", "g_loss"} <= set(a.history[0])
+    assert a.history and {"loss", "loss_avg", "d_loss"} <= set(a.history[0])
 
 
 def test_pacgan_discriminator_sees_m_samples():

@@ -88,6 +88,13 @@ def _leaky() -> nn.Module:
     return nn.LeakyReLU(0.2)
 
 
+def history_row(history: list[dict[str, float]], step: int, loss: float, **extra: float) -> dict:
+    """A logged row: the step, the objective as ``loss``, ``loss_avg`` (an EMA over logged rows;
+    the diffusion topic's loss table reads it) and any other losses."""
+    avg = loss if not history else 0.8 * history[-1]["loss_avg"] + 0.2 * loss
+    return {"step": step, "loss": loss, "loss_avg": avg, **extra}
+
+
 def jacobian_norms(fn: Any, z: Tensor, scale: Tensor) -> Tensor:
     """Spectral norm of ∂(scale·fn)/∂z at each row of ``z`` (Salmona et al. 2022's quantity)."""
     jac = vmap(jacrev(lambda v: fn(v[None])[0] * scale))(z)  # (n, d_out, d_z)
@@ -220,10 +227,11 @@ class GANTrainer:
             assert self.G is not None
             self.checkpoints[step + 1] = copy.deepcopy(self.G.state_dict())
         if step % c.log_every == 0 or last:
-            row = {"step": step, "d_loss": d_loss.item(), "g_loss": g_loss.item()}
+            # ``loss`` is G's: the objective of the model that is sampled.
+            row = history_row(self.history, step, g_loss.item(), d_loss=d_loss.item())
             self.history.append(row)
             if progress is not None:
-                progress(step, d_loss=row["d_loss"], g_loss=row["g_loss"])
+                progress(step, d_loss=row["d_loss"], g_loss=row["loss"])
 
     # --- sampling ---------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from topiclab.nn.gan import MAX_STEPS, TrainingDiverged, mlp
+from topiclab.nn.gan import MAX_STEPS, TrainingDiverged, history_row, mlp
 from topiclab.nn.generative import ProgressFn
 
 
@@ -86,7 +86,7 @@ def _train(
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"MDN loss not finite at step {step}: {loss.item()}")
         if step % c.log_every == 0 or step == c.steps - 1:
-            history.append({"step": step, "nll": loss.item()})
+            history.append(history_row(history, step, loss.item()))
             if progress is not None:
                 progress(step, nll=loss.item())
     return history

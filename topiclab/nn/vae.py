@@ -20,7 +20,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from topiclab.nn.gan import MAX_STEPS, TrainingDiverged, jacobian_norms, mlp
+from topiclab.nn.gan import MAX_STEPS, TrainingDiverged, history_row, jacobian_norms, mlp
 from topiclab.nn.generative import ProgressFn
 
 
@@ -86,7 +86,7 @@ class VAETrainer:
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"VAE loss not finite at step {step}: {loss.item()}")
             if step % c.log_every == 0 or step == c.steps - 1:
-                self.history.append({"step": step, "neg_elbo": loss.item()})
+                self.history.append(history_row(self.history, step, loss.item()))
                 if progress is not None:
                     progress(step, neg_elbo=loss.item())
 

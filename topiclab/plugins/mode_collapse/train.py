@@ -72,11 +72,11 @@ def fit_one(
     trainer = ctx.registry.trainer(key, task=GENERATIVE_TASK).create(options)
     start = time.perf_counter()
     try:
-        # Step losses go to the method's child run, one series per seed.
+        # Step losses go to the child run that evaluate fills ("ring-gan"), a series per seed.
         trainer.fit(
             x,
             progress=lambda step, **m: ctx.log_metrics(
-                {f"{dataset}.s{seed}.{k}": v for k, v in m.items()}, step, key
+                {f"s{seed}.{k}": v for k, v in m.items()}, step, f"{dataset}-{key}"
             ),
         )
         samples = np.asarray(trainer.sample(cfg.n_samples, seed=10_000 + seed), np.float64)
