@@ -155,6 +155,7 @@ class GANTrainer:
             for s, p in zip(state, params.values(), strict=True)
         ]
         t0 = int(state[0].get("step", 0)) if state[0] else 0
+        # Adam at the base lr (the cosine factor is left out of the look-ahead).
         b1, b2 = c.beta1, 0.999
         for i in range(c.unroll):
             loss = self.d_loss(
@@ -165,6 +166,7 @@ class GANTrainer:
             t = t0 + i + 1
             m = [b1 * mi + (1 - b1) * g for mi, g in zip(m, grads, strict=True)]
             v = [b2 * vi + (1 - b2) * g * g for vi, g in zip(v, grads, strict=True)]
+            # + 1e-16 under the root: √ has an infinite slope at 0 (v = 0 before Adam's first step).
             params = {
                 n: p - c.lr * (mi / (1 - b1**t)) / ((vi / (1 - b2**t) + 1e-16).sqrt() + 1e-8)
                 for n, p, mi, vi in zip(names, params.values(), m, v, strict=True)
