@@ -69,3 +69,21 @@ def test_mean_and_standard_error():
     m, se = mean_se([6.0, 8.0, 7.0, 7.0])
     assert m == 7.0 and se == pytest.approx(np.std([6, 8, 7, 7], ddof=1) / 2)
     assert np.isnan(mean_se([8.0])[1])
+
+
+def test_stacked_digits_count_triples_with_the_classifier():
+    from sklearn.linear_model import LogisticRegression
+
+    from topiclab.plugins.mode_collapse.data import load_digits01, stack_digits
+    from topiclab.plugins.mode_collapse.evaluate import stacked_modes
+
+    d = load_digits01(seed=0)
+    x, mode = stack_digits(d["x_test"], d["y_test"], 2_500, seed=1)
+    assert x.shape == (2_500, 3, 8, 8) and mode.min() >= 0 and mode.max() <= 999
+    # 2,500 uniform draws of 1,000 modes hit 1000·(1 − 0.999^2500) = 918 of them on average
+    assert 880 <= len(np.unique(mode)) <= 950
+    clf = LogisticRegression(max_iter=2000).fit(d["x_train"].reshape(-1, 64), d["y_train"])
+    real = stacked_modes(clf, x)
+    assert real["modes"] >= 850 and real["hq_frac"] > 0.85
+    one = stacked_modes(clf, np.repeat(x[:1], 500, axis=0))  # collapsed onto one sample
+    assert one["modes"] == 1 and one["kl_uniform"] == pytest.approx(np.log(1000))

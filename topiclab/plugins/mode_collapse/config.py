@@ -45,6 +45,13 @@ STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
 }
 
 
+# 192-D images: wider nets, a larger z/latent than the ring's 2 (1,000 modes to reach).
+STACKED_TRAINERS: dict[str, dict[str, Any]] = {
+    "gan": _GAN | {"steps": 1000, "hidden": 256, "z_dim": 16},
+    "vae": {"steps": 1000, "hidden": 256, "latent": 8},
+}
+
+
 class RegressionConfig(ConfigSection):
     """y = +x or −x (probability ½ each), x ∼ U[0, 1]: an MSE regressor against an MDN."""
 
@@ -56,6 +63,16 @@ class RegressionConfig(ConfigSection):
     lr: float = Field(default=1e-3, gt=0, le=1)
 
 
+class StackedConfig(ConfigSection):
+    """Stacked digits (Stacked MNIST's analogue): three scikit-learn digits as the 3 channels
+    of one 8×8 image, 1,000 modes, counted with a digits classifier."""
+
+    enabled: bool = True
+    n_train: int = Field(default=20_000, ge=10, le=MAX_POINTS, description="stacked triples")
+    seeds: int = Field(default=5, ge=1, le=1_000)
+    trainers: TrainerOptions = Field(default_factory=lambda: copy.deepcopy(STACKED_TRAINERS))
+
+
 class ModeCollapseConfig(TopicConfig):
     datasets: list[Dataset] = Field(default_factory=lambda: list(_RING), min_length=1)
     n_train: int = Field(default=100_000, ge=100, le=MAX_POINTS, description="PacGAN: 100k")
@@ -65,6 +82,7 @@ class ModeCollapseConfig(TopicConfig):
     checkpoints: int = Field(default=10, ge=0, le=1_000, description="GAN snapshots (cycling)")
     lipschitz_samples: int = Field(default=2_500, ge=1, le=1_000_000)
     regression: RegressionConfig = Field(default_factory=lambda: RegressionConfig())
+    stacked: StackedConfig = Field(default_factory=lambda: StackedConfig())
     torch_threads: int = Field(default=1, ge=0, le=1_024, description="1: fastest on 2 cores")
 
 
@@ -74,13 +92,21 @@ def _with(trainers: dict[str, dict[str, Any]], **changes: dict[str, Any]) -> dic
 
 # Profiles carry the whole trainers table, so that `--set trainers.gmm={}` adds a method
 # (a deep merge) instead of replacing the table.
-STANDARD: dict[str, Any] = {"trainers": copy.deepcopy(STANDARD_TRAINERS)}
+STANDARD: dict[str, Any] = {
+    "trainers": copy.deepcopy(STANDARD_TRAINERS),
+    "stacked": {"trainers": copy.deepcopy(STACKED_TRAINERS)},
+}
 QUICK: dict[str, Any] = {
     "n_train": 5_000,
     "seeds": 2,
     "checkpoints": 3,
     "lipschitz_samples": 200,
     "regression": {"n": 1_000, "steps": 200},
+    "stacked": {
+        "n_train": 2_000,
+        "seeds": 1,
+        "trainers": _with(STACKED_TRAINERS, gan={"steps": 30}, vae={"steps": 30}),
+    },
     "trainers": _with(
         STANDARD_TRAINERS,
         gan={"steps": 60},
@@ -94,6 +120,10 @@ QUICK: dict[str, Any] = {
 FULL: dict[str, Any] = {
     "datasets": ["ring", "grid"],
     "seeds": 10,
+    "stacked": {
+        "seeds": 10,
+        "trainers": _with(STACKED_TRAINERS, gan={"steps": 20_000}, vae={"steps": 20_000}),
+    },
     "trainers": _with(
         STANDARD_TRAINERS,
         gan={"steps": 20_000},

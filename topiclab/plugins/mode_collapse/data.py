@@ -70,6 +70,32 @@ def plus_minus_x(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32)[:, None], y.astype(np.float32)[:, None]
 
 
+def load_digits01(seed: int) -> dict[str, np.ndarray]:
+    """scikit-learn's digits (1,797 8×8 images, shipped with the package) in [0, 1], split
+    3:1 into train (the generators' and the classifier's) and test (the real-data row)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    order = np.random.default_rng(seed).permutation(len(d.images))
+    cut = len(order) * 3 // 4
+    images = (d.images / 16.0).astype(np.float32)
+    tr, te = order[:cut], order[cut:]
+    return {
+        "x_train": images[tr],
+        "y_train": d.target[tr],
+        "x_test": images[te],
+        "y_test": d.target[te],
+    }
+
+
+def stack_digits(images: np.ndarray, labels: np.ndarray, n: int, seed: int):
+    """n images of 3 channels, each a random digit: (n, 3, 8, 8) and the mode 100a + 10b + c
+    (1,000 modes, as Stacked MNIST's colour channels)."""
+    idx = np.random.default_rng(seed).integers(0, len(images), (n, 3))
+    mode = labels[idx] @ np.array([100, 10, 1])
+    return images[idx].astype(np.float32), mode
+
+
 def generate(ctx: StageContext, cfg: ModeCollapseConfig) -> StageResult:
     files: dict[str, str] = {}
     for i, name in enumerate(cfg.datasets):
@@ -80,4 +106,12 @@ def generate(ctx: StageContext, cfg: ModeCollapseConfig) -> StageResult:
     np.save(ctx.path("pm_x.npy"), x)
     np.save(ctx.path("pm_y.npy"), y)
     files |= {"pm_x": str(ctx.path("pm_x.npy")), "pm_y": str(ctx.path("pm_y.npy"))}
+    if cfg.stacked.enabled:
+        digits = load_digits01(cfg.seed)
+        train, _ = stack_digits(digits["x_train"], digits["y_train"], cfg.stacked.n_train, 1)
+        test, _ = stack_digits(digits["x_test"], digits["y_test"], cfg.n_samples, 2)
+        arrays = digits | {"stacked_train": train, "stacked_test": test}
+        for name, a in arrays.items():
+            np.save(ctx.path(f"{name}.npy"), a)
+            files[name] = str(ctx.path(f"{name}.npy"))
     return StageResult(files=files, params={"datasets": cfg.datasets, "n_train": cfg.n_train})

@@ -45,9 +45,11 @@ def evaluate(
     runs = [dict(r) for r in trained.data["runs"]]
     for r in runs:
         name = f"{r['dataset']}-{r['method']}-s{r['seed']}"
-        if r["status"] == "ok":
+        if r["status"] == "ok" and r["dataset"] != "stacked":
             mix = mixture(r["dataset"])
             r |= mode_metrics(np.load(trained.files[name]), mix.means, mix.std)
+    if cfg.stacked.enabled:
+        stacked(ctx, cfg, data, trained, runs, out)
     out.tables["runs"] = ctx.write_table("runs.csv", [_run_row(r) for r in runs])
     for dataset in cfg.datasets:
         exact = mode_metrics(sample_mixture(mixture(dataset), cfg.n_samples, 7), *_ms(dataset))
@@ -272,6 +274,73 @@ def regression_metrics(ctx: StageContext, trained: StageResult, out: StageResult
         "pm.mdn_weight_upper_mean": float(w_upper.mean()),
         "pm.mdn_weight_dev_max": float(np.abs(np.concatenate([w_upper, w_lower]) - 0.5).max()),
         "pm.mdn_branch_err_max": float(branch_err.max()),
+    }
+
+
+def stacked(
+    ctx: StageContext,
+    cfg: ModeCollapseConfig,
+    data: StageResult,
+    trained: StageResult,
+    runs: list[dict],
+    out: StageResult,
+) -> None:
+    """Stacked digits: each sample's 3 channels classified; its mode is the digit triple."""
+    from sklearn.linear_model import LogisticRegression
+
+    f = {k: np.load(data.files[k]) for k in ("x_train", "y_train", "x_test", "y_test")}
+    clf = LogisticRegression(max_iter=2000).fit(f["x_train"].reshape(-1, 64), f["y_train"])
+    acc = float(clf.score(f["x_test"].reshape(-1, 64), f["y_test"]))
+    real = stacked_modes(clf, np.load(data.files["stacked_test"]))
+    for r in runs:
+        if r["dataset"] == "stacked" and r["status"] == "ok":
+            name = f"stacked-{r['method']}-s{r['seed']}"
+            r |= stacked_modes(clf, np.load(trained.files[name]))
+    summary = summarize(runs, "stacked", list(cfg.stacked.trainers))
+    out.metrics |= {"stacked.classifier_accuracy": acc}
+    out.metrics |= {f"stacked.real.{k}": v for k, v in real.items()}
+    for method, row in summary.items():
+        out.metrics |= {f"stacked.{method}.{k}": v for k, v in row.items()}
+    rows = [
+        [
+            "real (held-out digits)",
+            f"{real['modes']:.0f}",
+            f"{100 * real['hq_frac']:.1f}",
+            f"{real['kl_uniform']:.2f}",
+            "",
+        ]
+    ]
+    rows += [
+        [
+            m,
+            pm(r, "modes", digits=0),
+            pm(r, "hq_frac", 100),
+            pm(r, "kl_uniform", 1, 2),
+            f"{r['n_ok']:.0f}/{r['n_ok'] + r['n_failed']:.0f}",
+        ]
+        for m, r in summary.items()
+    ]
+    out.sections["Stacked digits (1,000 modes)"] = (
+        f"Three scikit-learn digits as the channels of one 8×8 image (1,000 modes); each "
+        f"channel classified by a logistic regression whose test accuracy is **{acc:.3f}** "
+        f"(450 held-out digits). {cfg.n_samples} samples per model (VEEGAN and PacGAN count "
+        "over 26,000 MNIST samples: their Table 2, e.g. DCGAN 99 and 78.9 modes). A sample is "
+        "recognised when all three channels have confidence ≥ 0.5.\n\n"
+        + md_table(["source", "modes (of 1,000)", "% recognised", "KL", "seeds ok"], rows)
+    )
+
+
+def stacked_modes(clf: Any, x: np.ndarray) -> dict[str, float]:
+    """Distinct digit triples (argmax, as PacGAN's count), the share recognised, and the KL of
+    the triple histogram to uniform over the 1,000 modes."""
+    proba = clf.predict_proba(np.clip(x, 0, 1).reshape(len(x) * 3, 64)).reshape(len(x), 3, 10)
+    triple = proba.argmax(2) @ np.array([100, 10, 1])
+    p = np.bincount(triple, minlength=1000) / len(x)
+    nz = p > 0
+    return {
+        "modes": float(nz.sum()),
+        "hq_frac": float((proba.max(2) >= 0.5).all(1).mean()),
+        "kl_uniform": float((p[nz] * np.log(p[nz] * 1000)).sum()),
     }
 
 

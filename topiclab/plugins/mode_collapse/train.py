@@ -27,14 +27,16 @@ def run_name(dataset: str, key: str, seed: int) -> str:
     return f"{dataset}-{key}-s{seed}"
 
 
-def run_options(ctx: StageContext, cfg: ModeCollapseConfig, key: str, seed: int) -> dict:
+def run_options(
+    ctx: StageContext, cfg: ModeCollapseConfig, key: str, seed: int, stacked: bool = False
+) -> dict:
     """The user's options for ``key``, a seed per run, and checkpoints where the trainer has
-    them (GANs): ``checkpoints`` snapshots spread over its steps."""
+    them (GANs, not on stacked digits): ``checkpoints`` snapshots spread over its steps."""
     spec = ctx.registry.trainer(key, task=GENERATIVE_TASK)
     fields = spec.config.model_fields if spec.config is not None else {}
-    options = dict(cfg.trainers[key])
+    options = dict((cfg.stacked.trainers if stacked else cfg.trainers)[key])
     options["seed"] = 1000 * cfg.seed + seed
-    if "checkpoint_every" in fields and cfg.checkpoints:
+    if "checkpoint_every" in fields and cfg.checkpoints and not stacked:
         steps = options.get("steps", fields["steps"].default if "steps" in fields else 1)
         options["checkpoint_every"] = max(1, steps // cfg.checkpoints)
     return options
@@ -51,6 +53,13 @@ def train(ctx: StageContext, cfg: ModeCollapseConfig, data: StageResult) -> Stag
                     for s in range(cfg.seeds):
                         runs.append(fit_one(ctx, cfg, result, dataset, key, s, x))
                         bar(s + 1)
+        if cfg.stacked.enabled:
+            x = np.load(data.files["stacked_train"])
+            for key in cfg.stacked.trainers:
+                runs += [
+                    fit_one(ctx, cfg, result, "stacked", key, s, x)
+                    for s in range(cfg.stacked.seeds)
+                ]
         result.files |= regression(ctx, cfg, data)
     result.data["runs"] = runs
     return result
@@ -67,7 +76,7 @@ def fit_one(
 ) -> dict[str, Any]:
     """Train, sample and record one (data set, trainer, seed); a divergence fails this run."""
     name = run_name(dataset, key, seed)
-    options = run_options(ctx, cfg, key, seed)
+    options = run_options(ctx, cfg, key, seed, stacked=dataset == "stacked")
     record: dict[str, Any] = {"dataset": dataset, "method": key, "seed": seed, "status": "ok"}
     trainer = ctx.registry.trainer(key, task=GENERATIVE_TASK).create(options)
     start = time.perf_counter()
