@@ -48,7 +48,7 @@ STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
 # 192-D images: wider nets, a larger z/latent than the ring's 2 (1,000 modes to reach).
 STACKED_TRAINERS: dict[str, dict[str, Any]] = {
     "gan": _GAN | {"steps": 1000, "hidden": 256, "z_dim": 16},
-    "vae": {"steps": 1000, "hidden": 256, "latent": 8},
+    "vae": {"steps": 600, "hidden": 256, "latent": 8},
 }
 
 
