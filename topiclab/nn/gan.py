@@ -1,0 +1,292 @@
+"""GANTrainer: the non-saturating GAN, PacGAN (packing m) and the unrolled GAN (k steps).
+
+    from topiclab.nn.gan import GANConfig, GANTrainer
+    tr = GANTrainer(GANConfig(steps=3000))                  # vanilla, non-saturating loss
+    tr = GANTrainer(GANConfig(pack=4))                      # PacGAN4 (Lin et al. 2018)
+    tr = GANTrainer(GANConfig(unroll=5))                    # unrolled GAN (Metz et al. 2017)
+    tr.fit(x_train, progress=lambda step, **m: print(step, m))    # x: (n, d) float32
+    x = tr.sample(2500, seed=0)
+    frames = tr.checkpoint_samples(2500, seed=0)            # {step: samples} for mode cycling
+    lip = tr.lipschitz(2500, seed=0)                        # max ‖∂G/∂z‖₂ over z ~ N(0, I)
+
+Follows topiclab.nn.generative's interface. A loss that becomes NaN or infinite raises
+``TrainingDiverged`` (a FloatingPointError) at that step, so a caller can fail one seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
+from torch.func import functional_call, jacfwd, jacrev, vmap
+
+from topiclab.nn.generative import ProgressFn
+
+MAX_STEPS = 10_000_000
+
+
+class TrainingDiverged(FloatingPointError):
+    """A training loss became NaN or infinite; the message names the step and the loss."""
+
+
+class GANConfig(BaseModel):
+    """One GAN run. Defaults: small MLPs that train on 2-D mixtures in seconds on a CPU."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    steps: int = Field(default=3000, ge=1, le=MAX_STEPS, description="generator updates")
+    batch: int = Field(default=128, ge=2, le=65_536, description="D inputs per step")
+    lr: float = Field(default=1e-3, gt=0, le=1)
+    beta1: float = Field(default=0.5, ge=0, lt=1, description="Adam β1 (PacGAN: 0.8)")
+    lr_min_frac: float = Field(
+        default=1.0, gt=0, le=1, description="cosine decay of both lrs to this fraction (1: off)"
+    )
+    hidden: int = Field(default=128, ge=1, le=8_192)
+    layers: int = Field(default=2, ge=1, le=32, description="hidden layers of G and of D")
+    z_dim: int = Field(default=2, ge=1, le=4_096)
+    pack: int = Field(default=1, ge=1, le=16, description="PacGAN's m: samples per D input")
+    unroll: int = Field(default=0, ge=0, le=50, description="unrolled GAN's k (0: off)")
+    checkpoint_every: int = Field(default=0, ge=0, le=MAX_STEPS, description="0: none")
+    standardize: bool = Field(default=True, description="train on (x − mean)/std per dim")
+    log_every: int = Field(default=50, ge=1, le=MAX_STEPS)
+    seed: int = Field(default=0, ge=0)
+
+
+class PacGANConfig(GANConfig):
+    """PacGAN's defaults: m = 4 (the best ring and grid row of Lin et al. 2018, Table 1)."""
+
+    pack: int = Field(default=4, ge=2, le=16, description="PacGAN's m: samples per D input")
+
+
+class UnrolledGANConfig(GANConfig):
+    """Unrolled GAN's defaults: k = 5 (Metz et al. 2017; VEEGAN's Table 1 row)."""
+
+    unroll: int = Field(default=5, ge=1, le=50, description="D steps G looks ahead (k)")
+
+
+def mlp(
+    d_in: int, d_out: int, hidden: int, layers: int, act: Callable[[], nn.Module]
+) -> nn.Sequential:
+    """``layers`` hidden layers of ``hidden`` units with activation ``act``."""
+    dims = [d_in] + [hidden] * layers
+    mods: list[nn.Module] = []
+    for a, b in itertools.pairwise(dims):
+        mods += [nn.Linear(a, b), act()]
+    return nn.Sequential(*mods, nn.Linear(dims[-1], d_out))
+
+
+def _leaky() -> nn.Module:
+    return nn.LeakyReLU(0.2)
+
+
+def history_row(history: list[dict[str, float]], step: int, loss: float, **extra: float) -> dict:
+    """A logged row: the step, the objective as ``loss``, ``loss_avg`` (an EMA over logged rows;
+    the diffusion topic's loss table reads it) and any other losses."""
+    avg = loss if not history else 0.8 * history[-1]["loss_avg"] + 0.2 * loss
+    return {"step": step, "loss": loss, "loss_avg": avg, **extra}
+
+
+def jacobian_norms(fn: Any, z: Tensor, scale: Tensor) -> Tensor:
+    """Spectral norm of ∂(scale·fn)/∂z at each row of ``z`` (Salmona et al. 2022's quantity)."""
+    # Forward mode costs d_z passes, reverse mode d_out: pick the smaller (192-D images).
+    d_out = fn(z[:1]).shape[1]
+    jac_fn = jacfwd if z.shape[1] < d_out else jacrev
+    jac = vmap(jac_fn(lambda v: fn(v[None])[0] * scale))(z).detach()  # (n, d_out, d_z)
+    # σ_max² is the top eigenvalue of the smaller Gram matrix: for 192-D images and a 16-D z,
+    # a 16×16 eigvalsh per row instead of a 192×16 SVD (several times faster).
+    gram = jac.mT @ jac if jac.shape[1] >= jac.shape[2] else jac @ jac.mT
+    return torch.linalg.eigvalsh(gram)[..., -1].clamp_min(0).sqrt()
+
+
+class GANTrainer:
+    """Trains G: z → x against D: x^m → logit with the non-saturating loss (Goodfellow 2014)."""
+
+    def __init__(self, config: GANConfig | None = None) -> None:
+        self.config = config or GANConfig()
+        self.G: nn.Module | None = None
+        self.D: nn.Module | None = None
+        self.dim = 0
+        self.mean = torch.zeros(1)
+        self.std = torch.ones(1)
+        self.history: list[dict[str, float]] = []
+        self.checkpoints: dict[int, dict[str, Tensor]] = {}
+
+    def _build(self, dim: int) -> None:
+        c = self.config
+        torch.manual_seed(c.seed)
+        self.dim = dim
+        self.G = mlp(c.z_dim, dim, c.hidden, c.layers, nn.ReLU)
+        self.D = mlp(dim * c.pack, 1, c.hidden, c.layers, _leaky)
+
+    # --- losses -----------------------------------------------------------------------
+
+    def _packed(self, x: Tensor) -> Tensor:
+        """(batch·m, d) → (batch, m·d): PacGAN's D judges m samples jointly."""
+        return x.reshape(-1, self.config.pack * self.dim)
+
+    @staticmethod
+    def d_loss(real_logit: Tensor, fake_logit: Tensor) -> Tensor:
+        """−E log D(x) − E log(1 − D(G(z))), with D = sigmoid(logit)."""
+        return F.softplus(-real_logit).mean() + F.softplus(fake_logit).mean()
+
+    @staticmethod
+    def g_loss(fake_logit: Tensor) -> Tensor:
+        """Non-saturating: −E log D(G(z)) (strong gradients when D rejects the fakes)."""
+        return F.softplus(-fake_logit).mean()
+
+    def _unrolled_params(self, opt: torch.optim.Adam, real: Tensor, fake: Tensor) -> dict:
+        """D's parameters after k Adam steps that stay differentiable in ``fake`` (Metz et
+        al. 2017, eq. 4–6): G's loss at them sees how D would answer a move of G."""
+        assert self.D is not None
+        c = self.config
+        names = [n for n, _ in self.D.named_parameters()]
+        # Copies: opt.step() below updates D's tensors and Adam's moments in place.
+        params = {n: p.detach().clone().requires_grad_() for n, p in self.D.named_parameters()}
+        state = [opt.state.get(p, {}) for p in self.D.parameters()]
+        m = [
+            s.get("exp_avg", torch.zeros_like(p)).clone()
+            for s, p in zip(state, params.values(), strict=True)
+        ]
+        v = [
+            s.get("exp_avg_sq", torch.zeros_like(p)).clone()
+            for s, p in zip(state, params.values(), strict=True)
+        ]
+        t0 = int(state[0].get("step", 0)) if state[0] else 0
+        # Adam at the base lr (the cosine factor is left out of the look-ahead).
+        b1, b2 = c.beta1, 0.999
+        for i in range(c.unroll):
+            loss = self.d_loss(
+                functional_call(self.D, params, self._packed(real[i])),
+                functional_call(self.D, params, self._packed(fake)),
+            )
+            grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
+            t = t0 + i + 1
+            m = [b1 * mi + (1 - b1) * g for mi, g in zip(m, grads, strict=True)]
+            v = [b2 * vi + (1 - b2) * g * g for vi, g in zip(v, grads, strict=True)]
+            # + 1e-16 under the root: √ has an infinite slope at 0 (v = 0 before Adam's first step).
+            params = {
+                n: p - c.lr * (mi / (1 - b1**t)) / ((vi / (1 - b2**t) + 1e-16).sqrt() + 1e-8)
+                for n, p, mi, vi in zip(names, params.values(), m, v, strict=True)
+            }
+        return params
+
+    # --- training ---------------------------------------------------------------------
+
+    def fit(self, x: np.ndarray, progress: ProgressFn | None = None) -> None:
+        c = self.config
+        data = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(len(x), -1)
+        if c.standardize:
+            self.mean, self.std = data.mean(0), data.std(0).clamp_min(1e-8)
+        data = (data - self.mean) / self.std
+        self._build(data.shape[1])
+        assert self.G is not None and self.D is not None
+        opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, 0.999))
+        opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, 0.999))
+        scheds = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in (opt_g, opt_d)]
+        g = torch.Generator().manual_seed(c.seed)
+        n_real = c.batch * c.pack
+        for step in range(c.steps):
+            k = max(c.unroll, 1)
+            idx = torch.randint(0, len(data), (k, n_real), generator=g)
+            real = data[idx]  # (k, batch·m, d): one minibatch per unrolled D step
+            z = torch.randn(n_real, c.z_dim, generator=g)
+            fake = self.G(z)
+            d_loss = self.d_loss(self.D(self._packed(real[0])), self.D(self._packed(fake.detach())))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            if c.unroll:
+                # Unrolled from D *before* this step's update, as in Metz et al.'s code.
+                params = self._unrolled_params(opt_d, real, fake)
+                g_loss = self.g_loss(functional_call(self.D, params, self._packed(fake)))
+            opt_d.step()
+            if not c.unroll:
+                g_loss = self.g_loss(self.D(self._packed(fake)))
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            for s in scheds:
+                s.step()
+            self._check(step, d_loss, g_loss)
+            self._record(step, d_loss, g_loss, progress)
+
+    def _lr_factor(self, step: int) -> float:
+        c = self.config
+        return c.lr_min_frac + (1 - c.lr_min_frac) * 0.5 * (1 + math.cos(math.pi * step / c.steps))
+
+    def _check(self, step: int, d_loss: Tensor, g_loss: Tensor) -> None:
+        if not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
+            raise TrainingDiverged(
+                f"GAN loss not finite at step {step}: D {d_loss.item()}, G {g_loss.item()}"
+            )
+
+    def _record(self, step: int, d_loss: Tensor, g_loss: Tensor, progress: ProgressFn | None):
+        c = self.config
+        last = step == c.steps - 1
+        if c.checkpoint_every and ((step + 1) % c.checkpoint_every == 0 or last):
+            assert self.G is not None
+            self.checkpoints[step + 1] = copy.deepcopy(self.G.state_dict())
+        if step % c.log_every == 0 or last:
+            # ``loss`` is G's: the objective of the model that is sampled.
+            row = history_row(self.history, step, g_loss.item(), d_loss=d_loss.item())
+            self.history.append(row)
+            if progress is not None:
+                progress(step, d_loss=row["d_loss"], g_loss=row["loss"])
+
+    # --- sampling ---------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _generate(self, G: nn.Module, n: int, seed: int) -> np.ndarray:
+        z = torch.randn(n, self.config.z_dim, generator=torch.Generator().manual_seed(seed))
+        return (G(z) * self.std + self.mean).numpy()
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        assert self.G is not None, "fit or load the trainer before sampling"
+        return self._generate(self.G, n, seed)
+
+    def checkpoint_samples(self, n: int, seed: int) -> dict[int, np.ndarray]:
+        """Samples of G at every checkpoint (same z for all): how the covered modes move."""
+        G = copy.deepcopy(self.G)
+        assert G is not None, "fit or load the trainer first"
+        out = {}
+        for step, state in self.checkpoints.items():
+            G.load_state_dict(state)
+            out[step] = self._generate(G, n, seed)
+        return out
+
+    def lipschitz(self, n: int, seed: int) -> float:
+        """Empirical Lipschitz constant of x = G(z) in data units: max over n draws of z."""
+        assert self.G is not None, "fit or load the trainer first"
+        z = torch.randn(n, self.config.z_dim, generator=torch.Generator().manual_seed(seed))
+        return float(jacobian_norms(self.G, z, self.std).max().detach())
+
+    # --- persistence ------------------------------------------------------------------
+
+    def module(self) -> nn.Module:
+        assert self.G is not None, "fit or load the trainer first"
+        return self.G
+
+    def save(self, path: str | Path) -> None:
+        assert self.G is not None and self.D is not None, "fit the trainer before saving"
+        state = {"config": self.config.model_dump(), "dim": self.dim, "G": self.G.state_dict()}
+        state |= {"D": self.D.state_dict(), "mean": self.mean, "std": self.std}
+        state |= {"history": self.history, "checkpoints": self.checkpoints}
+        torch.save(state, path)
+
+    def load(self, path: str | Path) -> None:
+        state = torch.load(path, weights_only=False)
+        assert state["config"] == self.config.model_dump(), "saved with another config"
+        self._build(state["dim"])
+        assert self.G is not None and self.D is not None
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.mean, self.std = state["mean"], state["std"]
+        self.history, self.checkpoints = state["history"], state["checkpoints"]

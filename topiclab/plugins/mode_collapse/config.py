@@ -1,0 +1,136 @@
+"""Config of the mode-collapse topic. The ``standard`` profile fits 8 minutes on 2 CPU cores.
+
+    topiclab run mode-collapse --profile quick
+    topiclab run mode-collapse --set seeds=10 --set trainers.gan.steps=5000
+    topiclab run mode-collapse --set 'trainers.gmm={"n_components": 8}'   # a plugin's trainer
+
+``trainers`` maps registered generative trainers (any plugin's, checked before anything runs)
+to their options, which their own config validates; each is trained ``seeds`` times on each
+data set. GAN-type trainers (those with ``checkpoint_every``) keep ``checkpoints`` snapshots
+for the mode-cycling table.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from topiclab.core.config import RegistryKey
+from topiclab.core.topic import ConfigSection, TopicConfig
+from topiclab.nn.generative import GENERATIVE_TASK
+
+MAX_POINTS = 10_000_000
+Dataset = Literal["ring", "grid"]
+_RING: tuple[Dataset, ...] = ("ring",)
+TrainerOptions = Annotated[
+    dict[str, dict[str, Any]],
+    RegistryKey("trainer", task=GENERATIVE_TASK, keys_of_mapping=True),
+]
+
+# Every GAN: PacGAN's data and z ∼ N(0, I₂), but Adam at 1e-3 with a cosine decay for a few
+# thousand steps instead of PacGAN's 1e-4 for 400 epochs (400k steps): CPU minutes, not hours.
+_GAN: dict[str, Any] = {"steps": 2000, "lr": 1e-3, "lr_min_frac": 0.02, "batch": 128}
+STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
+    "gan": dict(_GAN),
+    # m = 2: PacGAN4's D input is 4× larger and learns too slowly for 2,000 steps.
+    "pacgan": _GAN | {"pack": 2},
+    # Unrolling costs ~11 vanilla steps per step (k = 5 second-order D steps): fewer steps.
+    "unrolled-gan": _GAN | {"unroll": 5, "steps": 400},
+    "vae": {"steps": 1000},
+    "mdn": {"steps": 500, "components": 30},
+    # T = 200 with β up to 0.1 (ᾱ_T = 3e-5): a fifth of the 1000 sampling passes.
+    "ddpm": {"steps": 2000, "T": 200, "beta_end": 0.1},
+}
+
+
+# 192-D images: wider nets, a larger z/latent than the ring's 2 (1,000 modes to reach).
+STACKED_TRAINERS: dict[str, dict[str, Any]] = {
+    "gan": _GAN | {"steps": 1000, "hidden": 256, "z_dim": 16},
+    "vae": {"steps": 600, "hidden": 256, "latent": 8},
+}
+
+
+class RegressionConfig(ConfigSection):
+    """y = +x or −x (probability ½ each), x ∼ U[0, 1]: an MSE regressor against an MDN."""
+
+    n: int = Field(default=4_000, ge=10, le=65_536, description="points; one full batch")
+    steps: int = Field(default=3_000, ge=1, le=1_000_000)
+    components: int = Field(default=2, ge=1, le=64)
+    # Full batches at 1e-3: the branch weights are read to ± 0.05. At 1e-2 one branch's
+    # component died (weight → 0); at 3e-3 or with batches of 1,024 they wandered by 0.07–0.1.
+    lr: float = Field(default=1e-3, gt=0, le=1)
+
+
+class StackedConfig(ConfigSection):
+    """Stacked digits (Stacked MNIST's analogue): three scikit-learn digits as the 3 channels
+    of one 8×8 image, 1,000 modes, counted with a digits classifier."""
+
+    enabled: bool = True
+    n_train: int = Field(default=20_000, ge=10, le=MAX_POINTS, description="stacked triples")
+    seeds: int = Field(default=5, ge=1, le=1_000)
+    trainers: TrainerOptions = Field(default_factory=lambda: copy.deepcopy(STACKED_TRAINERS))
+
+
+class ModeCollapseConfig(TopicConfig):
+    datasets: list[Dataset] = Field(default_factory=lambda: list(_RING), min_length=1)
+    n_train: int = Field(default=100_000, ge=100, le=MAX_POINTS, description="PacGAN: 100k")
+    n_samples: int = Field(default=2_500, ge=10, le=MAX_POINTS, description="per evaluation")
+    seeds: int = Field(default=5, ge=1, le=1_000, description="trainings per method")
+    trainers: TrainerOptions = Field(default_factory=lambda: copy.deepcopy(STANDARD_TRAINERS))
+    checkpoints: int = Field(default=10, ge=0, le=1_000, description="GAN snapshots (cycling)")
+    lipschitz_samples: int = Field(default=2_500, ge=1, le=1_000_000)
+    regression: RegressionConfig = Field(default_factory=lambda: RegressionConfig())
+    stacked: StackedConfig = Field(default_factory=lambda: StackedConfig())
+    torch_threads: int = Field(default=1, ge=0, le=1_024, description="1: fastest on 2 cores")
+
+
+def _with(trainers: dict[str, dict[str, Any]], **changes: dict[str, Any]) -> dict[str, Any]:
+    return {k: v | changes.get(k.replace("-", "_"), {}) for k, v in trainers.items()}
+
+
+# Profiles carry the whole trainers table, so that `--set trainers.gmm={}` adds a method
+# (a deep merge) instead of replacing the table.
+STANDARD: dict[str, Any] = {
+    "trainers": copy.deepcopy(STANDARD_TRAINERS),
+    "stacked": {"trainers": copy.deepcopy(STACKED_TRAINERS)},
+}
+QUICK: dict[str, Any] = {
+    "n_train": 5_000,
+    "seeds": 2,
+    "checkpoints": 3,
+    "lipschitz_samples": 200,
+    "regression": {"n": 1_000, "steps": 200},
+    "stacked": {
+        "n_train": 2_000,
+        "seeds": 1,
+        "trainers": _with(STACKED_TRAINERS, gan={"steps": 30}, vae={"steps": 30}),
+    },
+    "trainers": _with(
+        STANDARD_TRAINERS,
+        gan={"steps": 60},
+        pacgan={"steps": 60},
+        unrolled_gan={"steps": 20, "unroll": 2},
+        vae={"steps": 60},
+        mdn={"steps": 60},
+        ddpm={"steps": 60, "T": 50, "beta_end": 0.5},
+    ),
+}
+FULL: dict[str, Any] = {
+    "datasets": ["ring", "grid"],
+    "seeds": 10,
+    "stacked": {
+        "seeds": 10,
+        "trainers": _with(STACKED_TRAINERS, gan={"steps": 20_000}, vae={"steps": 20_000}),
+    },
+    "trainers": _with(
+        STANDARD_TRAINERS,
+        gan={"steps": 20_000},
+        pacgan={"steps": 20_000, "pack": 4},
+        unrolled_gan={"steps": 5_000},
+        vae={"steps": 10_000},
+        mdn={"steps": 5_000},
+        ddpm={"steps": 10_000, "T": 1000, "beta_end": 0.02},
+    ),
+}
