@@ -1,0 +1,9 @@
+"""Built-in plugin ``compression``: LLMs as compressors (issue 12).
+
+    TOPICLAB_PLUGINS=topiclab.plugins.compression topiclab run compression --profile quick
+    topiclab compress FILE [--model llama.pt] ; topiclab decompress FILE.tlz
+
+Registrations only; the modules are imported inside the hooks (no torch at import time).
+"""
+
+from __future__ import annotations
