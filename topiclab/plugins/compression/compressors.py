@@ -47,8 +47,12 @@ def _brotli() -> Compressor:
 def _ppmd() -> Compressor:
     import pyppmd
 
-    # pyppmd's frames need the length to stop: an end mark is written by ``compress``.
-    return Compressor("PPMd", lambda d: pyppmd.compress(d, max_order=6), pyppmd.decompress)
+    def decompress(blob: bytes) -> bytes:
+        out = pyppmd.decompress(blob)  # typed bytes | str: str only for str input
+        return out if isinstance(out, bytes) else out.encode("utf-8")
+
+    # ``compress`` writes PPMd's end mark, so the frame knows where it stops.
+    return Compressor("PPMd", lambda d: pyppmd.compress(d, max_order=6), decompress)
 
 
 def classical() -> list[Compressor]:
