@@ -7,3 +7,14 @@ Registrations only; the modules are imported inside the hooks (no torch at impor
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from topiclab.core.hookspecs import hookimpl
+
+
+@hookimpl
+def topiclab_register_commands(cli: Any) -> None:
+    from topiclab.plugins.compression.cli import register
+
+    register(cli)
