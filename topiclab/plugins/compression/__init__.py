@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from topiclab.core.hookspecs import hookimpl
+from topiclab.core.topic import Topic
 
 
 @hookimpl
@@ -18,3 +19,10 @@ def topiclab_register_commands(cli: Any) -> None:
     from topiclab.plugins.compression.cli import register
 
     register(cli)
+
+
+@hookimpl
+def topiclab_register_topics() -> list[type[Topic]]:
+    from topiclab.plugins.compression.topic import CompressionTopic
+
+    return [CompressionTopic]

@@ -46,17 +46,18 @@ def load_model(path: str | Path) -> Any:
     return model.float().eval()
 
 
-def compress_bytes(
+def compress_detail(
     model: Any,
     data: bytes,
     threads: int = 1,
     chunk: int = CHUNK,
     progress: Callable[[int], None] | None = None,
-) -> bytes:
+) -> tuple[bytes, list[int], float]:
+    """The ``.tlz`` bytes, each chunk's code size in bytes, and Σ −log2 q in bits."""
     from topiclab.nn.lm_codec import encode_chunks, model_hash, split_chunks
 
     chunks = split_chunks(data, chunk)
-    codes, _ = encode_chunks(model, chunks, threads=threads, progress=progress)
+    codes, ideal = encode_chunks(model, chunks, threads=threads, progress=progress)
     header = Header(
         model_hash(model),
         BYTE_TOKENIZER,
@@ -66,7 +67,17 @@ def compress_bytes(
         threads,
         [len(c) for c in chunks],
     )
-    return pack(header, [c.data for c in codes])
+    return pack(header, [c.data for c in codes]), [len(c.data) for c in codes], ideal
+
+
+def compress_bytes(
+    model: Any,
+    data: bytes,
+    threads: int = 1,
+    chunk: int = CHUNK,
+    progress: Callable[[int], None] | None = None,
+) -> bytes:
+    return compress_detail(model, data, threads, chunk, progress)[0]
 
 
 def decompress_bytes(
