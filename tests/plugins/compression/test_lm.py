@@ -59,6 +59,8 @@ def test_refuses_wrong_model_version_and_damage(model_file: Path) -> None:
         decompress_bytes(model, blob[:4] + b"\x00\x07" + blob[6:])
     with pytest.raises(FormatError, match="magic"):
         decompress_bytes(model, b"PK\x03\x04" + blob[4:])
+    with pytest.raises(FormatError, match="wrong type"):  # same length: only the type differs
+        decompress_bytes(model, blob.replace(b'"threads": 1', b'"threads":{}'))
     flipped = bytearray(blob)
     flipped[-20] ^= 0x40  # inside a chunk's code: decodes to other bytes
     with pytest.raises(FormatError, match="SHA-256"):
@@ -120,3 +122,17 @@ def test_cli_refusals_write_nothing(model_file: Path, tmp_path: Path, capsys) ->
     assert not out.exists()
     cli.decompress_cmd(tlz, model_file, out, False)
     assert out.read_bytes() == src.read_bytes()
+
+
+def test_every_damaged_header_byte_is_refused_or_harmless(model_file: Path) -> None:
+    # Flip bytes across the header and cut the file at many places: each attempt either
+    # restores the original exactly or raises FormatError (one line), never anything else.
+    model = load_model(model_file)
+    data = TEXT[:120]
+    blob = compress_bytes(model, data, chunk=64)
+    for i in range(0, len(blob), max(1, len(blob) // 40)):
+        for damaged in (blob[:i], blob[:i] + bytes([blob[i] ^ 0x21]) + blob[i + 1 :]):
+            try:
+                assert decompress_bytes(model, damaged) == data
+            except FormatError as e:
+                assert "\n" not in str(e)

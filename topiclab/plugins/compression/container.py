@@ -45,6 +45,21 @@ def pack(header: Header, codes: list[bytes]) -> bytes:
     return _FIXED.pack(MAGIC, VERSION, len(meta)) + meta + sizes + b"".join(codes)
 
 
+def _check_types(h: Header) -> None:
+    """A header that parses but holds the wrong kinds of values is corrupt, not a crash."""
+    ints = [h.length, h.chunk_size, h.threads, *(h.chunk_lengths or [])]
+    ok = (
+        isinstance(h.model_hash, str)
+        and isinstance(h.sha256, str)
+        and isinstance(h.tokenizer, dict)
+        and isinstance(h.chunk_lengths, list)
+        and all(type(v) is int and 0 <= v < 1 << 40 for v in ints)
+        and 1 <= h.threads <= 1024
+    )
+    if not ok:
+        raise FormatError("corrupt header (a field has the wrong type or range)")
+
+
 def unpack(blob: bytes) -> tuple[Header, list[bytes]]:
     if len(blob) < _FIXED.size or blob[:4] != MAGIC:
         raise FormatError("not a topiclab .tlz file (bad magic number)")
@@ -56,6 +71,7 @@ def unpack(blob: bytes) -> tuple[Header, list[bytes]]:
         header = Header(**json.loads(blob[_FIXED.size : end]))
     except (ValueError, TypeError) as e:
         raise FormatError(f"corrupt or truncated header ({type(e).__name__})") from None
+    _check_types(header)
     n = len(header.chunk_lengths)
     if sum(header.chunk_lengths) != header.length or end + 4 * n > len(blob):
         raise FormatError("corrupt or truncated file (chunk table)")
