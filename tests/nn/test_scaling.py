@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from topiclab.nn.scaling import NAMES, ScalingFit, bootstrap, fit_law, frontier, law
+from topiclab.nn.scaling import NAMES, ScalingFit, bootstrap, fit_kaplan, fit_law, frontier, law
 
 # Besiroglu et al. 2024 (arXiv 2404.10102), refit of Chinchilla Approach 3.
 TRUE = ScalingFit(E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658)
@@ -52,3 +52,13 @@ def test_frontier_spends_the_budget_and_follows_the_exponent() -> None:
     assert 6 * n1 * d1 == pytest.approx(1e21)
     a = TRUE.beta / (TRUE.alpha + TRUE.beta)
     assert np.log10(n2 / n1) == pytest.approx(a)
+
+
+def test_kaplan_form_recovers_its_constants() -> None:
+    # Kaplan et al. 2020: L(N) = (8.8e13 / N)^0.076; 4.016 at N = 1e6 (the reference's value).
+    n = np.logspace(6, 9, 7)
+    loss = (8.8e13 / n) ** 0.076
+    assert loss[0] == pytest.approx(4.016, abs=1e-3)
+    n_c, alpha = fit_kaplan(n, loss * np.exp(0.001 * np.random.default_rng(0).standard_normal(7)))
+    assert alpha == pytest.approx(0.076, rel=0.05)
+    assert n_c == pytest.approx(8.8e13, rel=0.1)

@@ -120,3 +120,11 @@ def frontier(f: ScalingFit, compute: float | np.ndarray) -> tuple[np.ndarray, np
     c6 = np.asarray(compute, dtype=np.float64) / 6
     n_opt = g * c6 ** (f.beta / (f.alpha + f.beta))
     return n_opt, c6 / n_opt
+
+
+def fit_kaplan(x: np.ndarray, loss: np.ndarray) -> tuple[float, float]:
+    """Kaplan et al.'s L(X) = (X_c / X)^α for X = N or D: (X_c, α) by least squares on
+    log L = α log X_c − α log X (a straight line in log-log)."""
+    slope, intercept = np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(loss, float)), 1)
+    alpha = -float(slope)
+    return float(np.exp(intercept / alpha)), alpha
