@@ -136,3 +136,11 @@ def test_every_damaged_header_byte_is_refused_or_harmless(model_file: Path) -> N
                 assert decompress_bytes(model, damaged) == data
             except FormatError as e:
                 assert "\n" not in str(e)
+
+
+def test_llama_topic_model_not_trained_yet_is_one_line(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "a.txt"
+    src.write_bytes(b"abc")
+    err = refusal(capsys, cli.compress_cmd, src, "llama:quick", None, False, 1)
+    assert "run `topiclab run llama --profile quick` first" in err
+    assert not (tmp_path / "a.txt.tlz").exists()

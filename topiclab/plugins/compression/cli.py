@@ -45,10 +45,14 @@ def _bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
         yield lambda step: p.update(task, completed=step)
 
 
-def _model(path: Path) -> Any:
+def _model(spec: str) -> Any:
     from topiclab.plugins.compression.container import FormatError
-    from topiclab.plugins.compression.lm import load_model
+    from topiclab.plugins.compression.lm import load_model, resolve_model
 
+    try:
+        path = resolve_model(spec)
+    except FormatError as e:
+        refuse(str(e))
     if not path.exists():
         refuse(f"model {path} not found")
     try:
@@ -59,7 +63,7 @@ def _model(path: Path) -> Any:
         refuse(f"cannot load model {path}: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
 
 
-def compress_cmd(file: Path, model: Path, output: Path | None, force: bool, threads: int) -> None:
+def compress_cmd(file: Path, model: str, output: Path | None, force: bool, threads: int) -> None:
     from topiclab.plugins.compression.lm import CHUNK, compress_bytes
 
     if not file.is_file():
@@ -81,7 +85,7 @@ def compress_cmd(file: Path, model: Path, output: Path | None, force: bool, thre
     )
 
 
-def decompress_cmd(file: Path, model: Path, output: Path | None, force: bool) -> None:
+def decompress_cmd(file: Path, model: str, output: Path | None, force: bool) -> None:
     from topiclab.plugins.compression.container import FormatError, unpack
     from topiclab.plugins.compression.lm import decompress_bytes
 
@@ -113,7 +117,9 @@ def register(cli: Any) -> None:
     @cli.command()
     def compress(
         file: Path,
-        model: Path = typer.Option(..., help="a byte-level Llama: llama.pt or an HF folder"),
+        model: str = typer.Option(
+            "llama", help="llama[:PROFILE] (the llama topic's model), a llama.pt or an HF folder"
+        ),
         output: Path | None = typer.Option(None, "-o", "--output"),
         force: bool = typer.Option(False, help="overwrite an existing output"),
         threads: int = typer.Option(1, min=1, max=256, help="torch threads (in the header)"),
@@ -124,7 +130,7 @@ def register(cli: Any) -> None:
     @cli.command()
     def decompress(
         file: Path,
-        model: Path = typer.Option(..., help="the model FILE was compressed with"),
+        model: str = typer.Option("llama", help="the model FILE was compressed with"),
         output: Path | None = typer.Option(None, "-o", "--output"),
         force: bool = typer.Option(False, help="overwrite an existing output"),
     ) -> None:

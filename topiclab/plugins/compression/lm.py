@@ -26,6 +26,28 @@ CHUNK = 2048  # Delétang et al.: 2048-byte chunks, each without history
 BYTE_TOKENIZER: dict[str, object] = {"kind": "byte"}
 
 
+def resolve_model(spec: str) -> Path:
+    """A path as it is; ``llama`` or ``llama:PROFILE`` (default standard): the model the llama
+    topic trained in that profile, found in the stage cache as the topic DAG would find it."""
+    spec = str(spec)
+    if Path(spec).exists() or not (spec == "llama" or spec.startswith("llama:")):
+        return Path(spec)
+    from topiclab.core.dag import identity
+    from topiclab.core.manifest import read_marker
+    from topiclab.core.registry import get_registry
+    from topiclab.core.stages import stage_dir, work_root
+
+    profile = spec.partition(":")[2] or "standard"
+    ident = identity(get_registry(), "llama", profile)
+    result, why = read_marker(stage_dir(work_root(), "llama", ident.cache_key, "train"))
+    if result is None or "model" not in result.files:
+        raise FormatError(
+            f"no trained llama model for profile {profile!r} ({why or 'no model file'}); "
+            f"run `topiclab run llama --profile {profile}` first"
+        )
+    return Path(result.files["model"])
+
+
 def load_model(path: str | Path) -> Any:
     """A ``Transformer`` from a ``torch.save`` file (the llama topic's ``llama.pt``) or an HF
     Llama folder; only byte-level models (vocabulary 256) can code arbitrary bytes."""
