@@ -1,0 +1,138 @@
+"""``topiclab compress FILE --model M`` and ``topiclab decompress FILE.tlz --model M``.
+
+    topiclab compress play.txt --model llama.pt              # play.txt.tlz, then a summary
+    topiclab decompress play.txt.tlz --model llama.pt -o copy.txt
+
+Every refusal is one line on stderr with exit status 2, and nothing is written: a wrong model,
+a truncated, corrupt or foreign file, a version mismatch, or an output that exists without
+``--force``. The output is written to a temporary name and renamed only once it is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+SUFFIX = ".tlz"
+
+
+def refuse(message: str) -> None:
+    print(f"topiclab: {message}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+def _write(path: Path, data: bytes, force: bool) -> None:
+    if path.exists() and not force:
+        refuse(f"{path} exists; pass --force to overwrite it")
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+@contextmanager
+def _bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    from rich.progress import Progress
+
+    with Progress(transient=True, disable=bool(os.environ.get("TOPICLAB_NO_PROGRESS"))) as p:
+        task = p.add_task(label, total=max(1, total))
+        yield lambda step: p.update(task, completed=step)
+
+
+def _model(spec: str) -> Any:
+    from topiclab.plugins.compression.container import FormatError
+    from topiclab.plugins.compression.lm import load_model, resolve_model
+
+    try:
+        path = resolve_model(spec)
+    except FormatError as e:
+        refuse(str(e))
+    if not path.exists():
+        refuse(f"model {path} not found")
+    try:
+        return load_model(path)
+    except FormatError as e:
+        refuse(str(e))
+    except Exception as e:  # a file torch cannot read is the user's input, not our bug
+        refuse(f"cannot load model {path}: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
+
+
+def compress_cmd(file: Path, model: str, output: Path | None, force: bool, threads: int) -> None:
+    from topiclab.plugins.compression.lm import CHUNK, compress_bytes
+
+    if not file.is_file():
+        refuse(f"{file} is not a file")
+    out = output or file.with_name(file.name + SUFFIX)
+    if out.exists() and not force:
+        refuse(f"{out} exists; pass --force to overwrite it")
+    net, data = _model(model), file.read_bytes()
+    t0 = time.perf_counter()
+    with _bar("compressing", min(len(data), CHUNK)) as bar:
+        blob = compress_bytes(net, data, threads=threads, progress=bar)
+    seconds = time.perf_counter() - t0
+    _write(out, blob, force)
+    rate = 100 * len(blob) / max(1, len(data))
+    print(
+        f"{file} -> {out}: {len(data)} -> {len(blob)} bytes ({rate:.1f} %, "
+        f"{8 * len(blob) / max(1, len(data)):.3f} bits/byte), "
+        f"{len(data) / 1e3 / max(seconds, 1e-9):.1f} KB/s"
+    )
+
+
+def decompress_cmd(file: Path, model: str, output: Path | None, force: bool) -> None:
+    from topiclab.plugins.compression.container import FormatError, unpack
+    from topiclab.plugins.compression.lm import decompress_bytes
+
+    if not file.is_file():
+        refuse(f"{file} is not a file")
+    out = output or (
+        file.with_suffix("") if file.suffix == SUFFIX else file.with_name(file.name + ".out")
+    )
+    if out.exists() and not force:
+        refuse(f"{out} exists; pass --force to overwrite it")
+    blob = file.read_bytes()
+    try:
+        header, _ = unpack(blob)  # refuse a foreign file before loading a model
+        net = _model(model)
+        t0 = time.perf_counter()
+        with _bar("decompressing", max(header.chunk_lengths, default=0)) as bar:
+            data = decompress_bytes(net, blob, progress=bar)
+    except FormatError as e:
+        refuse(f"{file}: {e}")
+    seconds = time.perf_counter() - t0
+    _write(out, data, force)
+    print(
+        f"{file} -> {out}: {len(data)} bytes, SHA-256 checked, "
+        f"{len(data) / 1e3 / max(seconds, 1e-9):.1f} KB/s"
+    )
+
+
+def register(cli: Any) -> None:
+    @cli.command()
+    def compress(
+        file: Path,
+        model: str = typer.Option(
+            "llama", help="llama[:PROFILE] (the llama topic's model), a llama.pt or an HF folder"
+        ),
+        output: Path | None = typer.Option(None, "-o", "--output"),
+        force: bool = typer.Option(False, help="overwrite an existing output"),
+        threads: int = typer.Option(1, min=1, max=256, help="torch threads (in the header)"),
+    ) -> None:
+        """Compress FILE with a language model and arithmetic coding (FILE.tlz)."""
+        compress_cmd(file, model, output, force, threads)
+
+    @cli.command()
+    def decompress(
+        file: Path,
+        model: str = typer.Option("llama", help="the model FILE was compressed with"),
+        output: Path | None = typer.Option(None, "-o", "--output"),
+        force: bool = typer.Option(False, help="overwrite an existing output"),
+    ) -> None:
+        """Restore a .tlz file; refuses a wrong model or a damaged file in one line."""
+        decompress_cmd(file, model, output, force)

@@ -1,0 +1,36 @@
+"""The compression topic's config. Defaults are the ``standard`` profile (2 CPU cores).
+
+The model is not configured here: it is the ``llama`` topic's (same profile) through the DAG.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict, Field
+
+from topiclab.core.topic import TopicConfig
+
+# Held out from the llama topic's training (its VAL_PLAYS); the data stage checks that each is
+# in the llama topic's validation text, so the LM never saw them.
+PLAYS = ["hamlet", "tempest", "twelfth_night"]
+
+
+class CompressionConfig(TopicConfig):
+    model_config = ConfigDict(strict=True)
+
+    plays: list[str] = Field(default_factory=lambda: list(PLAYS), min_length=1, max_length=40)
+    max_bytes: int = Field(
+        default=0, ge=0, le=100_000_000, description="bytes per play from its middle; 0: all"
+    )
+    chunk_size: int = Field(default=2048, ge=16, le=1 << 20, description="Delétang et al.: 2048")
+    orders: list[int] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4, 5], max_length=6, description="order-k models"
+    )
+    threads: int = Field(default=1, ge=1, le=256, description="torch threads (in the header)")
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {"max_bytes": 3_000, "orders": [0, 2]},
+    "full": {"threads": 2},
+}

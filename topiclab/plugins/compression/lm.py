@@ -1,0 +1,121 @@
+"""The LM compressor: a byte-level Llama checkpoint + ``topiclab.nn.lm_codec`` + ``.tlz``.
+
+    from topiclab.plugins.compression.lm import load_model, compress_bytes, decompress_bytes
+    model = load_model("llama.pt")            # torch.save'd Transformer, or an HF folder
+    blob = compress_bytes(model, data, threads=1)
+    data = decompress_bytes(model, blob)      # FormatError (one line) if it cannot be restored
+
+Torch is imported inside the functions: the plugin loads for ``topiclab --help`` without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from topiclab.plugins.compression.container import (
+    FormatError,
+    Header,
+    pack,
+    sha256,
+    unpack,
+)
+
+CHUNK = 2048  # Delétang et al.: 2048-byte chunks, each without history
+BYTE_TOKENIZER: dict[str, object] = {"kind": "byte"}
+
+
+def resolve_model(spec: str) -> Path:
+    """A path as it is; ``llama`` or ``llama:PROFILE`` (default standard): the model the llama
+    topic trained in that profile, found in the stage cache as the topic DAG would find it."""
+    spec = str(spec)
+    if Path(spec).exists() or not (spec == "llama" or spec.startswith("llama:")):
+        return Path(spec)
+    from topiclab.core.dag import identity
+    from topiclab.core.manifest import read_marker
+    from topiclab.core.registry import get_registry
+    from topiclab.core.stages import stage_dir, work_root
+
+    profile = spec.partition(":")[2] or "standard"
+    ident = identity(get_registry(), "llama", profile)
+    result, why = read_marker(stage_dir(work_root(), "llama", ident.cache_key, "train"))
+    if result is None or "model" not in result.files:
+        raise FormatError(
+            f"no trained llama model for profile {profile!r} ({why or 'no model file'}); "
+            f"run `topiclab run llama --profile {profile}` first"
+        )
+    return Path(result.files["model"])
+
+
+def load_model(path: str | Path) -> Any:
+    """A ``Transformer`` from a ``torch.save`` file (the llama topic's ``llama.pt``) or an HF
+    Llama folder; only byte-level models (vocabulary 256) can code arbitrary bytes."""
+    import torch
+
+    path = Path(path)
+    if path.is_dir():
+        from topiclab.nn.llama_hf import load_hf_checkpoint
+
+        model = load_hf_checkpoint(path, dtype=torch.float32)
+    else:
+        model = torch.load(path, map_location="cpu", weights_only=False)
+    if getattr(model, "vocab_size", None) != 256:
+        raise FormatError(
+            f"{path}: a byte-level model (vocabulary 256) is needed; "
+            f"this one has {getattr(model, 'vocab_size', '?')}"
+        )
+    return model.float().eval()
+
+
+def compress_detail(
+    model: Any,
+    data: bytes,
+    threads: int = 1,
+    chunk: int = CHUNK,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[bytes, list[int], float]:
+    """The ``.tlz`` bytes, each chunk's code size in bytes, and Σ −log2 q in bits."""
+    from topiclab.nn.lm_codec import encode_chunks, model_hash, split_chunks
+
+    chunks = split_chunks(data, chunk)
+    codes, ideal = encode_chunks(model, chunks, threads=threads, progress=progress)
+    header = Header(
+        model_hash(model),
+        BYTE_TOKENIZER,
+        len(data),
+        sha256(data),
+        chunk,
+        threads,
+        [len(c) for c in chunks],
+    )
+    return pack(header, [c.data for c in codes]), [len(c.data) for c in codes], ideal
+
+
+def compress_bytes(
+    model: Any,
+    data: bytes,
+    threads: int = 1,
+    chunk: int = CHUNK,
+    progress: Callable[[int], None] | None = None,
+) -> bytes:
+    return compress_detail(model, data, threads, chunk, progress)[0]
+
+
+def decompress_bytes(
+    model: Any, blob: bytes, progress: Callable[[int], None] | None = None
+) -> bytes:
+    from topiclab.nn.lm_codec import decode_chunks, model_hash
+
+    header, codes = unpack(blob)
+    if header.tokenizer != BYTE_TOKENIZER:
+        raise FormatError(f"tokenizer {header.tokenizer} is not supported")
+    if header.model_hash != model_hash(model):
+        raise FormatError(
+            f"coded with model {header.model_hash[:12]}, not this one ({model_hash(model)[:12]})"
+        )
+    chunks = decode_chunks(model, codes, header.chunk_lengths, header.threads, progress)
+    data = b"".join(chunks)
+    if sha256(data) != header.sha256:
+        raise FormatError("corrupt file: the decoded bytes fail the SHA-256 check")
+    return data
