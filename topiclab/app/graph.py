@@ -56,7 +56,10 @@ def mermaid(reg: Registry, profile: str = "standard") -> str:
 
     for key in sorted(reg.topics):
         node(key)
-    for e in edges(reg, profile):
-        arrow = "==>" if e.kind == "consumes" else "-->"
-        lines.append(f"  {node(e.source)} {arrow}|{e.kind}| {node(e.target)}")
+    # One arrow per pair: a config may name the same trainer in several fields.
+    for source, target, kind in dict.fromkeys(
+        (e.source, e.target, e.kind) for e in edges(reg, profile)
+    ):
+        arrow = "==>" if kind == "consumes" else "-->"
+        lines.append(f"  {node(source)} {arrow}|{kind}| {node(target)}")
     return "\n".join(lines)
