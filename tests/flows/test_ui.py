@@ -282,7 +282,7 @@ def test_mlflow_ui_shows_the_run_and_its_metrics(ui_run, servers, page, shots):
     with step(page, shots, "6-mlflow-run-page"):
         link.first.click()
         page.wait_for_url(re.compile(rf".*/runs/{run.info.run_id}.*"))
-        metric = page.get_by_text("test_mse", exact=True).first
+        metric = page.get_by_text("eval/test_mse", exact=True).first
         metric.wait_for()
         metric.scroll_into_view_if_needed()
 
