@@ -23,6 +23,7 @@ from topiclab.plugins.gato import data as d
 from topiclab.plugins.gato import evaluate as ev
 from topiclab.plugins.gato import tasks as tk
 from topiclab.plugins.gato.config import PROFILES, GatoConfig
+from topiclab.plugins.gato.rollout import median_bin
 
 slow = pytest.mark.skipif(os.environ.get("TOPICLAB_SLOW") != "1", reason="set TOPICLAB_SLOW=1")
 
@@ -137,3 +138,9 @@ def test_config_refuses_unknown_trainer_and_bad_shape() -> None:
 def test_standard_profile_claims(tmp_path: Path) -> None:
     claims = {c.id: c for c in run_direct("gato", "standard", root=tmp_path)["evaluate"].claims}
     assert claims["digits_accuracy"].passed and claims["expert_50_CartPole-v1"].passed
+
+
+def test_continuous_actions_decode_to_the_median_bin() -> None:
+    logits = torch.full((1, gt.N_BINS), -1e9)
+    logits[0, [10, 600, 1023]] = torch.log(torch.tensor([0.3, 0.4, 0.3]))
+    assert median_bin(logits).tolist() == [gt.CONT_START + 600]

@@ -6,8 +6,8 @@
 
 Each step the context is [prompt] + the latest whole time steps that fit + the current
 observation and separator; the action tokens are then decoded within the action's id range:
-greedily for discrete actions, as the mean of the predicted bin distribution for continuous
-ones. All episodes of a batch have the same context length (same task, same step), so no
+greedily for discrete actions, as the median of the predicted bin distribution for
+continuous ones. All episodes of a batch have the same context length (same task, same step), so no
 padding is needed; a finished episode leaves the batch.
 """
 
@@ -41,12 +41,12 @@ def context(
     return np.concatenate([prompt, *kept, current])
 
 
-def expected_bin(logits: torch.Tensor) -> torch.Tensor:
-    """The token of the mean raw value under the predicted distribution over the 1,024 bins:
-    the argmax of a fine-grained classification flickers between neighbouring modes."""
-    raw = torch.from_numpy(gt.decode_continuous(np.arange(gt.N_BINS) + gt.CONT_START)).float()
-    mean = (logits.softmax(-1) * raw).sum(-1).numpy()
-    return torch.from_numpy(gt.continuous_tokens(mean))
+def median_bin(logits: torch.Tensor) -> torch.Tensor:
+    """The id of the median bin of the predicted distribution over the 1,024 bins. The argmax
+    flickers between neighbouring modes, and the mean is dragged by the tails (the outer bins
+    decode to ±256)."""
+    cdf = logits.softmax(-1).cumsum(-1)
+    return (cdf < 0.5).sum(-1).clamp(max=gt.N_BINS - 1) + gt.CONT_START
 
 
 @torch.no_grad()
@@ -59,7 +59,7 @@ def decode_actions(
     out = []
     for _ in range(n_dims):
         logits = model(x)[:, -1, lo:hi]
-        ids = logits.argmax(-1) + lo if task.n_actions else expected_bin(logits)
+        ids = logits.argmax(-1) + lo if task.n_actions else median_bin(logits)
         out.append(ids.numpy())
         tok = torch.stack(
             [ids, torch.full_like(ids, gt.LOCAL_ACTION), torch.full_like(ids, -1)], -1
