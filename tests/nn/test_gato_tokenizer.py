@@ -1,0 +1,156 @@
+"""Gato's tokenizer, model embeddings and masked loss: exact checks.
+
+.venv/bin/pytest tests/nn/test_gato_tokenizer.py -q
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from topiclab.nn import gato_tokenizer as gt
+from topiclab.nn.gato import GatoModel
+from topiclab.nn.gato_trainer import masked_loss
+from topiclab.nn.llama import ModelArgs, Transformer
+
+torch.set_num_threads(1)
+
+
+def test_mu_law_constants() -> None:
+    f = gt.mu_law(np.array([1.0, 0.5, 256.0, -256.0, 1e6]))
+    assert f[:2] == pytest.approx([0.4547, 0.3874], abs=1e-4)
+    assert list(f[2:]) == [1.0, -1.0, 1.0]
+    x = np.linspace(-256, 256, 10_001)
+    assert np.allclose(gt.inverse_mu_law(gt.mu_law(x)), x, atol=1e-9)
+
+
+def test_round_trip_within_half_a_bin_and_raw_error() -> None:
+    x = np.concatenate([np.linspace(-1000, 1000, 400_001), np.linspace(-1, 1, 400_001)])
+    ids = gt.continuous_tokens(x)
+    enc = gt.bin_centres(ids - gt.CONT_START)
+    assert np.abs(enc - gt.mu_law(x)).max() <= gt.HALF_BIN + 1e-12
+    small = np.abs(x) <= 1
+    raw = np.abs(gt.decode_continuous(ids[small]) - x[small])
+    assert 0.0095 < raw.max() < 0.0100  # ≈ 0.0099 at |x| near 1
+    tiny = np.abs(x) <= 0.01
+    assert np.abs(gt.decode_continuous(ids[tiny]) - x[tiny]).max() < 2.5e-4
+
+
+def test_ids_stay_in_their_ranges() -> None:
+    x = np.array([-np.inf, -1e300, -256.0, -1.0, 0.0, 1.0, 256.0, 1e300, np.inf])
+    ids = gt.continuous_tokens(x)
+    assert ids.min() == gt.CONT_START and ids.max() == gt.CONT_START + gt.N_BINS - 1
+    with pytest.raises(ValueError, match="NaN"):
+        gt.continuous_tokens(np.array([np.nan]))
+    assert list(gt.discrete_tokens([0, 1023])) == [gt.DISCRETE_START, gt.DISCRETE_START + 1023]
+    with pytest.raises(ValueError):
+        gt.discrete_tokens([1024])
+    with pytest.raises(ValueError):
+        gt.decode_continuous(np.array([gt.CONT_START - 1]))
+    text = gt.text_tokens("héllo\x00")
+    assert text.min() >= 0 and text.max() < gt.TEXT_SIZE
+
+
+def test_id_ranges_are_disjoint_and_fill_the_vocabulary() -> None:
+    spans = [
+        range(gt.TEXT_START, gt.TEXT_START + gt.TEXT_SIZE),
+        range(gt.DISCRETE_START, gt.DISCRETE_START + gt.DISCRETE_SIZE),
+        range(gt.CONT_START, gt.CONT_START + gt.N_BINS),
+        range(gt.SEP, gt.SEP + 1),
+        range(gt.IMAGE, gt.IMAGE + 1),
+        range(gt.PAD, gt.PAD + 1),
+    ]
+    ids = [i for s in spans for i in s]
+    assert len(ids) == len(set(ids)) == gt.VOCAB_SIZE and max(ids) == gt.VOCAB_SIZE - 1
+
+
+def test_timestep_layout_continuous_obs_discrete_action() -> None:
+    """CartPole: 4 μ-law observation tokens | SEP | 1 discrete action; loss on the action."""
+    rec = gt.timestep(gt.continuous_tokens(np.zeros(4)), gt.discrete_tokens([1]))
+    mid = gt.CONT_START + gt.N_BINS // 2  # 0 falls in the bin just above the centre
+    assert rec.tolist() == [
+        [mid, 2, -1, 0],
+        [mid, 3, -1, 0],
+        [mid, 4, -1, 0],
+        [mid, 5, -1, 0],
+        [gt.SEP, 0, -1, 0],
+        [gt.DISCRETE_START + 1, 1, -1, 1],
+    ]
+
+
+def test_timestep_layout_discrete_obs_and_continuous_action() -> None:
+    grid = gt.timestep(gt.discrete_tokens([7]), gt.discrete_tokens([3]))
+    assert grid.tolist() == [[263, 2, -1, 0], [gt.SEP, 0, -1, 0], [259, 1, -1, 1]]
+    pend = gt.timestep(gt.continuous_tokens([1.0, 0.0, -8.0]), gt.continuous_tokens([-1.0, 1.0]))
+    assert pend[:, 1].tolist() == [2, 3, 4, 0, 1, 1] and pend[:, 3].tolist() == [0, 0, 0, 0, 1, 1]
+    assert pend[4, 0] < pend[5, 0]  # -1 below +1 in the continuous range
+
+
+def test_timestep_layout_image_and_text() -> None:
+    """Digits: 4 patches (local positions 2..5, patch indices) | SEP | the label as text."""
+    rec = gt.timestep(np.full(4, gt.IMAGE), gt.text_tokens("7"), np.arange(8, 12))
+    assert rec.tolist() == [
+        [gt.IMAGE, 2, 8, 0],
+        [gt.IMAGE, 3, 9, 0],
+        [gt.IMAGE, 4, 10, 0],
+        [gt.IMAGE, 5, 11, 0],
+        [gt.SEP, 0, -1, 0],
+        [ord("7"), 1, -1, 1],
+    ]
+    text = gt.text_records("ab")
+    assert text.tolist() == [[97, 0, -1, 1], [98, 0, -1, 1]]
+
+
+def test_image_patches_raster_order_and_normalisation() -> None:
+    img = np.arange(64, dtype=np.float64).reshape(1, 8, 8)
+    p = gt.image_patches(img, 4, 0.0, 63.0)
+    assert p.shape == (1, 4, 4, 4)
+    assert p[0, 0, 0, 0] == pytest.approx(-1 / 2) and p[0, 3, 3, 3] == pytest.approx(1 / 2)
+    assert p[0, 1, 0, 0] == pytest.approx((2 * 4 / 63 - 1) / 2)  # top-right patch starts at x=4
+    with pytest.raises(ValueError):
+        gt.image_patches(np.zeros((1, 6, 8)), 4, 0, 1)
+
+
+def test_masked_positions_contribute_exactly_zero() -> None:
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 11, generator=g, requires_grad=True)
+    targets = torch.randint(0, 11, (2, 5), generator=g)
+    mask = torch.tensor([[0, 1, 0, 1, 1], [1, 0, 0, 0, 1]])
+    loss = masked_loss(logits, targets, mask)
+    scrambled = torch.where(mask.bool(), targets, (targets + 5) % 11)
+    assert torch.equal(loss, masked_loss(logits, scrambled, mask))  # bit-identical
+    loss.backward()
+    assert logits.grad is not None
+    assert torch.all(logits.grad[~mask.bool()] == 0)
+    assert torch.all(logits.grad[mask.bool()].abs().sum(-1) > 0)
+
+
+def test_model_uses_patch_pixels_causally() -> None:
+    torch.manual_seed(0)
+    model = GatoModel(
+        Transformer(
+            ModelArgs(
+                dim=16,
+                n_layers=1,
+                n_heads=2,
+                vocab_size=gt.VOCAB_SIZE,
+                multiple_of=8,
+                max_seq_len=16,
+            )
+        )
+    ).eval()
+    model.set_images(torch.randn(4, 4, 4))
+    rec = np.concatenate(
+        [
+            gt.text_records("ab"),
+            gt.timestep(np.full(4, gt.IMAGE), gt.text_tokens("1"), np.arange(4)),
+        ]
+    )
+    x = torch.from_numpy(rec[None, :, :3])
+    before = model(x)
+    model.images[2] += 1.0  # the third patch, at sequence position 2 + 2 = 4
+    after = model(x)
+    assert torch.equal(before[:, :4], after[:, :4]) and not torch.allclose(
+        before[:, 4:], after[:, 4:]
+    )

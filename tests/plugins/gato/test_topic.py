@@ -1,0 +1,146 @@
+"""The gato topic end to end (quick profile through ``run_direct``), its experts and roll-outs.
+
+.venv/bin/pytest tests/plugins/gato -q
+TOPICLAB_SLOW=1 .venv/bin/pytest tests/plugins/gato -q -m slow    # the standard profile
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from topiclab.core.errors import ConfigError
+from topiclab.core.registry import get_registry
+from topiclab.core.stages import run_direct
+from topiclab.core.topic import StageResult, verdict
+from topiclab.nn import gato_tokenizer as gt
+from topiclab.plugins.gato import data as d
+from topiclab.plugins.gato import evaluate as ev
+from topiclab.plugins.gato import tasks as tk
+from topiclab.plugins.gato.config import PROFILES, GatoConfig
+from topiclab.plugins.gato.rollout import median_bin
+
+slow = pytest.mark.skipif(os.environ.get("TOPICLAB_SLOW") != "1", reason="set TOPICLAB_SLOW=1")
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StageResult]:
+    return run_direct("gato", "quick", root=tmp_path_factory.mktemp("gato-quick"))
+
+
+def tiny_model() -> torch.nn.Module:
+    spec = get_registry().trainer("gato", task="gato")
+    trainer = spec.create(
+        {
+            "dim": 16,
+            "n_layers": 1,
+            "n_heads": 2,
+            "n_kv_heads": 1,
+            "multiple_of": 8,
+            "seq_len": 32,
+            "steps": 1,
+        }
+    )
+    return trainer.model.eval()
+
+
+def test_quick_run_outputs(quick: dict[str, StageResult]) -> None:
+    gen, train, evaluation = quick["generate"], quick["train"], quick["evaluate"]
+    seqs = np.load(gen.files["train_seqs"])
+    assert seqs.shape[1:] == (PROFILES["quick"]["model"]["seq_len"] + 1, gt.FIELDS)
+    assert seqs[..., 0].max() < gt.VOCAB_SIZE and seqs[..., 3].sum() > 0
+    assert set(train.models) == {"gato", "text_specialist"}
+    m = evaluation.metrics
+    assert 0 <= m["digits_accuracy"] <= 1 and np.isfinite(m["text_bpc_gato"])
+    for name in gen.data["tasks"]:
+        assert np.isfinite(m[f"score_prompt_{name}"]), name
+    report = Path(quick["report"].files["report.md"]).read_text()
+    assert "Control roll-outs" in report and "CartPole-v1" in report
+    for path in [*evaluation.figures.values(), *evaluation.tables.values()]:
+        assert Path(path).stat().st_size > 0
+
+
+def test_claims_cite_papers_and_quick_fails_none_it_is_not_expected_to_pass(quick) -> None:
+    claims = {c.id: c for c in quick["evaluate"].claims}
+    assert {
+        "mu_law_half_bin",
+        "frozen_scores",
+        "digits_accuracy",
+        "text_vs_specialist",
+        "expert_50_CartPole-v1",
+        "prompt_raises_score",
+    } <= set(claims)
+    for c in claims.values():
+        assert c.source and not re.search(r"issue \d|reference (page )?\d", c.source), c
+        assert verdict(c, "quick") != "FAIL", c
+    assert claims["mu_law_half_bin"].passed and claims["frozen_scores"].passed
+
+
+def test_expert_and_random_scores_reproduce_frozen_constants() -> None:
+    for name, task in tk.TASKS.items():
+        got = tk.measure_scores(task, tk.SCORE_SEEDS)
+        assert got["random"] == pytest.approx(tk.RANDOM[name], abs=0.01), name
+        assert got["expert"] == pytest.approx(tk.EXPERT[name], abs=0.01), name
+        assert tk.normalised(name, tk.EXPERT[name]) == pytest.approx(100.0)
+
+
+def test_demonstrations_are_filtered_and_tokenised() -> None:
+    task = tk.TASKS["FrozenLake-v1"]
+    eps, returns = d.expert_episodes(task, 5, 0.8, 0)
+    assert len(eps) == 5 and all(r == 1.0 for r in returns)  # only successful episodes
+    assert all(step[:, 0].tolist()[1] == gt.SEP for ep in eps for step in ep)
+
+
+def test_an_environment_that_raises_fails_that_task_only(monkeypatch) -> None:
+    broken = tk.ControlTask("Broken-v0", n_actions=2)
+    monkeypatch.setitem(tk.TASKS, "Broken-v0", broken)
+    monkeypatch.setattr(tk.ControlTask, "make", _make_or_raise)
+    cfg = GatoConfig.model_validate(
+        {"model": PROFILES["quick"]["model"] | {"seq_len": 32}, "eval": PROFILES["quick"]["eval"]}
+    )
+    rows, errors, frames = ev.control_scores(tiny_model(), cfg, ["CartPole-v1", "Broken-v0"])
+    assert [r["task"] for r in rows] == ["CartPole-v1"] and list(frames) == ["CartPole-v1"]
+    assert list(errors) == ["Broken-v0"] and "RuntimeError: step failed" in errors["Broken-v0"]
+    assert "Broken-v0" in ev.control_md(rows, errors)
+
+
+def _make_or_raise(self: tk.ControlTask):  # type: ignore[no-untyped-def]
+    import gymnasium as gym
+
+    env = gym.make("CartPole-v1")
+    if self.name == "Broken-v0":
+
+        def step(action):  # type: ignore[no-untyped-def]
+            raise RuntimeError("step failed")
+
+        env.step = step  # type: ignore[method-assign]
+    return env
+
+
+def test_config_refuses_unknown_trainer_and_bad_shape() -> None:
+    from topiclab.core.config import resolve_config
+
+    topic = get_registry().topic("gato")
+    with pytest.raises(ConfigError, match="unknown trainer"):
+        resolve_config(topic, "quick", overrides=["trainer=nosuch"])
+    with pytest.raises(ValueError):
+        GatoConfig.model_validate({"model": {"dim": 30, "n_heads": 4}})
+    with pytest.raises(ValueError):
+        GatoConfig.model_validate({"data": {"prompt_share": 1.5}})
+
+
+@slow
+def test_standard_profile_claims(tmp_path: Path) -> None:
+    claims = {c.id: c for c in run_direct("gato", "standard", root=tmp_path)["evaluate"].claims}
+    assert claims["digits_accuracy"].passed and claims["expert_50_CartPole-v1"].passed
+
+
+def test_continuous_actions_decode_to_the_median_bin() -> None:
+    logits = torch.full((1, gt.N_BINS), -1e9)
+    logits[0, [10, 600, 1023]] = torch.log(torch.tensor([0.3, 0.4, 0.3]))
+    assert median_bin(logits).tolist() == [gt.CONT_START + 600]

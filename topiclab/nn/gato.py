@@ -1,0 +1,92 @@
+"""Gato's model: the Llama decoder of ``llama.py`` fed with Gato's embeddings.
+
+    from topiclab.nn.gato import GatoModel
+    model = GatoModel(Transformer(ModelArgs(dim=128, n_layers=4, n_heads=4, vocab_size=2307)))
+    model.set_images(patches)                   # [n_patches, p, p] float, referenced by index
+    logits = model(x)                           # x: [batch, seq, 3] = id, local pos, patch index
+
+Embedding of a token (Reed et al. 2022, sec. 2.2): a looked-up vector for text, discrete and
+continuous ids; for an image patch, a single pre-activation ResNet block on the p×p pixels plus
+learned row and column (in-image position) embeddings; then a learned *local* position
+embedding (the token's index within its observation, one shared value for action tokens) is
+added. The decoder's own RoPE gives the global position. Llama's ``forward`` takes ids only, so
+``GatoModel.forward`` runs its blocks itself (a ``forward(embeddings)`` hook in ``llama.py``
+would remove that copy of six lines).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from topiclab.nn.gato_tokenizer import N_LOCAL
+from topiclab.nn.llama import Transformer
+
+
+class PatchResNet(nn.Module):
+    """p×p patch -> dim: a stem convolution, one ResNet v2 block (GroupNorm, GELU, conv, twice,
+    plus the skip), flattened and projected."""
+
+    def __init__(self, patch: int, dim: int, channels: int = 8) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, channels, 3, padding=1)
+        self.block = nn.Sequential(
+            nn.GroupNorm(1, channels),
+            nn.GELU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.GroupNorm(1, channels),
+            nn.GELU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
+        self.proj = nn.Linear(channels * patch * patch, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x[:, None])
+        h = h + self.block(h)
+        return self.proj(h.flatten(1))
+
+
+class GatoModel(nn.Module):
+    """Gato's embeddings in front of a Llama ``Transformer``; logits over the whole id space."""
+
+    def __init__(
+        self, llama: Transformer, patch: int = 4, grid: int = 2, channels: int = 8
+    ) -> None:
+        super().__init__()
+        dim = llama.params.dim
+        self.llama, self.params, self.grid = llama, llama.params, grid
+        self.patch_embed = PatchResNet(patch, dim, channels)
+        self.row = nn.Embedding(grid, dim)
+        self.col = nn.Embedding(grid, dim)
+        self.local = nn.Embedding(N_LOCAL, dim)
+        for emb in (self.row, self.col, self.local):
+            nn.init.normal_(emb.weight, std=0.02)
+        self.images: torch.Tensor
+        self.register_buffer("images", torch.zeros(0, patch, patch), persistent=False)
+
+    def set_images(self, patches: torch.Tensor) -> None:
+        """The pixel table that patch indices refer to (not part of the weights)."""
+        self.images = patches.to(self.images.device, torch.float32)
+
+    def clear_cache(self) -> None:
+        self.llama.clear_cache()
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        ids, local, patch = x[..., 0], x[..., 1], x[..., 2]
+        h = self.llama.tok_embeddings(ids)
+        is_patch = patch >= 0
+        if bool(is_patch.any()):
+            idx = patch[is_patch]
+            # the in-image index of a patch is its observation position (local - 2)
+            where = (local[is_patch] - 2).clamp(0, self.grid * self.grid - 1)
+            e = self.patch_embed(self.images[idx]) + self.row(where // self.grid)
+            h = h.masked_scatter(is_patch[..., None], e + self.col(where % self.grid))
+        return h + self.local(local.clamp(0, N_LOCAL - 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [batch, seq, 3] int64 -> logits [batch, seq, vocab] (float32)."""
+        h = self.embed(x)
+        freqs = self.llama.freqs_cis(h.device)[: h.shape[1]]
+        for layer in self.llama.layers:
+            h = layer(h, 0, freqs, None)
+        return self.llama.output(self.llama.norm(h)).float()

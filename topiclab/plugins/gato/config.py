@@ -1,0 +1,112 @@
+"""The gato topic's config. Defaults are the ``standard`` profile (2 CPU cores, ≤ 10 min).
+
+The model is the reference page's mini-Gato (d 128, 4 layers, 4 heads); every number has bounds,
+and ``trainer`` must be a registered trainer of task ``gato``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, model_validator
+
+from topiclab.core.config import RegistryKey
+from topiclab.core.topic import ConfigSection, TopicConfig
+
+CONTROL_TASKS = ["CartPole-v1", "MountainCar-v0", "Pendulum-v1", "FrozenLake-v1"]
+MAX_STEPS = 1_000_000
+
+
+class DataConfig(ConfigSection):
+    tasks: list[str] = Field(default_factory=lambda: list(CONTROL_TASKS), min_length=1)
+    episodes: int = Field(default=60, ge=1, le=100_000, description="expert episodes per task")
+    sequences: int = Field(default=12_000, ge=6, le=1_000_000, description="training sequences")
+    val_sequences: int = Field(default=240, ge=6, le=100_000)
+    prompt_share: float = Field(default=0.25, ge=0, le=1, description="sequences with a demo")
+    prompt_steps: int = Field(default=4, ge=1, le=1000, description="time steps in a prompt")
+    filter_share: float = Field(
+        default=0.8, ge=0, le=1, description="keep episodes scoring ≥ this share of expert"
+    )
+    text_chars: int = Field(default=400_000, ge=10_000, le=100_000_000)
+
+
+class ModelConfig(ConfigSection):
+    dim: int = Field(default=128, ge=8, le=16_384)
+    n_layers: int = Field(default=4, ge=1, le=256)
+    n_heads: int = Field(default=4, ge=1, le=256)
+    n_kv_heads: int | None = Field(default=2, ge=1, le=256)
+    multiple_of: int = Field(default=32, ge=1, le=4_096)
+    seq_len: int = Field(default=96, ge=16, le=32_768)
+
+    @model_validator(mode="after")
+    def _shape(self) -> ModelConfig:
+        kv = self.n_kv_heads or self.n_heads
+        if self.dim % self.n_heads or (self.dim // self.n_heads) % 2 or self.n_heads % kv:
+            raise ValueError("dim must be n_heads times an even head size; kv heads divide heads")
+        return self
+
+
+class TrainConfig(ConfigSection):
+    steps: int = Field(default=1000, ge=1, le=MAX_STEPS)
+    batch_size: int = Field(default=16, ge=1, le=4_096)
+    lr: float = Field(default=3e-3, gt=0, le=1)
+    warmup_steps: int = Field(default=50, ge=0, le=MAX_STEPS)
+    eval_every: int = Field(default=250, ge=0, le=MAX_STEPS)
+    eval_batches: int = Field(default=4, ge=1, le=10_000)
+
+
+class EvalConfig(ConfigSection):
+    episodes: int = Field(default=10, ge=1, le=10_000, description="roll-outs per task")
+    frozenlake_episodes: int = Field(default=60, ge=1, le=100_000)
+    first_seed: int = Field(
+        default=100_000, ge=10_000, le=2**30, description="roll-out seeds (training: < 10,000)"
+    )
+    digits_test: int = Field(default=360, ge=10, le=1797)
+    bootstrap: int = Field(default=2000, ge=100, le=1_000_000)
+
+
+class GatoConfig(TopicConfig):
+    model_config = ConfigDict(strict=True)
+
+    trainer: Annotated[str, RegistryKey("trainer", task="gato")] = Field(
+        default="gato", description="trainer key (task gato)"
+    )
+    threads: int = Field(
+        default=1,
+        ge=0,
+        le=1_024,
+        description="torch threads (0: torch's default); 1 is fastest on a shared 2-core machine",
+    )
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "data": {"episodes": 4, "sequences": 120, "val_sequences": 12, "text_chars": 20_000},
+        "model": {
+            "dim": 32,
+            "n_layers": 1,
+            "n_heads": 2,
+            "n_kv_heads": 1,
+            "multiple_of": 8,
+            "seq_len": 48,
+        },
+        "train": {
+            "steps": 12,
+            "batch_size": 4,
+            "warmup_steps": 2,
+            "eval_every": 6,
+            "eval_batches": 1,
+        },
+        "eval": {"episodes": 2, "frozenlake_episodes": 4, "digits_test": 20, "bootstrap": 200},
+    },
+    "full": {
+        "data": {"episodes": 300, "sequences": 40_000, "text_chars": 4_000_000},
+        "model": {"dim": 256, "n_layers": 6, "n_heads": 8, "seq_len": 192},
+        "train": {"steps": 10_000, "batch_size": 32, "lr": 1e-3, "warmup_steps": 200},
+        "eval": {"episodes": 50, "frozenlake_episodes": 500, "digits_test": 540},
+    },
+}
