@@ -126,3 +126,11 @@ def test_builtins_are_entry_points_of_the_topiclab_distribution(plugin_env):
     builtins = {p.name for p in loaded.infos if p.builtin and not p.error}
     assert {"llama", "causal-iv", "diffusion", "mlflow-tracker"} <= builtins
     assert all(p.distribution == "topiclab" for p in loaded.infos)
+
+
+def test_naming_an_installed_plugin_again_keeps_it_registered(plugin_env):
+    """TOPICLAB_PLUGINS naming a module an entry point already loaded once unregistered it."""
+    plugin_env.setenv("TOPICLAB_PLUGINS", "topiclab.plugins.llama")
+    reg = build_registry()
+    assert "llama" in reg.topics and "llama" in names(reg.plugins)
+    assert not reg.plugins.failures

@@ -106,7 +106,9 @@ class PluginCommandsGroup(TyperGroup):
 
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
         name = args[0] if args else None
-        if name and name not in self.commands and name in cached_listing():
+        # To run a command, ask the plugins themselves: the help cache may be stale, and
+        # running a plugin's command imports that plugin anyway.
+        if name and name not in self.commands and not name.startswith("-"):
             real = load_commands().get(name)
             if real is not None:
                 return name, real, args[1:]

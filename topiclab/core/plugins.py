@@ -80,13 +80,17 @@ def _register(pm: pluggy.PluginManager, name: str, load: Any) -> tuple[list[str]
     if pm.get_plugin(name) is not None or name in dict(pm.list_name_plugin()):
         return [], f"PluginLoadError: a plugin named '{name}' is already registered"
     obj: Any = None
+    registered: Any = None
     try:
         obj = load()
+        if pm.is_registered(obj):  # e.g. TOPICLAB_PLUGINS naming an installed plugin's module
+            return [], f"PluginLoadError: already loaded as '{pm.get_name(obj)}'"
+        registered = obj
         pm.register(obj, name=name)
         _check_hook_names(pm, obj)
     except Exception as exc:  # a plugin may raise anything on import
-        if obj is not None and pm.is_registered(obj):  # roll back a partial registration
-            pm.unregister(obj)
+        if registered is not None and pm.is_registered(registered):  # roll back this one only
+            pm.unregister(registered)
         return [], f"{type(exc).__name__}: {exc}".splitlines()[0]
     return sorted(h.name for h in pm.get_hookcallers(obj) or []), None
 
@@ -121,8 +125,9 @@ def load_plugins(strict: bool | None = None) -> LoadedPlugins:
         hooks, error = _register(pm, ep.name, ep.load)
         infos.append(PluginInfo(ep.name, ep.value, dist, version, hooks, error, builtin))
 
+    loaded = {info.module for info in infos if not info.error}
     for module in sorted(_env_list("TOPICLAB_PLUGINS")):
-        if module in blocked:
+        if module in blocked or module in loaded:  # already there as an installed plugin
             continue
         hooks, error = _register(pm, module, lambda m=module: importlib.import_module(m))
         infos.append(PluginInfo(module, module, "(TOPICLAB_PLUGINS)", "local", hooks, error))
