@@ -56,9 +56,16 @@ def load_commands() -> dict[str, Any]:
     sub = typer.Typer()
     get_registry().hook.topiclab_register_commands(cli=sub)
     commands = dict(typer.main.get_group(sub).commands) if sub.registered_commands else {}
-    listing = {name: cmd.get_short_help_str(limit=80) for name, cmd in commands.items()}
+    listing = {name: _summary(cmd) for name, cmd in commands.items()}
     _write_cache({"key": plugin_set_key(), "commands": listing})
     return commands
+
+
+def _summary(cmd: Any) -> str:
+    """The command's short help, or the first sentence of its help: whole, for the listing."""
+    text = (cmd.short_help or cmd.help or "").strip()
+    first = text.split("\n\n")[0].replace("\n", " ")
+    return first.split(". ")[0].rstrip(".") + "." if first else ""
 
 
 def _write_cache(payload: dict[str, Any]) -> None:
@@ -84,7 +91,7 @@ def cached_listing() -> dict[str, str]:
         commands = load_commands()
     except Exception:  # a broken plugin (strict mode) must not break --help; run says why
         return {}
-    return {name: cmd.get_short_help_str(limit=80) for name, cmd in commands.items()}
+    return {name: _summary(cmd) for name, cmd in commands.items()}
 
 
 class PluginCommandsGroup(TyperGroup):
@@ -102,7 +109,8 @@ class PluginCommandsGroup(TyperGroup):
         listing = cached_listing()  # for the help: a stand-in, no plugin import
         if cmd_name not in listing:
             return None
-        return TyperCommand(cmd_name, help=listing[cmd_name], callback=_gone(cmd_name))
+        text = listing[cmd_name]  # short_help: click shows it whole, never cut with "..."
+        return TyperCommand(cmd_name, help=text, short_help=text, callback=_gone(cmd_name))
 
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
         name = args[0] if args else None
