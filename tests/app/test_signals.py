@@ -42,10 +42,15 @@ def start_training(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
         start_new_session=True,  # a process group of its own, as a shell job has
     )
     deadline = time.monotonic() + START_TIMEOUT_S
-    while not list(home.glob("work/ridge/*/train")):
-        assert proc.poll() is None, (tmp_path / "cli.log").read_text()[-3000:]
-        assert time.monotonic() < deadline, "train stage did not start"
-        time.sleep(0.2)
+    try:  # a stage is computed in <stage>.partial/ and renamed when done
+        while not list(home.glob("work/ridge/*/train.partial")):
+            assert proc.poll() is None, (tmp_path / "cli.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "train stage did not start"
+            time.sleep(0.2)
+    except BaseException:  # never leave a 5,000,000-step run behind
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     time.sleep(1.0)  # well inside the training loop
     return proc, home
 
