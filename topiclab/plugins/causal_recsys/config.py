@@ -93,21 +93,13 @@ class EstimatorChoice(ConfigSection):
 DEFAULT_RECOMMENDERS = ["popularity", "bpr-mf", "bpr-ips", "bpr-snips", "pd", "pda"]
 
 
-def registered_recommenders(keys: list[str]) -> list[str]:
-    """Each key a registered trainer of task ``recommender``, once. The keys are a list of
-    values, not a mapping's keys, so that the run's code fingerprint (which reads the config's
-    string values) covers a third party's recommender and a change to it recomputes the run."""
-    from topiclab.core.errors import UnknownKeyError
-    from topiclab.core.registry import get_registry
-
+def listed_once(keys: list[str]) -> list[str]:
+    """The recommenders are a list of registry keys (checked against the registry by the
+    platform, like every ``RegistryKey`` field), each once. A list of values rather than a
+    mapping's keys, so that the run's code fingerprint (which reads the config's string values)
+    covers a third party's recommender and a change to it recomputes the run."""
     if len(set(keys)) < len(keys):
         raise ValueError(f"a recommender is listed twice: {keys}")
-    registry = get_registry()
-    for key in keys:
-        try:
-            registry.trainer(key, task=RECOMMENDER_TASK)
-        except UnknownKeyError as err:
-            raise ValueError(str(err).strip("'\"")) from None
     return keys
 
 
@@ -120,7 +112,9 @@ class CausalRecsysConfig(TopicConfig):
     loss_check: LossCheckConfig = Field(default_factory=LossCheckConfig)
     estimators: EstimatorChoice = Field(default_factory=EstimatorChoice)
     # A user's own recommender plugin is compared by adding its key to this list.
-    recommenders: Annotated[list[str], AfterValidator(registered_recommenders)] = Field(
+    recommenders: Annotated[
+        list[str], RegistryKey("trainer", RECOMMENDER_TASK), AfterValidator(listed_once)
+    ] = Field(
         default_factory=lambda: list(DEFAULT_RECOMMENDERS), min_length=1, max_length=50
     )
     options: Annotated[
