@@ -53,7 +53,7 @@ def test_bpr_beats_random_and_ips_weights_average_one(world) -> None:
     users = np.arange(train.n_users)
     random = np.random.default_rng(0).random((train.n_users, train.n_items))
     assert _ndcg(mf.score(users), world) > 1.5 * _ndcg(random, world)
-    # Over all exposures (every row a "click"), w = |log| / (|U×I|·p) averages ≈ 1.
+    # Over all exposures of all stages (every row a "click"), w = |log| / (T·|U×I|·p) ≈ 1.
     every = InteractionLog(
         train.users,
         train.items,
@@ -61,6 +61,7 @@ def test_bpr_beats_random_and_ips_weights_average_one(world) -> None:
         train.propensity,
         train.n_users,
         train.n_items,
+        train.stage,
     )
     weights = BPRMF(IPSConfig())._weights(every)
     assert abs(weights.mean() - 1) < 0.05

@@ -55,6 +55,10 @@ class WorldConfig(ConfigSection):
     zipf_offset: float = Field(default=10.0, ge=0, le=1e6)
     kappa: float = Field(default=1.0, ge=0, le=5, description="exposure ∝ z^κ")
     gamma: float = Field(default=0.5, ge=0, le=5, description="true click exponent: z^γ")
+    stages: int = Field(default=4, ge=1, le=50, description="training stages; test: the next")
+    drift: float = Field(
+        default=0.2, ge=0, le=5, description="SD of each item's log-popularity trend per stage"
+    )
     train_exposures: int = Field(default=600_000, ge=100, le=MAX_ROWS)
     test_per_user: int = Field(default=100, ge=1, le=100_000)
 
@@ -131,6 +135,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "n_items": 150,
             "train_exposures": 6_000,
             "test_per_user": 30,
+            "stages": 2,
         },
         "train": {"dim": 8, "pd_dim": 4, "epochs": 3, "pd_epochs": 3, "batch": 1024},
         "loss_check": {"seeds": 30},
