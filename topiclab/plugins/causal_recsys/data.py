@@ -154,9 +154,9 @@ class World:
         dot = np.einsum("kd,kd->k", self.user_factors[users], self.item_factors[items])
         return sigmoid(self.scale * dot + self.bias)
 
-    def click_prob(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """P(click | shown) at the test stage: preference times conformity z_i^γ."""
-        return self.preference(users, items) * self.popularity[items] ** self.gamma
+    def click_prob(self, users: np.ndarray, items: np.ndarray, stage: int = -1) -> np.ndarray:
+        """P(click | shown) in ``stage`` (default: the test stage): preference times z_i^γ."""
+        return self.preference(users, items) * self.stage_popularity[stage][items] ** self.gamma
 
     def _log(
         self,
