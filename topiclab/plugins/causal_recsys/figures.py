@@ -107,7 +107,7 @@ def bias_plot(
         ax.plot(x, [freq[g].sum() / freq.sum() for g in groups], marker=".", label=key)
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=1e-3)  # the tail's shares are small but not zero
-    ax.set_xlabel("item popularity z (bins of equal size)")
+    ax.set_xlabel("item popularity z at the test stage (bins of equal size)")
     ax.set_ylabel("share of top-20 slots")
     ax.legend(fontsize=8)
     return _save(fig, path)
