@@ -219,9 +219,7 @@ class Listed(TopicConfig):
     # A list of registry keys (the methods a topic compares), and one also marked
     # keys_of_mapping: both name their items; neither has per-key options.
     methods: Annotated[list[str], RegistryKey("trainer", task="generative")] = ["ddpm"]
-    estimators: Annotated[list[str], RegistryKey("estimator", keys_of_mapping=True)] = [
-        "iv.2sls"
-    ]
+    estimators: Annotated[list[str], RegistryKey("estimator", keys_of_mapping=True)] = ["iv.2sls"]
 
 
 class ListedTopic(Demo):

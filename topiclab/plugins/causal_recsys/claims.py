@@ -163,13 +163,13 @@ VERSUS_MF = {
         "ndcg20_do",
         "PD beats naive BPR-MF on NDCG@20 on the intervened log (random exposure, popularity "
         "cut from the item)",
-        f"{PDA}, deconfounded-training experiment (PD above MF on intervened test sets)",
+        f"{PDA}, deconfounded-training results (PD above MF)",
     ),
     "pda": (
         "ndcg20",
         "PDA (predicted popularity) beats naive BPR-MF on NDCG@20 on the next stage, random "
         "exposure, clicks with conformity",
-        f"{PDA}, adjusted-inference experiment (PDA above MF on the next stage)",
+        f"{PDA}, adjusted-inference results (PDA above MF on the next stage)",
     ),
     "bpr-ips": (
         "ndcg20_do",

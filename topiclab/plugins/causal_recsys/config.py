@@ -118,9 +118,7 @@ class CausalRecsysConfig(TopicConfig):
     # A user's own recommender plugin is compared by adding its key to this list.
     recommenders: Annotated[
         list[str], RegistryKey("trainer", RECOMMENDER_TASK), AfterValidator(listed_once)
-    ] = Field(
-        default_factory=lambda: list(DEFAULT_RECOMMENDERS), min_length=1, max_length=50
-    )
+    ] = Field(default_factory=lambda: list(DEFAULT_RECOMMENDERS), min_length=1, max_length=50)
     options: Annotated[
         dict[str, dict[str, Any]], RegistryKey("trainer", RECOMMENDER_TASK, keys_of_mapping=True)
     ] = Field(default_factory=dict, description="recommender key -> its options")

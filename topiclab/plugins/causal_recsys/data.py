@@ -202,8 +202,8 @@ class World:
         """Random exposure, and popularity cut loose from the item: each shown pair's Z is
         drawn from its marginal (the popularity of a random item), so P(click) averages to
         σ(·)·E[z^γ], the interventional P(C | do(U, I)) = Σ_z P(C | U, I, z) P(z) that PD
-        estimates (Zhang et al. 2021). Clicks no longer follow popularity, the point of the
-        intervened (item-balanced) test sets on which the PD paper scores deconfounding."""
+        estimates (Zhang et al. 2021). Clicks no longer follow popularity, as in the
+        item-balanced ("intervened") test sets used to score deconfounded training."""
         users, items = self._uniform_pairs(rng)
         p = np.full(len(users), self.test_per_user / self.n_items)
         z = self.popularity[rng.integers(self.n_items, size=len(users))]
@@ -213,7 +213,9 @@ class World:
 def concat_logs(parts: list[InteractionLog]) -> InteractionLog:
     first = parts[0]
     cols = ("users", "items", "clicks", "propensity", "stage")
-    users, items, clicks, prop, stage = (np.concatenate([getattr(p, c) for p in parts]) for c in cols)
+    users, items, clicks, prop, stage = (
+        np.concatenate([getattr(p, c) for p in parts]) for c in cols
+    )
     return InteractionLog(users, items, clicks, prop, first.n_users, first.n_items, stage)
 
 
@@ -252,7 +254,7 @@ def save_log(log: InteractionLog, path: str) -> str:
         items=log.items,
         clicks=log.clicks,
         propensity=log.propensity,
-        stage=log.stage,
+        stage=log.stages(),
         shape=np.array([log.n_users, log.n_items]),
     )
     return path
