@@ -213,3 +213,30 @@ def test_stage_context_gives_the_config_typed(tmp_path):
     assert ctx.cfg(Cfg) is ctx.config and ctx.cfg(TopicConfig) is ctx.config
     with pytest.raises(TypeError, match="stage 'train' of topic 'demo' has a Cfg, not a Keyed"):
         ctx.cfg(Keyed)
+
+
+class Listed(TopicConfig):
+    # A list of registry keys (the methods a topic compares), and one also marked
+    # keys_of_mapping: both name their items; neither has per-key options.
+    methods: Annotated[list[str], RegistryKey("trainer", task="generative")] = ["ddpm"]
+    estimators: Annotated[list[str], RegistryKey("estimator", keys_of_mapping=True)] = ["iv.2sls"]
+
+
+class ListedTopic(Demo):
+    key = "listed"
+    Config = Listed
+    profiles = {}
+
+
+def test_registry_keys_in_a_list_are_checked_item_by_item():
+    cfg = resolve_config(ListedTopic, "standard")
+    keys = {(path, key) for path, _, key in registry_keys(cfg)}
+    assert keys == {("methods", "ddpm"), ("estimators", "iv.2sls")}
+    for override, path in [
+        ('methods=["ddpm", "nosuch"]', "methods"),
+        ('estimators=["nosuch"]', "estimators"),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            resolve_config(ListedTopic, "standard", overrides=[override])
+        assert f"invalid value for '{path}': unknown" in str(info.value), override
+        assert "\n" not in str(info.value)

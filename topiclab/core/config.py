@@ -36,6 +36,7 @@ class RegistryKey:
 
     ``task``: the trainer's task (or the estimator's kind) the key must have; None accepts any.
     ``keys_of_mapping``: the field is a dict whose *keys* are such keys (per-key options).
+    A list (or tuple) field holds such keys as its items, with or without ``keys_of_mapping``.
     """
 
     kind: Literal["trainer", "estimator"]
@@ -52,10 +53,15 @@ def registry_keys(config: BaseModel, prefix: str = "") -> Iterator[tuple[str, Re
         for meta in info.metadata:
             if not isinstance(meta, RegistryKey):
                 continue
-            keys = list(value) if meta.keys_of_mapping else [value]
-            yield from ((path, meta, k) for k in keys if isinstance(k, str))
+            yield from ((path, meta, k) for k in _keys_named(value, meta) if isinstance(k, str))
         if isinstance(value, BaseModel):
             yield from registry_keys(value, f"{path}.")
+
+
+def _keys_named(value: Any, meta: RegistryKey) -> list[Any]:
+    if isinstance(value, list | tuple):
+        return list(value)  # a list of keys, e.g. the methods a topic compares
+    return list(value) if meta.keys_of_mapping and isinstance(value, dict) else [value]
 
 
 def check_registry_keys(config: BaseModel, registry: Registry) -> None:
@@ -67,7 +73,8 @@ def check_registry_keys(config: BaseModel, registry: Registry) -> None:
             spec = lookup(key, meta.task)
         except UnknownKeyError as err:
             raise ConfigError(f"invalid value for '{path}': {err}") from None
-        options = _get_path(config, path).get(key) if meta.keys_of_mapping else None
+        node = _get_path(config, path)
+        options = node.get(key) if meta.keys_of_mapping and isinstance(node, dict) else None
         if isinstance(options, dict) and spec.config is not None:
             try:
                 spec.config.model_validate(options)

@@ -13,12 +13,13 @@ propensity of each row. Models:
   negative item per positive; ``weighting="ips"`` weights each positive by 1/propensity scaled to
   the unbiased estimator of Schnabel et al. (2016), ``"snips"`` self-normalises those weights in
   each batch.
-- ``pd`` / ``pda`` (Zhang et al., SIGIR 2021): P(click | u, i, exposed) = ELU'(f(u, i))·m_i^γ with
-  m_i the item's popularity in the log and γ learned; PD ranks by ELU'(f) alone, PDA by
-  ELU'(f)·m̃_i^γ̂ with m̃ the predicted popularity (here: the log's, the world being static).
+- ``pd`` / ``pda`` (Zhang et al., SIGIR 2021): P(click | u, i, exposed in stage t) =
+  ELU'(f(u, i))·m_i(t)^γ with m_i(t) the item's popularity in the row's stage and γ learned; PD
+  ranks by ELU'(f) alone, PDA by ELU'(f)·m̃_i^γ̂ with m̃ the popularity predicted for the next
+  stage, the paper's linear extrapolation m̃ = m(T) + α(m(T) − m(T−1)).
   The paper trains with BPR and γ tuned as a hyperparameter; here the click likelihood is fitted
   on the logged exposures (clicked or not), which makes γ an estimate of how popularity drives
-  clicks once shown, and m_i is the logged exposure propensity (no counting noise).
+  clicks once shown, and m_i(t) is the logged exposure propensity (no counting noise).
 - ``popularity``: click counts, the baseline every debiasing paper reports.
 """
 
@@ -42,7 +43,8 @@ class ProgressFn(Protocol):
 
 @dataclass(frozen=True)
 class InteractionLog:
-    """Logged exposures: row k showed ``items[k]`` to ``users[k]``, clicked or not."""
+    """Logged exposures: row k showed ``items[k]`` to ``users[k]``, clicked or not, in time
+    stage ``stage[k]`` (0, 1, ...; None: one stage)."""
 
     users: np.ndarray  # int64
     items: np.ndarray  # int64
@@ -50,21 +52,31 @@ class InteractionLog:
     propensity: np.ndarray  # P(exposed) of each row under the logging policy
     n_users: int
     n_items: int
+    stage: np.ndarray | None = None  # int, non-decreasing in time
 
     def positives(self) -> tuple[np.ndarray, np.ndarray]:
         keep = self.clicks > 0
         return self.users[keep], self.items[keep]
 
-    def item_popularity(self) -> np.ndarray:
-        """m_i: the item's mean exposure propensity under the logging policy, over the
-        largest. The policy is logged, so this has none of the counting noise of rare items
-        (noise in log m would bias a fitted exponent toward 0); unseen items get the least."""
-        counts = np.bincount(self.items, minlength=self.n_items).astype(float)
-        sums = np.bincount(self.items, weights=self.propensity, minlength=self.n_items)
-        seen = counts > 0
-        m = np.full(self.n_items, (sums[seen] / counts[seen]).min() if seen.any() else 1.0)
-        m[seen] = sums[seen] / counts[seen]
-        return m / m.max()
+    def stages(self) -> np.ndarray:
+        return np.zeros(len(self.users), np.int64) if self.stage is None else self.stage
+
+    def stage_popularity(self) -> np.ndarray:
+        """m_i(t), (stages, items): per stage, the item's mean exposure propensity under the
+        logging policy over the stage's largest. The policy is logged, so this has none of the
+        counting noise of rare items (noise in log m would bias a fitted exponent toward 0);
+        an item unseen in a stage gets that stage's least."""
+        stage = self.stages()
+        rows = []
+        for t in range(int(stage.max()) + 1 if len(stage) else 1):
+            items, prop = self.items[stage == t], self.propensity[stage == t]
+            counts = np.bincount(items, minlength=self.n_items).astype(float)
+            sums = np.bincount(items, weights=prop, minlength=self.n_items)
+            seen = counts > 0
+            m = np.full(self.n_items, (sums[seen] / counts[seen]).min() if seen.any() else 1.0)
+            m[seen] = sums[seen] / counts[seen]
+            rows.append(m / m.max())
+        return np.stack(rows)
 
 
 @runtime_checkable
@@ -108,6 +120,9 @@ class PDConfig(RecommenderConfig):
     dim: int = Field(default=8, ge=1, le=1024, description="latent factors")
     adjust: bool = Field(default=False, description="PDA: rank with the predicted popularity")
     epochs: int = Field(default=15, ge=1, le=10_000)
+    alpha: float = Field(
+        default=1.0, ge=0, le=10, description="PDA's prediction m(T) + α(m(T) − m(T−1))"
+    )
 
 
 class PDAConfig(PDConfig):
@@ -193,9 +208,10 @@ class BPRMF(_TorchRecommender):
         if self.config.weighting == "none":
             return np.ones(int(keep.sum()), np.float32)
         p = np.maximum(log.propensity[keep], self.config.clip or 1e-12)
-        # Scaled so that the weighted mean over the log estimates the mean over all pairs:
-        # E_log[1/p] = |U×I| / |log|, hence w = |log| / (|U×I| p) has mean ≈ 1 (IPS).
-        return (len(log.users) / (log.n_users * log.n_items) / p).astype(np.float32)
+        # Scaled so that the weighted mean over the log estimates the mean over all pairs of
+        # all stages: E_log[1/p] = T·|U×I| / |log|, so w = |log| / (T·|U×I|·p) has mean ≈ 1.
+        pairs = (int(log.stages().max()) + 1) * log.n_users * log.n_items
+        return (len(log.users) / pairs / p).astype(np.float32)
 
     def fit(self, log: InteractionLog, progress: ProgressFn | None = None) -> None:
         c = self.config
@@ -240,9 +256,10 @@ def elu_plus(x: torch.Tensor) -> torch.Tensor:
 class PD(_TorchRecommender):
     """Popularity-bias Deconfounding (PD) and Adjusting (PDA), Zhang et al. SIGIR 2021.
 
-    Trained pointwise on the logged exposures: the click likelihood ELU'(f(u, i))·m_i^γ with γ
-    a learned scalar, so γ̂ is the model's estimate of how popularity drives clicks. Scoring
-    takes popularity out (PD: do(I) cuts Z -> I) or puts the predicted popularity back (PDA).
+    Trained pointwise on the logged exposures: the click likelihood ELU'(f(u, i))·m_i(t)^γ, m_i(t)
+    the item's popularity in the row's stage and γ a learned scalar, so γ̂ is the model's
+    estimate of how popularity drives clicks. Scoring takes popularity out (PD: do(I) cuts
+    Z -> I) or puts the next stage's predicted popularity back (PDA).
     """
 
     def __init__(self, config: PDConfig) -> None:
@@ -255,13 +272,15 @@ class PD(_TorchRecommender):
         gen = torch.Generator().manual_seed(c.seed)
         torch.manual_seed(c.seed)
         self.net = net = _Factors(log.n_users, log.n_items, c.dim, biases=True)
-        self.popularity = log.item_popularity()
+        by_stage = log.stage_popularity()
+        self.popularity = predict_popularity(by_stage, c.alpha)
         assert net.bias is not None
         # Start at the log's click rate: at f = 0 the likelihood is 1, the clamp below is hit
         # and no gradient flows.
         rate = float(np.clip(log.clicks.mean(), 1e-6, 0.5))
         net.bias.data.fill_(math.log(rate))
-        log_m = torch.as_tensor(np.log(self.popularity), dtype=torch.float32)
+        # Each row's popularity in its own stage (the paper's local popularity m_i^t).
+        log_m = torch.as_tensor(np.log(by_stage[log.stages(), log.items]), dtype=torch.float32)
         gamma = torch.nn.Parameter(torch.zeros(1))
         users, items = (torch.as_tensor(a, dtype=torch.long) for a in (log.users, log.items))
         y = torch.as_tensor(log.clicks, dtype=torch.float32)
@@ -273,7 +292,7 @@ class PD(_TorchRecommender):
                 b = order[start : start + c.batch]
                 u, i = users[b], items[b]
                 # log P = log ELU'(f) + γ log m, kept below 0 so that P is a probability.
-                log_p = torch.log(elu_plus(net(u, i))) + gamma * log_m[i]
+                log_p = torch.log(elu_plus(net(u, i))) + gamma * log_m[b]
                 log_p = torch.clamp(log_p, max=-1e-4)
                 log_q = torch.log1p(-torch.exp(log_p))
                 nll = -(y[b] * log_p + (1 - y[b]) * log_q).mean()
@@ -301,6 +320,15 @@ class PD(_TorchRecommender):
         self.gamma = float(extra["gamma"])  # type: ignore[arg-type]
         pop = extra["popularity"]
         self.popularity = None if pop is None else np.asarray(pop)
+
+
+def predict_popularity(by_stage: np.ndarray, alpha: float) -> np.ndarray:
+    """PDA's linear prediction of the next stage's popularity from the last two,
+    m(T) + α(m(T) − m(T−1)), kept at or above the last stage's least (it must stay > 0)."""
+    last = by_stage[-1]
+    if len(by_stage) < 2:
+        return last
+    return np.maximum(last + alpha * (last - by_stage[-2]), last.min())
 
 
 class PopularityConfig(BaseModel):
@@ -349,4 +377,5 @@ __all__ = [
     "RecommenderConfig",
     "SNIPSConfig",
     "elu_plus",
+    "predict_popularity",
 ]

@@ -3,16 +3,18 @@
     from topiclab.plugins.causal_recsys.data import rng_for, simulate_scm, make_world
     df = simulate_scm(rng_for(0, "scm"), 1_000_000)            # columns U, X, M, Y
     w = make_world(rng_for(0, "world", 0), cfg.world)          # latent factors, popularity
-    train_log, test_log = w.training_log(rng), w.uniform_log(rng)
+    train_log, test_log = w.training_log(rng), w.uniform_log(rng)   # also w.intervened_log
 
 The SCM (Arel-Bundock's front-door primer): U ~ Bern(0.2), X ~ Bern(0.1 + 0.6U),
 M ~ Bern(0.3 + 0.5X), Y ~ Bern(0.1 + 0.3U + 0.5M); the effect of X on Y is 0.5·0.5 = 0.25.
 
-The world (the PDA paper's causal graph, Zhang et al. 2021, Fig. 1): item popularity z_i is
-long-tailed and confounds exposure (the logging policy shows item i to each user with
-probability p_i ∝ z_i^κ) and clicks (P(click | shown) = σ(a·p_u·q_i + b)·z_i^γ, conformity).
-The test log shows items uniformly at random, so it measures preference times conformity
-without the exposure bias.
+The world (the PDA paper's causal graph, Zhang et al. 2021, Fig. 1): item popularity z_i(t) is
+long-tailed, drifts from stage to stage, and confounds exposure (the logging policy shows item i
+to each user with probability p_i(t) ∝ z_i(t)^κ) and clicks (P(click | shown) =
+σ(a·p_u·q_i + b)·z_i(t)^γ, conformity). Two test logs of the next stage show items uniformly
+at random: ``test`` keeps conformity (preference times the new z^γ: what PDA predicts), and
+``intervened`` draws each pair's Z from its marginal (preference alone in expectation: what PD
+and the debiasing methods aim at).
 """
 
 from __future__ import annotations
@@ -111,12 +113,15 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class World:
-    """Latent preferences, popularity and the logging policy of one synthetic platform."""
+    """Latent preferences, drifting popularity and the logging policy of one platform.
+
+    Row t of ``stage_popularity`` / ``stage_exposure`` is stage t; the training log covers the
+    first ``stages`` rows, the test logs the last one (the next stage)."""
 
     user_factors: np.ndarray  # (users, d)
     item_factors: np.ndarray  # (items, d)
-    popularity: np.ndarray  # z_i in (0, 1], the largest is 1
-    exposure: np.ndarray  # p_i: P(item i shown to a given user) under the logging policy
+    stage_popularity: np.ndarray  # (stages + 1, items): z_i in (0, 1], the largest 1 per stage
+    stage_exposure: np.ndarray  # (stages + 1, items): p_i, P(item i shown to a given user)
     gamma: float  # true popularity exponent of the click
     scale: float
     bias: float
@@ -130,50 +135,104 @@ class World:
     def n_items(self) -> int:
         return len(self.item_factors)
 
+    @property
+    def stages(self) -> int:
+        return len(self.stage_popularity) - 1
+
+    @property
+    def popularity(self) -> np.ndarray:
+        """z_i at the test stage: when the recommendations are served."""
+        return self.stage_popularity[-1]
+
+    @property
+    def exposure(self) -> np.ndarray:
+        """The logging policy's p_i at the test stage."""
+        return self.stage_exposure[-1]
+
     def preference(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """σ(a·p_u·q_i + b) for matching rows of ``users`` and ``items``."""
         dot = np.einsum("kd,kd->k", self.user_factors[users], self.item_factors[items])
         return sigmoid(self.scale * dot + self.bias)
 
-    def click_prob(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return self.preference(users, items) * self.popularity[items] ** self.gamma
+    def click_prob(self, users: np.ndarray, items: np.ndarray, stage: int = -1) -> np.ndarray:
+        """P(click | shown) in ``stage`` (default: the test stage): preference times z_i^γ."""
+        return self.preference(users, items) * self.stage_popularity[stage][items] ** self.gamma
 
-    def _log(self, rng: np.random.Generator, users: np.ndarray, items: np.ndarray, p: np.ndarray):
-        clicks = (rng.random(len(users)) < self.click_prob(users, items)).astype(np.float32)
-        return InteractionLog(users, items, clicks, p, self.n_users, self.n_items)
+    def _log(
+        self,
+        rng: np.random.Generator,
+        users: np.ndarray,
+        items: np.ndarray,
+        p: np.ndarray,
+        z: np.ndarray,
+        stage: int,
+    ) -> InteractionLog:
+        """Clicks on the shown pairs, each with popularity ``z`` (the item's, or drawn)."""
+        prob = self.preference(users, items) * z**self.gamma
+        clicks = (rng.random(len(users)) < prob).astype(np.float32)
+        stages = np.full(len(users), stage)
+        return InteractionLog(users, items, clicks, p, self.n_users, self.n_items, stages)
 
     def training_log(self, rng: np.random.Generator) -> InteractionLog:
-        """Every (user, item) pair is shown with probability p_i (popularity-driven policy)."""
-        shown = rng.random((self.n_users, self.n_items)) < self.exposure[None, :]
-        users, items = np.nonzero(shown)
-        return self._log(rng, users, items, self.exposure[items])
+        """Stage by stage, every (user, item) pair is shown with probability p_i(t) (the
+        popularity-driven policy) and clicked with σ(·)·z_i(t)^γ."""
+        parts = []
+        for t in range(self.stages):
+            p = self.stage_exposure[t]
+            users, items = np.nonzero(rng.random((self.n_users, self.n_items)) < p[None, :])
+            parts.append(self._log(rng, users, items, p[items], self.stage_popularity[t][items], t))
+        return concat_logs(parts)
 
-    def uniform_log(self, rng: np.random.Generator) -> InteractionLog:
+    def _uniform_pairs(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Each user is shown ``test_per_user`` distinct items uniformly at random."""
         k = self.test_per_user
         keys = rng.random((self.n_users, self.n_items))
         items = np.argpartition(keys, k - 1, axis=1)[:, :k].ravel()
-        users = np.repeat(np.arange(self.n_users), k)
-        p = np.full(len(users), k / self.n_items)
-        return self._log(rng, users, items, p)
+        return np.repeat(np.arange(self.n_users), k), items
+
+    def uniform_log(self, rng: np.random.Generator) -> InteractionLog:
+        """The next stage under random exposure, clicks with conformity σ(·)·z_i^γ: the
+        missing-at-random test (Schnabel et al. 2016), the outcome model the training log's,
+        only the selection random; popularity has moved on, which PDA predicts."""
+        users, items = self._uniform_pairs(rng)
+        p = np.full(len(users), self.test_per_user / self.n_items)
+        return self._log(rng, users, items, p, self.popularity[items], self.stages)
+
+    def intervened_log(self, rng: np.random.Generator) -> InteractionLog:
+        """Random exposure, and popularity cut loose from the item: each shown pair's Z is
+        drawn from its marginal (the popularity of a random item), so P(click) averages to
+        σ(·)·E[z^γ], the interventional P(C | do(U, I)) = Σ_z P(C | U, I, z) P(z) that PD
+        estimates (Zhang et al. 2021). Clicks no longer follow popularity, as in the
+        item-balanced ("intervened") test sets used to score deconfounded training."""
+        users, items = self._uniform_pairs(rng)
+        p = np.full(len(users), self.test_per_user / self.n_items)
+        z = self.popularity[rng.integers(self.n_items, size=len(users))]
+        return self._log(rng, users, items, p, z, self.stages)
+
+
+def concat_logs(parts: list[InteractionLog]) -> InteractionLog:
+    first = parts[0]
+    cols = ("users", "items", "clicks", "propensity", "stage")
+    users, items, clicks, prop, stage = (
+        np.concatenate([getattr(p, c) for p in parts]) for c in cols
+    )
+    return InteractionLog(users, items, clicks, prop, first.n_users, first.n_items, stage)
 
 
 def make_world(rng: np.random.Generator, w: WorldConfig) -> World:
-    """Draw factors and a shuffled Zipf popularity; scale the policy to the target log size."""
+    """Factors; a shuffled Zipf popularity whose log drifts linearly, each item at its own
+    rate (N(0, drift²) per stage); the policy scaled to the target log size per stage."""
     users = rng.standard_normal((w.n_users, w.dim)) / np.sqrt(w.dim)
     items = rng.standard_normal((w.n_items, w.dim)) / np.sqrt(w.dim)
     ranks = rng.permutation(w.n_items) + 1.0
-    z = (ranks + w.zipf_offset) ** -w.zipf_exponent
-    z = z / z.max()
+    log_z0 = -w.zipf_exponent * np.log(ranks + w.zipf_offset)
+    trend = w.drift * rng.standard_normal(w.n_items)
+    log_z = log_z0[None, :] + np.arange(w.stages + 1)[:, None] * trend[None, :]
+    z = np.exp(log_z - log_z.max(axis=1, keepdims=True))
+    per_user = w.train_exposures / w.n_users / w.stages
+    p = np.stack([exposure_policy(zt, w.kappa, per_user) for zt in z])
     return World(
-        users,
-        items,
-        z,
-        exposure_policy(z, w.kappa, w.train_exposures / w.n_users),
-        w.gamma,
-        w.preference_scale,
-        w.preference_bias,
-        w.test_per_user,
+        users, items, z, p, w.gamma, w.preference_scale, w.preference_bias, w.test_per_user
     )
 
 
@@ -195,6 +254,7 @@ def save_log(log: InteractionLog, path: str) -> str:
         items=log.items,
         clicks=log.clicks,
         propensity=log.propensity,
+        stage=log.stages(),
         shape=np.array([log.n_users, log.n_items]),
     )
     return path
@@ -204,7 +264,7 @@ def load_log(path: str) -> InteractionLog:
     with np.load(path) as f:
         n_users, n_items = (int(v) for v in f["shape"])
         return InteractionLog(
-            f["users"], f["items"], f["clicks"], f["propensity"], n_users, n_items
+            f["users"], f["items"], f["clicks"], f["propensity"], n_users, n_items, f["stage"]
         )
 
 
@@ -213,8 +273,8 @@ def save_world(world: World, path: str) -> str:
         path,
         user_factors=world.user_factors,
         item_factors=world.item_factors,
-        popularity=world.popularity,
-        exposure=world.exposure,
+        stage_popularity=world.stage_popularity,
+        stage_exposure=world.stage_exposure,
         scalars=np.array([world.gamma, world.scale, world.bias, world.test_per_user]),
     )
     return path
@@ -226,8 +286,8 @@ def load_world(path: str) -> World:
         return World(
             f["user_factors"],
             f["item_factors"],
-            f["popularity"],
-            f["exposure"],
+            f["stage_popularity"],
+            f["stage_exposure"],
             float(gamma),
             float(scale),
             float(bias),
@@ -236,7 +296,8 @@ def load_world(path: str) -> World:
 
 
 def generate(ctx: StageContext, cfg: CausalRecsysConfig) -> StageResult:
-    """The SCM sample, and per seed a world with its biased training and uniform test logs."""
+    """The SCM sample, and per seed a world with its biased training log (stages 0..T−1) and
+    two test logs of stage T: random exposure (``test``) and the intervention (``intervened``)."""
     files: dict[str, str] = {}
     path = ctx.path("scm.parquet")
     simulate_scm(rng_for(cfg.seed, "scm"), cfg.scm.n).to_parquet(path)
@@ -245,15 +306,12 @@ def generate(ctx: StageContext, cfg: CausalRecsysConfig) -> StageResult:
     for rep in range(cfg.world.seeds):
         rng = rng_for(cfg.seed, "world", rep)
         world = make_world(rng, cfg.world)
-        train, test = world.training_log(rng), world.uniform_log(rng)
+        logs = {"train": world.training_log(rng)}
+        logs |= {"test": world.uniform_log(rng), "intervened": world.intervened_log(rng)}
         files[f"world_{rep}"] = save_world(world, str(ctx.path(f"world_{rep}.npz")))
-        files[f"train_{rep}"] = save_log(train, str(ctx.path(f"train_{rep}.npz")))
-        files[f"test_{rep}"] = save_log(test, str(ctx.path(f"test_{rep}.npz")))
-        if rep == 0:
-            metrics |= {
-                "train_exposures": float(len(train.users)),
-                "train_clicks": float(train.clicks.sum()),
-                "test_exposures": float(len(test.users)),
-                "test_clicks": float(test.clicks.sum()),
-            }
+        for name, log in logs.items():
+            files[f"{name}_{rep}"] = save_log(log, str(ctx.path(f"{name}_{rep}.npz")))
+            if rep == 0:
+                metrics[f"{name}_exposures"] = float(len(log.users))
+                metrics[f"{name}_clicks"] = float(log.clicks.sum())
     return StageResult(files=files, metrics=metrics, params={"scm_rows": cfg.scm.n})

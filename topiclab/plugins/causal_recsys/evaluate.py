@@ -1,11 +1,13 @@
 """The evaluate stage of causal-recsys: SCM estimates against the truth, the IPS loss check,
-ranking metrics on the uniform-exposure log, popularity skew; claims and figures.
+ranking metrics on the two test logs of the next stage, popularity skew; claims and figures.
 
     from topiclab.plugins.causal_recsys.evaluate import evaluate, ranking_metrics, gini
     result = evaluate(ctx, cfg, data, trained)     # metrics, claims, tables, figures, sections
 
 Metrics per recommender are means over the worlds (seeds) with their standard errors:
-``<key>.ndcg20``, ``<key>.ndcg20_se``, ``<key>.recall20``, ``<key>.gini``, ``<key>.pop_corr``.
+``<key>.ndcg20``, ``<key>.ndcg20_se``, ``<key>.recall20`` on the random-exposure log (clicks
+with conformity), the same with ``_do`` on the intervened log (popularity cut from the item),
+``<key>.gini``, ``<key>.pop_corr``.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from topiclab.plugins.causal_recsys.claims import build_claims
 from topiclab.plugins.causal_recsys.config import CausalRecsysConfig
 from topiclab.plugins.causal_recsys.train import top_k
 
-# Rankings that know the world, by the exponent of z they use (given γ and κ): what PD aims
-# at, the test log's own click model, and what a model of the biased log learns.
+# Rankings that know the world, by the exponent of the test stage's z they use (given γ and κ):
+# the intervened log's truth (PD's target), the random-exposure log's own click model (PDA's
+# target), and what a model of the biased log learns.
 ORACLES: dict[str, Callable[[float, float], float]] = {
-    "oracle: preference (PD's target)": lambda gamma, kappa: 0.0,
-    "oracle: preference·z^γ (the test log's truth)": lambda gamma, kappa: gamma,
+    "oracle: preference (the intervened log's truth)": lambda gamma, kappa: 0.0,
+    "oracle: preference·z^γ (the random-exposure log's truth)": lambda gamma, kappa: gamma,
     "oracle: preference·z^(κ+γ) (what the biased log shows)": lambda gamma, kappa: gamma + kappa,
 }
 
@@ -73,12 +76,14 @@ def ranking_metrics(
 def _per_world(
     cfg: CausalRecsysConfig, data: StageResult, trained: StageResult
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per (method, world): ranking metrics; and the training logs' own skew."""
+    """One row per (method, world): ranking metrics on both test logs (``_do``: the intervened
+    one); and the training logs' own skew."""
     rows, logs = [], []
     for rep in range(cfg.world.seeds):
         world = d.load_world(data.files[f"world_{rep}"])
         train = d.load_log(data.files[f"train_{rep}"])
         test = d.load_log(data.files[f"test_{rep}"])
+        intervened = d.load_log(data.files[f"intervened_{rep}"])
         clicks = np.bincount(train.items, weights=train.clicks, minlength=train.n_items)
         shown = np.bincount(train.items, minlength=train.n_items)
         logs.append({"rep": rep, "gini_clicks": gini(clicks), "gini_exposures": gini(shown)})
@@ -92,6 +97,8 @@ def _per_world(
             tops[name] = top_k(scores, train)
         for method, top in tops.items():
             metrics = ranking_metrics(top, test, train, world.popularity)
+            do = ranking_metrics(top, intervened, train, world.popularity)
+            metrics |= {f"{k}_do": do[k] for k in ("ndcg20", "recall20")}
             rows.append({"method": method, "rep": rep, **metrics})
     return pd.DataFrame(rows), pd.DataFrame(logs)
 
@@ -109,14 +116,18 @@ def _mean_se(values: pd.Series) -> tuple[float, float]:
     return float(v.mean()), se
 
 
+RANKING_COLUMNS = ("ndcg20", "ndcg20_do", "recall20", "recall20_do", "gini", "pop_corr")
+
+
 def ranking_table(per_world: pd.DataFrame, fits: list[dict[str, Any]]) -> pd.DataFrame:
     errors = {f["key"]: f["error"] for f in fits if "error" in f}
     rows = []
     for method, g in per_world.groupby("method", sort=False):
         row: dict[str, Any] = {"method": method, "worlds": len(g)}
-        for col in ("ndcg20", "recall20", "gini", "pop_corr"):
+        for col in RANKING_COLUMNS:
             row[col], row[f"{col}_se"] = _mean_se(g[col])
-        row["ndcg20_sd"] = float(g["ndcg20"].std(ddof=1)) if len(g) > 1 else math.nan
+        for col in ("ndcg20", "ndcg20_do"):
+            row[f"{col}_sd"] = float(g[col].std(ddof=1)) if len(g) > 1 else math.nan
         rows.append(row)
     for key, err in errors.items():
         rows.append({"method": key, "worlds": 0, "error": err})
@@ -236,15 +247,10 @@ def _rec_metrics(
     for row in ranking.to_dict("records"):
         if row["method"].startswith("oracle") or row.get("worlds", 0) == 0:
             continue
-        for col in (
-            "ndcg20",
-            "ndcg20_se",
-            "ndcg20_sd",
-            "recall20",
-            "recall20_se",
-            "gini",
-            "pop_corr",
-        ):
+        for col in RANKING_COLUMNS:
+            for suffix in ("", "_se"):
+                m[f"{row['method']}.{col}{suffix}"] = float(row[col + suffix])
+        for col in ("ndcg20_sd", "ndcg20_do_sd"):
             m[f"{row['method']}.{col}"] = float(row[col])
     gammas = [f["gamma"] for f in fits if f["key"] == "pd" and "gamma" in f]
     if gammas:
@@ -261,10 +267,13 @@ def _notes(cfg: CausalRecsysConfig, ranking: pd.DataFrame, fits: list[dict[str, 
     lines = [
         "- *scm_estimates*: the naive contrast is confounded by U; backdoor needs U, the front "
         "door does not; the simulated intervention is the truth (0.25 in closed form).",
-        f"- *ranking*: means over {cfg.world.seeds} worlds ± standard errors, on the "
-        "uniform-exposure test log. The oracle rows rank by the world's own click model: "
-        "the test clicks include conformity (z^γ), so a ranking by preference alone (PD's "
-        "target) is not the best possible on this log; PDA puts the popularity back.",
+        f"- *ranking*: means over {cfg.world.seeds} worlds ± standard errors, on two test "
+        f"logs of the stage after the {cfg.world.stages} training stages, both with random "
+        "exposure: `ndcg20`/`recall20` with the clicks' conformity (σ·z^γ at the new "
+        "popularity: PDA's target, which puts the predicted popularity back), `_do` with each "
+        "pair's popularity drawn from its marginal (the intervention do(I): preference alone "
+        "ranks best; PD's and the debiasing methods' target). The oracle rows rank by the "
+        "world's own click model.",
         "- *loss_check*: IPS with the true propensities is unbiased for the loss over all "
         "pairs; the naive mean over shown pairs is not, and IPS pays with a larger spread.",
     ]

@@ -69,11 +69,18 @@ def loss_plot(loss: pd.DataFrame, path: Path) -> str:
 
 def ranking_plot(ranking: pd.DataFrame, path: Path) -> str:
     ok = ranking[ranking["worlds"] > 0]
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(ok) + 1.2))
-    ax.barh(range(len(ok)), ok["ndcg20"], xerr=ok["ndcg20_se"], capsize=3, color="#8ab6f9")
-    ax.set_yticks(range(len(ok)), ok["method"], fontsize=8)
+    y = np.arange(len(ok))
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(ok) + 1.4))
+    for shift, col, label, color in (
+        (-0.2, "ndcg20", "random exposure, clicks with conformity", "#8ab6f9"),
+        (0.2, "ndcg20_do", "intervened: popularity cut from the item", "#f4a261"),
+    ):
+        err = ok[f"{col}_se"]
+        ax.barh(y + shift, ok[col], height=0.4, xerr=err, capsize=3, color=color, label=label)
+    ax.set_yticks(y, ok["method"], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("NDCG@20 on the uniform-exposure log (mean ± SE over worlds)")
+    ax.set_xlabel("NDCG@20 on the next stage's test logs (mean ± SE over worlds)")
+    ax.legend(fontsize=8)
     return _save(fig, path)
 
 
@@ -100,7 +107,7 @@ def bias_plot(
         ax.plot(x, [freq[g].sum() / freq.sum() for g in groups], marker=".", label=key)
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=1e-3)  # the tail's shares are small but not zero
-    ax.set_xlabel("item popularity z (bins of equal size)")
+    ax.set_xlabel("item popularity z at the test stage (bins of equal size)")
     ax.set_ylabel("share of top-20 slots")
     ax.legend(fontsize=8)
     return _save(fig, path)

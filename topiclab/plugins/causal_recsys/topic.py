@@ -4,8 +4,8 @@ recommenders on a popularity-biased log.
     topiclab run causal-recsys                     # standard profile: 2 CPU cores, < 5 minutes
     python -c "from topiclab.core.stages import run_direct as r; r('causal-recsys', 'quick')"
 
-generate: the binary SCM sample; per seed a world with a biased training log and a uniform-
-          exposure test log (data.py).
+generate: the binary SCM sample; per seed a world with drifting popularity, a biased training
+          log over its stages and two test logs of the next stage (data.py).
 train:    naive / backdoor / front-door / simulated-intervention estimates, the user's graph
           identified; IPS vs naive loss estimates; every recommender by registry key (train.py).
 evaluate: ranking metrics and popularity skew, tables (evaluate.py), claims (claims.py),
@@ -30,7 +30,8 @@ class CausalRecsysTopic(Topic):
         "An intervention cuts the arrows into the treatment: backdoor adjustment needs the "
         "confounder, the front door does not (binary SCM, Pearl's smoking table). Item "
         "popularity confounds exposure and clicks in a recommender log; IPS, PD and PDA "
-        "correct for it, judged on a uniform-exposure test log."
+        "correct for it, judged on the next stage under random exposure and under the "
+        "intervention that cuts popularity from the item."
     )
     Config = CausalRecsysConfig
     profiles = PROFILES
