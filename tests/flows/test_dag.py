@@ -4,7 +4,9 @@ as a manifest and names its run; wrong declarations fail in one line before anyt
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -53,6 +55,41 @@ def test_downstream_runs_its_upstream_first_then_reuses_it(prefect_harness, prob
     other = identity(get_registry(), "ridge-probe", "quick", ["ridge:seed=62"])
     assert other.config == identity(get_registry(), "ridge-probe", "quick", []).config
     assert other.cache_key != first["cache_key"]
+
+
+def test_prefect_asset_graph_shows_the_topic_dag(prefect_harness, probe_env, tmp_path):
+    """Each pipeline run materializes its topic's asset; the downstream one names the
+    upstream asset as its dependency, read back from the Prefect API."""
+    from topiclab.flows.assets import asset_key
+    from topiclab.flows.pipeline import topic_pipeline
+
+    result = topic_pipeline("ridge-probe", "quick", ["ridge:seed=63"], None, str(tmp_path))
+    ridge = json.loads((tmp_path / "ridge" / "metrics.json").read_text())
+    probe = materialization(asset_key("ridge-probe", "quick"), result["cache_key"])
+    upstream = {r.id for r in probe.related if r.role == "asset"}
+    assert upstream == {"topiclab://topics/ridge/quick"}
+    assert probe.payload["upstream"]["ridge"]["cache_key"] == ridge["cache_key"]
+    made = materialization("topiclab://topics/ridge/quick", ridge["cache_key"])
+    assert not [r for r in made.related if r.role == "asset"]  # ridge consumes nothing
+
+
+def materialization(key: str, cache_key: str, wait: float = 60) -> Any:
+    """The asset's materialization event with this cache key (the server stores events a
+    moment after they are sent)."""
+    from prefect import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    name = EventNameFilter(name=["prefect.asset.materialization.succeeded"])
+    query = EventFilter(event=name, resource=EventResourceFilter(id=[key]))
+    deadline = time.monotonic() + wait
+    while True:
+        with get_client(sync_client=True) as client:
+            events = client.read_events(query, limit=50).events  # the server allows ≤ 50
+        found = [e for e in events if e.payload.get("cache_key") == cache_key]
+        if found or time.monotonic() > deadline:
+            assert found, f"no materialization of {key} with cache key {cache_key}: {events}"
+            return found[0]
+        time.sleep(1)
 
 
 def first_manifest(cache_key: str) -> dict:

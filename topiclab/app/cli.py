@@ -411,7 +411,8 @@ def new_plugin(
     name: Annotated[str, typer.Argument(help="Package name, e.g. my-plugin.")],
     directory: Annotated[Path, typer.Option(help="Folder to create the package in.")] = Path("."),
 ) -> None:
-    """Scaffold a pip-installable plugin: entry point, a trainer, a topic and their test.
+    """Scaffold a pip-installable plugin: a topic in the eight-file shape of every topic
+    plugin, a trainer, an entry point and a test of the quick pipeline.
 
     Example: topiclab new-plugin my-plugin --directory ~/src
     """
@@ -419,7 +420,8 @@ def new_plugin(
 
     root = scaffold_plugin(name, directory)
     out.print(
-        f"created {root}\n  pip install -e {root}\n  topiclab plugins\n  pytest {root / 'tests'}"
+        f"created {root}\n  pip install -e {root}\n  topiclab plugins\n"
+        f"  topiclab run {name} --profile quick\n  pytest {root / 'tests'}"
     )
 
 

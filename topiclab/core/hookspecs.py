@@ -24,12 +24,15 @@ body: pluggy calls the implementations, never the spec.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 import pluggy
 
-from topiclab.core.specs import EstimatorSpec, TrainerSpec
-from topiclab.core.topic import StageResult, Topic
+# Annotations only: a plugin module imports this one, and loading the plugins (``topiclab
+# --help``) must not import pydantic and the topic machinery.
+if TYPE_CHECKING:
+    from topiclab.core.specs import EstimatorSpec, TrainerSpec
+    from topiclab.core.topic import StageResult, Topic
 
 PROJECT = "topiclab"
 hookspec = pluggy.HookspecMarker(PROJECT)

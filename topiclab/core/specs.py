@@ -10,15 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+# pydantic only where options are validated: plugin modules build specs, and loading them
+# (``topiclab --help``) stays free of it.
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 def _options(
     kind: str, key: str, config: type[BaseModel] | None, options: Mapping[str, Any] | BaseModel
 ) -> Any:
     """``options`` as ``config`` (validated), or as a plain dict where the spec has no config."""
+    from pydantic import BaseModel, ValidationError
+
     from topiclab.core.config import describe_validation_error
     from topiclab.core.errors import ConfigError
 

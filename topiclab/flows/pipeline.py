@@ -58,6 +58,7 @@ from topiclab.core.registry import Registry, get_registry  # noqa: E402
 from topiclab.core.report import write_index  # noqa: E402
 from topiclab.core.stages import StageOutcome, run_stage, work_root  # noqa: E402
 from topiclab.core.topic import STAGES, StageResult, verdict  # noqa: E402
+from topiclab.flows.assets import record_output  # noqa: E402
 
 
 @task(
@@ -284,6 +285,7 @@ def topic_pipeline(
             },
         )
         _publish_artifacts(topic, results["evaluate"], run)
+        record_output(registry, ident, run)  # the DAG of topics in Prefect's asset graph
         if len(cached) < len(STAGES) or read_run_record(folder) is None:
             _record_run(folder, run, ident)
     except BaseException as exc:  # Ctrl-C included: the tracked run must not stay RUNNING

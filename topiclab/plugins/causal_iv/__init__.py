@@ -6,8 +6,12 @@ python -c "from topiclab.core.stages import run_direct; run_direct('causal-iv', 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from topiclab.core.hookspecs import hookimpl
-from topiclab.core.topic import Topic
+
+if TYPE_CHECKING:
+    from topiclab.core.topic import Topic
 
 
 @hookimpl

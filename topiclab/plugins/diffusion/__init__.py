@@ -6,14 +6,21 @@ reg.trainer("ddpm", task="generative").create({"steps": 1000})   # validated by 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from topiclab.core.hookspecs import hookimpl
 from topiclab.core.specs import TrainerSpec
-from topiclab.core.topic import Topic
-from topiclab.nn.ddpm_trainer import DDPMConfig, DDPMTrainer
+
+# torch is imported by the build function and the hooks, not when the plugin is loaded.
+if TYPE_CHECKING:
+    from topiclab.core.topic import Topic
+    from topiclab.nn.ddpm_trainer import DDPMConfig, DDPMTrainer
 
 
 def build_ddpm(config: DDPMConfig) -> DDPMTrainer:
     """A fresh ``DDPMTrainer``; ``TrainerSpec.create`` validates a dict of options first."""
+    from topiclab.nn.ddpm_trainer import DDPMTrainer
+
     return DDPMTrainer(config)
 
 
@@ -26,6 +33,8 @@ def topiclab_register_topics() -> list[type[Topic]]:
 
 @hookimpl
 def topiclab_register_trainers() -> list[TrainerSpec]:
+    from topiclab.nn.ddpm_trainer import DDPMConfig
+
     return [
         TrainerSpec(
             key="ddpm",

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from topiclab.core.topic import Claim
+from topiclab.core.claims import ClaimBuilder, at_least, equals
+from topiclab.core.topic import PROFILES, Claim
 from topiclab.plugins.diffusion.config import DiffusionConfig
 
 HQ_MIN, MMD_RATIO_MIN = 0.8, 5.0
@@ -42,27 +43,27 @@ def build_claims(
 
 def schedule_claims(m: dict[str, float], warned: bool) -> list[Claim]:
     """ᾱ_T of DDPM's schedule, and the T = 100 pitfall that the check must warn about."""
-    long, short = m["schedule.alpha_bar_T_1000"], m["schedule.alpha_bar_T_100_same_endpoints"]
+    on = ClaimBuilder(m).on
     return [
-        Claim(
+        on(
+            "schedule.alpha_bar_T_1000",
+            lambda v: abs(v / 4.0358e-5 - 1) < 1e-3,
             id="schedule-alpha-bar-T",
             statement="DDPM's linear schedule (T=1000, β 1e-4..0.02) "
             "ends at ᾱ_T ≈ 4.04e-5, so x_T ≈ N(0, I)",
-            value=long,
+            digits=None,
             anchor="4.04e-5",
             source="Ho et al. 2020 (DDPM) §4: β 1e-4..0.02 linear; ᾱ_T = ∏(1 − β_t)",
-            uses=["schedule.alpha_bar_T_1000"],
-            passed=abs(long / 4.0358e-5 - 1) < 1e-3,
         ),
-        Claim(
+        on(
+            "schedule.alpha_bar_T_100_same_endpoints",
+            lambda v: warned and abs(v - 0.364) < 5e-4,
             id="schedule-t100-pitfall",
             statement="T=100 with the same endpoints leaves "
             "ᾱ_T ≈ 0.364 and the schedule check warns",
-            value=short,
+            digits=None,
             anchor="0.364, warning raised",
             source="ᾱ_T = ∏(1 − β_t), T = 100, Ho et al. 2020's endpoints",
-            uses=["schedule.alpha_bar_T_100_same_endpoints"],
-            passed=warned and abs(short - 0.364) < 5e-4,
         ),
     ]
 
@@ -97,48 +98,47 @@ def ddim_claim(
 def ring_claims(cfg: DiffusionConfig, m: dict[str, float]) -> list[Claim]:
     """Mode coverage, sample quality and MMD of the trained model on the 8-mode ring."""
     c = {k.removeprefix("ring."): v for k, v in m.items() if k.startswith("ring.")}
+    on = ClaimBuilder(m, expected_in=TRAINED).on
     claims = [
-        Claim(
+        on(
+            "ring.model.modes",
+            equals(8),
             id="ring-modes",
             statement=f"the trained model ({cfg.trainer}) covers all 8 modes of the ring",
-            value=c["model.modes"],
+            digits=None,
             anchor="8 of 8",
             source="Srivastava et al. 2017 (VEEGAN) §5: modes within 3σ",
-            expected_in=TRAINED,
-            uses=["ring.model.modes"],
-            passed=c["model.modes"] == 8,
         ),
-        Claim(
+        on(
+            "ring.model.hq_frac",
+            at_least(HQ_MIN),
             id="ring-high-quality",
             statement=f"at least 80% of the trained model's ({cfg.trainer}) ring "
             "samples are high-quality (within 3σ of a mode)",
-            value=round(c["model.hq_frac"], 4),
             anchor=f"≥ {HQ_MIN} (exact samples: 0.9889)",
             source="Srivastava et al. 2017 (VEEGAN) §5; Lin et al. 2018 (PacGAN) Table 1",
-            expected_in=TRAINED,
-            uses=["ring.model.hq_frac"],
-            passed=c["model.hq_frac"] >= HQ_MIN,
         ),
-        Claim(
+        on(
+            "ring.mmd_ratio_gaussian",
+            at_least(MMD_RATIO_MIN),
             id="ring-mmd-vs-gaussian",
             statement=f"the trained model's ({cfg.trainer}) MMD to test data is at "
             "least 5× smaller than a fitted single Gaussian's",
-            value=round(c["mmd_ratio_gaussian"], 1),
+            digits=1,
             anchor=f"≥ {MMD_RATIO_MIN}×",
             source="Gretton et al. 2012 (JMLR 13), MMD with RBF kernels",
-            expected_in=TRAINED,
             uses=["ring.mmd_ratio_gaussian", "ring.model.mmd", "ring.gaussian.mmd"],
-            passed=c["mmd_ratio_gaussian"] >= MMD_RATIO_MIN,
         ),
-        Claim(
+        on(
+            "ring.exact.hq_frac",
+            lambda v: c["exact.modes"] == 8 and v >= 0.95,
             id="ring-exact-score",
             statement="sampling with the exact mixture score covers "
             "all modes with ≈ 99% high-quality samples (no mode collapse by construction)",
-            value=round(c["exact.hq_frac"], 4),
             anchor="8/8 modes, HQ ≥ 0.95",
             source="Ho et al. 2020 Alg. 2 with ε* = −√(1−ᾱ_t)·∇log q_t; 1 − e^{−9/2} in 3σ",
             uses=["ring.exact.modes", "ring.exact.hq_frac"],
-            passed=c["exact.modes"] == 8 and c["exact.hq_frac"] >= 0.95,
+            expected_in=PROFILES,
         ),
     ]
     if "true_nll_nats_per_dim" in c:
@@ -163,14 +163,13 @@ def ring_claims(cfg: DiffusionConfig, m: dict[str, float]) -> list[Claim]:
 
 
 def digits_claim(m: dict[str, float]) -> Claim:
-    return Claim(
+    return ClaimBuilder(m, expected_in=TRAINED).on(
+        "digits.classes_covered",
+        equals(10),
         id="digits-classes",
         statement="the digits classifier recognises DDPM samples "
         "(confidence ≥ 0.9) in all 10 classes",
-        value=m["digits.classes_covered"],
+        digits=None,
         anchor="10 of 10 classes",
         source="Salimans et al. 2016 (Inception Score), with a digits classifier",
-        expected_in=TRAINED,
-        uses=["digits.classes_covered"],
-        passed=m["digits.classes_covered"] == 10,
     )

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from topiclab.core.topic import Claim
+from topiclab.core.claims import ClaimBuilder, at_most, equals
+from topiclab.core.topic import PROFILES, Claim
 from topiclab.nn.llama import LLAMA2_PAPER as PAPER
 from topiclab.nn.llama import ModelArgs, kv_cache_bytes_per_token
 
@@ -18,6 +19,7 @@ TARGET_BPC = 2.3  # the standard profile's target on held-out plays (2,200 steps
 # Claims that need the standard model and training: quick (30 steps, dim 32) checks code paths.
 STANDARD_AND_FULL = ["standard", "full"]
 MARGIN_BITS = 0.5  # "below the bigram baseline by a wide margin"
+BPC = "bits/char = −mean log₂ p(c_t | c_<t)"
 
 
 def build_claims(
@@ -30,46 +32,45 @@ def build_claims(
     mha = kv["MHA"]["kv_bytes_per_token_fp32"]
     gqa_ratio = mha / kv_cache_bytes_per_token(args, 4)
     s70 = next(s for s in sizes if s["model"] == "70B")
+    on = ClaimBuilder(mt, expected_in=STANDARD_AND_FULL).on
     claims = [
-        Claim(
+        on(
+            "val_bpc",
+            at_most(mt["bigram_bpc"] - MARGIN_BITS),
             id="bpc_below_bigram",
             statement="A mini Llama beats a bigram model on held-out plays by a wide margin",
-            value=round(mt["val_bpc"], 4),
             anchor=f"<= bigram {mt['bigram_bpc']:.3f} - {MARGIN_BITS} bits/char",
-            source="bits/char = −mean log₂ p(c_t | c_<t); add-one bigram on the training plays",
-            expected_in=STANDARD_AND_FULL,
+            source=f"{BPC}; add-one bigram on the training plays",
             uses=["val_bpc", "bigram_bpc"],
-            passed=mt["val_bpc"] <= mt["bigram_bpc"] - MARGIN_BITS,
         ),
-        Claim(
+        on(
+            "val_bpc",
+            at_most(TARGET_BPC),
             id="bpc_target",
             statement="Validation bits per character on held-out plays",
-            value=round(mt["val_bpc"], 4),
             anchor=f"<= {TARGET_BPC} bits/char",
-            source="bits/char = −mean log₂ p(c_t | c_<t); the standard profile's own target",
-            expected_in=STANDARD_AND_FULL,
-            uses=["val_bpc"],
-            passed=mt["val_bpc"] <= TARGET_BPC,
+            source=f"{BPC}; the standard profile's own target",
         ),
-        Claim(
+        on(
+            "cache_max_rel_diff",
+            at_most(1e-5),
             id="kv_cache_exact",
             statement="Incremental decoding with the KV cache equals the full forward pass",
-            value=mt["cache_max_rel_diff"],
+            digits=None,
             anchor="max |diff| / max |logit| <= 1e-5 (fp32 rounding)",
             source="Meta model.py: cache written at start_pos",
-            uses=["cache_max_rel_diff"],
-            passed=mt["cache_max_rel_diff"] <= 1e-5,
+            expected_in=PROFILES,
         ),
-        Claim(
+        on(
+            "decode_speedup",
+            lambda v: v > 1 and mt["decode_same_tokens"] == 1.0,
             id="kv_cache_speedup",
             statement="The KV cache makes decoding faster (and gives the same tokens)",
-            value=round(mt["decode_speedup"], 3),
+            digits=3,
             anchor="> 1x, same greedy tokens",
             source="Meta generation.py: forward(tokens[:, prev_pos:cur_pos], prev_pos)",
-            uses=["decode_speedup", "decode_same_tokens"],
             # quick decodes 24 tokens with dim 32: the cache saves almost nothing (1.0-1.1x).
-            expected_in=STANDARD_AND_FULL,
-            passed=mt["decode_speedup"] > 1 and mt["decode_same_tokens"] == 1.0,
+            uses=["decode_speedup", "decode_same_tokens"],
         ),
         Claim(
             id="gqa_kv_memory",
@@ -87,14 +88,15 @@ def build_claims(
             source="2·L·n_kv·d_head·2 with L 80, n_kv 8, d_head 128",
             passed=s70["kv_bytes_per_token_fp16"] == 327_680,
         ),
-        Claim(
+        on(
+            "top_p_zero_equals_greedy",
+            equals(1),
             id="top_p_zero_greedy",
             statement="Top-p sampling with p -> 0 is greedy",
-            value=mt["top_p_zero_equals_greedy"],
+            digits=None,
             anchor="1 (identical tokens)",
             source="Meta generation.py sample_top_p",
-            uses=["top_p_zero_equals_greedy"],
-            passed=mt["top_p_zero_equals_greedy"] == 1,
+            expected_in=PROFILES,
         ),
     ]
     for s in sizes:

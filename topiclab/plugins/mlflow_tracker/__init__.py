@@ -24,11 +24,13 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from topiclab.core.hookspecs import Links, RunInfo, RunOutcome, hookimpl
-from topiclab.core.topic import StageResult
-from topiclab.plugins.mlflow_tracker import owners, results, runs, store
+from topiclab.plugins.mlflow_tracker import owners, runs, store
+
+if TYPE_CHECKING:
+    from topiclab.core.topic import StageResult
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -102,6 +104,8 @@ def topiclab_log_metrics(
         return
     from mlflow.entities import Metric
 
+    from topiclab.plugins.mlflow_tracker import results
+
     client = store.client()
     run_id = _child_run(client, run, child) if child else _own_run(run)
     now = int(time.time() * 1000)
@@ -117,6 +121,10 @@ def topiclab_log_metrics(
 def topiclab_after_stage(run: RunInfo, stage: str, result: StageResult, cached: bool) -> None:
     if not _own_run(run):
         return
+    # Imported here: it brings the topic machinery (pydantic), and loading the plugin
+    # (``topiclab --help``) must not.
+    from topiclab.plugins.mlflow_tracker import results
+
     client = store.client()
     results.log_stage(
         client, run, stage, result, cached, lambda name: _child_run(client, run, name)
@@ -173,7 +181,9 @@ def _final_writes(client: Any, run: RunInfo, parent: str, outcome: RunOutcome) -
         if outcome.get("metrics_json") and Path(outcome["metrics_json"]).is_file():
             claims = json.loads(Path(outcome["metrics_json"]).read_text()).get("claims", [])
         text = runs.note(run, dict(outcome), claims)
-        source = client.get_run(parent).data.tags.get(f"{results.SOURCE_RUN}.url")
+        from topiclab.plugins.mlflow_tracker.results import SOURCE_RUN
+
+        source = client.get_run(parent).data.tags.get(f"{SOURCE_RUN}.url")
         if source:
             text += f"\n\nCached: the stages were computed by [this run]({source})."
         client.set_tag(parent, "mlflow.note.content", text)
