@@ -136,6 +136,7 @@ def publish_topic(
         "claims": [c.model_dump() for c in check_claims(evaluation.claims, evaluation.metrics)],
         "links": links,
         "seconds": round(seconds, 3),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **(extra or {}),
     }
     path = target / "metrics.json"

@@ -46,6 +46,7 @@ from topiclab.core.dag import (  # noqa: E402
     write_run_record,
 )
 from topiclab.core.errors import TopiclabError  # noqa: E402
+from topiclab.core.home import update_home  # noqa: E402
 from topiclab.core.hookspecs import RunInfo, RunOutcome, empty_links, merge_links  # noqa: E402
 from topiclab.core.manifest import UpstreamOutput, read_marker  # noqa: E402
 from topiclab.core.outputs import (  # noqa: E402
@@ -284,6 +285,7 @@ def topic_pipeline(
             },
         )
         _publish_artifacts(topic, results["evaluate"], run)
+        update_home(out)  # results/index.html: every run so far, this one first
         if len(cached) < len(STAGES) or read_run_record(folder) is None:
             _record_run(folder, run, ident)
     except BaseException as exc:  # Ctrl-C included: the tracked run must not stay RUNNING
