@@ -51,7 +51,7 @@ def print_summary(
     index = out_dir / "index.html"
     if index.exists():
         out.print(f"index:    {index.as_uri()}", soft_wrap=True)
-    from topiclab.core.home import home_of
+    from topiclab.core.outputs import home_of
 
     home = home_of(out_dir)
     if home is not None and (home / "index.html").exists():

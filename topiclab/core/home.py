@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from topiclab.core.errors import ResultsError
-from topiclab.core.outputs import read_links
+from topiclab.core.outputs import home_of, read_links
 from topiclab.core.report import CSS, md_table, read_metrics
 
 COLUMNS = ("date", "topic", "profile", "seed", "git", "claims", "failed claims", "seconds")
@@ -34,14 +34,6 @@ document.getElementById('topic').addEventListener('change', function (e) {
   });
 });
 """
-
-
-def home_of(run_dir: Path) -> Path | None:
-    """The results folder whose home lists ``run_dir``: its parent, when that parent is a
-    results folder (``resolve_out_dir`` keeps a ``latest`` link there). ``--out DIR`` runs
-    elsewhere have no home: writing into an arbitrary parent folder would surprise."""
-    parent = run_dir.resolve().parent
-    return parent if (parent / "latest").is_symlink() else None
 
 
 def home_rows(root: Path) -> list[dict[str, Any]]:

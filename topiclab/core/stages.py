@@ -128,8 +128,18 @@ def execute_stage(
     )
     # Each stage reseeds from the config, so a resumed run computes what an unbroken one does.
     seed_everything(cfg.seed + STAGES.index(stage))
-    result: StageResult = getattr(topic, stage)(ctx, *upstream)
+    with figure_defaults():
+        result: StageResult = getattr(topic, stage)(ctx, *upstream)
     return result
+
+
+def figure_defaults() -> Any:
+    """Matplotlib settings for every figure a stage saves: ``bbox_inches="tight"``, so axis
+    labels and legends outside the axes are never clipped, whichever plugin drew them.
+    (matplotlib is usually imported already: plugins' figure modules import it.)"""
+    import matplotlib
+
+    return matplotlib.rc_context({"savefig.bbox": "tight", "savefig.pad_inches": 0.05})
 
 
 class StageOutcome(BaseModel):
