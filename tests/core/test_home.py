@@ -9,11 +9,14 @@ from topiclab.core.home import home_of, update_home, write_home
 from topiclab.core.outputs import resolve_out_dir
 
 
-def fake_run(root: Path, topic: str, finished: str, passed: list[bool]) -> Path:
+def fake_run(
+    root: Path, topic: str, finished: str, passed: list[bool], waived: int = 0
+) -> Path:
     """A run folder as ``resolve_out_dir`` + ``publish_topic`` leave it (fields the home reads)."""
     run = resolve_out_dir(None, root)
     (run / topic).mkdir()
     claims = [{"id": f"c{i}", "passed": p} for i, p in enumerate(passed)]
+    claims += [{"id": f"w{i}", "passed": False, "expected_in": ["full"]} for i in range(waived)]
     url = f"http://127.0.0.1:5000/#/experiments/1/runs/{topic}{finished[-2:]}"
     payload = {
         "topic": topic, "profile": "quick", "seed": 7, "claims": claims, "seconds": 1.25,
@@ -27,7 +30,7 @@ def fake_run(root: Path, topic: str, finished: str, passed: list[bool]) -> Path:
 def test_home_lists_every_run_newest_first_with_links(tmp_path):
     root = tmp_path / "results"
     old = fake_run(root, "ridge", "2026-11-28T09:00:01", [True, True])
-    new = fake_run(root, "causal-iv", "2026-11-28T10:00:02", [True, False])
+    new = fake_run(root, "causal-iv", "2026-11-28T10:00:02", [True, False], 1)
     broken = resolve_out_dir(None, root)
     (broken / "llama").mkdir()
     (broken / "llama" / "metrics.json").write_text('{"claims": [')  # a truncated file
@@ -39,7 +42,8 @@ def test_home_lists_every_run_newest_first_with_links(tmp_path):
     assert page.count('data-topic="ridge"') == 1
     assert f'href="{old.name}/ridge/report.html"' in page
     assert "/#/experiments/1/runs/ridge01" in page and ">MLflow run</a>" in page
-    assert "<td>1/2</td><td>c1</td>" in page  # claims passed/total, the failed ones named
+    # claims passed/total, the failed ones named; those not expected of quick counted apart
+    assert "<td>1/3, 1 not expected</td><td>c1</td>" in page
     assert "<td>0123456789+dirty</td>" in page and "<td class=num>7</td>" in page
     assert "unreadable" in page and 'data-topic="llama"' in page
     assert "<option>causal-iv</option>" in page  # the topic filter

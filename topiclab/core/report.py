@@ -158,13 +158,16 @@ def metric_groups(metrics: Mapping[str, float]) -> dict[str, list[tuple[str, flo
 
 
 def metrics_markdown(metrics: Mapping[str, float]) -> str:
-    """One table per namespace (a heading each when there are several)."""
+    """One table; with several namespaces, a first column names each group once."""
     groups = metric_groups(metrics)
     if len(groups) == 1:
         return md_table(["metric", "value"], next(iter(groups.values())))
-    return "\n\n".join(
-        f"### {head}\n\n" + md_table(["metric", "value"], rows) for head, rows in groups.items()
-    )
+    rows = [
+        [head if i == 0 else "", name, value]
+        for head, items in groups.items()
+        for i, (name, value) in enumerate(items)
+    ]
+    return md_table(["group", "metric", "value"], rows)
 
 
 def topic_markdown(

@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from topiclab.core.config import resolve_config
-from topiclab.core.console import rich_progress
+from topiclab.core.console import logged_progress, rich_progress
 from topiclab.core.locks import file_lock
 from topiclab.core.manifest import (
     DONE_MARKER,
@@ -102,8 +102,10 @@ def execute_stage(
     upstream: list[StageResult],
     run: dict[str, Any] | None = None,
     inputs: dict[str, UpstreamOutput] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> StageResult:
-    """Build the registry of this process and compute ``stage`` in ``workdir`` (no caching)."""
+    """Build the registry of this process and compute ``stage`` in ``workdir`` (no caching);
+    ``log`` also receives the trainers' progress (about ten lines a loop)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage '{stage}'; choose from: {', '.join(STAGES)}")
     registry = get_registry()
@@ -123,7 +125,7 @@ def execute_stage(
         stage=stage,
         registry_factory=get_registry,
         metrics_sink=sink,
-        progress_factory=rich_progress,
+        progress_factory=rich_progress if log is None else logged_progress(log),
         upstream=dict(inputs or {}),
     )
     # Each stage reseeds from the config, so a resumed run computes what an unbroken one does.
@@ -183,7 +185,9 @@ def run_stage(
         if not use_cache:
             shutil.rmtree(partial, ignore_errors=True)
         start = time.perf_counter()
-        result = execute_stage(topic_key, stage, profile, config, partial, upstream, run, inputs)
+        result = execute_stage(
+            topic_key, stage, profile, config, partial, upstream, run, inputs, log
+        )
         seconds = time.perf_counter() - start
         result = _relocate(result, partial, workdir)
         write_marker(partial, result)
