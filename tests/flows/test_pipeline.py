@@ -177,3 +177,13 @@ def test_suite_isolates_a_failing_topic(prefect_harness, plugin_env, tmp_path):
     assert "| failing | failed |" in index and "| ridge | ok |" in index
     runs = client().search_runs([client().get_experiment_by_name("topiclab-failing").experiment_id])
     assert runs[0].info.status == "FAILED" and "train failed" in runs[0].data.tags["error"]
+
+
+def test_suite_runs_are_named_after_their_topics_and_profile(monkeypatch):
+    from topiclab.flows import pipeline
+
+    params = {"topics": ["causal-iv", "ridge"], "profile": "quick"}
+    monkeypatch.setattr(pipeline.flow_run, "get_parameters", lambda: params)
+    assert pipeline._suite_run_name() == "suite-quick-causal-iv+ridge"
+    params.update(topics=None, profile="standard")
+    assert pipeline._suite_run_name() == "suite-standard-all-topics"
