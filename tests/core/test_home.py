@@ -9,9 +9,7 @@ from topiclab.core.home import home_of, update_home, write_home
 from topiclab.core.outputs import resolve_out_dir
 
 
-def fake_run(
-    root: Path, topic: str, finished: str, passed: list[bool], waived: int = 0
-) -> Path:
+def fake_run(root: Path, topic: str, finished: str, passed: list[bool], waived: int = 0) -> Path:
     """A run folder as ``resolve_out_dir`` + ``publish_topic`` leave it (fields the home reads)."""
     run = resolve_out_dir(None, root)
     (run / topic).mkdir()

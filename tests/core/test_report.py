@@ -244,5 +244,5 @@ def test_saved_figures_are_cropped_to_their_labels(tmp_path):
 
     assert save(tmp_path / "plain.png") == (150, 200)  # the label is clipped
     with figure_defaults():
-        height, width = save(tmp_path / "tight.png")
+        _, width = save(tmp_path / "tight.png")
     assert width > 200  # the canvas grew to hold it

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-
 from mlflow.server import app as flask_app
 from mlflow.server.fastapi_app import app
 
@@ -23,9 +22,9 @@ __all__ = ["DEFAULT_VIEW_SCRIPT", "app"]
 
 WORKFLOW_KEY = "mlflow.workflowType_v1"  # useLocalStorage({key, version: 1}) in MLflow's UI
 DEFAULT_VIEW_SCRIPT = (
-    "<script>try{if(localStorage.getItem('%s')===null)"
-    "localStorage.setItem('%s','\"machine_learning\"')}catch(e){}</script>"
-) % (WORKFLOW_KEY, WORKFLOW_KEY)
+    f"<script>try{{if(localStorage.getItem('{WORKFLOW_KEY}')===null)"
+    f"localStorage.setItem('{WORKFLOW_KEY}','\"machine_learning\"')}}catch(e){{}}</script>"
+)
 
 
 @flask_app.after_request

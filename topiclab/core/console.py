@@ -1,7 +1,7 @@
 """Rich console output: progress bars for long stages, and the run summary table.
 
-    with rich_progress("train", 300) as advance: ...       # a bar on a terminal, else nothing
-    factory = logged_progress(logger.info)                 # the bar, plus ~10 log lines
+with rich_progress("train", 300) as advance: ...       # a bar on a terminal, else nothing
+factory = logged_progress(logger.info)                 # the bar, plus ~10 log lines
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def rich_progress(
         yield advance
 
 
-ProgressFactory = Callable[[str, int], AbstractContextManager[Callable[[int, dict[str, float]], None]]]
+Advance = Callable[[int, dict[str, float]], None]
+ProgressFactory = Callable[[str, int], AbstractContextManager[Advance]]
 
 
 def logged_progress(log: Callable[[str], None], lines: int = 10) -> ProgressFactory:
@@ -56,9 +57,7 @@ def logged_progress(log: Callable[[str], None], lines: int = 10) -> ProgressFact
     task run's logs, where no terminal bar is seen."""
 
     @contextmanager
-    def progress(
-        description: str, total: int
-    ) -> Iterator[Callable[[int, dict[str, float]], None]]:
+    def progress(description: str, total: int) -> Iterator[Callable[[int, dict[str, float]], None]]:
         every, start = max(1, total // lines), time.perf_counter()
         with rich_progress(description, total) as bar:
 

@@ -115,7 +115,7 @@ def home_html(rows: list[dict[str, Any]], root: Path) -> str:
     for row in rows:
         failed = row["error"] or row.get("failed")
         cells = "".join(
-            f'<td{" class=num" if i in (3, 7) else ""}>{html.escape(str(v))}</td>'
+            f"<td{' class=num' if i in (3, 7) else ''}>{html.escape(str(v))}</td>"
             for i, v in enumerate(_cells(row))
         )
         body.append(
