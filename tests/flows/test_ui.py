@@ -272,7 +272,11 @@ def test_custom_run_form_offers_the_topics_as_a_drop_down(ui_run, servers, page,
     shows a drop-down, not a text box."""
     deployment = ui_run["deployment"]
     with step(page, shots, "2b-prefect-custom-run-form"):
-        page.goto(f"{servers['prefect']}/deployments/deployment/{deployment.id}")
+        # through the sidebar: on a page opened by its address the Run menu's items have no
+        # menuitem role
+        page.goto(servers["prefect"])
+        page.get_by_text("Deployments", exact=True).first.click()
+        page.get_by_role("link", name="ridge", exact=True).click()
         page.get_by_role("button", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Custom run").click()
         page.wait_for_url(re.compile(rf".*/deployments/deployment/{deployment.id}/run"))

@@ -22,7 +22,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -304,9 +304,10 @@ def _execute(
     from topiclab.app.logfile import library_log, new_log_path
     from topiclab.app.prefect_api import prefect_api, using
     from topiclab.core.outputs import resolve_out_dir
-    from topiclab.flows.pipeline import SuiteFailed, suite, topic_pipeline
+    from topiclab.flows.pipeline import Profile, SuiteFailed, suite, topic_pipeline
 
     cfg = str(config) if config else None
+    profile_ = cast(Profile, profile)  # _validate_run checked it
     with prefect_api() as api:
         out.print(api.describe(), highlight=False, soft_wrap=True)
         started = time.time() - 1  # mtimes can be coarser than time.time()
@@ -314,11 +315,11 @@ def _execute(
         with using(api), library_log(new_log_path("run"), err) as log:
             try:
                 if len(keys) == 1:
-                    topic_pipeline(keys[0], profile, overrides, cfg, str(target), not no_cache)
+                    topic_pipeline(keys[0], profile_, overrides, cfg, str(target), not no_cache)
                 else:
                     suite(
                         keys,
-                        profile,
+                        profile_,
                         overrides,
                         cfg,
                         str(target),

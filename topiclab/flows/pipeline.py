@@ -25,7 +25,7 @@ import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Literal  # noqa: E402
+from typing import Any, Literal, cast  # noqa: E402
 
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import (  # noqa: E402
@@ -187,9 +187,8 @@ def _ensure_upstream(
     results = _cached_results(folder) if record is not None else None
     if record is None or results is None:
         try:
-            topic_pipeline(
-                ident.topic, ident.profile, overrides, config_file, str(out_dir), True, True
-            )
+            profile = cast(Profile, ident.profile)  # checked when the identity was resolved
+            topic_pipeline(ident.topic, profile, overrides, config_file, str(out_dir), True, True)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}".splitlines()[0]
             raise TopiclabError(f"upstream topic '{ident.topic}' failed: {message}") from exc
@@ -379,7 +378,7 @@ class SuiteFailed(TopiclabError):
 
 def topic_entry(
     key: str,
-    profile: str,
+    profile: Profile,
     overrides: list[str] | None,
     config_file: str | None,
     out_dir: str,
