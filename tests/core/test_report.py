@@ -40,12 +40,17 @@ def context(tmp_path: Path) -> StageContext:
     )  # type: ignore[arg-type,return-value]
 
 
-def test_report_has_claims_sections_tables_and_inlined_figures(tmp_path):
+def line_png(folder: Path) -> Path:
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
-    png = tmp_path / "line.png"
+    png = folder / "line.png"
     fig.savefig(png)
     plt.close(fig)
+    return png
+
+
+def test_report_has_claims_sections_tables_and_inlined_figures(tmp_path):
+    png = line_png(tmp_path)
     table = tmp_path / "t.csv"
     table.write_text("a,b\n1,0.123456789\n")
     evaluation = StageResult(
@@ -180,11 +185,7 @@ def test_a_section_places_its_table_once_and_lists_render_as_lists(tmp_path):
 
 
 def test_report_figures_have_captions_metrics_are_grouped_tables_scroll(tmp_path):
-    fig, ax = plt.subplots()
-    ax.plot([0, 1], [1, 0])
-    png = tmp_path / "line.png"
-    fig.savefig(png)
-    plt.close(fig)
+    png = line_png(tmp_path)
     table = tmp_path / "wide.csv"
     table.write_text(",".join(f"column_{i}" for i in range(30)) + "\n" + ",".join("1" * 30) + "\n")
     metrics = {"coverage_tsls": 0.9, "coverage_ols": 0.1, "tsls/weak": 2.0, "sieve_mse": 0.3}
