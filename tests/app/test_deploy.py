@@ -43,3 +43,24 @@ def test_ui_runs_work_under_topiclab_home(monkeypatch: pytest.MonkeyPatch, tmp_p
         "topiclab.flows.pipeline.topic_pipeline",
         "topiclab.flows.pipeline.suite",
     ]
+
+
+def test_run_form_offers_drop_downs_with_descriptions() -> None:
+    """The parameter schema the Prefect UI builds its run form from: topics and profiles
+    as enums (drop-downs), a description on every parameter, internal flags hidden."""
+    from typing import get_args
+
+    from topiclab.core.topic import PROFILES
+    from topiclab.flows.pipeline import Profile
+
+    assert get_args(Profile) == PROFILES
+    one, _, all_topics = deploy.build_deployments(["causal-iv", "ridge"], "quick", None, None)
+    props = one._parameter_openapi_schema.model_dump()["properties"]
+    assert props["topic"]["enum"] == ["causal-iv", "ridge"]
+    assert props["profile"]["enum"] == list(PROFILES)
+    assert "multi_topic" not in props
+    assert all(p.get("description") for p in props.values()), props
+    suite_props = all_topics._parameter_openapi_schema.model_dump()["properties"]
+    array = next(o for o in suite_props["topics"]["anyOf"] if o.get("type") == "array")
+    assert array["items"]["enum"] == ["causal-iv", "ridge"]
+    assert suite_props["profile"]["enum"] == list(PROFILES)

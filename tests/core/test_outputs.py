@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import pytest
 
@@ -46,6 +47,7 @@ def test_publish_writes_the_contract(tmp_path):
     links = {"runs": {"tracker": "rid"}, "urls": {"Tracker run": "http://t/rid"}}
     path = publish_topic(tmp_path / "out", "t", "quick", evaluation, report, links, 1.23456)
     data = json.loads(path.read_text())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}", data.pop("finished_at"))
     assert data == {
         "topic": "t",
         "profile": "quick",

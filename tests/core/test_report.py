@@ -40,12 +40,17 @@ def context(tmp_path: Path) -> StageContext:
     )  # type: ignore[arg-type,return-value]
 
 
-def test_report_has_claims_sections_tables_and_inlined_figures(tmp_path):
+def line_png(folder: Path) -> Path:
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
-    png = tmp_path / "line.png"
+    png = folder / "line.png"
     fig.savefig(png)
     plt.close(fig)
+    return png
+
+
+def test_report_has_claims_sections_tables_and_inlined_figures(tmp_path):
+    png = line_png(tmp_path)
     table = tmp_path / "t.csv"
     table.write_text("a,b\n1,0.123456789\n")
     evaluation = StageResult(
@@ -177,3 +182,68 @@ def test_a_section_places_its_table_once_and_lists_render_as_lists(tmp_path):
     assert "## Table: shapes" not in text and "## Table: other" in text
     html = Path(result.files["report.html"]).read_text()
     assert "<li>one point</li>" in html and "<li>another</li>" in html
+
+
+def test_report_figures_have_captions_metrics_are_grouped_tables_scroll(tmp_path):
+    png = line_png(tmp_path)
+    table = tmp_path / "wide.csv"
+    table.write_text(",".join(f"column_{i}" for i in range(30)) + "\n" + ",".join("1" * 30) + "\n")
+    metrics = {"coverage_tsls": 0.9, "coverage_ols": 0.1, "tsls/weak": 2.0, "sieve_mse": 0.3}
+    evaluation = StageResult(
+        metrics=metrics,
+        tables={"wide": str(table)},
+        figures={"a line": str(png), "loss_curve": str(png)},
+        captions={"a line": "A line that falls from 1 to 0"},
+    )
+    ctx = context(tmp_path)
+    ctx.workdir.mkdir()
+    result = render_topic_report(Tiny(), ctx, StageResult(), StageResult(), evaluation)
+    md = Path(result.files["report.md"]).read_text()
+    assert "*Figure 1. A line that falls from 1 to 0.*" in md
+    assert "*Figure 2. Loss curve.*" in md  # no caption given: the name as a sentence
+    metrics_table = md.split("## Metrics")[1].split("##")[0].strip().splitlines()
+    assert [r.split(" | ")[:2] for r in metrics_table[2:]] == [
+        ["| coverage", "coverage_ols"], ["| ", "coverage_tsls"],
+        ["| tsls", "tsls/weak"], ["| other", "sieve_mse"],
+    ]  # fmt: skip
+    html = Path(result.files["report.html"]).read_text()
+    assert html.count("<figure><img") == 2
+    assert "<figcaption>Figure 2. Loss curve.</figcaption>" in html
+    assert html.count('<div class="table-wrap"><table>') == html.count("<table>") == 2
+
+
+def test_published_report_gets_the_run_header(tmp_path):
+    from topiclab.core.outputs import publish_topic, resolve_out_dir
+    from topiclab.core.report import RUN_HEADER
+
+    ctx = context(tmp_path)
+    ctx.workdir.mkdir()
+    report = render_topic_report(Tiny(), ctx, StageResult(), StageResult(), StageResult())
+    assert RUN_HEADER in Path(report.files["report.html"]).read_text()
+    out = resolve_out_dir(None, tmp_path / "results")
+    links = {"runs": {"mlflow": "r1"}, "urls": {"MLflow run": "http://m/r1"}}
+    extra = {"seed": 3, "git": "ab" * 20, "cache_key": "k123", "versions": {"topiclab": "9.9"}}
+    publish_topic(out, "tiny", "quick", StageResult(), report, links, 1.0, extra)
+    for name in ("report.md", "report.html"):
+        text = (out / "tiny" / name).read_text()
+        assert RUN_HEADER not in text and "seed 3" in text and "k123" in text, name
+        assert "topiclab 9.9 (git <code>abababab" in text or "topiclab 9.9 (git `abab" in text
+        assert "http://m/r1" in text and "../../index.html" in text
+    # the stage's own copy keeps the placeholder: a cached re-run fills in its own header
+    assert RUN_HEADER in Path(report.files["report.md"]).read_text()
+
+
+def test_saved_figures_are_cropped_to_their_labels(tmp_path):
+    from topiclab.core.stages import figure_defaults
+
+    def save(path: Path) -> tuple[int, ...]:
+        fig, ax = plt.subplots(figsize=(4, 3), dpi=50)
+        ax.set_ylabel("a label far to the left", labelpad=120)  # outside the figure
+        fig.savefig(path)
+        plt.close(fig)
+        return plt.imread(path).shape[:2]
+
+    assert save(tmp_path / "plain.png") == (150, 200)  # the label is clipped
+    with figure_defaults():
+        _, width = save(tmp_path / "tight.png")
+    assert width > 200  # the canvas grew to hold it

@@ -105,6 +105,20 @@ def test_rerun_hits_the_cache(first_run):
     print(f"first run {first_seconds:.2f} s, cached re-run {seconds:.2f} s")
 
 
+def test_results_home_lists_runs_of_separate_invocations(first_run, tmp_path, monkeypatch):
+    """Two runs without --out (cached: the first run computed them) land in
+    results/<timestamp>/ each; results/index.html lists both, the newest first."""
+    from topiclab.flows.pipeline import topic_pipeline
+
+    monkeypatch.chdir(tmp_path)
+    runs = [topic_pipeline("ridge", "quick", ["seed=11"])["links"]["runs"] for _ in range(2)]
+    page = (tmp_path / "results" / "index.html").read_text()
+    rows = page.split("<tbody>")[1].split("</tr>")[:-1]
+    assert len(rows) == 2
+    for row, ids in zip(rows, reversed(runs), strict=True):
+        assert ids["mlflow"] in row and "<td>ridge</td><td>quick</td>" in row
+
+
 def test_no_cache_recomputes_the_same_numbers(first_run):
     from topiclab.flows.pipeline import topic_pipeline
 
@@ -163,3 +177,13 @@ def test_suite_isolates_a_failing_topic(prefect_harness, plugin_env, tmp_path):
     assert "| failing | failed |" in index and "| ridge | ok |" in index
     runs = client().search_runs([client().get_experiment_by_name("topiclab-failing").experiment_id])
     assert runs[0].info.status == "FAILED" and "train failed" in runs[0].data.tags["error"]
+
+
+def test_suite_runs_are_named_after_their_topics_and_profile(monkeypatch):
+    from topiclab.flows import pipeline
+
+    params = {"topics": ["causal-iv", "ridge"], "profile": "quick"}
+    monkeypatch.setattr(pipeline.flow_run, "get_parameters", lambda: params)
+    assert pipeline._suite_run_name() == "suite-quick-causal-iv+ridge"
+    params.update(topics=None, profile="standard")
+    assert pipeline._suite_run_name() == "suite-standard-all-topics"

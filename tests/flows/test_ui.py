@@ -3,12 +3,16 @@
 A Prefect server and the MLflow UI (``local_servers``) on free ports, ``topiclab serve --profile
 quick`` in a subprocess, and Chromium driven by Playwright:
 
-1. the ``ridge`` deployment is triggered from the Prefect UI (Deployments -> ridge -> Run ->
-   Quick run -> Run) and its flow run completes;
-2. the MLflow UI lists that run (tag ``prefect_flow_run_id``) and its page shows ``test_mse``;
-3. the flow run's "Artifacts" tab in the Prefect UI shows the ``ridge-results`` table.
+1. the ``ridge`` deployment's custom-run form offers ``topic`` as a drop-down; the deployment
+   is triggered from the Prefect UI (Deployments -> ridge -> Run -> Quick run -> Run), its flow
+   run completes, and its logs show the trainer's progress;
+2. the MLflow UI opens the experiment on its training runs (not the GenAI pages), and the run
+   page shows the run's description and the metrics grouped by section;
+3. the flow run's "Artifacts" tab in the Prefect UI shows the ``ridge-report`` Markdown;
+4. the report and the page of all runs (``results/index.html``) render in Chromium.
 
-Each UI step leaves a screenshot in the module's ``screenshots`` temp folder (printed with -s).
+Each UI step leaves a screenshot in the module's ``screenshots`` temp folder (printed with -s);
+with ``TOPICLAB_DOCS_IMAGES=docs/images`` the ones the docs show are copied there too.
 Skipped without /usr/bin/chromium unless ``TOPICLAB_REQUIRE_BROWSER=1`` (CI), where it fails.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -43,6 +48,16 @@ CHROMIUM_ARGS = [
 ]
 UI_TIMEOUT_MS = 120_000  # a page of either UI can take a minute to render on a loaded 2-core box
 RUN_TIMEOUT_S = 240
+# Screenshots the README and docs/ show, copied to $TOPICLAB_DOCS_IMAGES when it is set.
+DOCS_IMAGES = {
+    "2b-prefect-custom-run-form": "prefect-run-form.png",
+    "4b-prefect-flow-run-logs": "prefect-task-logs.png",
+    "5-mlflow-runs-table": "mlflow-runs.png",
+    "6-mlflow-run-page": "mlflow-run.png",
+    "8-prefect-artifact-ridge-report": "prefect-report-artifact.png",
+    "9-report": "report.png",
+    "10-results-home": "results-home.png",
+}
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
@@ -168,9 +183,17 @@ def browser(chromium: Path) -> Iterator[Any]:
             browser.close()
 
 
+# MLflow's assistant panel opens by itself on a first visit and hides half the page.
+NO_ASSISTANT = (
+    "localStorage.setItem('mlflow.assistant.panelOpen_v1', 'false');"
+    "localStorage.setItem('mlflow.assistant.fab.autoOpenedOnFirstLoad_v1', 'true');"
+)
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.add_init_script(NO_ASSISTANT)
     page = context.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
     page.set_default_navigation_timeout(UI_TIMEOUT_MS)
@@ -189,6 +212,9 @@ def step(page: Any, shots: Path, name: str) -> Iterator[None]:
         page.screenshot(path=str(shots / f"{name}-FAILED.png"), full_page=True)
         raise
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    docs = os.environ.get("TOPICLAB_DOCS_IMAGES")
+    if docs and name in DOCS_IMAGES:
+        shutil.copyfile(shots / f"{name}.png", Path(docs) / DOCS_IMAGES[name])
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +253,9 @@ def ui_run(browser: Any, servers: dict[str, str], served: Path, shots: Path) -> 
         with step(page, shots, "4-prefect-flow-run-finished"):
             page.reload()
             page.get_by_text(flow_run.state.name, exact=True).first.wait_for()
+        with step(page, shots, "4b-prefect-flow-run-logs"):
+            # the trainer's progress, logged by the train task (a line every tenth of the steps)
+            page.get_by_text(re.compile(r"ridge gd: step 150/150 loss=")).first.wait_for()
         return {
             "id": flow_run_id,
             "url": page.url.split("?")[0],
@@ -236,6 +265,25 @@ def ui_run(browser: Any, servers: dict[str, str], served: Path, shots: Path) -> 
         }
     finally:
         context.close()
+
+
+def test_custom_run_form_offers_the_topics_as_a_drop_down(ui_run, servers, page, shots):
+    """The deployment's parameter schema has an enum of the registered topics: the run form
+    shows a drop-down, not a text box."""
+    deployment = ui_run["deployment"]
+    with step(page, shots, "2b-prefect-custom-run-form"):
+        # through the sidebar: on a page opened by its address the Run menu's items have no
+        # menuitem role
+        page.goto(servers["prefect"])
+        page.get_by_text("Deployments", exact=True).first.click()
+        page.get_by_role("link", name="ridge", exact=True).click()
+        page.get_by_role("button", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Custom run").click()
+        page.wait_for_url(re.compile(rf".*/deployments/deployment/{deployment.id}/run"))
+        topic_box = page.get_by_role("button", name="Select topic")
+        assert topic_box.inner_text() == "ridge"
+        topic_box.click()
+        page.get_by_role("option", name="causal-iv", exact=True).wait_for()
 
 
 def test_deployment_triggered_from_prefect_ui_completes(ui_run, served):
@@ -271,29 +319,62 @@ def mlflow_run_of(flow_run_id: str) -> tuple[str, Any]:
     return experiment.experiment_id, parents[0]
 
 
-def test_mlflow_ui_shows_the_run_and_its_metrics(ui_run, servers, page, shots):
+def test_mlflow_ui_opens_on_training_runs_with_description_and_charts(ui_run, servers, page, shots):
+    from topiclab.app.servers import mlflow_app_installed
+
+    assert mlflow_app_installed(), "MLflow does not find --app-name topiclab: pip install -e ."
     assert ui_run["flow_run"].state.is_completed()
     experiment_id, run = mlflow_run_of(ui_run["id"])
     assert run.info.status == "FINISHED" and "eval/test_mse" in run.data.metrics
     with step(page, shots, "5-mlflow-runs-table"):
-        page.goto(f"{servers['mlflow']}/#/experiments/{experiment_id}/runs")
+        # the experiment's own address, as MLflow's experiment list links it: no parameter
+        page.goto(f"{servers['mlflow']}/#/experiments/{experiment_id}")
         link = page.get_by_role("link", name=run.info.run_name, exact=True)
-        link.first.wait_for()
+        link.first.wait_for()  # the training runs table, not the GenAI overview
+        assert page.evaluate("localStorage.getItem('mlflow.workflowType_v1')") == (
+            '"machine_learning"'
+        )
     with step(page, shots, "6-mlflow-run-page"):
         link.first.click()
         page.wait_for_url(re.compile(rf".*/runs/{run.info.run_id}.*"))
-        metric = page.get_by_text("eval/test_mse", exact=True).first
-        metric.wait_for()
-        metric.scroll_into_view_if_needed()
+        page.get_by_text("Claims: 2/2 confirmed").first.wait_for()  # the run's description
+        page.get_by_text("eval/test_mse", exact=True).first.wait_for()
+    with step(page, shots, "6b-mlflow-run-charts"):
+        page.get_by_role("tab", name="Model metrics").click()
+        for section in ("train", "eval", "claims"):  # charts grouped by the key's prefix
+            page.get_by_text(section, exact=True).first.wait_for()
 
 
 def test_prefect_ui_shows_the_result_artifact(ui_run, servers, page, shots):
     assert ui_run["flow_run"].state.is_completed()
     with step(page, shots, "7-prefect-flow-run-artifacts"):
         page.goto(ui_run["url"])
-        page.get_by_role("tab", name="Artifacts").click()
-        card = page.get_by_text("ridge-results", exact=True).first
+        # Prefect 3.9 serves pages of two UIs: a V2 tab, or a V1 list item without a role
+        tab = page.get_by_role("tab", name="Artifacts").or_(page.locator("li.p-tab#artifacts"))
+        tab.first.click()
+        card = page.get_by_text("ridge-report", exact=True).first
         card.wait_for()
-    with step(page, shots, "8-prefect-artifact-ridge-results"):
+        page.get_by_text("ridge-claims", exact=True).first.wait_for()
+    with step(page, shots, "8-prefect-artifact-ridge-report"):
         card.click()
-        page.get_by_text("metric: test_mse", exact=True).first.wait_for()
+        page.get_by_text(re.compile(r"ridge: 2/2 claims confirmed")).first.wait_for()
+        page.get_by_text("test_mse", exact=True).first.wait_for()
+
+
+def test_report_and_results_home_render(ui_run, page, shots):
+    """The page of all runs lists the UI-triggered run; its report has the run header, figure
+    captions, and never makes the page wider than the window."""
+    assert ui_run["flow_run"].state.is_completed()
+    home = Path(os.environ["TOPICLAB_HOME"]) / "results" / "index.html"
+    with step(page, shots, "10-results-home"):
+        page.goto(home.as_uri())
+        page.select_option("select#topic", "ridge")
+        row = page.locator("tbody tr:not([hidden])").first
+        row.wait_for()
+        assert "ridge" in row.inner_text() and "2/2" in row.inner_text()
+    with step(page, shots, "9-report"):
+        row.get_by_role("link", name="report").click()
+        page.locator(".run-header").get_by_text("seed 0").wait_for()
+        assert page.locator("figcaption").first.inner_text().startswith("Figure 1.")
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], f"the report is wider than the window: {width}"

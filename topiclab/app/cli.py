@@ -6,6 +6,7 @@
     topiclab run --all                 every topic, standard profile
     topiclab --version
     topiclab report [results/latest]   rebuild and print the index of a results folder
+    topiclab report results            rebuild results/index.html, the page of every run
     topiclab ui                        Prefect and MLflow UIs on 127.0.0.1 (Ctrl-C stops both)
     topiclab serve --cron "0 3 * * *"  deployments the Prefect UI can trigger and schedule
     topiclab new-plugin my-plugin      scaffold a pip-installable plugin package
@@ -21,7 +22,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -208,6 +209,7 @@ RUN_EXAMPLES = """Examples:
 
 The Prefect server used is, in order: PREFECT_API_URL, a running `topiclab ui`
 (127.0.0.1:$TOPICLAB_PREFECT_PORT, default 4200), else one started for this run.
+Every run without --out is listed in results/index.html (newest first).
 Library logs go to $TOPICLAB_HOME/logs/. Ctrl-C ends the run (exit 130; SIGTERM: 143);
 the same command again resumes from the last finished stage."""
 
@@ -302,9 +304,10 @@ def _execute(
     from topiclab.app.logfile import library_log, new_log_path
     from topiclab.app.prefect_api import prefect_api, using
     from topiclab.core.outputs import resolve_out_dir
-    from topiclab.flows.pipeline import SuiteFailed, suite, topic_pipeline
+    from topiclab.flows.pipeline import Profile, SuiteFailed, suite, topic_pipeline
 
     cfg = str(config) if config else None
+    profile_ = cast(Profile, profile)  # _validate_run checked it
     with prefect_api() as api:
         out.print(api.describe(), highlight=False, soft_wrap=True)
         started = time.time() - 1  # mtimes can be coarser than time.time()
@@ -312,11 +315,11 @@ def _execute(
         with using(api), library_log(new_log_path("run"), err) as log:
             try:
                 if len(keys) == 1:
-                    topic_pipeline(keys[0], profile, overrides, cfg, str(target), not no_cache)
+                    topic_pipeline(keys[0], profile_, overrides, cfg, str(target), not no_cache)
                 else:
                     suite(
                         keys,
-                        profile,
+                        profile_,
                         overrides,
                         cfg,
                         str(target),
@@ -337,22 +340,33 @@ def _execute(
 @app.command(short_help="Rebuild and print a results index.")
 def report(
     results: Annotated[
-        Path, typer.Argument(help="A results folder, e.g. results/latest or the --out of a run.")
+        Path,
+        typer.Argument(
+            help="A run's folder (results/latest, the --out of a run), or the results folder "
+            "itself (results) for the page of all runs."
+        ),
     ] = Path("results/latest"),
 ) -> None:
-    """Rebuild the index of a results folder from its metrics.json files and print it.
+    """Rebuild the index of a results folder from its metrics.json files and print it; the
+    page of all runs (results/index.html) is rebuilt too.
 
     Example: topiclab report out/iv
     """
     if not results.is_dir():
         raise TopiclabError(f"results folder '{results}' does not exist; run `topiclab run` first")
+    from topiclab.core.home import update_home, write_home
     from topiclab.core.report import write_index
 
     keys = sorted(p.parent.name for p in results.glob("*/metrics.json"))
+    if not keys and any(results.glob("*/*/metrics.json")):  # the folder of all runs
+        home = write_home(results)
+        out.print(f"all runs: {home.resolve().as_uri()}", soft_wrap=True)
+        return
     if not keys:
         raise TopiclabError(f"no */metrics.json under '{results}'")
     entries = entries_from(results, keys, strict=True)  # before anything is written
     write_index(results, entries)
+    update_home(results)
     print_summary(out, entries, results.resolve(), None)
 
 

@@ -56,6 +56,25 @@ def _keep_imports_after_chdir() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([source, *entries]))
 
 
+INTERNAL_PARAMETERS = ("multi_topic",)  # set by the suite, never by a user
+
+
+def with_topic_choices(deployment: Any, topics: list[str]) -> Any:
+    """The Prefect UI's run form: ``topic`` (and the suite's ``topics``) as a drop-down of
+    the registered topics, internal flags hidden. The flows take any string, so a plugin
+    installed later is still accepted; the schema is what the form offers."""
+    props = deployment._parameter_openapi_schema.properties  # Prefect's own freeze() edits it
+    if "topic" in props:
+        props["topic"] = {**props["topic"], "enum": list(topics)}
+    if "topics" in props:  # list[str] | None: anyOf [{array of string}, {null}]
+        for option in props["topics"].get("anyOf", [props["topics"]]):
+            if option.get("type") == "array":
+                option["items"] = {**option.get("items", {}), "enum": list(topics)}
+    for name in INTERNAL_PARAMETERS:
+        props.pop(name, None)
+    return deployment
+
+
 def build_deployments(
     topics: list[str], profile: str, cron: str | None, topic_cron: str | None
 ) -> list[Any]:
@@ -69,6 +88,7 @@ def build_deployments(
     deployments = [
         topic_pipeline.to_deployment(
             name=key,
+            description=f"One {key} run: generate -> train -> evaluate -> report.",
             parameters={"topic": key, "profile": profile},
             cron=topic_cron,
             tags=["topiclab", key],
@@ -79,13 +99,15 @@ def build_deployments(
     deployments.append(
         suite.to_deployment(
             name="all-topics",
+            description="Every topic (or those chosen), as a DAG; a failing one does not "
+            "stop the others.",
             parameters={"profile": profile},
             cron=cron,
             tags=["topiclab", "suite"],
             entrypoint_type=by_module,
         )
     )
-    return deployments
+    return [with_topic_choices(d, topics) for d in deployments]
 
 
 def serve_deployments(

@@ -159,8 +159,18 @@ def prefect_env(port: int) -> dict[str, str]:
     return env
 
 
+def mlflow_app_installed() -> bool:
+    """Is ``topiclab.app.mlflow_ui`` registered as MLflow's ``--app-name topiclab``?"""
+    from importlib.metadata import entry_points
+
+    return any(e.name == "topiclab" for e in entry_points(group="mlflow.app"))
+
+
 def mlflow_command(port: int, tracking_uri: str) -> list[str]:
     artifacts = Path(os.environ.get("TOPICLAB_MLFLOW_ARTIFACTS", default_artifact_root()))
+    # Opens on "Model training" rather than GenAI; without the entry point (a checkout that
+    # is not installed) the plain app, and our links carry ?workflowType=machine_learning.
+    app = ["--app-name", "topiclab"] if mlflow_app_installed() else []
     return [
         sys.executable,
         "-m",
@@ -176,6 +186,7 @@ def mlflow_command(port: int, tracking_uri: str) -> list[str]:
         str(port),
         "--workers",
         "1",
+        *app,
     ]
 
 

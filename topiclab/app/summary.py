@@ -51,6 +51,11 @@ def print_summary(
     index = out_dir / "index.html"
     if index.exists():
         out.print(f"index:    {index.as_uri()}", soft_wrap=True)
+    from topiclab.core.outputs import home_of
+
+    home = home_of(out_dir)
+    if home is not None and (home / "index.html").exists():
+        out.print(f"all runs: {(home / 'index.html').as_uri()}", soft_wrap=True)
     for e in entries:  # deep links last, where the eye lands
         if e["status"] == "ok":
             out.print(
@@ -87,9 +92,11 @@ def entries_from(
 def finish_run(out: Console, target: Path, keys: list[str], started: float, log: Path) -> None:
     """Rebuild the index (also after a failure: it must not show an old verdict) and print
     the summary. Other topics in the folder are listed too; a corrupt one does not fail us."""
+    from topiclab.core.home import update_home
     from topiclab.core.report import write_index
 
     others = sorted({p.parent.name for p in target.glob("*/metrics.json")} - set(keys))
     entries = entries_from(target, keys, started)
     write_index(target, entries + entries_from(target, others))
+    update_home(target)  # the flow did too; again, so that a failed run's page is current
     print_summary(out, entries, target, log)

@@ -1,11 +1,16 @@
-"""Rich console output: progress bars for long stages, and the run summary table."""
+"""Rich console output: progress bars for long stages, and the run summary table.
+
+with rich_progress("train", 300) as advance: ...       # a bar on a terminal, else nothing
+factory = logged_progress(logger.info)                 # the bar, plus ~10 log lines
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -40,3 +45,30 @@ def rich_progress(
             bar.update(task, completed=min(step + 1, total), info=info)
 
         yield advance
+
+
+Advance = Callable[[int, dict[str, float]], None]
+ProgressFactory = Callable[[str, int], AbstractContextManager[Advance]]
+
+
+def logged_progress(log: Callable[[str], None], lines: int = 10) -> ProgressFactory:
+    """``rich_progress`` that also logs about ``lines`` lines per loop (the step, the first
+    metrics, the time so far): a run triggered from the Prefect UI shows its progress in the
+    task run's logs, where no terminal bar is seen."""
+
+    @contextmanager
+    def progress(description: str, total: int) -> Iterator[Callable[[int, dict[str, float]], None]]:
+        every, start = max(1, total // lines), time.perf_counter()
+        with rich_progress(description, total) as bar:
+
+            def advance(step: int, metrics: dict[str, float]) -> None:
+                bar(step, metrics)
+                done = step + 1
+                if done % every == 0 or done == total:
+                    info = " ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:3])
+                    took = time.perf_counter() - start
+                    log(f"{description}: step {done}/{total} {info} ({took:.1f} s)")
+
+            yield advance
+
+    return progress

@@ -64,6 +64,14 @@ def resolve_out_dir(out: str | Path | None, results_root: Path = Path("results")
     return path.resolve()
 
 
+def home_of(run_dir: Path) -> Path | None:
+    """The results folder whose page of all runs (``core.home``) lists ``run_dir``: its
+    parent, when ``resolve_out_dir`` made it (a ``latest`` link is there). ``--out DIR`` runs
+    have none: writing an index into an arbitrary parent folder would surprise."""
+    parent = run_dir.resolve().parent
+    return parent if (parent / "latest").is_symlink() else None
+
+
 def library_versions() -> dict[str, str]:
     versions = {"python": sys.version.split()[0]}
     for name in TRACKED_LIBRARIES:
@@ -129,6 +137,8 @@ def publish_topic(
             shutil.copyfile(report.files[name], target / name)
     if "figures" in report.files:
         shutil.copytree(report.files["figures"], target / "figures", dirs_exist_ok=True)
+    finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    _fill_header(target, profile, links, finished, extra or {})
     payload: dict[str, Any] = {
         "topic": topic,
         "profile": profile,
@@ -136,6 +146,7 @@ def publish_topic(
         "claims": [c.model_dump() for c in check_claims(evaluation.claims, evaluation.metrics)],
         "links": links,
         "seconds": round(seconds, 3),
+        "finished_at": finished,
         **(extra or {}),
     }
     path = target / "metrics.json"
@@ -143,6 +154,26 @@ def publish_topic(
     tmp.write_text(dumps_strict(payload))
     tmp.replace(path)
     return path
+
+
+def _fill_header(
+    target: Path, profile: str, links: Links, finished: str, extra: dict[str, Any]
+) -> None:
+    """The published report's header: this run's date, seed, code, cache key and links."""
+    from topiclab.core.report import fill_run_header, run_header
+
+    fields = {
+        "date": finished[:19].replace("T", " "),
+        "profile": profile,
+        "seed": extra.get("seed"),
+        "version": dict(extra.get("versions") or {}).get("topiclab", "?"),
+        "git": extra.get("git", ""),
+        "cache_key": extra.get("cache_key", ""),
+        "cached": extra.get("cached_stages") or [],
+        "urls": links.get("urls", {}),
+        "home": "../../index.html" if home_of(target.parent) else "",
+    }
+    fill_run_header(target, run_header(fields))
 
 
 def read_links(data: dict[str, Any]) -> Links:

@@ -1,6 +1,7 @@
 """Render reports: a Markdown page and a self-contained HTML twin (figures embedded).
 
 render_topic_report(topic, ctx, data, trained, evaluation)  # the default report stage
+fill_run_header(report_dir, run_header(fields))              # the run's header, at publish
 write_index(out_dir, entries)                                # the suite's index page
 md_table(["a", "b"], [[1, 2.5]]), md_records([{"a": 1, "b": 2.5}])   # the one table helper
 """
@@ -26,12 +27,17 @@ if TYPE_CHECKING:
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:.92em}
+table{border-collapse:collapse;margin:0;font-size:.92em}
+.table-wrap{overflow-x:auto;margin:1em 0;max-width:100%}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f3f3f3} img{max-width:100%} code,pre{background:#f6f6f6}
 pre{padding:.6em;overflow:auto} .pass{color:#176f2c;font-weight:600}
 .fail{color:#b3261e;font-weight:600}
+.run-header{background:#f6f8fa;border:1px solid #d8dee4;border-radius:6px;padding:.2em .9em}
+.run-header p{margin:.5em 0} figure{margin:1.5em 0}
+figcaption{color:#444;font-size:.92em;margin-top:.3em}
 """
+RUN_HEADER = "<!-- topiclab:run-header -->"  # filled in when the report is published
 
 
 def fmt(value: Any) -> str:
@@ -133,11 +139,48 @@ def place_tables(body: str, tables: dict[str, str], placed: set[str]) -> str:
     return TABLE_MARK.sub(table, body)
 
 
+def _caption(name: str, captions: Mapping[str, str]) -> str:
+    """The plugin's caption, or the figure's name as a sentence."""
+    text = captions.get(name) or name.replace("_", " ").replace("-", " ").capitalize()
+    return md_cell(text.strip()).rstrip(".") + "."
+
+
+def metric_groups(metrics: Mapping[str, float]) -> dict[str, list[tuple[str, float]]]:
+    """Metrics by namespace: the part before ``/`` (``tsls/weak``), else before the first
+    ``_`` when several metrics share it (``coverage_tsls``, ``coverage_ols``), else ``other``."""
+    names = sorted(metrics)
+    heads = [n.split("/", 1)[0] if "/" in n else n.split("_", 1)[0] for n in names]
+    groups: dict[str, list[tuple[str, float]]] = {}
+    for name, head in zip(names, heads, strict=True):
+        shared = "/" in name or ("_" in name and heads.count(head) > 1)
+        groups.setdefault(head if shared else "other", []).append((name, metrics[name]))
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0] == "other", kv[0])))
+
+
+def metrics_markdown(metrics: Mapping[str, float]) -> str:
+    """One table; with several namespaces, a first column names each group once."""
+    groups = metric_groups(metrics)
+    if len(groups) == 1:
+        return md_table(["metric", "value"], next(iter(groups.values())))
+    rows = [
+        [head if i == 0 else "", name, value]
+        for head, items in groups.items()
+        for i, (name, value) in enumerate(items)
+    ]
+    return md_table(["group", "metric", "value"], rows)
+
+
 def topic_markdown(
-    topic: Topic, ctx: StageContext, evaluation: StageResult, figure_links: dict[str, str]
+    topic: Topic,
+    ctx: StageContext,
+    evaluation: StageResult,
+    figure_links: dict[str, str],
+    captions: Mapping[str, str] | None = None,
 ) -> str:
+    captions = captions or {}
     parts = [
         f"# {topic.title}",
+        RUN_HEADER,
         f"Topic `{topic.key}` · profile `{ctx.profile}` · "
         f"{claims_summary(evaluation.claims, ctx.profile)}",
         QUICK_NOTE if ctx.profile == "quick" else "",
@@ -146,8 +189,7 @@ def topic_markdown(
     claims = claims_table(evaluation.claims, ctx.profile) if evaluation.claims else "_none_"
     parts += ["## Claims", claims]
     if evaluation.metrics:
-        rows = [[k, v] for k, v in sorted(evaluation.metrics.items())]
-        parts += ["## Metrics", md_table(["metric", "value"], rows)]
+        parts += ["## Metrics", metrics_markdown(evaluation.metrics)]
     placed: set[str] = set()
     for title, body in evaluation.sections.items():
         parts += [f"## {title}", place_tables(body.strip(), evaluation.tables, placed)]
@@ -156,7 +198,10 @@ def topic_markdown(
             parts += [f"## Table: {name}", csv_to_md(Path(path))]
     if figure_links:
         parts.append("## Figures")
-        parts += [f"### {name}\n\n![{name}]({link})" for name, link in figure_links.items()]
+        parts += [
+            f"### {name}\n\n![{name}]({link})\n\n*Figure {i}. {_caption(name, captions)}*"
+            for i, (name, link) in enumerate(figure_links.items(), 1)
+        ]
     config = json.dumps(ctx.config.model_dump(mode="json"), indent=2)
     parts += ["## Configuration", f"```json\n{config}\n```"]
     return "\n\n".join(p for p in parts if p) + "\n"
@@ -200,12 +245,61 @@ def markdown_to_html(text: str, title: str, base: Path | None = None) -> str:
             return f'src="data:image/png;base64,{data}"'
 
         body = re.sub(r'src="([^":]+\.png)"', inline, body)
+    body = _wrap_tables(_figures(body))
     body = body.replace("<td>PASS</td>", '<td class="pass">PASS</td>')
     body = re.sub(r"<td>FAIL( \([^<]*\))?</td>", r'<td class="fail">FAIL\1</td>', body)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
         f"</title><style>{CSS}</style></head><body>{body}</body></html>\n"
     )
+
+
+def _wrap_tables(body: str) -> str:
+    """A wide table scrolls inside its box instead of widening the page."""
+    return body.replace("<table>", '<div class="table-wrap"><table>').replace(
+        "</table>", "</table></div>"
+    )
+
+
+_FIGURE = re.compile(r"<p>(<img [^>]*>)</p>\s*<p><em>(Figure \d+\..*?)</em></p>", re.S)
+
+
+def _figures(body: str) -> str:
+    """An image followed by its ``*Figure N. ...*`` line becomes a figure with a caption."""
+    return _FIGURE.sub(r"<figure>\1<figcaption>\2</figcaption></figure>", body)
+
+
+def run_header(fields: Mapping[str, Any]) -> str:
+    """The run's header (Markdown): when, profile, seed, code version, cache key, links.
+    ``fields``: date, profile, seed, version, git, cache_key, cached (list), urls (label ->
+    url), home (a relative link to the page of all runs, or "")."""
+    git = str(fields.get("git") or "unknown")
+    short = git[:10] + ("+dirty" if git.endswith("+dirty") else "") if len(git) >= 40 else git
+    facts = [
+        f"**Run** {fields.get('date', '')}",
+        f"profile `{fields.get('profile')}`",
+        f"seed {fields.get('seed')}",
+        f"topiclab {fields.get('version', '?')} (git `{short}`)",
+        f"cache key `{fields.get('cache_key', '')}`",
+    ]
+    cached = list(fields.get("cached") or [])
+    if cached:
+        facts.append(f"stages reused from the cache: {', '.join(cached)}")
+    links = [f"[{label}]({url})" for label, url in dict(fields.get("urls") or {}).items()]
+    if fields.get("home"):
+        links.append(f"[all runs]({fields['home']})")
+    return " · ".join(facts) + ("\n\n" + " · ".join(links) if links else "")
+
+
+def fill_run_header(report_dir: Path, header: str) -> None:
+    """Put ``header`` where the report stage left ``RUN_HEADER`` in ``report.md`` and
+    ``report.html`` of ``report_dir`` (a published copy: the cached stage stays as it was)."""
+    md_path, html_path = report_dir / "report.md", report_dir / "report.html"
+    if md_path.exists():
+        md_path.write_text(md_path.read_text().replace(RUN_HEADER, header, 1))
+    if html_path.exists():
+        block = f'<div class="run-header">{md.markdown(header)}</div>'
+        html_path.write_text(html_path.read_text().replace(RUN_HEADER, block, 1))
 
 
 def render_topic_report(
@@ -220,11 +314,12 @@ def render_topic_report(
     figures_dir.mkdir(parents=True, exist_ok=True)
     links: dict[str, str] = {}
     all_figures = {**data.figures, **trained.figures, **evaluation.figures}
+    captions = {**data.captions, **trained.captions, **evaluation.captions}
     for name, path in all_figures.items():
         target = figures_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
         shutil.copyfile(path, target)
         links[name] = f"figures/{target.name}"
-    text = topic_markdown(topic, ctx, evaluation, links)
+    text = topic_markdown(topic, ctx, evaluation, links, captions)
     report_md = ctx.path("report.md")
     report_md.write_text(text)
     report_html = ctx.path("report.html")

@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from topiclab.core.config import resolve_config
-from topiclab.core.console import rich_progress
+from topiclab.core.console import logged_progress, rich_progress
 from topiclab.core.locks import file_lock
 from topiclab.core.manifest import (
     DONE_MARKER,
@@ -102,8 +102,10 @@ def execute_stage(
     upstream: list[StageResult],
     run: dict[str, Any] | None = None,
     inputs: dict[str, UpstreamOutput] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> StageResult:
-    """Build the registry of this process and compute ``stage`` in ``workdir`` (no caching)."""
+    """Build the registry of this process and compute ``stage`` in ``workdir`` (no caching);
+    ``log`` also receives the trainers' progress (about ten lines a loop)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage '{stage}'; choose from: {', '.join(STAGES)}")
     registry = get_registry()
@@ -123,13 +125,23 @@ def execute_stage(
         stage=stage,
         registry_factory=get_registry,
         metrics_sink=sink,
-        progress_factory=rich_progress,
+        progress_factory=rich_progress if log is None else logged_progress(log),
         upstream=dict(inputs or {}),
     )
     # Each stage reseeds from the config, so a resumed run computes what an unbroken one does.
     seed_everything(cfg.seed + STAGES.index(stage))
-    result: StageResult = getattr(topic, stage)(ctx, *upstream)
+    with figure_defaults():
+        result: StageResult = getattr(topic, stage)(ctx, *upstream)
     return result
+
+
+def figure_defaults() -> Any:
+    """Matplotlib settings for every figure a stage saves: ``bbox_inches="tight"``, so axis
+    labels and legends outside the axes are never clipped, whichever plugin drew them.
+    (matplotlib is usually imported already: plugins' figure modules import it.)"""
+    import matplotlib
+
+    return matplotlib.rc_context({"savefig.bbox": "tight", "savefig.pad_inches": 0.05})
 
 
 class StageOutcome(BaseModel):
@@ -173,7 +185,9 @@ def run_stage(
         if not use_cache:
             shutil.rmtree(partial, ignore_errors=True)
         start = time.perf_counter()
-        result = execute_stage(topic_key, stage, profile, config, partial, upstream, run, inputs)
+        result = execute_stage(
+            topic_key, stage, profile, config, partial, upstream, run, inputs, log
+        )
         seconds = time.perf_counter() - start
         result = _relocate(result, partial, workdir)
         write_marker(partial, result)

@@ -130,6 +130,9 @@ class StageResult(BaseModel):
         default_factory=dict, description="named outputs for later stages"
     )
     figures: dict[str, str] = Field(default_factory=dict, description="name -> PNG path")
+    captions: dict[str, str] = Field(
+        default_factory=dict, description="figure name -> the sentence the report shows under it"
+    )
     tables: dict[str, str] = Field(default_factory=dict, description="name -> CSV path")
     models: dict[str, str] = Field(
         default_factory=dict, description="name -> path of a torch.save'd nn.Module to log"

@@ -25,10 +25,14 @@ import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any, Literal, cast  # noqa: E402
 
 from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.artifacts import create_link_artifact, create_table_artifact  # noqa: E402
+from prefect.artifacts import (  # noqa: E402
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
@@ -46,6 +50,7 @@ from topiclab.core.dag import (  # noqa: E402
     write_run_record,
 )
 from topiclab.core.errors import TopiclabError  # noqa: E402
+from topiclab.core.home import update_home  # noqa: E402
 from topiclab.core.hookspecs import RunInfo, RunOutcome, empty_links, merge_links  # noqa: E402
 from topiclab.core.manifest import UpstreamOutput, read_marker  # noqa: E402
 from topiclab.core.outputs import (  # noqa: E402
@@ -55,10 +60,20 @@ from topiclab.core.outputs import (  # noqa: E402
     resolve_out_dir,
 )
 from topiclab.core.registry import Registry, get_registry  # noqa: E402
-from topiclab.core.report import write_index  # noqa: E402
+from topiclab.core.report import (  # noqa: E402
+    claims_summary,
+    claims_table,
+    metrics_markdown,
+    write_index,
+)
 from topiclab.core.stages import StageOutcome, run_stage, work_root  # noqa: E402
 from topiclab.core.topic import STAGES, StageResult, verdict  # noqa: E402
 from topiclab.flows.assets import record_output  # noqa: E402
+
+# The profiles as a type, so Prefect's run form offers them in a drop-down (core.topic.PROFILES
+# is the same tuple; a test holds them equal). Topic keys come from the plugins, so their
+# drop-down is added to each deployment's schema when it is built (app.deploy).
+Profile = Literal["quick", "standard", "full"]
 
 
 @task(
@@ -173,9 +188,8 @@ def _ensure_upstream(
     results = _cached_results(folder) if record is not None else None
     if record is None or results is None:
         try:
-            topic_pipeline(
-                ident.topic, ident.profile, overrides, config_file, str(out_dir), True, True
-            )
+            profile = cast(Profile, ident.profile)  # checked when the identity was resolved
+            topic_pipeline(ident.topic, profile, overrides, config_file, str(out_dir), True, True)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}".splitlines()[0]
             raise TopiclabError(f"upstream topic '{ident.topic}' failed: {message}") from exc
@@ -207,37 +221,53 @@ def _upstream(
     return inputs, lineage
 
 
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text.lower())
+
+
 def _publish_artifacts(topic: str, evaluation: StageResult, run: RunInfo) -> None:
-    urls = run["links"]["urls"]
-    rows = [
+    """The Prefect UI's view of the result: ``<topic>-report`` (Markdown: the verdict first,
+    then the claims and the metrics, each its own table), ``<topic>-claims`` (a table), and a
+    link artifact per tracker page."""
+    urls, profile, key = run["links"]["urls"], run["profile"], _slug(topic)
+    links = " · ".join(f"[{label}]({url})" for label, url in urls.items())
+    claims = [
         {
             "claim": c.id,
+            "verdict": verdict(c, profile),
             "statement": c.statement,
             "this run": str(c.value),
             "anchor": c.anchor,
-            "verdict": verdict(c, run["profile"]),
+            "source": c.source,
         }
         for c in evaluation.claims
     ]
-    rows += [
-        {"claim": f"metric: {k}", "this run": f"{v:.6g}"} for k, v in evaluation.metrics.items()
-    ]
-    key = "".join(ch if ch.isalnum() else "-" for ch in topic.lower())
+    lines = [f"# {topic}: {claims_summary(evaluation.claims, profile)}", links]
+    if evaluation.claims:
+        lines += ["## Claims", claims_table(evaluation.claims, profile)]
+    if evaluation.metrics:
+        lines += ["## Metrics", metrics_markdown(evaluation.metrics)]
+    create_markdown_artifact(
+        markdown="\n\n".join(line for line in lines if line),
+        key=f"{key}-report",
+        description=f"{topic}, profile {profile}: verdict, claims and metrics",
+    )
     create_table_artifact(
-        table=rows,
-        key=f"{key}-results",
-        description=f"{topic}: claims and metrics. "
-        + " ".join(f"[{label}]({url})" for label, url in urls.items()),
+        table=claims, key=f"{key}-claims", description=f"{topic}: each claim and its verdict"
     )
     for label, url in urls.items():  # one link artifact per tracker page
-        slug = "".join(ch if ch.isalnum() else "-" for ch in label.lower())
-        create_link_artifact(link=url, link_text=label, key=f"{key}-{slug}")
+        create_link_artifact(
+            link=url,
+            link_text=label,
+            key=f"{key}-{_slug(label)}",
+            description=f"{label} of this {topic} run ({profile})",
+        )
 
 
 @flow(name="topic-pipeline", flow_run_name="{topic}-{profile}", validate_parameters=True)
 def topic_pipeline(
     topic: str,
-    profile: str = "standard",
+    profile: Profile = "standard",
     overrides: list[str] | None = None,
     config_file: str | None = None,
     out_dir: str | None = None,
@@ -246,9 +276,19 @@ def topic_pipeline(
 ) -> dict[str, Any]:
     """generate -> train -> evaluate -> report for one topic; returns its ``metrics.json``.
 
-    Topics it consumes run first (or are reused when finished). ``use_cache=False`` recomputes
-    this topic's stages, each from an empty folder; upstream topics are still reused.
-    ``multi_topic``: the TOML file serves several topics (``[other-topic]`` tables are skipped).
+    Topics it consumes run first (or are reused when finished).
+
+    Args:
+        topic: The topic to run (`topiclab list` shows them).
+        profile: quick checks the code paths in seconds; standard gives the results on a
+            laptop; full uses the papers' sizes.
+        overrides: Config values as KEY=VALUE, e.g. seed=1 or steps=50.
+        config_file: A TOML file of config values, read on the machine that runs the flow.
+        out_dir: Output folder; empty: results/<timestamp> under the worker's folder.
+        use_cache: Reuse finished stages; off recomputes this topic's stages from empty
+            folders (upstream topics are still reused).
+        multi_topic: Internal: the TOML file serves several topics ([other-topic] tables
+            are skipped).
     """
     registry = get_registry()
     ident = identity(registry, topic, profile, overrides, config_file, multi_topic)
@@ -286,6 +326,7 @@ def topic_pipeline(
         )
         _publish_artifacts(topic, results["evaluate"], run)
         record_output(registry, ident, run)  # the DAG of topics in Prefect's asset graph
+        update_home(out)  # results/index.html: every run so far, this one first
         if len(cached) < len(STAGES) or read_run_record(folder) is None:
             _record_run(folder, run, ident)
     except BaseException as exc:  # Ctrl-C included: the tracked run must not stay RUNNING
@@ -339,7 +380,7 @@ class SuiteFailed(TopiclabError):
 
 def topic_entry(
     key: str,
-    profile: str,
+    profile: Profile,
     overrides: list[str] | None,
     config_file: str | None,
     out_dir: str,
@@ -379,10 +420,18 @@ topic_task = task(
 )(topic_entry)
 
 
-@flow(name="topiclab-suite", validate_parameters=True)
+def _suite_run_name() -> str:
+    """``suite-quick-causal-iv+ridge``, or ``suite-quick-all-topics``: says what ran."""
+    params = flow_run.get_parameters()
+    topics = "+".join(params.get("topics") or ["all-topics"])
+    name = f"suite-{params.get('profile', 'standard')}-{topics}"
+    return name if len(name) <= 80 else f"{name[:77]}..."
+
+
+@flow(name="topiclab-suite", flow_run_name=_suite_run_name, validate_parameters=True)
 def suite(
     topics: list[str] | None = None,
-    profile: str = "standard",
+    profile: Profile = "standard",
     overrides: list[str] | None = None,
     config_file: str | None = None,
     out_dir: str | None = None,
@@ -392,9 +441,17 @@ def suite(
 ) -> dict[str, Any]:
     """Run several topics (default: all) as a DAG; one failing topic does not stop the others.
 
-    ``workers`` > 1 runs independent topics at once in that many local processes;
-    ``dask_address`` (``tcp://host:8786``) sends them to a Dask cluster instead (give it a
-    real Prefect server: without one, every Dask worker starts its own temporary server).
+    Args:
+        topics: The topics to run; empty: every registered topic. Topics they consume join.
+        profile: quick checks the code paths in seconds; standard gives the results on a
+            laptop; full uses the papers' sizes.
+        overrides: Config values as KEY=VALUE (seed=1), or TOPIC:KEY=VALUE for one topic.
+        config_file: A TOML file of config values; a [topic] table applies to that topic.
+        out_dir: Output folder; empty: results/<timestamp> under the worker's folder.
+        use_cache: Reuse finished stages; off recomputes every stage from empty folders.
+        workers: Run this many independent topics at once, in local processes.
+        dask_address: Send topics to this Dask scheduler (tcp://host:8786) instead; give it
+            a real Prefect server, or every Dask worker starts a temporary one.
     """
     registry = get_registry()
     # Unknown keys and cycles fail here; topics the named ones consume join the suite.

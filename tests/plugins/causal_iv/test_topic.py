@@ -110,3 +110,23 @@ def test_claims_cite_papers_and_quick_paints_only_its_own_claims_red(quick):
     for c in quick["evaluate"].claims:
         assert c.source and not re.search(r"issue \d|reference (page )?\d", c.source), c
         assert verdict(c, "quick") != "FAIL", c  # a failure quick is not expected to avoid
+
+
+def test_each_scenario_logs_its_own_step_series(quick, plugin_env, tmp_path) -> None:
+    """Monte-Carlo estimates per repetition go to one key per scenario (train/weak/tsls in
+    MLflow), never one key shared by all scenarios (their curves would be drawn as one)."""
+    from support import step_recorder
+
+    from topiclab.core.config import resolve_config
+    from topiclab.core.stages import execute_stage
+
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.step_recorder")
+    step_recorder.STEPS.clear()
+    config = resolve_config(get_registry().topics["causal-iv"], "quick").model_dump(mode="json")
+    run = {"topic": "causal-iv", "profile": "quick"}
+    execute_stage("causal-iv", "train", "quick", config, tmp_path, [quick["generate"]], run)
+    keys = {k for step, metrics in step_recorder.STEPS if step is not None for k in metrics}
+    assert {"coverage/tsls", "weak/tsls", "invalid/tsls", "weak/ols"} <= keys
+    assert not {"tsls", "ols"} & keys
+    steps = [s for s, m in step_recorder.STEPS if "weak/tsls" in m]
+    assert steps == sorted(set(steps)) and len(steps) > 1

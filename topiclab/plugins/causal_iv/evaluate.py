@@ -80,7 +80,12 @@ def evaluate(
     sections["How to read this"] = _reading_notes(cfg, icp_first)
     figs = figures.topic_figures(ctx, cfg, cov, weak, invalid, curve, icp_first)
     return StageResult(
-        metrics=m, claims=build_claims(cfg, m), tables=tables, figures=figs, sections=sections
+        metrics=m,
+        claims=build_claims(cfg, m),
+        tables=tables,
+        figures=figs,
+        captions={k: v for k, v in figures.CAPTIONS.items() if k in figs},
+        sections=sections,
     )
 
 

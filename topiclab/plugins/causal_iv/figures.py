@@ -79,6 +79,20 @@ def sieve_plot(curve: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+CAPTIONS = {
+    "coverage": "95 % confidence intervals of 2SLS (left) and OLS (right) across Monte-Carlo "
+    "repetitions, sorted; red intervals miss the true effect (dashed line)",
+    "estimates_spread": "Spread of the Monte-Carlo estimates: 2SLS with a strong, a weak and an "
+    "invalid instrument, and OLS; dashed lines mark the true β and the probability limits of "
+    "OLS and of 2SLS with the invalid instrument",
+    "sieve_vs_forbidden": "Nonlinear IV: the sieve 2SLS fit and the forbidden regression "
+    "(plug-in of the fitted X) against the true f(x)",
+    "iv_graph": "The instrumental-variable graph: Z moves X, a hidden U confounds X and Y",
+    "icp_estimated_graph": "Invariant causal prediction's estimated parents of Y (solid) over "
+    "the true graph (dashed)",
+}
+
+
 def topic_figures(
     ctx: StageContext,
     cfg: CausalIVConfig,

@@ -132,7 +132,8 @@ def monte_carlo(
                     "ols_covers": b.covers(s.beta),
                 }
             )
-            progress(rep, tsls=a.estimate)
+            # One series per scenario: under one key MLflow would draw them as one curve.
+            progress(rep, **{f"{label}/tsls": a.estimate, f"{label}/ols": b.estimate})
     path = ctx.path(f"{label}.csv")
     pd.DataFrame(rows).to_csv(path, index=False)
     return str(path)
