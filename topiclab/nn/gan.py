@@ -29,13 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 from torch.func import functional_call, jacfwd, jacrev, vmap
 
+from topiclab.nn.fitting import TrainingDiverged, history_row
 from topiclab.nn.generative import ProgressFn
 
 MAX_STEPS = 10_000_000
-
-
-class TrainingDiverged(FloatingPointError):
-    """A training loss became NaN or infinite; the message names the step and the loss."""
 
 
 class GANConfig(BaseModel):
@@ -86,13 +83,6 @@ def mlp(
 
 def _leaky() -> nn.Module:
     return nn.LeakyReLU(0.2)
-
-
-def history_row(history: list[dict[str, float]], step: int, loss: float, **extra: float) -> dict:
-    """A logged row: the step, the objective as ``loss``, ``loss_avg`` (an EMA over logged rows;
-    the diffusion topic's loss table reads it) and any other losses."""
-    avg = loss if not history else 0.8 * history[-1]["loss_avg"] + 0.2 * loss
-    return {"step": step, "loss": loss, "loss_avg": avg, **extra}
 
 
 def jacobian_norms(fn: Any, z: Tensor, scale: Tensor) -> Tensor:
