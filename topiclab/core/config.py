@@ -35,7 +35,8 @@ class RegistryKey:
     """Field metadata: the value is the key of a registered trainer or estimator.
 
     ``task``: the trainer's task (or the estimator's kind) the key must have; None accepts any.
-    ``keys_of_mapping``: the field is a dict whose *keys* are such keys (per-key options).
+    ``keys_of_mapping``: the field is a dict whose *keys* are such keys (per-key options), or
+    a list of such keys.
     """
 
     kind: Literal["trainer", "estimator"]
@@ -67,7 +68,8 @@ def check_registry_keys(config: BaseModel, registry: Registry) -> None:
             spec = lookup(key, meta.task)
         except UnknownKeyError as err:
             raise ConfigError(f"invalid value for '{path}': {err}") from None
-        options = _get_path(config, path).get(key) if meta.keys_of_mapping else None
+        named = _get_path(config, path) if meta.keys_of_mapping else None
+        options = named.get(key) if isinstance(named, dict) else None
         if isinstance(options, dict) and spec.config is not None:
             try:
                 spec.config.model_validate(options)
