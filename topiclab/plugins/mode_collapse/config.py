@@ -1,4 +1,5 @@
-"""Config of the mode-collapse topic. The ``standard`` profile fits 8 minutes on 2 CPU cores.
+"""Config of the mode-collapse topic. ``standard`` aims at 8 minutes on 2 idle CPU cores (430 s CPU
+measured; docs/topics/mode-collapse.md).
 
     topiclab run mode-collapse --profile quick
     topiclab run mode-collapse --set seeds=10 --set trainers.gan.steps=5000
@@ -33,7 +34,8 @@ TrainerOptions = Annotated[
 ]
 
 # Every GAN: PacGAN's data and z ∼ N(0, I₂), but Adam at 1e-3 with a cosine decay for a few
-# thousand steps instead of PacGAN's 1e-4 for 400 epochs (400k steps): CPU minutes, not hours.
+# thousand steps instead of PacGAN's 1e-4 for 400 epochs (400k steps; their 4 × 400 / maxout
+# nets cost 2.7 CPU hours per seed here, benchmarks/bench_gan_seeds.py): minutes, not hours.
 _GAN: dict[str, Any] = {"steps": 2000, "lr": 1e-3, "lr_min_frac": 0.02, "batch": 128}
 STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
     "gan": dict(_GAN),
