@@ -1,5 +1,7 @@
 """The train stage: every trainer of ``cfg.trainers`` × every data set × ``cfg.seeds`` seeds,
-by registry key; then the ±x regression (an MSE regressor and a conditional MDN).
+by registry key (on the grid only ``cfg.grid_trainers``); then the ±x regression (an MSE
+regressor and a conditional MDN). A trainer class with ``fit_together`` (the GANs) fits all
+seeds of a method as one batched model.
 
     from topiclab.plugins.mode_collapse.train import train
     result = train(ctx, cfg, data)      # result.data["runs"]: one record per training
