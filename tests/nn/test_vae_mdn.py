@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from topiclab.nn.gan import TrainingDiverged
+from topiclab.nn.fitting import TrainingDiverged
 from topiclab.nn.generative import GenerativeTrainer
 from topiclab.nn.mdn import MDNConfig, MDNTrainer, fit_conditional
 from topiclab.nn.vae import VAEConfig, VAETrainer

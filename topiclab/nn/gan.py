@@ -27,15 +27,12 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
-from torch.func import functional_call, jacfwd, jacrev, vmap
+from torch.func import functional_call, jacfwd, jacrev, stack_module_state, vmap
 
+from topiclab.nn.fitting import TrainingDiverged, history_row
 from topiclab.nn.generative import ProgressFn
 
 MAX_STEPS = 10_000_000
-
-
-class TrainingDiverged(FloatingPointError):
-    """A training loss became NaN or infinite; the message names the step and the loss."""
 
 
 class GANConfig(BaseModel):
@@ -86,13 +83,6 @@ def mlp(
 
 def _leaky() -> nn.Module:
     return nn.LeakyReLU(0.2)
-
-
-def history_row(history: list[dict[str, float]], step: int, loss: float, **extra: float) -> dict:
-    """A logged row: the step, the objective as ``loss``, ``loss_avg`` (an EMA over logged rows;
-    the diffusion topic's loss table reads it) and any other losses."""
-    avg = loss if not history else 0.8 * history[-1]["loss_avg"] + 0.2 * loss
-    return {"step": step, "loss": loss, "loss_avg": avg, **extra}
 
 
 def jacobian_norms(fn: Any, z: Tensor, scale: Tensor) -> Tensor:
@@ -181,13 +171,18 @@ class GANTrainer:
 
     # --- training ---------------------------------------------------------------------
 
-    def fit(self, x: np.ndarray, progress: ProgressFn | None = None) -> None:
-        c = self.config
+    def _prepare(self, x: np.ndarray) -> Tensor:
+        """The training rows (standardized if configured); builds G and D for their width."""
         data = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(len(x), -1)
-        if c.standardize:
+        if self.config.standardize:
             self.mean, self.std = data.mean(0), data.std(0).clamp_min(1e-8)
         data = (data - self.mean) / self.std
         self._build(data.shape[1])
+        return data
+
+    def fit(self, x: np.ndarray, progress: ProgressFn | None = None) -> None:
+        c = self.config
+        data = self._prepare(x)
         assert self.G is not None and self.D is not None
         opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, 0.999))
         opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, 0.999))
@@ -218,6 +213,30 @@ class GANTrainer:
             self._check(step, d_loss, g_loss)
             self._record(step, d_loss, g_loss, progress)
 
+    @classmethod
+    def fit_together(
+        cls,
+        trainers: list[GANTrainer],
+        x: np.ndarray,
+        progress: list[ProgressFn | None] | None = None,
+    ) -> list[TrainingDiverged | None]:
+        """Fit trainers whose configs differ only in ``seed`` as one vectorized model (their
+        weights stacked, one batched matmul per layer). Each seed keeps the initial weights,
+        minibatches and z draws that ``fit`` gives it, and Adam acts elementwise, so the runs
+        stay independent (equal to ``fit`` up to float rounding); the small 2-D nets cost little
+        more for five seeds than for one. Returns, per trainer, the divergence that failed it or
+        None. The unrolled GAN (k > 0) is fitted one trainer at a time."""
+        progress = progress or [None] * len(trainers)
+        c = trainers[0].config
+        if any(t.config.model_copy(update={"seed": c.seed}) != c for t in trainers):
+            raise ValueError("fit_together needs trainers whose configs differ only in seed")
+        # A subclass that changes ``fit`` is fitted its own way, one trainer at a time.
+        own_fit = any(type(t).fit is not GANTrainer.fit for t in trainers)
+        if c.unroll or len(trainers) == 1 or own_fit:
+            return [_fit_or_fail(t, x, p) for t, p in zip(trainers, progress, strict=True)]
+        data = [t._prepare(x) for t in trainers]  # each builds its G and D from its seed
+        return _VectorizedGAN(trainers).fit(data[0], progress)
+
     def _lr_factor(self, step: int) -> float:
         c = self.config
         return c.lr_min_frac + (1 - c.lr_min_frac) * 0.5 * (1 + math.cos(math.pi * step / c.steps))
@@ -228,12 +247,22 @@ class GANTrainer:
                 f"GAN loss not finite at step {step}: D {d_loss.item()}, G {g_loss.item()}"
             )
 
-    def _record(self, step: int, d_loss: Tensor, g_loss: Tensor, progress: ProgressFn | None):
+    def _record(
+        self,
+        step: int,
+        d_loss: Tensor,
+        g_loss: Tensor,
+        progress: ProgressFn | None,
+        g_state: Callable[[], dict[str, Tensor]] | None = None,
+    ) -> None:
+        """A checkpoint of G's weights (``g_state()``, else G's own) and a history row when due."""
         c = self.config
         last = step == c.steps - 1
         if c.checkpoint_every and ((step + 1) % c.checkpoint_every == 0 or last):
             assert self.G is not None
-            self.checkpoints[step + 1] = copy.deepcopy(self.G.state_dict())
+            self.checkpoints[step + 1] = (
+                g_state() if g_state else copy.deepcopy(self.G.state_dict())
+            )
         if step % c.log_every == 0 or last:
             # ``loss`` is G's: the objective of the model that is sampled.
             row = history_row(self.history, step, g_loss.item(), d_loss=d_loss.item())
@@ -290,3 +319,116 @@ class GANTrainer:
         self.D.load_state_dict(state["D"])
         self.mean, self.std = state["mean"], state["std"]
         self.history, self.checkpoints = state["history"], state["checkpoints"]
+
+
+def _fit_or_fail(trainer: GANTrainer, x: np.ndarray, progress: ProgressFn | None):
+    try:
+        trainer.fit(x, progress)
+    except TrainingDiverged as err:
+        return err
+    return None
+
+
+def _batched(net: nn.Module) -> Callable[[dict[str, Tensor], Tensor], Tensor]:
+    """``net`` (an ``mlp``) applied to stacked weights: (seeds, rows, d) → (seeds, rows, out).
+    One ``baddbmm`` per layer for all seeds: several times faster than ``vmap`` over
+    ``functional_call`` for these small layers."""
+    assert isinstance(net, nn.Sequential)
+    layers = list(net.named_children())
+
+    def forward(p: dict[str, Tensor], h: Tensor) -> Tensor:
+        for name, layer in layers:
+            if isinstance(layer, nn.Linear):
+                h = torch.baddbmm(p[f"{name}.bias"][:, None], h, p[f"{name}.weight"].mT)
+            else:
+                h = layer(h)
+        return h
+
+    return forward
+
+
+class _VectorizedGAN:
+    """Several seeds of one GAN config trained as one batched model (``fit_together``)."""
+
+    D: Callable[[dict[str, Tensor], Tensor], Tensor]
+
+    def __init__(self, trainers: list[GANTrainer]) -> None:
+        self.trainers = trainers
+        self.c = trainers[0].config
+        nets = [(t.G, t.D) for t in trainers]
+        assert all(g is not None and d is not None for g, d in nets)
+        self.pg = stack_module_state([g for g, _ in nets])[0]  # type: ignore[misc]
+        self.pd = stack_module_state([d for _, d in nets])[0]  # type: ignore[misc]
+        self.G, self.D = _batched(nets[0][0]), _batched(nets[0][1])
+
+    def _d(self, x: Tensor) -> Tensor:
+        """D's logits for (seeds, batch·m, d) rows, packed m at a time as PacGAN's D sees them."""
+        return self.D(self.pd, x.reshape(len(x), -1, self.c.pack * x.shape[-1]))
+
+    def fit(self, data: Tensor, progress: list[ProgressFn | None]) -> list[TrainingDiverged | None]:
+        c, ts = self.c, self.trainers
+        opts = [
+            torch.optim.Adam(p.values(), lr=c.lr, betas=(c.beta1, 0.999))
+            for p in (self.pg, self.pd)
+        ]
+        scheds = [torch.optim.lr_scheduler.LambdaLR(o, ts[0]._lr_factor) for o in opts]
+        gens = [torch.Generator().manual_seed(t.config.seed) for t in ts]
+        failed: list[TrainingDiverged | None] = [None] * len(ts)
+        n_real = c.batch * c.pack
+        for step in range(c.steps):
+            # Per seed, the draws of GANTrainer.fit in its order: minibatch rows, then z.
+            draws = [
+                (
+                    torch.randint(0, len(data), (1, n_real), generator=g)[0],
+                    torch.randn(n_real, c.z_dim, generator=g),
+                )
+                for g in gens
+            ]
+            real = data[torch.stack([i for i, _ in draws])]
+            fake = self.G(self.pg, torch.stack([z for _, z in draws]))
+            d_loss = F.softplus(-self._d(real)).mean((1, 2)) + F.softplus(
+                self._d(fake.detach())
+            ).mean((1, 2))
+            self._step(opts[1], d_loss)
+            g_loss = F.softplus(-self._d(fake)).mean((1, 2))
+            self._step(opts[0], g_loss)
+            for s in scheds:
+                s.step()
+            self._record(step, d_loss, g_loss, progress, failed)
+        for i, t in enumerate(ts):
+            assert t.G is not None and t.D is not None
+            t.G.load_state_dict(self._member(self.pg, i))
+            t.D.load_state_dict(self._member(self.pd, i))
+        return failed
+
+    @staticmethod
+    def _step(opt: torch.optim.Adam, losses: Tensor) -> None:
+        """Each seed's gradient is that of its own mean loss (the sum couples nothing)."""
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        opt.step()
+
+    @staticmethod
+    def _member(stacked: dict[str, Tensor], i: int) -> dict[str, Tensor]:
+        return {k: v[i].detach().clone() for k, v in stacked.items()}
+
+    def _record(
+        self,
+        step: int,
+        d_loss: Tensor,
+        g_loss: Tensor,
+        progress: list[ProgressFn | None],
+        failed: list[TrainingDiverged | None],
+    ) -> None:
+        """Per seed still running: its divergence check, checkpoint and history row."""
+        finite = (torch.isfinite(d_loss) & torch.isfinite(g_loss)).tolist()  # one sync per step
+        for i, t in enumerate(self.trainers):
+            if failed[i] is not None:
+                continue  # its weights are NaN; the other seeds' slices are unaffected
+            if not finite[i]:
+                try:
+                    t._check(step, d_loss[i], g_loss[i])
+                except TrainingDiverged as err:
+                    failed[i] = err
+                    continue
+            t._record(step, d_loss[i], g_loss[i], progress[i], lambda i=i: self._member(self.pg, i))

@@ -13,14 +13,14 @@ likelihood-based control of the mode-collapse topic (forward KL, which covers ev
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from topiclab.nn.gan import MAX_STEPS, TrainingDiverged, history_row, mlp
+from topiclab.nn.fitting import StandardizedTrainer, minibatch_adam
+from topiclab.nn.gan import MAX_STEPS, mlp
 from topiclab.nn.generative import ProgressFn
 
 
@@ -70,28 +70,6 @@ class MDN(nn.Module):
         return mu[rows, k] + sigma[rows, k] * torch.randn(mu[rows, k].shape, generator=generator)
 
 
-def _train(
-    mdn: MDN, x: Tensor, y: Tensor, c: MDNConfig, progress: ProgressFn | None = None
-) -> list[dict[str, float]]:
-    """Adam on the negative log-likelihood; returns the loss history."""
-    opt = torch.optim.Adam(mdn.parameters(), lr=c.lr)
-    g = torch.Generator().manual_seed(c.seed)
-    history: list[dict[str, float]] = []
-    for step in range(c.steps):
-        idx = torch.randint(0, len(y), (c.batch,), generator=g)
-        loss = -mdn.log_prob(x[idx], y[idx]).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"MDN loss not finite at step {step}: {loss.item()}")
-        if step % c.log_every == 0 or step == c.steps - 1:
-            history.append(history_row(history, step, loss.item()))
-            if progress is not None:
-                progress(step, nll=loss.item())
-    return history
-
-
 def fit_conditional(x: np.ndarray, y: np.ndarray, c: MDNConfig) -> MDN:
     """An MDN for p(y | x), rows of x (n, d_in) and y (n, d)."""
     xt = torch.as_tensor(np.asarray(x, np.float32)).reshape(len(x), -1)
@@ -99,7 +77,9 @@ def fit_conditional(x: np.ndarray, y: np.ndarray, c: MDNConfig) -> MDN:
     torch.manual_seed(c.seed)
     mdn = MDN(xt.shape[1], yt.shape[1], c)
     _spread_init(mdn, yt)
-    _train(mdn, xt, yt, c)
+    minibatch_adam(
+        mdn, len(yt), lambda idx, _: -mdn.log_prob(xt[idx], yt[idx]).mean(), c, "MDN", "nll"
+    )
     return mdn
 
 
@@ -115,35 +95,37 @@ def _spread_init(mdn: MDN, y: Tensor) -> None:
     last.bias[k + k * d :] = torch.log(y.std(0).clamp_min(1e-6) / k).repeat(k)
 
 
-class MDNTrainer:
+class MDNTrainer(StandardizedTrainer):
     """The unconditional MDN as a generative trainer: means start at K random data points."""
 
-    def __init__(self, config: MDNConfig | None = None) -> None:
-        self.config = config or MDNConfig()
-        self.mdn: MDN | None = None
-        self.mean = torch.zeros(1)
-        self.std = torch.ones(1)
-        self.history: list[dict[str, float]] = []
+    config: MDNConfig
+    net: MDN | None
 
-    def fit(self, x: np.ndarray, progress: ProgressFn | None = None) -> None:
-        c = self.config
-        data = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(len(x), -1)
-        self.mean, self.std = data.mean(0), data.std(0).clamp_min(1e-8)
-        data = (data - self.mean) / self.std
-        torch.manual_seed(c.seed)
-        self.mdn = MDN(0, data.shape[1], c)
+    def __init__(self, config: MDNConfig | None = None) -> None:
+        super().__init__(config or MDNConfig())
+
+    def _new(self, dim: int) -> MDN:
+        return MDN(0, dim, self.config)
+
+    def _fit(self, data: Tensor, progress: ProgressFn | None) -> list[dict[str, float]]:
+        mdn = self.net
+        assert mdn is not None
         self._init_from(data)
         none = torch.zeros(len(data), 0)
-        self.history = _train(self.mdn, none, data, c, progress)
+
+        def loss(idx: Tensor, _: torch.Generator) -> Tensor:
+            return -mdn.log_prob(none[idx], data[idx]).mean()
+
+        return minibatch_adam(mdn, len(data), loss, self.config, "MDN", "nll", progress)
 
     @torch.no_grad()
     def _init_from(self, data: Tensor) -> None:
         """Means at K random points (as k-means' Forgy init), σ = 0.1 (standardized), π flat."""
-        assert self.mdn is not None
-        k, d = self.mdn.k, self.mdn.d
+        assert isinstance(self.net, MDN)
+        k, d = self.net.k, self.net.d
         g = torch.Generator().manual_seed(self.config.seed)
         pick = data[torch.randint(0, len(data), (k,), generator=g)]
-        net = self.mdn.net
+        net = self.net.net
         assert isinstance(net, nn.Linear)
         net.weight.zero_()
         bias = net.bias
@@ -152,22 +134,6 @@ class MDNTrainer:
         bias[k + k * d :] = math.log(0.1)
 
     def sample(self, n: int, seed: int) -> np.ndarray:
-        assert self.mdn is not None, "fit or load the trainer before sampling"
+        assert self.net is not None, "fit or load the trainer before sampling"
         g = torch.Generator().manual_seed(seed)
-        return (self.mdn.sample(torch.zeros(n, 0), g) * self.std + self.mean).numpy()
-
-    def module(self) -> nn.Module:
-        assert self.mdn is not None, "fit or load the trainer first"
-        return self.mdn
-
-    def save(self, path: str | Path) -> None:
-        assert self.mdn is not None, "fit the trainer before saving"
-        state = {"config": self.config.model_dump(), "mdn": self.mdn.state_dict()}
-        torch.save(state | {"mean": self.mean, "std": self.std, "history": self.history}, path)
-
-    def load(self, path: str | Path) -> None:
-        state = torch.load(path, weights_only=False)
-        assert state["config"] == self.config.model_dump(), "saved with another config"
-        self.mean, self.std, self.history = state["mean"], state["std"], state["history"]
-        self.mdn = MDN(0, len(self.mean), self.config)
-        self.mdn.load_state_dict(state["mdn"])
+        return (self.net.sample(torch.zeros(n, 0), g) * self.std + self.mean).numpy()

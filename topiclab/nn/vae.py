@@ -13,14 +13,14 @@ means instead (the "blurry" mean images of image VAEs). Follows topiclab.nn.gene
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from topiclab.nn.gan import MAX_STEPS, TrainingDiverged, history_row, jacobian_norms, mlp
+from topiclab.nn.fitting import StandardizedTrainer, minibatch_adam
+from topiclab.nn.gan import MAX_STEPS, jacobian_norms, mlp
 from topiclab.nn.generative import ProgressFn
 
 
@@ -58,65 +58,38 @@ class VAE(nn.Module):
         return (nll + beta * kl).mean()
 
 
-class VAETrainer:
+class VAETrainer(StandardizedTrainer):
     """Fits a VAE to standardized rows of ``x``; samples in data units."""
 
-    def __init__(self, config: VAEConfig | None = None) -> None:
-        self.config = config or VAEConfig()
-        self.vae: VAE | None = None
-        self.mean = torch.zeros(1)
-        self.std = torch.ones(1)
-        self.history: list[dict[str, float]] = []
+    config: VAEConfig
+    net: VAE | None
 
-    def fit(self, x: np.ndarray, progress: ProgressFn | None = None) -> None:
-        c = self.config
-        data = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(len(x), -1)
-        self.mean, self.std = data.mean(0), data.std(0).clamp_min(1e-8)
-        data = (data - self.mean) / self.std
-        torch.manual_seed(c.seed)
-        self.vae = VAE(data.shape[1], c)
-        opt = torch.optim.Adam(self.vae.parameters(), lr=c.lr)
-        g = torch.Generator().manual_seed(c.seed)
-        for step in range(c.steps):
-            idx = torch.randint(0, len(data), (c.batch,), generator=g)
-            loss = self.vae.neg_elbo(data[idx], c.beta, g)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"VAE loss not finite at step {step}: {loss.item()}")
-            if step % c.log_every == 0 or step == c.steps - 1:
-                self.history.append(history_row(self.history, step, loss.item()))
-                if progress is not None:
-                    progress(step, neg_elbo=loss.item())
+    def __init__(self, config: VAEConfig | None = None) -> None:
+        super().__init__(config or VAEConfig())
+
+    def _new(self, dim: int) -> VAE:
+        return VAE(dim, self.config)
+
+    def _fit(self, data: Tensor, progress: ProgressFn | None) -> list[dict[str, float]]:
+        vae, c = self.net, self.config
+        assert vae is not None
+
+        def loss(idx: Tensor, g: torch.Generator) -> Tensor:
+            return vae.neg_elbo(data[idx], c.beta, g)
+
+        return minibatch_adam(vae, len(data), loss, c, "VAE", "neg_elbo", progress)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int) -> np.ndarray:
-        assert self.vae is not None, "fit or load the trainer before sampling"
+        assert self.net is not None, "fit or load the trainer before sampling"
         g = torch.Generator().manual_seed(seed)
-        x = self.vae.dec(torch.randn(n, self.vae.latent, generator=g))
+        x = self.net.dec(torch.randn(n, self.net.latent, generator=g))
         if self.config.sample_noise:
-            x = x + self.vae.log_sigma.exp() * torch.randn(x.shape, generator=g)
+            x = x + self.net.log_sigma.exp() * torch.randn(x.shape, generator=g)
         return (x * self.std + self.mean).numpy()
 
     def lipschitz(self, n: int, seed: int) -> float:
         """Empirical Lipschitz constant of the decoder mean in data units (max over n z's)."""
-        assert self.vae is not None, "fit or load the trainer first"
-        z = torch.randn(n, self.vae.latent, generator=torch.Generator().manual_seed(seed))
-        return float(jacobian_norms(self.vae.dec, z, self.std).max().detach())
-
-    def module(self) -> nn.Module:
-        assert self.vae is not None, "fit or load the trainer first"
-        return self.vae
-
-    def save(self, path: str | Path) -> None:
-        assert self.vae is not None, "fit the trainer before saving"
-        state = {"config": self.config.model_dump(), "vae": self.vae.state_dict()}
-        torch.save(state | {"mean": self.mean, "std": self.std, "history": self.history}, path)
-
-    def load(self, path: str | Path) -> None:
-        state = torch.load(path, weights_only=False)
-        assert state["config"] == self.config.model_dump(), "saved with another config"
-        self.mean, self.std, self.history = state["mean"], state["std"], state["history"]
-        self.vae = VAE(len(self.mean), self.config)
-        self.vae.load_state_dict(state["vae"])
+        assert self.net is not None, "fit or load the trainer first"
+        z = torch.randn(n, self.net.latent, generator=torch.Generator().manual_seed(seed))
+        return float(jacobian_norms(self.net.dec, z, self.std).max().detach())

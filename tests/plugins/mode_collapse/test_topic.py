@@ -39,9 +39,11 @@ def test_quick_run_writes_every_output(quick):
         "kl_directions",
         "regression",
     } <= set(ev.figures)
-    assert {"runs", "summary_ring", "cycling_ring"} <= set(ev.tables)
+    assert {"runs", "summary_ring", "cycling_ring", "summary_grid"} <= set(ev.tables)
     runs = quick["train"].data["runs"]
     ring = [r for r in runs if r["dataset"] == "ring"]
+    grid = {(r["method"], r["seed"]) for r in runs if r["dataset"] == "grid"}
+    assert grid == {(m, s) for m in ("gan", "pacgan") for s in (0, 1)}  # grid_trainers only
     assert {r["method"] for r in ring} == ALL and len(ring) == 2 * len(ALL)  # 2 seeds in quick
     assert {(r["method"], r["seed"]) for r in runs if r["dataset"] == "stacked"} == {
         ("gan", 0),
@@ -66,6 +68,8 @@ def test_quick_claims_and_the_published_table(quick):
         "ddpm-covers-ring",
         "mse-averages-mdn-splits",
         "ordering-as-published",
+        "gan-drops-grid-modes",
+        "remedies-more-modes-grid",
     } <= set(claims)
     for c in ev.claims:
         assert c.source and not re.search(r"issue \d|reference (page )?\d", c.source), c
@@ -95,6 +99,7 @@ def test_a_diverging_gan_seed_fails_that_seed_only_and_the_report_says_so(tmp_pa
             "quick",
             overrides=[
                 'trainers={"nan-gan": {"steps": 20}, "gan": {"steps": 20}}',
+                'datasets=["ring"]',
                 "stacked.enabled=false",
             ],
             root=tmp_path,
@@ -135,6 +140,9 @@ def test_config_names_registered_trainers_and_validates_their_options():
         resolve_config(type(topic), "quick", overrides=["trainers.pacgan.pack=1"])
     cfg = resolve_config(type(topic), "standard")
     assert cfg.seeds >= 5 and set(cfg.trainers) == ALL and cfg.n_samples == 2_500
+    assert cfg.methods("grid") == ["gan", "pacgan"] and set(cfg.methods("ring")) == ALL
+    with pytest.raises(ConfigError, match=r"unknown trainer .*'vea'"):
+        resolve_config(type(topic), "quick", overrides=['grid_trainers=["gan", "vea"]'])
 
 
 def test_diffusion_runs_with_the_gan_trainer(tmp_path):

@@ -1,4 +1,5 @@
-"""Config of the mode-collapse topic. The ``standard`` profile fits 8 minutes on 2 CPU cores.
+"""Config of the mode-collapse topic. ``standard`` aims at 8 minutes on 2 idle CPU cores (430 s CPU
+measured; docs/topics/mode-collapse.md).
 
     topiclab run mode-collapse --profile quick
     topiclab run mode-collapse --set seeds=10 --set trainers.gan.steps=5000
@@ -24,20 +25,25 @@ from topiclab.nn.generative import GENERATIVE_TASK
 MAX_POINTS = 10_000_000
 Dataset = Literal["ring", "grid"]
 _RING: tuple[Dataset, ...] = ("ring",)
+TrainerKeys = Annotated[
+    list[str], RegistryKey("trainer", task=GENERATIVE_TASK, keys_of_mapping=True)
+]
 TrainerOptions = Annotated[
     dict[str, dict[str, Any]],
     RegistryKey("trainer", task=GENERATIVE_TASK, keys_of_mapping=True),
 ]
 
 # Every GAN: PacGAN's data and z ∼ N(0, I₂), but Adam at 1e-3 with a cosine decay for a few
-# thousand steps instead of PacGAN's 1e-4 for 400 epochs (400k steps): CPU minutes, not hours.
+# thousand steps instead of PacGAN's 1e-4 for 400 epochs (400k steps; their 4 × 400 / maxout
+# nets cost 2.7 CPU hours per seed here, benchmarks/bench_gan_seeds.py): minutes, not hours.
 _GAN: dict[str, Any] = {"steps": 2000, "lr": 1e-3, "lr_min_frac": 0.02, "batch": 128}
 STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
     "gan": dict(_GAN),
     # m = 2: PacGAN4's D input is 4× larger and learns too slowly for 2,000 steps.
     "pacgan": _GAN | {"pack": 2},
-    # Unrolling costs ~11 vanilla steps per step (k = 5 second-order D steps): fewer steps.
-    "unrolled-gan": _GAN | {"unroll": 5, "steps": 400},
+    # Unrolling costs ~7 vanilla steps per step (k = 5 second-order D steps) and is not
+    # batched over seeds: 800 steps (400 left it at 3.8 % HQ).
+    "unrolled-gan": _GAN | {"unroll": 5, "steps": 800},
     "vae": {"steps": 1000},
     "mdn": {"steps": 500, "components": 30},
     # T = 200 with β up to 0.1 (ᾱ_T = 3e-5): a fifth of the 1000 sampling passes.
@@ -75,6 +81,10 @@ class StackedConfig(ConfigSection):
 
 class ModeCollapseConfig(TopicConfig):
     datasets: list[Dataset] = Field(default_factory=lambda: list(_RING), min_length=1)
+    # PacGAN Table 1's rows among our trainers; a key not in ``trainers`` is not trained.
+    grid_trainers: TrainerKeys = Field(
+        default_factory=lambda: ["gan", "pacgan"], description="of `trainers`, also on the grid"
+    )
     n_train: int = Field(default=100_000, ge=100, le=MAX_POINTS, description="PacGAN: 100k")
     n_samples: int = Field(default=2_500, ge=10, le=MAX_POINTS, description="per evaluation")
     seeds: int = Field(default=5, ge=1, le=1_000, description="trainings per method")
@@ -85,6 +95,10 @@ class ModeCollapseConfig(TopicConfig):
     stacked: StackedConfig = Field(default_factory=lambda: StackedConfig())
     torch_threads: int = Field(default=1, ge=0, le=1_024, description="1: fastest on 2 cores")
 
+    def methods(self, dataset: str) -> list[str]:
+        """The trainer keys fitted on ``dataset``, in the order of ``trainers``."""
+        return [k for k in self.trainers if dataset != "grid" or k in self.grid_trainers]
+
 
 def _with(trainers: dict[str, dict[str, Any]], **changes: dict[str, Any]) -> dict[str, Any]:
     return {k: v | changes.get(k.replace("-", "_"), {}) for k, v in trainers.items()}
@@ -93,10 +107,13 @@ def _with(trainers: dict[str, dict[str, Any]], **changes: dict[str, Any]) -> dic
 # Profiles carry the whole trainers table, so that `--set trainers.gmm={}` adds a method
 # (a deep merge) instead of replacing the table.
 STANDARD: dict[str, Any] = {
+    # The grid with PacGAN Table 1's two rows that we train (GAN, PacGAN), same options.
+    "datasets": ["ring", "grid"],
     "trainers": copy.deepcopy(STANDARD_TRAINERS),
     "stacked": {"trainers": copy.deepcopy(STACKED_TRAINERS)},
 }
 QUICK: dict[str, Any] = {
+    "datasets": ["ring", "grid"],
     "n_train": 5_000,
     "seeds": 2,
     "checkpoints": 3,
@@ -119,6 +136,7 @@ QUICK: dict[str, Any] = {
 }
 FULL: dict[str, Any] = {
     "datasets": ["ring", "grid"],
+    "grid_trainers": list(STANDARD_TRAINERS),
     "seeds": 10,
     "stacked": {
         "seeds": 10,

@@ -54,7 +54,7 @@ def evaluate(
     for dataset in cfg.datasets:
         exact = mode_metrics(sample_mixture(mixture(dataset), cfg.n_samples, 7), *_ms(dataset))
         out.metrics |= {f"{dataset}.exact.{k}": exact[k] for k in METRICS}
-        summary = summarize(runs, dataset, list(cfg.trainers))
+        summary = summarize(runs, dataset, cfg.methods(dataset))
         for method, row in summary.items():
             out.metrics |= {f"{dataset}.{method}.{k}": v for k, v in row.items()}
             out.children[f"{dataset}-{method}"] = dict(row)
@@ -134,7 +134,7 @@ def published_section(
         ours += [pm(row, "kl_uniform", 1, 2), pm(row, "lipschitz")]
         seeds = f"{row['n_ok']:.0f}/{row['n_ok'] + row['n_failed']:.0f}"
         rows.append([method, *ours, seeds, *published(dataset, method, cfg.trainers[method])])
-    opts = "; ".join(f"`{m}` {o}" for m, o in cfg.trainers.items())
+    opts = "; ".join(f"`{m}` {cfg.trainers[m]}" for m in cfg.methods(dataset))
     return (
         f"Modes captured (of {len(mixture(dataset).means)}, ≥ 1 high-quality sample: PacGAN's "
         "count; and the stricter ≥ 1 % of the samples), % high-quality (within 3σ), the "
@@ -168,7 +168,7 @@ def cycling(
     next). Gains alone are learning; a drop is the generator leaving a mode (cycling)."""
     rows: list[dict[str, Any]] = []
     metrics: dict[str, float] = {}
-    for method in cfg.trainers:
+    for method in cfg.methods(dataset):
         drops: list[float] = []
         for s in range(cfg.seeds):
             key = f"{dataset}-{method}-s{s}-checkpoints"

@@ -38,7 +38,7 @@ def scatter_runs(
     path: Path,
 ) -> str:
     """Rows: methods; columns: seeds (red circles: the true modes; empty: a failed seed)."""
-    methods, means = list(cfg.trainers), mixture(dataset).means
+    methods, means = cfg.methods(dataset), mixture(dataset).means
     pad = 0.5 if dataset == "ring" else 1.0
     fig, axes = plt.subplots(
         len(methods), cfg.seeds, squeeze=False, figsize=(1.9 * cfg.seeds, 1.9 * len(methods))

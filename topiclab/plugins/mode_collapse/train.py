@@ -1,5 +1,7 @@
 """The train stage: every trainer of ``cfg.trainers`` × every data set × ``cfg.seeds`` seeds,
-by registry key; then the ±x regression (an MSE regressor and a conditional MDN).
+by registry key (on the grid only ``cfg.grid_trainers``); then the ±x regression (an MSE
+regressor and a conditional MDN). A trainer class with ``fit_together`` (the GANs) fits all
+seeds of a method as one batched model.
 
     from topiclab.plugins.mode_collapse.train import train
     result = train(ctx, cfg, data)      # result.data["runs"]: one record per training
@@ -48,46 +50,92 @@ def train(ctx: StageContext, cfg: ModeCollapseConfig, data: StageResult) -> Stag
     with torch_threads(cfg.torch_threads):
         for dataset in cfg.datasets:
             x = np.load(data.files[f"{dataset}_train"])
-            for key in cfg.trainers:
+            for key in cfg.methods(dataset):
                 with ctx.progress(f"{key} on {dataset}", total=cfg.seeds, child=key) as bar:
-                    for s in range(cfg.seeds):
-                        runs.append(fit_one(ctx, cfg, result, dataset, key, s, x))
-                        bar(s + 1)
+                    runs += fit_seeds(ctx, cfg, result, dataset, key, cfg.seeds, x, bar)
         if cfg.stacked.enabled:
             x = np.load(data.files["stacked_train"])
             for key in cfg.stacked.trainers:
-                runs += [
-                    fit_one(ctx, cfg, result, "stacked", key, s, x)
-                    for s in range(cfg.stacked.seeds)
-                ]
+                runs += fit_seeds(ctx, cfg, result, "stacked", key, cfg.stacked.seeds, x)
         result.files |= regression(ctx, cfg, data)
     result.data["runs"] = runs
     return result
 
 
-def fit_one(
+def fit_seeds(
+    ctx: StageContext,
+    cfg: ModeCollapseConfig,
+    result: StageResult,
+    dataset: str,
+    key: str,
+    seeds: int,
+    x: np.ndarray,
+    bar: Any = None,
+) -> list[dict[str, Any]]:
+    """All seeds of (data set, trainer): at once where the trainer class can fit several
+    seeds together (``fit_together``: the GANs, batched), else one after the other."""
+    spec = ctx.registry.trainer(key, task=GENERATIVE_TASK)
+
+    def make(seed: int) -> Any:
+        return spec.create(run_options(ctx, cfg, key, seed, stacked=dataset == "stacked"))
+
+    batched = getattr(type(make(0)), "fit_together", None)
+    if batched is None:
+        records = []
+        for s in range(seeds):
+            trainer, start = make(s), time.perf_counter()
+            error = _fit(trainer, x, _progress(ctx, dataset, key, s))
+            records.append(finish(ctx, cfg, result, dataset, key, s, trainer, error, start))
+            if bar:
+                bar(s + 1)
+        return records
+    trainers = [make(s) for s in range(seeds)]
+    start = time.perf_counter()
+    errors = batched(trainers, x, [_progress(ctx, dataset, key, s) for s in range(seeds)])
+    # Each seed is charged its share of the batched fit, then its own sampling.
+    share = (time.perf_counter() - start) / seeds
+    records = [
+        finish(ctx, cfg, result, dataset, key, s, t, e, time.perf_counter() - share)
+        for s, (t, e) in enumerate(zip(trainers, errors, strict=True))
+    ]
+    if bar:
+        bar(seeds)
+    return records
+
+
+def _progress(ctx: StageContext, dataset: str, key: str, seed: int) -> Any:
+    """Step losses go to the child run that evaluate fills ("ring-gan"), a series per seed."""
+    return lambda step, **m: ctx.log_metrics(
+        {f"s{seed}.{k}": v for k, v in m.items()}, step, f"{dataset}-{key}"
+    )
+
+
+def _fit(trainer: Any, x: np.ndarray, progress: Any) -> FloatingPointError | None:
+    try:
+        trainer.fit(x, progress=progress)
+    except FloatingPointError as err:
+        return err
+    return None
+
+
+def finish(
     ctx: StageContext,
     cfg: ModeCollapseConfig,
     result: StageResult,
     dataset: str,
     key: str,
     seed: int,
-    x: np.ndarray,
+    trainer: Any,
+    error: FloatingPointError | None,
+    start: float,
 ) -> dict[str, Any]:
-    """Train, sample and record one (data set, trainer, seed); a divergence fails this run."""
+    """Sample and record one fitted (data set, trainer, seed); a divergence (``error``, or a
+    non-finite sample) fails this run only."""
     name = run_name(dataset, key, seed)
-    options = run_options(ctx, cfg, key, seed, stacked=dataset == "stacked")
     record: dict[str, Any] = {"dataset": dataset, "method": key, "seed": seed, "status": "ok"}
-    trainer = ctx.registry.trainer(key, task=GENERATIVE_TASK).create(options)
-    start = time.perf_counter()
     try:
-        # Step losses go to the child run that evaluate fills ("ring-gan"), a series per seed.
-        trainer.fit(
-            x,
-            progress=lambda step, **m: ctx.log_metrics(
-                {f"s{seed}.{k}": v for k, v in m.items()}, step, f"{dataset}-{key}"
-            ),
-        )
+        if error is not None:
+            raise error
         samples = np.asarray(trainer.sample(cfg.n_samples, seed=10_000 + seed), np.float64)
         if not np.isfinite(samples).all():
             raise FloatingPointError(f"{np.sum(~np.isfinite(samples))} non-finite sample values")
