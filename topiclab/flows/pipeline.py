@@ -56,6 +56,7 @@ from topiclab.core.outputs import (  # noqa: E402
 )
 from topiclab.core.registry import Registry, get_registry  # noqa: E402
 from topiclab.core.report import write_index  # noqa: E402
+from topiclab.core.secrets import public_url, redact  # noqa: E402
 from topiclab.core.stages import StageOutcome, run_stage, work_root  # noqa: E402
 from topiclab.core.topic import STAGES, StageResult, verdict  # noqa: E402
 
@@ -105,7 +106,7 @@ def new_run_info(topic: str, profile: str, config: dict[str, Any]) -> RunInfo:
 def prefect_urls(flow_run_id: str) -> dict[str, str]:
     """The flow run's page, when a lasting Prefect server (``PREFECT_API_URL``) serves it;
     a temporary server's page would be gone when the run ends."""
-    api = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    api = public_url(os.environ.get("PREFECT_API_URL", "")).rstrip("/")
     base = os.environ.get("PREFECT_UI_URL") or (api.removesuffix("/api") if api else "")
     if not (base and flow_run_id) or "api.prefect.cloud" in base:  # Cloud: set PREFECT_UI_URL
         return {}
@@ -222,15 +223,17 @@ def _publish_artifacts(topic: str, evaluation: StageResult, run: RunInfo) -> Non
         {"claim": f"metric: {k}", "this run": f"{v:.6g}"} for k, v in evaluation.metrics.items()
     ]
     key = "".join(ch if ch.isalnum() else "-" for ch in topic.lower())
-    create_table_artifact(
-        table=rows,
+    create_table_artifact(  # artifacts are for people: no secret from the environment
+        table=[{k: redact(v) for k, v in row.items()} for row in rows],
         key=f"{key}-results",
-        description=f"{topic}: claims and metrics. "
-        + " ".join(f"[{label}]({url})" for label, url in urls.items()),
+        description=redact(
+            f"{topic}: claims and metrics. "
+            + " ".join(f"[{label}]({public_url(url)})" for label, url in urls.items())
+        ),
     )
     for label, url in urls.items():  # one link artifact per tracker page
         slug = "".join(ch if ch.isalnum() else "-" for ch in label.lower())
-        create_link_artifact(link=url, link_text=label, key=f"{key}-{slug}")
+        create_link_artifact(link=public_url(url), link_text=label, key=f"{key}-{slug}")
 
 
 @flow(name="topic-pipeline", flow_run_name="{topic}-{profile}", validate_parameters=True)
