@@ -245,14 +245,14 @@ class MlflowRest:
     def __init__(self, url: str, user: tuple[str, str]) -> None:
         self.url, self.user = url, user
 
-    def get(self, path: str, **params: Any) -> requests.Response:
-        response = requests.get(f"{self.url}{path}", params=params, auth=self.user, timeout=30)
-        assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
+    def get(self, route: str, **params: Any) -> requests.Response:
+        response = requests.get(f"{self.url}{route}", params=params, auth=self.user, timeout=30)
+        assert response.status_code == 200, f"{route}: {response.status_code} {response.text}"
         return response
 
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = requests.post(f"{self.url}{path}", json=body, auth=self.user, timeout=30)
-        assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
+    def post(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = requests.post(f"{self.url}{route}", json=body, auth=self.user, timeout=30)
+        assert response.status_code == 200, f"{route}: {response.status_code} {response.text}"
         return dict(response.json())
 
     def run_of(self, topic: str, flow_run_id: str) -> dict[str, Any]:
