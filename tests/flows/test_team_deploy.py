@@ -11,6 +11,9 @@ through the MLflow REST API, checks that strangers are refused by both servers, 
 log, tag, param and artifact for the secrets. Everything is stopped by PID.
 
     TOPICLAB_REQUIRE_POSTGRES=1 pytest tests/flows/test_team_deploy.py -s
+
+The browser tests (Chromium; ``TOPICLAB_REQUIRE_BROWSER=1`` makes its absence a failure) log
+in to both UIs and save the screenshots of deploy/README.md under docs/images/.
 """
 
 from __future__ import annotations
@@ -28,12 +31,15 @@ from typing import Any
 
 import pytest
 import requests
-from support.services import free_port, postgres_cluster
+from support.services import chromium_browser, free_port, postgres_cluster
+from support.services import screenshot_step as step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 REPO = Path(__file__).resolve().parents[2]
 POOL = "topiclab"
 RUN_TIMEOUT_S = 480  # three flow runs at once; minutes only on a loaded 2-core box
+DOC_IMAGES = REPO / "docs" / "images"  # deploy/README.md shows these screenshots
+UI_TIMEOUT_MS = 120_000
 SUITE_TOPIC = "ridge"  # the example plugin's topic: seconds in the quick profile
 
 
@@ -392,3 +398,63 @@ def test_no_secret_in_logs_tags_params_or_artifacts(team, triggered, prefect_cli
         name for name, body in texts.items() for secret in team.secrets() if secret.encode() in body
     ]
     assert not leaks, f"secrets found in: {leaks}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium_browser() as browser:
+        yield browser
+
+
+def new_page(browser: Any, **options: Any) -> Any:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, **options)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.set_default_navigation_timeout(UI_TIMEOUT_MS)
+    return page
+
+
+@pytest.mark.browser
+def test_mlflow_ui_asks_for_a_login_and_shows_the_run_metrics_and_report(team, triggered, browser):
+    assert triggered["topic"].state.is_completed()
+    run = MlflowRest(team.mlflow, team.pipeline).run_of("causal-iv", str(triggered["topic"].id))
+    exp, run_id = run["info"]["experiment_id"], run["info"]["run_id"]
+    stranger = new_page(browser)
+    assert stranger.goto(team.mlflow).status == 401  # the browser's login prompt
+    stranger.context.close()
+    user, password = team.pipeline
+    page = new_page(browser, http_credentials={"username": user, "password": password})
+    try:
+        with step(page, DOC_IMAGES, "team-mlflow-run"):
+            page.goto(
+                f"{team.mlflow}/#/experiments/{exp}/runs/{run_id}?workflowType=machine_learning"
+            )
+            metric = page.get_by_text("eval/coverage_tsls", exact=True).first
+            metric.wait_for()
+        with step(page, DOC_IMAGES, "team-mlflow-report"):
+            page.goto(f"{team.mlflow}/#/experiments/{exp}/runs/{run_id}/artifacts")
+            page.get_by_text("report.html", exact=True).first.click()
+            title = "Causal Inference 102: instrumental variables"
+            page.frame_locator("iframe").get_by_text(title).first.wait_for()
+    finally:
+        page.context.close()
+
+
+@pytest.mark.browser
+def test_prefect_ui_asks_for_the_auth_string_and_shows_the_deployments(team, triggered, browser):
+    ui = team.prefect.removesuffix("/api")
+    page = new_page(browser)
+    try:
+        with step(page, DOC_IMAGES, "team-prefect-login"):
+            page.goto(f"{ui}/deployments")
+            secret = page.locator("input[type=password]").first
+            secret.wait_for()
+        secret.fill(team.auth_string)
+        secret.press("Enter")
+        with step(page, DOC_IMAGES, "team-prefect-deployments"):
+            page.get_by_text("all-topics", exact=True).first.wait_for()
+        with step(page, DOC_IMAGES, "team-prefect-flow-run"):
+            page.goto(f"{ui}/runs/flow-run/{triggered['topic'].id}")
+            page.get_by_text("Completed", exact=True).first.wait_for()
+    finally:
+        page.context.close()

@@ -18,38 +18,22 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.services import chromium_browser, free_port, require_chromium
+from support.services import screenshot_step as step
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 UI_TIMEOUT_MS = 120_000  # a page of either UI can take a minute to render on a loaded 2-core box
 RUN_TIMEOUT_S = 240
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tail(path: Path, n: int = 3000) -> str:
@@ -58,15 +42,7 @@ def tail(path: Path, n: int = 3000) -> str:
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("TOPICLAB_REQUIRE_BROWSER") == "1":
-            pytest.fail(
-                f"TOPICLAB_REQUIRE_BROWSER=1 but {CHROMIUM} is missing: "
-                "install it with `apt-get install -y chromium`",
-                pytrace=False,
-            )
-        pytest.skip(f"{CHROMIUM} missing (apt-get install -y chromium)")
-    return CHROMIUM
+    return require_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -158,14 +134,8 @@ def read_flow_run(flow_run_id: str) -> Any:
 
 @pytest.fixture(scope="module")
 def browser(chromium: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        yield browser
 
 
 @pytest.fixture
@@ -178,17 +148,6 @@ def page(browser: Any) -> Iterator[Any]:
         yield page
     finally:
         context.close()
-
-
-@contextmanager
-def step(page: Any, shots: Path, name: str) -> Iterator[None]:
-    """Screenshot after the step, or of the page as it was when the step failed."""
-    try:
-        yield
-    except BaseException:
-        page.screenshot(path=str(shots / f"{name}-FAILED.png"), full_page=True)
-        raise
-    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")

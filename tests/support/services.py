@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,3 +111,27 @@ def postgres_cluster(databases: list[str]) -> Iterator[str]:
             as_db_user([pg_ctl, "-D", str(data), "-m", "fast", "stop"]), capture_output=True
         )
         shutil.rmtree(data, ignore_errors=True)
+
+
+@contextmanager
+def chromium_browser() -> Iterator[Any]:
+    """Playwright's Chromium on the system's binary (never ``playwright install``)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(require_chromium()), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def screenshot_step(page: Any, folder: Path, name: str) -> Iterator[None]:
+    """Screenshot after the step, or of the page as it was when the step failed."""
+    try:
+        yield
+    except BaseException:
+        page.screenshot(path=str(folder / f"{name}-FAILED.png"), full_page=True)
+        raise
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
