@@ -131,17 +131,22 @@ class LlamaTrainer:
                 f"batch_size ({self.config.batch_size}) must divide evenly over "
                 f"{self.world} processes"
             )
-        # What the training forward pass calls: the model, or DDP around it (which
-        # broadcasts rank 0's weights now and averages gradients in backward).
-        self.net: torch.nn.Module = self.model
+        self._ddp: torch.nn.Module | None = None
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index or 0] if self.device.type == "cuda" else None
-            self.net = DistributedDataParallel(self.model, device_ids=ids)
+            # Buffers (RoPE tables) are computed alike on every rank: no need to send them.
+            self._ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
         self.optimizer = self._make_optimizer()
         self.step = 0
         self.history: list[dict[str, float]] = []
+
+    @property
+    def net(self) -> torch.nn.Module:
+        """What the forward pass calls: the model, or DDP around it (which broadcast rank 0's
+        weights when it was made and averages the gradients in backward)."""
+        return self._ddp if self._ddp is not None else self.model
 
     @property
     def is_main(self) -> bool:
@@ -174,11 +179,9 @@ class LlamaTrainer:
         win = data[idx].to(self.device)
         return win[:, :-1], win[:, 1:]
 
-    def loss(
-        self, x: torch.Tensor, y: torch.Tensor, net: torch.nn.Module | None = None
-    ) -> torch.Tensor:
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with self._autocast():
-            logits = (net or self.model)(x)
+            logits = self.net(x)
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
 
     def train_step(self, data: torch.Tensor) -> dict[str, float]:
@@ -193,7 +196,7 @@ class LlamaTrainer:
             x, y = self.batch(data, self.step * cfg.grad_accum + micro, cfg.batch_size)
             # This rank's slice of the global batch (all of it in a single process).
             x, y = x[self.rank :: self.world], y[self.rank :: self.world]
-            loss = self.loss(x, y, self.net) / cfg.grad_accum
+            loss = self.loss(x, y) / cfg.grad_accum
             loss.backward()
             total += float(loss.detach())
         if self.world > 1:  # report the global batch's loss, the same number on every rank
