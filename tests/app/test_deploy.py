@@ -43,3 +43,13 @@ def test_ui_runs_work_under_topiclab_home(monkeypatch: pytest.MonkeyPatch, tmp_p
         "topiclab.flows.pipeline.topic_pipeline",
         "topiclab.flows.pipeline.suite",
     ]
+
+
+def test_local_servers_listen_on_loopback_only() -> None:
+    """``topiclab ui`` (and the tests' servers, built from the same commands) never listen on
+    another interface: a team server is set up on purpose (deploy/README.md), not by accident."""
+    from topiclab.app.servers import mlflow_command, prefect_command, prefect_env
+
+    for cmd in (prefect_command(4200), mlflow_command(5000, "sqlite:///x.db")):
+        assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
+    assert prefect_env(4200)["PREFECT_SERVER_API_HOST"] == "127.0.0.1"
