@@ -95,86 +95,87 @@ def prefect_cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
     return proc.stdout + proc.stderr
 
 
-@pytest.fixture(scope="module")
-def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
-    from topiclab.app.servers import (
-        Server,
-        mlflow_command,
-        prefect_command,
-        prefect_env,
-        server_processes,
-    )
+def new_team(tmp: Path, prefect_port: int, mlflow_port: int) -> Team:
     from topiclab.core.environment import topiclab_home
 
-    tmp = tmp_path_factory.mktemp("team")
     token = secrets.token_urlsafe
-    prefect_port, mlflow_port, worker_port = free_port(), free_port(), free_port()
-    with postgres_cluster(["prefect", "mlflow", "mlflow_users"]) as pg:
-        team = Team(
-            prefect=f"http://127.0.0.1:{prefect_port}/api",
-            mlflow=f"http://127.0.0.1:{mlflow_port}",
-            auth_string=f"topiclab:{token(18)}",
-            admin=("admin", token(18)),
-            pipeline=("pipeline", token(18)),
-            home=tmp / "shared-home",
-            artifacts=tmp / "mlartifacts",
-            logs=[topiclab_home() / f"team-{n}.log" for n in ("prefect", "mlflow", "worker")],
-            flask_key=token(24),
-        )
-        mlflow_cmd = mlflow_command(mlflow_port, f"postgresql+psycopg://{pg}/mlflow")
-        mlflow_cmd[mlflow_cmd.index("--artifacts-destination") + 1] = str(team.artifacts)
-        mlflow_env = {
-            "MLFLOW_AUTH_CONFIG_PATH": str(
-                auth_config(tmp, f"postgresql+psycopg://{pg}/mlflow_users")
-            ),
-            "MLFLOW_AUTH_ADMIN_PASSWORD": team.admin[1],
-            "MLFLOW_FLASK_SERVER_SECRET_KEY": team.flask_key,
-        }
-        prefect_server_env = {
-            **prefect_env(prefect_port),
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{pg}/prefect",
-            "PREFECT_HOME": str(tmp / "prefect-server"),
-            "PREFECT_SERVER_API_AUTH_STRING": team.auth_string,
-        }
-        servers = [
-            Server(
-                "team-prefect",
-                prefect_command(prefect_port),
-                f"{team.prefect}/health",
-                prefect_server_env,
-            ),
-            Server(
-                "team-mlflow",
-                [*mlflow_cmd, "--app-name", "basic-auth"],
-                f"{team.mlflow}/health",
-                mlflow_env,
-            ),
-        ]
-        with server_processes(servers):
-            create_user(team.mlflow, team.admin, team.pipeline)
-            client = client_env(team, tmp / "prefect-client")
-            prefect_cli(["work-pool", "create", POOL, "--type", "process"], client, tmp)
-            prefect_cli(
-                ["deploy", "--all", "--prefect-file", str(REPO / "deploy" / "prefect.yaml")],
-                client,
-                tmp,
-            )
-            worker = worker_env(team, client, tmp, worker_port)
-            cmd = [
-                sys.executable,
-                "-m",
-                "prefect",
-                "worker",
-                "start",
-                "--pool",
-                POOL,
-                "--name",
-                "worker-1",
-                "--with-healthcheck",
-            ]
-            health = f"http://127.0.0.1:{worker_port}/health"
-            with server_processes([Server("team-worker", cmd, health, worker)]):
-                yield team
+    return Team(
+        prefect=f"http://127.0.0.1:{prefect_port}/api",
+        mlflow=f"http://127.0.0.1:{mlflow_port}",
+        auth_string=f"topiclab:{token(18)}",
+        admin=("admin", token(18)),
+        pipeline=("pipeline", token(18)),
+        home=tmp / "shared-home",
+        artifacts=tmp / "mlartifacts",
+        logs=[topiclab_home() / f"team-{n}.log" for n in ("prefect", "mlflow", "worker")],
+        flask_key=token(24),
+    )
+
+
+def team_servers(team: Team, pg: str, tmp: Path) -> list[Any]:
+    """The Prefect server with its auth string, MLflow with basic auth: both on PostgreSQL."""
+    from topiclab.app.servers import Server, mlflow_command, prefect_command, prefect_env
+
+    prefect_port = int(team.prefect.split(":")[-1].removesuffix("/api"))
+    mlflow_port = int(team.mlflow.split(":")[-1])
+    mlflow_cmd = mlflow_command(mlflow_port, f"postgresql+psycopg://{pg}/mlflow")
+    mlflow_cmd[mlflow_cmd.index("--artifacts-destination") + 1] = str(team.artifacts)
+    mlflow_env = {
+        "MLFLOW_AUTH_CONFIG_PATH": str(auth_config(tmp, f"postgresql+psycopg://{pg}/mlflow_users")),
+        "MLFLOW_AUTH_ADMIN_PASSWORD": team.admin[1],
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": team.flask_key,
+    }
+    prefect_server_env = {
+        **prefect_env(prefect_port),
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{pg}/prefect",
+        "PREFECT_HOME": str(tmp / "prefect-server"),
+        "PREFECT_SERVER_API_AUTH_STRING": team.auth_string,
+    }
+    return [
+        Server(
+            "team-prefect",
+            prefect_command(prefect_port),
+            f"{team.prefect}/health",
+            prefect_server_env,
+        ),
+        Server(
+            "team-mlflow",
+            [*mlflow_cmd, "--app-name", "basic-auth"],
+            f"{team.mlflow}/health",
+            mlflow_env,
+        ),
+    ]
+
+
+def team_worker(team: Team, client: dict[str, str], tmp: Path) -> Any:
+    """``prefect worker start`` on the pool, healthy when its web server answers."""
+    from topiclab.app.servers import Server
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL]
+    cmd += ["--name", "worker-1", "--with-healthcheck"]
+    env = worker_env(team, client, tmp, port)
+    return Server("team-worker", cmd, f"http://127.0.0.1:{port}/health", env)
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    """Servers, the pipeline user, ``prefect deploy`` and a worker; all stopped by PID."""
+    from topiclab.app.servers import server_processes
+
+    tmp = tmp_path_factory.mktemp("team")
+    team = new_team(tmp, free_port(), free_port())
+    deploy = ["deploy", "--all", "--prefect-file", str(REPO / "deploy" / "prefect.yaml")]
+    with (
+        postgres_cluster(["prefect", "mlflow", "mlflow_users"]) as pg,
+        server_processes(team_servers(team, pg, tmp)),
+    ):
+        create_user(team.mlflow, team.admin, team.pipeline)
+        client = client_env(team, tmp / "prefect-client")
+        prefect_cli(["work-pool", "create", POOL, "--type", "process"], client, tmp)
+        prefect_cli(deploy, client, tmp)
+        with server_processes([team_worker(team, client, tmp)]):
+            yield team
 
 
 def client_env(team: Team, prefect_home: Path) -> dict[str, str]:
