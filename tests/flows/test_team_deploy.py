@@ -67,6 +67,8 @@ def auth_config(folder: Path, users_db: str) -> Path:
         "default_permission = READ\n"
         f"database_uri = {users_db}\n"
         "admin_username = admin\n"
+        # Checking a password (PBKDF2) per request is the single worker's main cost here.
+        "auth_cache_ttl_seconds = 60\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
     )
     return path
@@ -333,6 +335,8 @@ def test_worker_runs_a_topic_and_mlflow_has_its_run_metrics_and_report(team, tri
     # Stored by the server under its own folder; the worker's home holds no MLflow files.
     assert list(team.artifacts.rglob("report.html"))
     assert not list(team.home.rglob("mlartifacts")) and not list(team.home.rglob("mlflow.db"))
+    # The run wrote its results under the worker's TOPICLAB_HOME, whatever its working folder.
+    assert list((team.home / "results").glob("*/causal-iv/report.html"))
 
 
 def test_two_suites_at_once_both_finish_with_every_run_recorded(team, triggered, prefect_client):

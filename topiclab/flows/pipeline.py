@@ -30,7 +30,7 @@ from typing import Any  # noqa: E402
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_link_artifact, create_table_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.runtime import flow_run  # noqa: E402
+from prefect.runtime import deployment, flow_run  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner  # noqa: E402
 
@@ -45,6 +45,7 @@ from topiclab.core.dag import (  # noqa: E402
     with_upstream,
     write_run_record,
 )
+from topiclab.core.environment import topiclab_home  # noqa: E402
 from topiclab.core.errors import TopiclabError  # noqa: E402
 from topiclab.core.hookspecs import RunInfo, RunOutcome, empty_links, merge_links  # noqa: E402
 from topiclab.core.manifest import UpstreamOutput, read_marker  # noqa: E402
@@ -207,6 +208,14 @@ def _upstream(
     return inputs, lineage
 
 
+def out_folder(out_dir: str | None) -> Path:
+    """``out_dir``, or a new ``results/<timestamp>``: under ``$TOPICLAB_HOME`` for a run of a
+    deployment (a worker's working folder is nobody's business), else where the user is."""
+    if out_dir is None and deployment.get_id():
+        return resolve_out_dir(None, topiclab_home() / "results")
+    return resolve_out_dir(out_dir)
+
+
 def _publish_artifacts(topic: str, evaluation: StageResult, run: RunInfo) -> None:
     urls = run["links"]["urls"]
     rows = [
@@ -254,7 +263,7 @@ def topic_pipeline(
     """
     registry = get_registry()
     ident = identity(registry, topic, profile, overrides, config_file, multi_topic)
-    out = resolve_out_dir(out_dir)
+    out = out_folder(out_dir)
     inputs, lineage = _upstream(registry, ident, overrides, config_file, out)
     config = ident.config
     _set_aside_previous(out / topic / "metrics.json")
@@ -400,7 +409,7 @@ def suite(
     registry = get_registry()
     # Unknown keys and cycles fail here; topics the named ones consume join the suite.
     keys = with_upstream(registry, topics or sorted(registry.topics))
-    out = resolve_out_dir(out_dir)
+    out = out_folder(out_dir)
     args: dict[str, Any] = {
         "profile": profile,
         "overrides": overrides,
