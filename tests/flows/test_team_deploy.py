@@ -436,6 +436,7 @@ def test_mlflow_ui_asks_for_a_login_and_shows_the_run_metrics_and_report(team, t
             )
             metric = page.get_by_text("eval/coverage_tsls", exact=True).first
             metric.wait_for()
+            metric.scroll_into_view_if_needed()  # the screenshot shows the metrics table
         with step(page, DOC_IMAGES, "team-mlflow-report"):
             page.goto(f"{team.mlflow}/#/experiments/{exp}/runs/{run_id}/artifacts")
             page.get_by_text("report.html", exact=True).first.click()
