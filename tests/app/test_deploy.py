@@ -64,3 +64,13 @@ def test_run_form_offers_drop_downs_with_descriptions() -> None:
     array = next(o for o in suite_props["topics"]["anyOf"] if o.get("type") == "array")
     assert array["items"]["enum"] == ["causal-iv", "ridge"]
     assert suite_props["profile"]["enum"] == list(PROFILES)
+
+
+def test_local_servers_listen_on_loopback_only() -> None:
+    """``topiclab ui`` (and the tests' servers, built from the same commands) never listen on
+    another interface: a team server is set up on purpose (deploy/README.md), not by accident."""
+    from topiclab.app.servers import mlflow_command, prefect_command, prefect_env
+
+    for cmd in (prefect_command(4200), mlflow_command(5000, "sqlite:///x.db")):
+        assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
+    assert prefect_env(4200)["PREFECT_SERVER_API_HOST"] == "127.0.0.1"

@@ -8,102 +8,25 @@ as a worker on another machine would be. CI sets ``TOPICLAB_REQUIRE_POSTGRES=1``
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.services import free_port, postgres_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def pg_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def as_db_user(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
     """A private cluster on 127.0.0.1; yields the base URL ``postgres@127.0.0.1:PORT``."""
-    initdb, pg_ctl, psql = pg_bin("initdb"), pg_bin("pg_ctl"), shutil.which("psql")
-    if not (initdb and pg_ctl and psql):
-        if os.environ.get("TOPICLAB_REQUIRE_POSTGRES") == "1":
-            pytest.fail("PostgreSQL is not installed (apt-get install -y postgresql)")
-        pytest.skip("PostgreSQL is not installed")
-    # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.
-    data = Path(tempfile.mkdtemp(prefix="topiclab-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres")
-    port = free_port()
-    subprocess.run(
-        as_db_user([initdb, "-D", str(data), "-A", "trust", "-U", "postgres"]),
-        check=True,
-        capture_output=True,
-    )
-    opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
-    subprocess.run(
-        as_db_user([pg_ctl, "-D", str(data), "-o", opts, "-w", "start", "-l", str(data / "log")]),
-        check=True,
-        capture_output=True,
-    )
-    try:
-        for db in ("prefect", "mlflow"):
-            subprocess.run(
-                [
-                    psql,
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-U",
-                    "postgres",
-                    "-c",
-                    f"CREATE DATABASE {db}",
-                ],
-                check=True,
-                capture_output=True,
-            )
-        subprocess.run(
-            [
-                psql,
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "postgres",
-                "-d",
-                "prefect",
-                "-c",
-                "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        yield f"postgres@127.0.0.1:{port}"
-    finally:
-        subprocess.run(
-            as_db_user([pg_ctl, "-D", str(data), "-m", "fast", "stop"]), capture_output=True
-        )
-        shutil.rmtree(data, ignore_errors=True)
+    with postgres_cluster(["prefect", "mlflow"]) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,19 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.services import chromium_browser, free_port, require_chromium, screenshot_step
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 UI_TIMEOUT_MS = 120_000  # a page of either UI can take a minute to render on a loaded 2-core box
 RUN_TIMEOUT_S = 240
 # Screenshots the README and docs/ show, copied to $TOPICLAB_DOCS_IMAGES when it is set.
@@ -61,27 +51,13 @@ DOCS_IMAGES = {
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def tail(path: Path, n: int = 3000) -> str:
     return path.read_text(errors="replace")[-n:] if path.exists() else f"(no {path})"
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("TOPICLAB_REQUIRE_BROWSER") == "1":
-            pytest.fail(
-                f"TOPICLAB_REQUIRE_BROWSER=1 but {CHROMIUM} is missing: "
-                "install it with `apt-get install -y chromium`",
-                pytrace=False,
-            )
-        pytest.skip(f"{CHROMIUM} missing (apt-get install -y chromium)")
-    return CHROMIUM
+    return require_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -173,14 +149,8 @@ def read_flow_run(flow_run_id: str) -> Any:
 
 @pytest.fixture(scope="module")
 def browser(chromium: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        yield browser
 
 
 # MLflow's assistant panel opens by itself on a first visit and hides half the page.
@@ -205,13 +175,9 @@ def page(browser: Any) -> Iterator[Any]:
 
 @contextmanager
 def step(page: Any, shots: Path, name: str) -> Iterator[None]:
-    """Screenshot after the step, or of the page as it was when the step failed."""
-    try:
+    """Screenshot after the step (see ``screenshot_step``); the ones the docs show are copied."""
+    with screenshot_step(page, shots, name):
         yield
-    except BaseException:
-        page.screenshot(path=str(shots / f"{name}-FAILED.png"), full_page=True)
-        raise
-    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     docs = os.environ.get("TOPICLAB_DOCS_IMAGES")
     if docs and name in DOCS_IMAGES:
         shutil.copyfile(shots / f"{name}.png", Path(docs) / DOCS_IMAGES[name])

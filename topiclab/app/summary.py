@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from topiclab.core.environment import default_tracking_uri
+from topiclab.core.secrets import public_url
 
 
 def print_summary(
@@ -43,7 +44,9 @@ def print_summary(
     out.print(f"results:  {out_dir}")
     if log is not None:
         out.print(f"log:      {log}")
-    out.print(f"tracking: {os.environ.get('MLFLOW_TRACKING_URI', default_tracking_uri())}")
+    out.print(
+        f"tracking: {public_url(os.environ.get('MLFLOW_TRACKING_URI', default_tracking_uri()))}"
+    )
     out.print(
         "UIs:      topiclab ui  (Prefect http://127.0.0.1:4200, MLflow http://127.0.0.1:5000)",
         soft_wrap=True,

@@ -52,10 +52,13 @@ def resolve_out_dir(out: str | Path | None, results_root: Path = Path("results")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = results_root / stamp
     n = 1
-    while path.exists():
-        n += 1
-        path = results_root / f"{stamp}-{n}"
-    path.mkdir(parents=True)
+    while True:  # mkdir is the test: two runs starting in one second (two workers) both win
+        try:
+            path.mkdir(parents=True)
+            break
+        except FileExistsError:
+            n += 1
+            path = results_root / f"{stamp}-{n}"
     latest = results_root / "latest"
     tmp = results_root / f".latest-{os.getpid()}"
     tmp.unlink(missing_ok=True)

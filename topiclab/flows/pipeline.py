@@ -34,7 +34,7 @@ from prefect.artifacts import (  # noqa: E402
     create_table_artifact,
 )
 from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.runtime import flow_run  # noqa: E402
+from prefect.runtime import deployment, flow_run  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner  # noqa: E402
 
@@ -49,6 +49,7 @@ from topiclab.core.dag import (  # noqa: E402
     with_upstream,
     write_run_record,
 )
+from topiclab.core.environment import topiclab_home  # noqa: E402
 from topiclab.core.errors import TopiclabError  # noqa: E402
 from topiclab.core.home import update_home  # noqa: E402
 from topiclab.core.hookspecs import RunInfo, RunOutcome, empty_links, merge_links  # noqa: E402
@@ -66,6 +67,7 @@ from topiclab.core.report import (  # noqa: E402
     metrics_markdown,
     write_index,
 )
+from topiclab.core.secrets import public_url, redact  # noqa: E402
 from topiclab.core.stages import StageOutcome, run_stage, work_root  # noqa: E402
 from topiclab.core.topic import STAGES, StageResult, verdict  # noqa: E402
 from topiclab.flows.assets import record_output  # noqa: E402
@@ -121,7 +123,7 @@ def new_run_info(topic: str, profile: str, config: dict[str, Any]) -> RunInfo:
 def prefect_urls(flow_run_id: str) -> dict[str, str]:
     """The flow run's page, when a lasting Prefect server (``PREFECT_API_URL``) serves it;
     a temporary server's page would be gone when the run ends."""
-    api = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    api = public_url(os.environ.get("PREFECT_API_URL", "")).rstrip("/")
     base = os.environ.get("PREFECT_UI_URL") or (api.removesuffix("/api") if api else "")
     if not (base and flow_run_id) or "api.prefect.cloud" in base:  # Cloud: set PREFECT_UI_URL
         return {}
@@ -225,12 +227,20 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text.lower())
 
 
+def out_folder(out_dir: str | None) -> Path:
+    """``out_dir``, or a new ``results/<timestamp>``: under ``$TOPICLAB_HOME`` for a run of a
+    deployment (a worker's working folder is nobody's business), else where the user is."""
+    if out_dir is None and deployment.get_id():
+        return resolve_out_dir(None, topiclab_home() / "results")
+    return resolve_out_dir(out_dir)
+
+
 def _publish_artifacts(topic: str, evaluation: StageResult, run: RunInfo) -> None:
     """The Prefect UI's view of the result: ``<topic>-report`` (Markdown: the verdict first,
     then the claims and the metrics, each its own table), ``<topic>-claims`` (a table), and a
     link artifact per tracker page."""
     urls, profile, key = run["links"]["urls"], run["profile"], _slug(topic)
-    links = " · ".join(f"[{label}]({url})" for label, url in urls.items())
+    links = " · ".join(f"[{label}]({public_url(url)})" for label, url in urls.items())
     claims = [
         {
             "claim": c.id,
@@ -242,13 +252,16 @@ def _publish_artifacts(topic: str, evaluation: StageResult, run: RunInfo) -> Non
         }
         for c in evaluation.claims
     ]
+    # artifacts are for people: no secret from the environment, no password in a link
+    links = redact(links)
+    claims = [{k: redact(v) if isinstance(v, str) else v for k, v in row.items()} for row in claims]
     lines = [f"# {topic}: {claims_summary(evaluation.claims, profile)}", links]
     if evaluation.claims:
         lines += ["## Claims", claims_table(evaluation.claims, profile)]
     if evaluation.metrics:
         lines += ["## Metrics", metrics_markdown(evaluation.metrics)]
     create_markdown_artifact(
-        markdown="\n\n".join(line for line in lines if line),
+        markdown=redact("\n\n".join(line for line in lines if line)),
         key=f"{key}-report",
         description=f"{topic}, profile {profile}: verdict, claims and metrics",
     )
@@ -257,7 +270,7 @@ def _publish_artifacts(topic: str, evaluation: StageResult, run: RunInfo) -> Non
     )
     for label, url in urls.items():  # one link artifact per tracker page
         create_link_artifact(
-            link=url,
+            link=public_url(url),
             link_text=label,
             key=f"{key}-{_slug(label)}",
             description=f"{label} of this {topic} run ({profile})",
@@ -292,7 +305,7 @@ def topic_pipeline(
     """
     registry = get_registry()
     ident = identity(registry, topic, profile, overrides, config_file, multi_topic)
-    out = resolve_out_dir(out_dir)
+    out = out_folder(out_dir)
     inputs, lineage = _upstream(registry, ident, overrides, config_file, out)
     config = ident.config
     _set_aside_previous(out / topic / "metrics.json")
@@ -456,7 +469,7 @@ def suite(
     registry = get_registry()
     # Unknown keys and cycles fail here; topics the named ones consume join the suite.
     keys = with_upstream(registry, topics or sorted(registry.topics))
-    out = resolve_out_dir(out_dir)
+    out = out_folder(out_dir)
     args: dict[str, Any] = {
         "profile": profile,
         "overrides": overrides,

@@ -12,6 +12,13 @@ bf16 autocast is used on CUDA. With ``checkpoint_dir`` set, the trainer saves mo
 and step every ``checkpoint_every`` steps and a later ``fit`` with the same directory resumes
 where it stopped. Batches are drawn from a generator seeded by (seed, step), so a resumed run
 sees exactly the batches an unbroken run would have seen.
+
+Data-parallel: inside an initialised ``torch.distributed`` process group (``torchrun``, see
+``topiclab.nn.llama_ddp``) the model is wrapped in ``DistributedDataParallel``. Every rank
+draws the same global batch of ``batch_size`` windows and trains on its slice
+``rows[rank::world]``; DDP averages the gradients, so a step equals the single-process step on
+the whole batch (up to float summation order). Reported losses are averaged over the ranks;
+only rank 0 (``is_main``) writes checkpoints.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -117,9 +125,33 @@ class LlamaTrainer:
         )
         torch.manual_seed(self.config.seed)
         self.model = Transformer(self.config.model_args()).to(self.device)
+        self.rank, self.world = _process_group()
+        if self.world > 1 and self.config.batch_size % self.world:
+            raise ValueError(
+                f"batch_size ({self.config.batch_size}) must divide evenly over "
+                f"{self.world} processes"
+            )
+        self._ddp: torch.nn.Module | None = None
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index or 0] if self.device.type == "cuda" else None
+            # Buffers (RoPE tables) are computed alike on every rank: no need to send them.
+            self._ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
         self.optimizer = self._make_optimizer()
         self.step = 0
         self.history: list[dict[str, float]] = []
+
+    @property
+    def net(self) -> torch.nn.Module:
+        """What the forward pass calls: the model, or DDP around it (which broadcast rank 0's
+        weights when it was made and averages the gradients in backward)."""
+        return self._ddp if self._ddp is not None else self.model
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0, or the only process: the one that writes checkpoints and reports."""
+        return self.rank == 0
 
     def _make_optimizer(self) -> torch.optim.AdamW:
         cfg = self.config
@@ -149,7 +181,7 @@ class LlamaTrainer:
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with self._autocast():
-            logits = self.model(x)
+            logits = self.net(x)
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
 
     def train_step(self, data: torch.Tensor) -> dict[str, float]:
@@ -162,9 +194,15 @@ class LlamaTrainer:
         total = 0.0
         for micro in range(cfg.grad_accum):
             x, y = self.batch(data, self.step * cfg.grad_accum + micro, cfg.batch_size)
+            # This rank's slice of the global batch (all of it in a single process).
+            x, y = x[self.rank :: self.world], y[self.rank :: self.world]
             loss = self.loss(x, y) / cfg.grad_accum
             loss.backward()
             total += float(loss.detach())
+        if self.world > 1:  # report the global batch's loss, the same number on every rank
+            mean = torch.tensor([total / self.world], dtype=torch.float64)
+            dist.all_reduce(mean)
+            total = float(mean)
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -211,7 +249,10 @@ class LlamaTrainer:
             if ckpt is not None and (
                 last or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0)
             ):
-                self.save_checkpoint(ckpt)
+                if self.is_main:
+                    self.save_checkpoint(ckpt)
+                if self.world > 1:
+                    dist.barrier()  # no rank runs ahead of a checkpoint it might resume from
         return self.history
 
     def save_checkpoint(self, path: str | Path) -> Path:
@@ -248,6 +289,13 @@ class LlamaTrainer:
         self.model.clear_cache()
         torch.save(self.model, path)
         return path
+
+
+def _process_group() -> tuple[int, int]:
+    """(rank, world size) of the initialised process group; (0, 1) outside one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 _SHAPE_KEYS = (

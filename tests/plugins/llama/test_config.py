@@ -29,6 +29,8 @@ def topic() -> type:
         ("eval.top_p=2", "invalid value for 'eval.top_p'"),
         ("eval.temperatures=[-1]", "invalid value for 'eval.temperatures.0'"),
         ("threads=-1", "invalid value for 'threads'"),
+        ("train.processes=3", "batch_size (8) must divide evenly over processes (3)"),
+        ("train.processes=0", "invalid value for 'train.processes'"),
         ("seed=-1", "invalid value for 'seed'"),
         ("trainer=nosuch", "invalid value for 'trainer': unknown trainer for task"),
         ("trainer=ddpm", "invalid value for 'trainer'"),  # a trainer of another task

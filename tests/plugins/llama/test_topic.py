@@ -97,6 +97,25 @@ def test_two_quick_runs_with_one_seed_agree(quick: dict[str, StageResult], tmp_p
         assert same == {k: b[k] for k in same}, stage
 
 
+def test_two_ddp_processes_train_like_one(quick: dict[str, StageResult], tmp_path: Path) -> None:
+    """The train stage under torchrun (2 ranks, gloo) on the quick run's data: the same global
+    batch and seed give the same losses (30 steps; float summation order differs)."""
+    from topiclab.core.config import resolve_config
+    from topiclab.core.stages import run_stage
+
+    cfg = resolve_config(
+        type(get_registry().topic("llama")), "quick", overrides=["train.processes=2"]
+    )
+    config = cfg.model_dump(mode="json")
+    ddp = run_stage("llama", "train", "quick", config, tmp_path, [quick["generate"]]).result
+    one, two = quick["train"].metrics, ddp.metrics
+    assert two["train_processes"] == 2 and one["train_processes"] == 1
+    for key in ("train_loss", "val_loss_estimate"):
+        assert two[key] == pytest.approx(one[key], abs=1e-3), key
+    assert two["params"] == one["params"]
+    assert torch.load(ddp.files["model"], weights_only=False).params.dim == 32
+
+
 def test_split_is_by_play_and_disjoint() -> None:
     source, docs = d.load_corpus("shakespeare")
     if source != "shakespeare":

@@ -78,6 +78,22 @@ class TrainConfig(ConfigSection):
     warmup_steps: int = Field(default=100, ge=0, le=MAX_STEPS)
     eval_every: int = Field(default=100, ge=0, le=MAX_STEPS, description="0: at the end only")
     eval_batches: int = Field(default=4, ge=1, le=10_000)
+    processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="data-parallel processes under torchrun (DDP: gloo on CPU, NCCL on GPUs); "
+        "the global batch stays batch_size, which they must divide",
+    )
+
+    @model_validator(mode="after")
+    def _split(self) -> TrainConfig:
+        if self.batch_size % self.processes:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must divide evenly over "
+                f"processes ({self.processes})"
+            )
+        return self
 
 
 class EvalConfig(ConfigSection):

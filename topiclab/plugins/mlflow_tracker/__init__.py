@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from topiclab.core.hookspecs import Links, RunInfo, RunOutcome, hookimpl
+from topiclab.core.secrets import redact
 from topiclab.plugins.mlflow_tracker import owners, runs, store
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
         if isinstance(value, dict):
             out.update(_flatten(value, f"{name}."))
         else:
-            out[name] = str(value)[:500]
+            out[name] = redact(str(value))[:500]  # a config value may name a secret
     return out
 
 

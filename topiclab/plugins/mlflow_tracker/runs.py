@@ -20,6 +20,7 @@ from typing import Any
 
 from topiclab.core.environment import default_artifact_root
 from topiclab.core.hookspecs import RunInfo
+from topiclab.core.secrets import public_url, redact
 from topiclab.plugins.mlflow_tracker.owners import owner_tags
 from topiclab.plugins.mlflow_tracker.store import is_server, tracking_uri
 
@@ -54,7 +55,7 @@ def ui_base() -> str:
     base = (
         uri if is_server(uri) else os.environ.get("TOPICLAB_MLFLOW_UI_URL", "http://127.0.0.1:5000")
     )
-    return base.rstrip("/")
+    return public_url(base).rstrip("/")  # links are shown to people: no user:password@
 
 
 def ui_url(experiment: str, run_id: str) -> str:
@@ -84,7 +85,7 @@ def run_tags(run: RunInfo) -> dict[str, str]:
     }
     if git and git != "unknown":
         tags["mlflow.source.git.commit"] = git.removesuffix("+dirty")
-    return tags
+    return {key: redact(value) for key, value in tags.items()}
 
 
 def _user() -> str:
@@ -133,4 +134,4 @@ def note(run: RunInfo, outcome: dict[str, Any], claims: list[dict[str, Any]]) ->
     urls = {k: v for k, v in run["links"]["urls"].items() if not k.startswith("MLflow")}
     if urls:
         lines.append("\n" + " · ".join(f"[{label}]({url})" for label, url in urls.items()))
-    return "\n".join(lines)
+    return redact("\n".join(lines))

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from topiclab.core.environment import default_tracking_uri
 from topiclab.core.errors import TopiclabError
+from topiclab.core.secrets import public_url
 
 T = TypeVar("T")
 PREFLIGHT_TIMEOUT_S = 3.0
@@ -161,6 +162,6 @@ def _check_server(uri: str) -> None:
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise TopiclabError(
-            f"MLflow tracking server {uri} is unreachable ({reason}); start it or set "
+            f"MLflow tracking server {public_url(uri)} is unreachable ({reason}); start it or set "
             "MLFLOW_TRACKING_URI"
         ) from None
