@@ -68,7 +68,9 @@ def test_quick_run_outputs(quick: dict[str, StageResult]) -> None:
     assert 0 <= m["digits_accuracy"] <= 1 and np.isfinite(m["text_bpc_gato"])
     for name in gen.data["tasks"]:
         assert np.isfinite(m[f"score_prompt_{name}"]), name
-        assert np.isfinite(m[f"score_specialist_{name}"]) and np.isfinite(m[f"vs_specialist_{name}"])
+        assert np.isfinite(m[f"score_specialist_{name}"]) and np.isfinite(
+            m[f"vs_specialist_{name}"]
+        )
     report = Path(quick["report"].files["report.md"]).read_text()
     assert "Control roll-outs" in report and "CartPole-v1" in report
     for path in [*evaluation.figures.values(), *evaluation.tables.values()]:
