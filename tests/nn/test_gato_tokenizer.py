@@ -37,6 +37,23 @@ def test_round_trip_within_half_a_bin_and_raw_error() -> None:
     assert np.abs(gt.decode_continuous(ids[tiny]) - x[tiny]).max() < 2.5e-4
 
 
+def test_values_already_in_unit_range_skip_mu_law_uniform_bins() -> None:
+    """Reed et al.: μ-law "if not already" in [-1, 1]; uniform bins then err by ≤ half a bin
+    (1/1024 in raw units), a value outside is clipped to the end bins, ids stay in range."""
+    x = np.linspace(-1, 1, 400_001)
+    ids = gt.continuous_tokens(x, mu=False)
+    assert np.abs(gt.decode_continuous(ids, mu=False) - x).max() <= gt.HALF_BIN + 1e-12
+    assert ids.min() == gt.CONT_START and ids.max() == gt.CONT_START + gt.N_BINS - 1
+    ends = gt.continuous_tokens(np.array([-5.0, 5.0]), mu=False)
+    assert ends.tolist() == [gt.CONT_START, gt.CONT_START + gt.N_BINS - 1]
+    mixed = gt.continuous_tokens(np.array([0.5, 0.5]), mu=np.array([False, True]))
+    assert mixed.tolist() == [
+        gt.continuous_tokens(np.array([0.5]), mu=False)[0],
+        gt.continuous_tokens(np.array([0.5]))[0],
+    ]
+    assert mixed[0] - gt.CONT_START == int((0.5 + 1) / 2 * gt.N_BINS)  # bin 768 of 1024
+
+
 def test_ids_stay_in_their_ranges() -> None:
     x = np.array([-np.inf, -1e300, -256.0, -1.0, 0.0, 1.0, 256.0, 1e300, np.inf])
     ids = gt.continuous_tokens(x)

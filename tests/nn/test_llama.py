@@ -188,3 +188,19 @@ def test_last_only_and_backward() -> None:
     torch.testing.assert_close(model(x, last_only=True), logits[:, -1:])
     logits.logsumexp(-1).mean().backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_inputs_embeds_equal_the_token_path_also_with_a_cache() -> None:
+    model = tiny()
+    torch.manual_seed(3)
+    x = torch.randint(0, 64, (2, 12))
+    with torch.no_grad():
+        e = model.tok_embeddings(x) * 1.0  # a fresh tensor: nothing shared with the lookup
+        assert torch.equal(model(inputs_embeds=e), model(x))
+        model.setup_cache(batch_size=2)
+        parts = [model(inputs_embeds=e[:, :7]), model(inputs_embeds=e[:, 7:], start_pos=7)]
+        model.clear_cache()
+    assert (torch.cat(parts, 1) - model(x)).abs().max() <= 1e-5
+    for args, kwargs in (((), {}), ((x,), {"inputs_embeds": e})):
+        with pytest.raises(ValueError, match="exactly one"):
+            model(*args, **kwargs)

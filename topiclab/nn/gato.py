@@ -9,9 +9,8 @@ Embedding of a token (Reed et al. 2022, sec. 2.2): a looked-up vector for text, 
 continuous ids; for an image patch, a single pre-activation ResNet block on the p×p pixels plus
 learned row and column (in-image position) embeddings; then a learned *local* position
 embedding (the token's index within its observation, one shared value for action tokens) is
-added. The decoder's own RoPE gives the global position. Llama's ``forward`` takes ids only, so
-``GatoModel.forward`` runs its blocks itself (a ``forward(embeddings)`` hook in ``llama.py``
-would remove that copy of six lines).
+added. The decoder's own RoPE gives the global position; the embeddings enter Llama's
+``forward`` through its ``inputs_embeds`` argument.
 """
 
 from __future__ import annotations
@@ -85,8 +84,4 @@ class GatoModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [batch, seq, 3] int64 -> logits [batch, seq, vocab] (float32)."""
-        h = self.embed(x)
-        freqs = self.llama.freqs_cis(h.device)[: h.shape[1]]
-        for layer in self.llama.layers:
-            h = layer(h, 0, freqs, None)
-        return self.llama.output(self.llama.norm(h)).float()
+        return self.llama(inputs_embeds=self.embed(x))

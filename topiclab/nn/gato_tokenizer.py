@@ -9,11 +9,12 @@ Id ranges (disjoint, unlike the paper, where discrete values reuse text ids [0, 
 
     text        [0, 256)        bytes (the paper: 32,000 SentencePiece subwords)
     discrete    [256, 1280)     integers 0..1023 (Atari buttons, grid states)
-    continuous  [1280, 2304)    μ-law (μ=100, M=256) then 1,024 uniform bins
+    continuous  [1280, 2304)    μ-law (μ=100, M=256) unless in [-1, 1], then 1,024 uniform bins
     SEP 2304, IMAGE 2305 (a patch: its embedding comes from the ResNet patch encoder), PAD 2306
 
-Choice left open by the paper: μ-law is applied to every continuous value, also to those
-already in [-1, 1] (which then fill bins within ±0.455 of the centre).
+The paper μ-law encodes a value "to the range [-1, 1] if not already there": ``mu`` says per
+value whether it is μ-law encoded (the default) or, lying in [-1, 1] already, binned uniformly
+(the control tasks decide per dimension from the space's bounds).
 
 A token is a record of four ints (``FIELDS``): id, local position, patch index (-1: no image),
 loss mask (1 on text and action tokens only: Gato's masked log-likelihood).
@@ -57,20 +58,27 @@ def bin_centres(b: np.ndarray) -> np.ndarray:
     return (b + 0.5) / N_BINS * 2.0 - 1.0
 
 
-def continuous_tokens(x: np.ndarray) -> np.ndarray:
-    """Raw floats (flattened row-major) -> ids in [CONT_START, CONT_START + 1024)."""
+def continuous_tokens(x: np.ndarray, mu: bool | np.ndarray = True) -> np.ndarray:
+    """Raw floats (flattened row-major) -> ids in [CONT_START, CONT_START + 1024).
+
+    ``mu`` says, per value (broadcast over the flattened values), whether it is μ-law encoded
+    first; a value without it must already lie in [-1, 1] (it is clipped there) and is binned
+    uniformly: the paper's "μ-law encoded to the range [-1, 1] if not already there".
+    """
     flat = np.asarray(x, dtype=np.float64).reshape(-1)
     if np.isnan(flat).any():
         raise ValueError("a continuous value is NaN: it has no token")
-    return to_bins(mu_law(flat)) + CONT_START
+    return to_bins(np.where(mu, mu_law(flat), np.clip(flat, -1.0, 1.0))) + CONT_START
 
 
-def decode_continuous(ids: np.ndarray) -> np.ndarray:
-    """Ids of the continuous range -> the raw value at the centre of each bin."""
+def decode_continuous(ids: np.ndarray, mu: bool | np.ndarray = True) -> np.ndarray:
+    """Ids of the continuous range -> the raw value at the centre of each bin (``mu`` as in
+    ``continuous_tokens``)."""
     ids = np.asarray(ids)
     if ids.size and (ids.min() < CONT_START or ids.max() >= CONT_START + N_BINS):
         raise ValueError("ids outside the continuous range [1280, 2304)")
-    return inverse_mu_law(bin_centres(ids - CONT_START))
+    y = bin_centres(ids - CONT_START)
+    return np.where(mu, inverse_mu_law(y), y)
 
 
 def discrete_tokens(values: np.ndarray) -> np.ndarray:

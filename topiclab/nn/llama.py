@@ -332,21 +332,29 @@ class Transformer(nn.Module):
         return self.attentions()[0].cache is not None
 
     def forward(
-        self, tokens: torch.Tensor, start_pos: int = 0, last_only: bool = False
+        self,
+        tokens: torch.Tensor | None = None,
+        start_pos: int = 0,
+        last_only: bool = False,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits [batch, seq, vocab] in float32 for tokens at positions start_pos, ...
 
         Without a cache, ``start_pos`` must be 0. ``last_only`` computes the head for the last
-        position only (what decoding needs; LLaMA-1 always did this).
+        position only (what decoding needs; LLaMA-1 always did this). ``inputs_embeds``
+        [batch, seq, dim] replaces the token embedding lookup (Hugging Face's argument of that
+        name), for models that embed their inputs themselves; pass one of the two.
         """
-        _, seqlen = tokens.shape
+        if (tokens is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of tokens and inputs_embeds")
         if start_pos > 0 and not self.has_cache:
             raise ValueError("start_pos > 0 needs a KV cache: call setup_cache() first")
-        h = self.tok_embeddings(tokens)
-        freqs_cis = self.freqs_cis(tokens.device)[start_pos : start_pos + seqlen]
+        h = self.tok_embeddings(tokens) if inputs_embeds is None else inputs_embeds
+        seqlen = h.shape[1]
+        freqs_cis = self.freqs_cis(h.device)[start_pos : start_pos + seqlen]
         # SDPA handles the fresh-sequence and one-token cases itself; a chunk after a cached
         # prefix needs the explicit mask with the prefix columns visible.
-        mask = causal_mask(seqlen, start_pos, tokens.device) if seqlen > 1 and start_pos else None
+        mask = causal_mask(seqlen, start_pos, h.device) if seqlen > 1 and start_pos else None
         if mask is not None:
             mask = mask.to(h.dtype)
         for layer in self.layers:

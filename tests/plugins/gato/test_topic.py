@@ -24,6 +24,7 @@ from topiclab.plugins.gato import evaluate as ev
 from topiclab.plugins.gato import tasks as tk
 from topiclab.plugins.gato.config import PROFILES, GatoConfig
 from topiclab.plugins.gato.rollout import median_bin
+from topiclab.plugins.gato.train import is_text
 
 slow = pytest.mark.skipif(os.environ.get("TOPICLAB_SLOW") != "1", reason="set TOPICLAB_SLOW=1")
 
@@ -54,11 +55,22 @@ def test_quick_run_outputs(quick: dict[str, StageResult]) -> None:
     seqs = np.load(gen.files["train_seqs"])
     assert seqs.shape[1:] == (PROFILES["quick"]["model"]["seq_len"] + 1, gt.FIELDS)
     assert seqs[..., 0].max() < gt.VOCAB_SIZE and seqs[..., 3].sum() > 0
-    assert set(train.models) == {"gato", "text_specialist"}
+    tasks = gen.data["tasks"]
+    assert set(train.models) == {"gato", "text_specialist", *(f"spec_{t}" for t in tasks)}
+    cfg = GatoConfig.model_validate(PROFILES["quick"])
+    assert is_text(d.task_rows(seqs, cfg, "text")).all()
+    for t in tasks:  # a specialist's rows are its task's only: ids of that task's kind
+        rows = d.task_rows(seqs, cfg, t)
+        assert len(rows) == len(seqs) // len(d.groups(cfg)) and not is_text(rows).any()
+        kinds = rows[..., 0][rows[..., 3] == 1] >= gt.CONT_START  # action tokens
+        assert kinds.all() == (tk.TASKS[t].n_actions == 0) and kinds.any() == kinds.all(), t
     m = evaluation.metrics
     assert 0 <= m["digits_accuracy"] <= 1 and np.isfinite(m["text_bpc_gato"])
     for name in gen.data["tasks"]:
         assert np.isfinite(m[f"score_prompt_{name}"]), name
+        assert np.isfinite(m[f"score_specialist_{name}"]) and np.isfinite(
+            m[f"vs_specialist_{name}"]
+        )
     report = Path(quick["report"].files["report.md"]).read_text()
     assert "Control roll-outs" in report and "CartPole-v1" in report
     for path in [*evaluation.figures.values(), *evaluation.tables.values()]:
@@ -74,6 +86,7 @@ def test_claims_cite_papers_and_quick_fails_none_it_is_not_expected_to_pass(quic
         "text_vs_specialist",
         "expert_50_CartPole-v1",
         "prompt_raises_score",
+        "generalist_vs_specialists",
     } <= set(claims)
     for c in claims.values():
         assert c.source and not re.search(r"issue \d|reference (page )?\d", c.source), c
@@ -144,3 +157,17 @@ def test_continuous_actions_decode_to_the_median_bin() -> None:
     logits = torch.full((1, gt.N_BINS), -1e9)
     logits[0, [10, 600, 1023]] = torch.log(torch.tensor([0.3, 0.4, 0.3]))
     assert median_bin(logits).tolist() == [gt.CONT_START + 600]
+
+
+def test_pendulum_step_bins_bounded_values_uniformly_and_omega_by_mu_law() -> None:
+    """cos θ, sin θ (bounded to [-1, 1] by the space) and the torque scaled by 2 skip μ-law;
+    ω (bounded to ±8) is μ-law encoded. Layout: 3 observation tokens | SEP | 1 action."""
+    task = tk.TASKS["Pendulum-v1"]
+    step = d.episode_records(task, [np.array([1.0, 0.0, -8.0])], [np.array([1.0])])[0]
+    bins = step[:, 0] - gt.CONT_START
+    omega = gt.to_bins(gt.mu_law(np.array([-8.0])))[0]
+    assert bins.tolist() == [1023, 512, omega, gt.SEP - gt.CONT_START, 768]
+    assert step[:, 3].tolist() == [0, 0, 0, 0, 1]
+    for torque in (-2.0, -0.3, 0.0, 1.7):
+        back = task.action_of(task.action_ids(np.array([torque])))
+        assert abs(back[0] - torque) <= 2.0 / gt.N_BINS + 1e-6  # half a bin of [-2, 2]

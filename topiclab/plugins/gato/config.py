@@ -19,7 +19,7 @@ MAX_STEPS = 1_000_000
 
 class DataConfig(ConfigSection):
     tasks: list[str] = Field(default_factory=lambda: list(CONTROL_TASKS), min_length=1)
-    episodes: int = Field(default=60, ge=1, le=100_000, description="expert episodes per task")
+    episodes: int = Field(default=300, ge=1, le=100_000, description="expert episodes per task")
     sequences: int = Field(default=12_000, ge=6, le=1_000_000, description="training sequences")
     val_sequences: int = Field(default=240, ge=6, le=100_000)
     prompt_share: float = Field(default=0.25, ge=0, le=1, description="sequences with a demo")
@@ -53,6 +53,13 @@ class TrainConfig(ConfigSection):
     warmup_steps: int = Field(default=50, ge=0, le=MAX_STEPS)
     eval_every: int = Field(default=250, ge=0, le=MAX_STEPS)
     eval_batches: int = Field(default=4, ge=1, le=10_000)
+    specialist_steps: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_STEPS,
+        description="steps of each control task's specialist; 0: the generalist's steps on "
+        "one task (its steps / number of tasks, text and digits included)",
+    )
 
 
 class EvalConfig(ConfigSection):

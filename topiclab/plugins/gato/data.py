@@ -149,6 +149,17 @@ def digits_split(n_test: int) -> dict[str, np.ndarray]:
     }
 
 
+def groups(cfg: GatoConfig) -> list[str]:
+    """The task of every sequence group, in the order sequences are built."""
+    return [*cfg.data.tasks, "digits", "text"]
+
+
+def task_rows(seqs: np.ndarray, cfg: GatoConfig, task: str) -> np.ndarray:
+    """The sequences of one task (built in turn by ``build_sequences``)."""
+    order = groups(cfg)
+    return seqs[order.index(task) :: len(order)]
+
+
 def build_sequences(
     cfg: GatoConfig,
     episodes: dict[str, list[list[np.ndarray]]],
@@ -157,12 +168,13 @@ def build_sequences(
     n: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """``n`` sequences of seq_len + 1 token records, the tasks in turn (a uniform mix)."""
+    """``n`` sequences of seq_len + 1 token records, the tasks in turn (a uniform mix): the
+    k-th is task ``groups(cfg)[k % len(groups(cfg))]``'s."""
     length = cfg.model.seq_len + 1
-    groups = [*episodes, "digits", "text"]
     out = np.zeros((n, length, gt.FIELDS), dtype=np.int32)
+    order = groups(cfg)
     for k in range(n):
-        g = groups[k % len(groups)]
+        g = order[k % len(order)]
         if g == "digits":
             out[k] = digits_sequence(labels, 0, length, rng)
         elif g == "text":

@@ -51,21 +51,27 @@ def demo_prompt(task: tk.ControlTask, steps: int) -> np.ndarray:
 
 
 def score_task(
-    model: GatoModel, cfg: GatoConfig, name: str, frames: list[Any] | None = None
+    model: GatoModel,
+    cfg: GatoConfig,
+    name: str,
+    frames: list[Any] | None = None,
+    specialist: GatoModel | None = None,
 ) -> dict[str, Any]:
-    """Normalised scores with and without a prompt, their intervals and the paired difference;
-    ``frames`` gets the observations of the first prompted episode."""
+    """Normalised scores with and without a prompt, and of the task's specialist (prompted),
+    on the same seeds: their intervals and the paired differences; ``frames`` gets the
+    observations of the first prompted episode."""
     task = tk.TASKS[name]
     n = cfg.eval.frozenlake_episodes if name == "FrozenLake-v1" else cfg.eval.episodes
     seeds = [cfg.eval.first_seed + i for i in range(n)]
     row: dict[str, Any] = {"task": name, "episodes": n}
+    demo = demo_prompt(task, cfg.data.prompt_steps)
+    runs = [("prompt", model, demo), ("no_prompt", model, demo[:0])]
+    if specialist is not None:
+        runs.append(("specialist", specialist, demo))
     per: dict[str, np.ndarray] = {}
-    for label, prompt in (
-        ("prompt", demo_prompt(task, cfg.data.prompt_steps)),
-        ("no_prompt", np.zeros((0, gt.FIELDS), dtype=np.int64)),
-    ):
+    for label, agent, prompt in runs:
         record = frames if label == "prompt" else None
-        returns = rollout_task(model, task, seeds, prompt, cfg.model.seq_len, record)
+        returns = rollout_task(agent, task, seeds, prompt, cfg.model.seq_len, record)
         per[label] = np.array([tk.normalised(name, r) for r in returns])
         lo, hi = bootstrap_ci(per[label], cfg.eval.bootstrap, cfg.seed)
         row.update(
@@ -76,14 +82,19 @@ def score_task(
                 f"ci_high_{label}": hi,
             }
         )
-    diff = per["prompt"] - per["no_prompt"]
-    lo, hi = bootstrap_ci(diff, cfg.eval.bootstrap, cfg.seed)
-    row.update(prompt_effect=float(diff.mean()), prompt_effect_low=lo, prompt_effect_high=hi)
+    for key, other in (("prompt_effect", "no_prompt"), ("vs_specialist", "specialist")):
+        if other in per:
+            diff = per["prompt"] - per[other]
+            lo, hi = bootstrap_ci(diff, cfg.eval.bootstrap, cfg.seed)
+            row.update({key: float(diff.mean()), f"{key}_low": lo, f"{key}_high": hi})
     return row
 
 
 def control_scores(
-    model: GatoModel, cfg: GatoConfig, names: list[str]
+    model: GatoModel,
+    cfg: GatoConfig,
+    names: list[str],
+    specialists: dict[str, GatoModel] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, list[Any]]]:
     """One row per task, and one episode's observations per task; a task whose environment
     (or roll-out) raises is left out and named with its error."""
@@ -91,7 +102,8 @@ def control_scores(
     for name in names:
         record: list[Any] = []
         try:
-            rows.append(score_task(model, cfg, name, record))
+            spec = (specialists or {}).get(name)
+            rows.append(score_task(model, cfg, name, record, spec))
             frames[name] = record
         except Exception as exc:  # an environment may raise anything; the others go on
             errors[name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -164,7 +176,9 @@ def _evaluate(
     patches = np.load(data.files["patches"])
     model = load(trained.files["gato"], patches)
     specialist = load(trained.files["text_specialist"], patches)
-    rows, errors, frames = control_scores(model, cfg, data.data["tasks"])
+    tasks = data.data["tasks"]
+    specialists = {t: load(trained.files[f"spec_{t}"], patches) for t in tasks}
+    rows, errors, frames = control_scores(model, cfg, tasks, specialists)
     val_text = Path(data.files["val_text"]).read_text("utf-8")
     first_test_patch = data.data["n_train_digits"] * d.GRID * d.GRID
     metrics: dict[str, float] = {
@@ -186,6 +200,10 @@ def _evaluate(
             "prompt_effect",
             "prompt_effect_low",
             "prompt_effect_high",
+            "score_specialist",
+            "vs_specialist",
+            "vs_specialist_low",
+            "vs_specialist_high",
         ):
             metrics[f"{key}_{name}"] = float(r.get(key, float("nan")))
         for which in ("random", "expert"):
@@ -213,7 +231,9 @@ def control_md(rows: list[dict[str, Any]], errors: dict[str, str]) -> str:
         f"{above50} of {len(rows) + len(errors)} control tasks at ≥ 50 % of expert and "
         f"{above80} at ≥ 80 % (with a prompt). For shape only: Gato has 450 of 604 tasks at "
         "≥ 50 % (Reed et al. 2022, sec. 4.1); JAT a 65.8 % mean over 157 tasks "
-        "(Gallouédec et al. 2024).\n\n"
+        "(Gallouédec et al. 2024). Columns `*_specialist`: each task's specialist (same size, "
+        "that task's sequences, the generalist's compute on it), on the same seeds; "
+        "`vs_specialist`: generalist − specialist, paired, with its 95 % interval.\n\n"
         "<!-- table:control -->"
     )
     if errors:

@@ -1,5 +1,6 @@
 """Figures of the gato report (matplotlib, Agg): a Gato-style chart of the tasks against the
-50 % and 80 % of expert lines, the training losses of the generalist and the specialist, and
+50 % and 80 % of expert lines (generalist and specialists), the training losses of the
+generalist and the text specialist, and
 a strip of frames of one roll-out per control task."""
 
 from __future__ import annotations
@@ -30,16 +31,20 @@ def topic_figures(
 
 
 def expert_chart(ctx: StageContext, rows: list[dict[str, Any]]) -> str:
-    """Normalised score per task with its 95 % interval, with and without a prompt."""
-    fig, ax = plt.subplots(figsize=(6.5, 0.6 + 0.7 * max(1, len(rows))))
-    for k, (label, dy) in enumerate((("prompt", -0.18), ("no_prompt", 0.18))):
-        y = [i + dy for i in range(len(rows))]
+    """Normalised score per task with its 95 % interval: the generalist with and without a
+    prompt, and the task's specialist."""
+    runs = ("prompt", "no_prompt", "specialist")
+    labels = [x for x in runs if all(f"score_{x}" in r for r in rows)]
+    fig, ax = plt.subplots(figsize=(6.5, 0.6 + 0.3 * len(labels) * max(1, len(rows))))
+    h = 0.8 / len(labels)
+    for k, label in enumerate(labels):
+        y = [i + (k - (len(labels) - 1) / 2) * h for i in range(len(rows))]
         s = [r[f"score_{label}"] for r in rows]
         err = [
             [v - r[f"ci_low_{label}"] for v, r in zip(s, rows, strict=True)],
             [r[f"ci_high_{label}"] - v for v, r in zip(s, rows, strict=True)],
         ]
-        ax.barh(y, s, height=0.34, xerr=err, color=f"C{k}", label=label.replace("_", " "))
+        ax.barh(y, s, height=h * 0.95, xerr=err, color=f"C{k}", label=label.replace("_", " "))
     for x, style in ((50, "--"), (80, ":")):
         ax.axvline(x, color="gray", ls=style, lw=1)
     ax.set_yticks(range(len(rows)), [r["task"] for r in rows])

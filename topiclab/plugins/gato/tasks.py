@@ -13,6 +13,7 @@ tests check they reproduce.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,19 @@ def frozenlake_expert(obs: int, rng: np.random.Generator) -> int:
     return int(_FL_TABLE[int(obs)])
 
 
+ACTION_MU_LAW = False
+
+
+@functools.cache
+def obs_mu_law(name: str) -> np.ndarray:
+    """Per observation dimension: μ-law unless the space bounds it to [-1, 1] already (Reed et
+    al. 2022, sec. 2.1: "mu-law encoded to the range [-1, 1] if not already there")."""
+    env = gym.make(name)
+    space = env.observation_space
+    env.close()
+    return ~((space.low >= -1.0) & (space.high <= 1.0))  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class ControlTask:
     """One environment: how to build it, its expert, and its tokens."""
@@ -97,19 +111,22 @@ class ControlTask:
 
     def obs_ids(self, obs: Any) -> np.ndarray:
         if self.continuous_obs:
-            return gt.continuous_tokens(np.asarray(obs, dtype=np.float64))
+            return gt.continuous_tokens(np.asarray(obs, dtype=np.float64), obs_mu_law(self.name))
         return gt.discrete_tokens(np.atleast_1d(obs))
 
     def action_ids(self, action: Any) -> np.ndarray:
+        """Continuous actions are scaled into [-1, 1] (as DM Control's are), so they are
+        binned uniformly, without μ-law."""
         if self.n_actions:
             return gt.discrete_tokens(np.atleast_1d(action))
-        return gt.continuous_tokens(np.asarray(action, dtype=np.float64) / self.action_scale)
+        scaled = np.asarray(action, dtype=np.float64) / self.action_scale
+        return gt.continuous_tokens(scaled, ACTION_MU_LAW)
 
     def action_of(self, ids: np.ndarray) -> Any:
         """Action tokens -> the environment's action."""
         if self.n_actions:
             return int(np.clip(ids[0] - gt.DISCRETE_START, 0, self.n_actions - 1))
-        return (gt.decode_continuous(ids) * self.action_scale).astype(np.float32)
+        return (gt.decode_continuous(ids, ACTION_MU_LAW) * self.action_scale).astype(np.float32)
 
     def action_range(self) -> tuple[int, int]:
         """The ids an action token may take: decoding is restricted to them."""

@@ -3,10 +3,14 @@
     from topiclab.plugins.gato.train import train
     result = train(ctx, cfg, data)   # models: gato.pt, text_specialist.pt; files: histories
 
-Both come from the trainer named by ``cfg.trainer`` (task ``gato``) with the same size and the
-same number of steps and batch (the same compute); the specialist sees only text, drawn from a
-pool of text windows as large as the generalist's whole pool.
-Checkpoints live under the stage's folder, so a killed run resumes there.
+All come from the trainer named by ``cfg.trainer`` (task ``gato``), with the same size. The
+text specialist has the generalist's steps and batch (the same compute) and sees only text,
+drawn from a pool of text windows as large as the generalist's whole pool. Each control task's
+specialist (``spec_<task>.pt``) trains on exactly the generalist's sequences of that task, with
+the compute the generalist spent on it (its steps / number of tasks, same batch) unless
+``train.specialist_steps`` says otherwise: what one task gains or loses from sharing the
+weights with the others. Checkpoints live under the stage's folder, so a killed run resumes
+there.
 """
 
 from __future__ import annotations
@@ -20,19 +24,36 @@ from topiclab.core.topic import StageContext, StageResult
 from topiclab.nn import gato_tokenizer as gt
 from topiclab.nn.threads import torch_threads
 from topiclab.plugins.gato.config import GatoConfig
+from topiclab.plugins.gato.data import task_rows
 
 HISTORY_COLUMNS = ("step", "loss", "val_loss", "lr", "grad_norm")
 
 
-def trainer_options(ctx: StageContext, cfg: GatoConfig, name: str) -> dict[str, Any]:
+def trainer_options(
+    ctx: StageContext, cfg: GatoConfig, name: str, steps: int | None = None
+) -> dict[str, Any]:
+    """The generalist's options; ``steps`` shortens the run, warm-up and evaluations in step."""
+    tc = cfg.train.model_dump(exclude={"specialist_steps"})
+    if steps is not None:
+        share = steps / cfg.train.steps
+        tc.update(
+            steps=steps,
+            warmup_steps=round(tc["warmup_steps"] * share),
+            eval_every=round(tc["eval_every"] * share),
+        )
     return {
         **cfg.model.model_dump(),
-        **cfg.train.model_dump(),
+        **tc,
         "vocab_size": gt.VOCAB_SIZE,
         "seed": cfg.seed,
         "checkpoint_dir": str(ctx.path(f"checkpoints/{name}")),
-        "checkpoint_every": max(1, cfg.train.steps // 5),
+        "checkpoint_every": max(1, tc["steps"] // 5),
     }
+
+
+def specialist_steps(cfg: GatoConfig) -> int:
+    n_groups = len(cfg.data.tasks) + 2  # control tasks, digits, text
+    return cfg.train.specialist_steps or max(1, round(cfg.train.steps / n_groups))
 
 
 def is_text(seqs: np.ndarray) -> np.ndarray:
@@ -47,10 +68,12 @@ def fit_one(
     train: np.ndarray,
     val: np.ndarray,
     images: np.ndarray,
+    steps: int | None = None,
 ) -> tuple[str, list[dict[str, float]], float]:
-    trainer = ctx.registry.trainer(cfg.trainer, task="gato").create(trainer_options(ctx, cfg, name))
+    options = trainer_options(ctx, cfg, name, steps)
+    trainer = ctx.registry.trainer(cfg.trainer, task="gato").create(options)
     t0 = time.perf_counter()
-    with ctx.progress(f"train {name}", total=cfg.train.steps, child=name) as p:
+    with ctx.progress(f"train {name}", total=options["steps"], child=name) as p:
         history = trainer.fit(train, val, progress=p, images=images)
     path = trainer.save_model(ctx.path(f"{name}.pt"))
     return str(path), history, time.perf_counter() - t0
@@ -61,12 +84,16 @@ def train(ctx: StageContext, cfg: GatoConfig, data: StageResult) -> StageResult:
     val_seqs = np.load(data.files["val_seqs"])
     images = np.load(data.files["patches"])
     models, files, metrics = {}, {}, {}
+    runs: list[tuple[str, np.ndarray, np.ndarray, int | None]] = [
+        ("gato", train_seqs, val_seqs, None),
+        ("text_specialist", np.load(data.files["text_seqs"]), val_seqs[is_text(val_seqs)], None),
+    ]
+    for task in cfg.data.tasks:
+        tr, va = (task_rows(s, cfg, task) for s in (train_seqs, val_seqs))
+        runs.append((f"spec_{task}", tr, va, specialist_steps(cfg)))
     with torch_threads(cfg.threads):
-        for name, tr, va in (
-            ("gato", train_seqs, val_seqs),
-            ("text_specialist", np.load(data.files["text_seqs"]), val_seqs[is_text(val_seqs)]),
-        ):
-            path, history, seconds = fit_one(ctx, cfg, name, tr, va, images)
+        for name, tr, va, steps in runs:
+            path, history, seconds = fit_one(ctx, cfg, name, tr, va, images, steps)
             models[name] = path
             files[name] = path
             rows = [{k: h.get(k, "") for k in HISTORY_COLUMNS} for h in history]
