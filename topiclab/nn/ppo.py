@@ -169,7 +169,7 @@ class PPOTrainer:
                 _step(self.opt_v, list(self.critic.parameters()), c.vf_coef * vl, c.grad_clip)
                 with torch.no_grad():
                     approx = float((b["old"][mb] - logp).sum(-1).mean())
-                for k, x in zip(sums, (float(pg), float(vl), float(clipped), approx), strict=True):
+                for k, x in zip(sums, (float(pg.detach()), float(vl.detach()), float(clipped), approx), strict=True):
                     sums[k] += x
                 count += 1
         return {

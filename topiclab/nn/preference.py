@@ -169,7 +169,7 @@ def adaptive_kl(beta: float, kl: float, target: float, n_steps: int, horizon: in
 def check_finite(loss: Tensor, method: str, step: int) -> None:
     """Raise ``TrainingDiverged`` naming the method when ``loss`` is NaN or infinite."""
     if not torch.isfinite(loss).all():
-        raise TrainingDiverged(f"{method}: loss is {float(loss):g} at step {step}")
+        raise TrainingDiverged(f"{method}: loss is {float(loss.detach()):g} at step {step}")
 
 
 def monitor(problem: PreferenceProblem, step: int) -> dict[str, float]:

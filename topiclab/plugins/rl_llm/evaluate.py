@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from topiclab.core.report import md_table
+from topiclab.core.report import md_records
 from topiclab.core.topic import StageContext, StageResult
 from topiclab.nn import preference as P
 from topiclab.nn.threads import torch_threads
@@ -187,6 +187,10 @@ def metrics_of(ex: dict[str, Any], lmr: dict[str, Any], cfg: RLLLMConfig) -> dic
         peak = int(np.argmax(gold))
         mt |= {"overopt_gold_peak": gold[peak], "overopt_gold_final": gold[-1],
                "overopt_proxy_at_peak": proxy[peak], "overopt_proxy_final": proxy[-1]}
+    for run in ex["errors"]:  # a failed method's claims read NaN: they fail, and say why
+        key, _, b = run.partition("@")
+        tag = f"exact_{key}" + (f"_b{float(b):g}" if b else "")
+        mt |= {f"{tag}_{k}": math.nan for k in ("reward", "kl", "kl_opt", "opt_reward")}
     mt["failed_methods"] = float(len(ex["errors"]) + len(lmr["errors"]))
     return mt
 
@@ -224,4 +228,4 @@ def failed_md(errors: dict[str, str]) -> str:
     if not errors:
         return "Every method finished."
     rows = [{"method": k, "error": v} for k, v in errors.items()]
-    return "These methods failed; every other method's results stand.\n\n" + md_table(rows)
+    return "These methods failed; every other method's results stand.\n\n" + md_records(rows)
