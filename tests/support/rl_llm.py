@@ -19,8 +19,9 @@ def run_quick(root: Path, overrides: list[str] | None = None) -> dict:
     from topiclab.nn.llama import ModelArgs, Transformer
 
     torch.manual_seed(0)
-    args = ModelArgs(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=256,
-                     multiple_of=8, max_seq_len=64)
+    args = ModelArgs(
+        dim=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=256, multiple_of=8, max_seq_len=64
+    )
     up = root / "upstream"
     up.mkdir(parents=True)
     torch.save(Transformer(args).eval(), up / "llama.pt")
@@ -34,7 +35,8 @@ def run_quick(root: Path, overrides: list[str] | None = None) -> dict:
     results: dict = {}
     for stage in STAGES:
         upstream = [results[s] for s in STAGES[: STAGES.index(stage)]]
-        out = run_stage("rl-llm", stage, "quick", config, root / stage, upstream,
-                        inputs=inputs, use_cache=False)
+        out = run_stage(
+            "rl-llm", stage, "quick", config, root / stage, upstream, inputs=inputs, use_cache=False
+        )
         results[stage] = out.result
     return results

@@ -139,8 +139,15 @@ class PPOTrainer:
         adv, returns = P.gae(rewards, values, c.gamma, c.lam)
         if c.adv_norm:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        return {"seqs": seqs, "old": old, "values": values, "adv": adv, "returns": returns,
-                "kl": kl.sum(-1), "score": raw}
+        return {
+            "seqs": seqs,
+            "old": old,
+            "values": values,
+            "adv": adv,
+            "returns": returns,
+            "kl": kl.sum(-1),
+            "score": raw,
+        }
 
     def _values(self, seqs: Tensor, plen: int) -> Tensor:
         """V(s_t) for the state before each response token: positions plen − 1 ... T − 2."""
@@ -162,14 +169,20 @@ class PPOTrainer:
                 vl = P.ppo_value_loss(v, b["values"][mb], b["returns"][mb], c.value_clip)
                 P.check_finite(pg + vl, self.name, it)
                 if not first:  # nothing updated yet in this iteration: ρ must be exactly 1
-                    first = {"ratio_dev_first": float((ratio.detach() - 1).abs().max()),
-                             "clipfrac_first": float(clipped)}
+                    first = {
+                        "ratio_dev_first": float((ratio.detach() - 1).abs().max()),
+                        "clipfrac_first": float(clipped),
+                    }
                 _step(self.opt_pi, list(problem.policy.parameters()), pg, c.grad_clip)
                 assert self.critic is not None
                 _step(self.opt_v, list(self.critic.parameters()), c.vf_coef * vl, c.grad_clip)
                 with torch.no_grad():
                     approx = float((b["old"][mb] - logp).sum(-1).mean())
-                for k, x in zip(sums, (float(pg.detach()), float(vl.detach()), float(clipped), approx), strict=True):
+                for k, x in zip(
+                    sums,
+                    (float(pg.detach()), float(vl.detach()), float(clipped), approx),
+                    strict=True,
+                ):
                     sums[k] += x
                 count += 1
         return {
@@ -179,4 +192,3 @@ class PPOTrainer:
             **{k: s / count for k, s in sums.items()},
             **first,
         }
-

@@ -37,7 +37,9 @@ class _Base(BaseModel):
     log_every: int = Field(default=10, ge=1, le=MAX_STEPS)
 
 
-def _step(opt: torch.optim.Optimizer, params: list[nn.Parameter], loss: Tensor, clip: float) -> float:
+def _step(
+    opt: torch.optim.Optimizer, params: list[nn.Parameter], loss: Tensor, clip: float
+) -> float:
     opt.zero_grad(set_to_none=True)
     loss.backward()
     norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
@@ -110,7 +112,9 @@ class PairwiseTrainer:
     def __init__(self, config: Any) -> None:
         self.config = config
 
-    def pair_loss(self, pw: Tensor, pl: Tensor, rw: Tensor, rl: Tensor, p_sft: Tensor | None) -> Tensor:
+    def pair_loss(
+        self, pw: Tensor, pl: Tensor, rw: Tensor, rl: Tensor, p_sft: Tensor | None
+    ) -> Tensor:
         raise NotImplementedError
 
     def logprobs(self, model: nn.Module, tokens: Tensor, prompt_len: int) -> Tensor:

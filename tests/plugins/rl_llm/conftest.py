@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
-
 
 
 @pytest.fixture(autouse=True, scope="module")

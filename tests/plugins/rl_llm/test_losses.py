@@ -6,6 +6,7 @@ PYTHONPATH=$PWD .venv/bin/pytest tests/plugins/rl_llm/test_losses.py -q
 from __future__ import annotations
 
 import math
+
 import pytest
 import torch
 

@@ -19,7 +19,7 @@ from topiclab.plugins.rl_llm.exact import ExactWorld
 def test_gae_is_monte_carlo_at_lambda_1_and_td_at_lambda_0() -> None:
     r = torch.tensor([[1.0, 0.0, 2.0]])
     v = torch.tensor([[0.5, 1.0, 1.5]])
-    adv, ret = P.gae(r, v, gamma=1.0, lam=1.0)
+    _, ret = P.gae(r, v, gamma=1.0, lam=1.0)
     assert torch.allclose(ret, torch.tensor([[3.0, 2.0, 2.0]]))  # reward-to-go
     adv0, _ = P.gae(r, v, gamma=1.0, lam=0.0)
     assert torch.allclose(adv0, torch.tensor([[1.5, 0.5, 0.5]]))  # r_t + V_{t+1} − V_t
@@ -43,13 +43,20 @@ def test_value_clipping_takes_the_larger_loss() -> None:
     assert float(P.ppo_value_loss(torch.tensor([1.0]), old, ret, clip=0.2)) == pytest.approx(0.32)
 
 
-@pytest.mark.parametrize("tricks", [{}, {"reward_norm": True, "adv_norm": True, "adaptive_kl": True}])
+@pytest.mark.parametrize(
+    "tricks", [{}, {"reward_norm": True, "adv_norm": True, "adaptive_kl": True}]
+)
 def test_ratio_is_one_and_nothing_clipped_on_each_first_minibatch(tricks: dict) -> None:
     w = ExactWorld(n_prompts=2, vocab=3, length=3, seed=0)
     ref = w.new_policy().requires_grad_(False)
     problem = P.PreferenceProblem(
-        policy=copy.deepcopy(ref).requires_grad_(True), reference=ref, prompt_len=1,
-        prompts=torch.arange(2), sample=w.sample, reward=w.reward, new_scalar_model=w.new_scalar,
+        policy=copy.deepcopy(ref).requires_grad_(True),
+        reference=ref,
+        prompt_len=1,
+        prompts=torch.arange(2),
+        sample=w.sample,
+        reward=w.reward,
+        new_scalar_model=w.new_scalar,
     )
     cfg = PPOConfig(iterations=4, batch_size=64, minibatch_size=16, lr=0.5, **tricks)
     history = PPOTrainer(cfg).fit(problem)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from support.rl_llm import run_quick
+
 from topiclab.core.config import resolve_config
 from topiclab.core.errors import ConfigError
 from topiclab.core.registry import get_registry
@@ -35,9 +35,18 @@ def test_quick_run_outputs(quick: dict) -> None:
 
 def test_claims_cite_papers_and_quick_fails_none_it_is_not_expected_to_pass(quick: dict) -> None:
     claims = {c.id: c for c in quick["evaluate"].claims}
-    assert {"dpo_init_log2", "closed_form_toy", "ppo_ratio_first_minibatch",
-            "exact_dpo_reaches_optimum", "exact_ppo_reward", "exact_frontier",
-            "exact_rm_bayes", "overoptimisation", "lm_rm_bayes", "lm_dpo_beats_sft"} <= set(claims)
+    assert {
+        "dpo_init_log2",
+        "closed_form_toy",
+        "ppo_ratio_first_minibatch",
+        "exact_dpo_reaches_optimum",
+        "exact_ppo_reward",
+        "exact_frontier",
+        "exact_rm_bayes",
+        "overoptimisation",
+        "lm_rm_bayes",
+        "lm_dpo_beats_sft",
+    } <= set(claims)
     for c in claims.values():
         assert c.source and not re.search(r"issue \d|reference (page )?\d", c.source), c
         assert verdict(c, "quick") != "FAIL", c
@@ -68,5 +77,6 @@ def test_scalar_scores_sum_over_the_response_only() -> None:
         def forward(self, tokens: torch.Tensor) -> torch.Tensor:
             return torch.ones(tokens.shape, dtype=torch.float32)
 
-    assert torch.equal(P.scalar_scores(Const(), torch.zeros(2, 7, dtype=torch.long), 3),
-                       torch.tensor([4.0, 4.0]))
+    assert torch.equal(
+        P.scalar_scores(Const(), torch.zeros(2, 7, dtype=torch.long), 3), torch.tensor([4.0, 4.0])
+    )

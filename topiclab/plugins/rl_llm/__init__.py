@@ -34,19 +34,33 @@ def topiclab_register_trainers() -> list[TrainerSpec]:
     from topiclab.nn import preference_trainers as pt
 
     def spec(key: str, build: Any, config: Any, summary: str) -> TrainerSpec:
-        return TrainerSpec(key=key, task="preference", build=build, config=config,
-                           summary=summary)
+        return TrainerSpec(key=key, task="preference", build=build, config=config, summary=summary)
 
     return [
-        spec("reward-model", pt.RewardModelTrainer, pt.RewardModelConfig,
-             "Bradley–Terry reward model: −log σ(r(y_w) − r(y_l))."),
-        spec("ppo", ppo.PPOTrainer, ppo.PPOConfig,
-             "RLHF-PPO: per-token KL penalty, GAE, clipped policy and value losses; each "
-             "PPO-max trick a switch (Zheng et al. 2023)."),
-        spec("dpo", pt.DPOTrainer, pt.PairwiseConfig,
-             "DPO (Rafailov et al. 2023): −log σ(β·log-ratio margin)."),
-        spec("ipo", pt.IPOTrainer, pt.IPOConfig,
-             "IPO (Azar et al. 2023): (h − 1/(2τ))²."),
-        spec("slic-hf", pt.SLiCTrainer, pt.SLiCConfig,
-             "SLiC-HF (Zhao et al. 2023): hinge with margin δ plus λ·SFT regulariser."),
+        spec(
+            "reward-model",
+            pt.RewardModelTrainer,
+            pt.RewardModelConfig,
+            "Bradley–Terry reward model: −log σ(r(y_w) − r(y_l)).",
+        ),
+        spec(
+            "ppo",
+            ppo.PPOTrainer,
+            ppo.PPOConfig,
+            "RLHF-PPO: per-token KL penalty, GAE, clipped policy and value losses; each "
+            "PPO-max trick a switch (Zheng et al. 2023).",
+        ),
+        spec(
+            "dpo",
+            pt.DPOTrainer,
+            pt.PairwiseConfig,
+            "DPO (Rafailov et al. 2023): −log σ(β·log-ratio margin).",
+        ),
+        spec("ipo", pt.IPOTrainer, pt.IPOConfig, "IPO (Azar et al. 2023): (h − 1/(2τ))²."),
+        spec(
+            "slic-hf",
+            pt.SLiCTrainer,
+            pt.SLiCConfig,
+            "SLiC-HF (Zhao et al. 2023): hinge with margin δ plus λ·SFT regulariser.",
+        ),
     ]

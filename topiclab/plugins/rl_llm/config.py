@@ -22,8 +22,14 @@ PosFloat = Annotated[float, Field(gt=0, le=1e4)]
 
 def _exact_methods() -> dict[str, dict[str, Any]]:
     return {
-        "ppo": {"iterations": 80, "lr": 0.05, "critic_lr": 0.05, "batch_size": 256,
-                "minibatch_size": 128, "adv_norm": False},
+        "ppo": {
+            "iterations": 80,
+            "lr": 0.05,
+            "critic_lr": 0.05,
+            "batch_size": 256,
+            "minibatch_size": 128,
+            "adv_norm": False,
+        },
         "dpo": {"steps": 150, "lr": 0.05, "batch_size": 2000},
         "ipo": {"steps": 150, "lr": 0.05, "batch_size": 2000},
         "slic-hf": {"steps": 150, "lr": 0.05, "batch_size": 2000, "delta": 1.0, "lam": 0.1},
@@ -32,13 +38,28 @@ def _exact_methods() -> dict[str, dict[str, Any]]:
 
 def _lm_methods() -> dict[str, dict[str, Any]]:
     return {
-        "ppo": {"beta": 0.05, "iterations": 30, "lr": 3e-4, "critic_lr": 1e-3, "batch_size": 64,
-                "minibatch_size": 32, "epochs": 2, "reward_norm": True, "critic_from_rm": True,
-                "vf_coef": 0.5},
+        "ppo": {
+            "beta": 0.05,
+            "iterations": 30,
+            "lr": 3e-4,
+            "critic_lr": 1e-3,
+            "batch_size": 64,
+            "minibatch_size": 32,
+            "epochs": 2,
+            "reward_norm": True,
+            "critic_from_rm": True,
+            "vf_coef": 0.5,
+        },
         "dpo": {"beta": 0.1, "steps": 60, "lr": 3e-4, "batch_size": 32, "grad_clip": 1.0},
         "ipo": {"beta": 0.1, "steps": 60, "lr": 3e-4, "batch_size": 32, "grad_clip": 1.0},
-        "slic-hf": {"steps": 60, "lr": 1e-4, "batch_size": 32, "delta": 1.0, "lam": 0.05,
-                    "grad_clip": 1.0},
+        "slic-hf": {
+            "steps": 60,
+            "lr": 1e-4,
+            "batch_size": 32,
+            "delta": 1.0,
+            "lam": 0.05,
+            "grad_clip": 1.0,
+        },
     }
 
 
@@ -63,11 +84,15 @@ class ExactConfig(ConfigSection):
     demo_scale: float = Field(default=0.5, gt=0, le=100, description="demonstrator logit std")
     n_demos: int = Field(default=2000, ge=1, le=10_000_000)
     sft_steps: int = Field(default=150, ge=1, le=1_000_000)
-    n_pairs: int = Field(default=50_000, ge=10, le=10_000_000)
+    n_pairs: int = Field(
+        default=300_000, ge=10, le=10_000_000, description="one epoch of DPO & co. (150 × 2000)"
+    )
     n_rm_pairs: int = Field(default=20_000, ge=10, le=10_000_000)
     n_small_rm_pairs: int = Field(default=300, ge=10, le=10_000_000, description="imperfect RM")
     n_test_pairs: int = Field(default=20_000, ge=10, le=10_000_000)
-    rm: dict[str, Any] = Field(default_factory=lambda: {"steps": 200, "lr": 0.05, "batch_size": 2000})
+    rm: dict[str, Any] = Field(
+        default_factory=lambda: {"steps": 200, "lr": 0.05, "batch_size": 2000}
+    )
     betas: list[PosFloat] = Field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0], min_length=1)
     claim_beta: float = Field(default=1.0, gt=0, le=1e4, description="β of the exact claims")
     methods: MethodOptions = Field(default_factory=_exact_methods)
@@ -76,10 +101,20 @@ class ExactConfig(ConfigSection):
     ablation: dict[str, dict[str, Any]] = Field(default_factory=_ablation)
     ablation_base: dict[str, Any] = Field(
         default_factory=lambda: {
-            "iterations": 60, "lr": 0.05, "critic_lr": 0.05, "batch_size": 256,
-            "minibatch_size": 128, "reward_norm": True, "reward_clip": 5.0, "adv_norm": True,
-            "value_clip": 0.2, "grad_clip": 1.0, "critic_from_rm": True, "adaptive_kl": True,
-            "kl_target": 0.4, "kl_horizon": 2000,
+            "iterations": 40,
+            "lr": 0.05,
+            "critic_lr": 0.05,
+            "batch_size": 256,
+            "minibatch_size": 128,
+            "reward_norm": True,
+            "reward_clip": 5.0,
+            "adv_norm": True,
+            "value_clip": 0.2,
+            "grad_clip": 1.0,
+            "critic_from_rm": True,
+            "adaptive_kl": True,
+            "kl_target": 0.4,
+            "kl_horizon": 2000,
         }
     )
     ablation_seeds: int = Field(default=3, ge=1, le=100)
@@ -109,9 +144,17 @@ class RLLLMConfig(TopicConfig):
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
         "exact": {
-            "n_prompts": 2, "vocab": 3, "length": 3, "n_demos": 200, "sft_steps": 20,
-            "n_pairs": 500, "n_rm_pairs": 300, "n_small_rm_pairs": 50, "n_test_pairs": 200,
-            "rm": {"steps": 10, "lr": 0.05, "batch_size": 200}, "betas": [0.5, 1.0],
+            "n_prompts": 2,
+            "vocab": 3,
+            "length": 3,
+            "n_demos": 200,
+            "sft_steps": 20,
+            "n_pairs": 500,
+            "n_rm_pairs": 300,
+            "n_small_rm_pairs": 50,
+            "n_test_pairs": 200,
+            "rm": {"steps": 10, "lr": 0.05, "batch_size": 200},
+            "betas": [0.5, 1.0],
             "methods": {
                 "ppo": {"iterations": 4, "batch_size": 32, "minibatch_size": 16, "lr": 0.05},
                 "dpo": {"steps": 10, "batch_size": 100},
@@ -120,16 +163,30 @@ PROFILES: dict[str, dict[str, Any]] = {
             },
             "overopt_iterations": 4,
             "ablation": {"ppo-max": {}, "no advantage norm": {"adv_norm": False}},
-            "ablation_base": {"iterations": 3, "batch_size": 32, "minibatch_size": 16,
-                              "critic_from_rm": True, "adaptive_kl": True},
+            "ablation_base": {
+                "iterations": 3,
+                "batch_size": 32,
+                "minibatch_size": 16,
+                "critic_from_rm": True,
+                "adaptive_kl": True,
+            },
             "ablation_seeds": 2,
         },
         "lm": {
-            "prompt_len": 8, "new_tokens": 4, "n_pairs": 16, "n_test_pairs": 8, "n_eval": 8,
+            "prompt_len": 8,
+            "new_tokens": 4,
+            "n_pairs": 16,
+            "n_test_pairs": 8,
+            "n_eval": 8,
             "rm": {"steps": 2, "batch_size": 8},
             "methods": {
-                "ppo": {"iterations": 2, "batch_size": 8, "minibatch_size": 4, "epochs": 1,
-                        "critic_from_rm": True},
+                "ppo": {
+                    "iterations": 2,
+                    "batch_size": 8,
+                    "minibatch_size": 4,
+                    "epochs": 1,
+                    "critic_from_rm": True,
+                },
                 "dpo": {"steps": 2, "batch_size": 8},
                 "ipo": {"steps": 2, "batch_size": 8},
                 "slic-hf": {"steps": 2, "batch_size": 8},

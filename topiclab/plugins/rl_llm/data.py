@@ -36,8 +36,12 @@ def exact_data(cfg: ExactConfig, seed: int) -> dict[str, Any]:
     demos = world.sample(demo, torch.randint(world.K, (cfg.n_demos,), generator=g), g)
     ref = X.fit_reference(world, demos, cfg.sft_steps, lr=0.1, wd=1e-4)
     sets = {}
-    for name, n in (("pairs", cfg.n_pairs), ("rm_pairs", cfg.n_rm_pairs),
-                    ("small_rm_pairs", cfg.n_small_rm_pairs), ("test_pairs", cfg.n_test_pairs)):
+    for name, n in (
+        ("pairs", cfg.n_pairs),
+        ("rm_pairs", cfg.n_rm_pairs),
+        ("small_rm_pairs", cfg.n_small_rm_pairs),
+        ("test_pairs", cfg.n_test_pairs),
+    ):
         pairs, _ = X.preference_pairs(world, ref, n, g)
         sets[name] = pairs.__dict__
     return {"ref": ref.state_dict(), **sets}
@@ -74,9 +78,15 @@ def generate(ctx: StageContext, cfg: RLLLMConfig) -> StageResult:
     torch.save(lmd, ctx.path("lm.pt"))
     rewards = M.gold_reward(lmd["pairs"]["chosen"], cfg.lm.prompt_len)
     return StageResult(
-        metrics={"exact_pairs": cfg.exact.n_pairs, "lm_pairs": cfg.lm.n_pairs,
-                 "lm_chosen_gold_mean": float(rewards.mean())},
-        files={"exact": str(ctx.path("exact.pt")), "lm": str(ctx.path("lm.pt")),
-               "sft_model": model_path},
+        metrics={
+            "exact_pairs": cfg.exact.n_pairs,
+            "lm_pairs": cfg.lm.n_pairs,
+            "lm_chosen_gold_mean": float(rewards.mean()),
+        },
+        files={
+            "exact": str(ctx.path("exact.pt")),
+            "lm": str(ctx.path("lm.pt")),
+            "sft_model": model_path,
+        },
         params={"upstream_model": ctx.upstream["model"].cache_key},
     )

@@ -63,7 +63,9 @@ class ExactWorld:
         self.K, self.V, self.L = n_prompts, vocab, length
         g = torch.Generator().manual_seed(seed)
         # two target tokens per prompt, drawn without replacement
-        self.targets = torch.stack([torch.randperm(vocab, generator=g)[:2] for _ in range(n_prompts)])
+        self.targets = torch.stack(
+            [torch.randperm(vocab, generator=g)[:2] for _ in range(n_prompts)]
+        )
         ys = torch.tensor(list(itertools.product(range(vocab), repeat=length)))
         self.n_responses = ys.shape[0]
         prompts = torch.arange(n_prompts).repeat_interleave(self.n_responses)
@@ -100,7 +102,9 @@ class ExactWorld:
         r = self.gold if reward is None else reward
         return torch.log_softmax(ref_logp + r / beta, dim=-1)
 
-    def measure(self, logp: Tensor, ref_logp: Tensor, reward: Tensor | None = None) -> dict[str, float]:
+    def measure(
+        self, logp: Tensor, ref_logp: Tensor, reward: Tensor | None = None
+    ) -> dict[str, float]:
         """E_π[r] and KL(π ‖ π_ref), averaged over uniformly drawn prompts."""
         r = self.gold if reward is None else reward
         p = logp.exp()
@@ -116,7 +120,9 @@ class ExactWorld:
 
     def frontier(self, ref_logp: Tensor, betas: list[float]) -> list[dict[str, float]]:
         """The exact reward–KL frontier: (KL(π*_β ‖ π_ref), E_π*[r]) for each β."""
-        return [{"beta": b, **self.measure(self.optimum_logp(ref_logp, b), ref_logp)} for b in betas]
+        return [
+            {"beta": b, **self.measure(self.optimum_logp(ref_logp, b), ref_logp)} for b in betas
+        ]
 
 
 def closed_form_optimum(rewards: list[float], beta: float) -> list[float]:

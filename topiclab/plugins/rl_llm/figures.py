@@ -18,8 +18,11 @@ MARKERS = {"ppo": "o", "dpo": "s", "ipo": "^", "slic-hf": "D"}
 def topic_figures(
     ctx: StageContext, ex: dict[str, Any], lmr: dict[str, Any], claim_beta: float
 ) -> dict[str, str]:
-    figs = {"frontier": frontier(ctx, ex), "ablation": ablation(ctx, ex["ablation"]),
-            "lm_gold": lm_gold(ctx, lmr["rows"])}
+    figs = {
+        "frontier": frontier(ctx, ex),
+        "ablation": ablation(ctx, ex["ablation"]),
+        "lm_gold": lm_gold(ctx, lmr["rows"]),
+    }
     if ex["overopt"]:
         figs["overoptimisation"] = overopt(ctx, ex["overopt"])
     return figs
@@ -36,19 +39,37 @@ def _save(ctx: StageContext, fig: Any, name: str) -> str:
 def frontier(ctx: StageContext, ex: dict[str, Any]) -> str:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     f = ex["frontier"]
-    ax.plot([p["kl"] for p in f], [p["reward"] for p in f], "k-", lw=1.5,
-            label="exact optimum π*_β (β sweep)")
+    ax.plot(
+        [p["kl"] for p in f],
+        [p["reward"] for p in f],
+        "k-",
+        lw=1.5,
+        label="exact optimum π*_β (β sweep)",
+    )
     for method in dict.fromkeys(r["method"] for r in ex["rows"]):
         pts = [r for r in ex["rows"] if r["method"] == method]
-        ax.scatter([r["kl"] for r in pts], [r["reward"] for r in pts],
-                   marker=MARKERS.get(method, "x"), label=method, zorder=3)
+        ax.scatter(
+            [r["kl"] for r in pts],
+            [r["reward"] for r in pts],
+            marker=MARKERS.get(method, "x"),
+            label=method,
+            zorder=3,
+        )
         for r in pts:
             if r["beta"] is not None:
-                ax.annotate(f"β={r['beta']:g}", (r["kl"], r["reward"]), fontsize=6,
-                            xytext=(3, -8), textcoords="offset points")
+                ax.annotate(
+                    f"β={r['beta']:g}",
+                    (r["kl"], r["reward"]),
+                    fontsize=6,
+                    xytext=(3, -8),
+                    textcoords="offset points",
+                )
     ax.axhline(ex["ref"]["reward"], color="gray", ls=":", label="π_ref")
-    ax.set(xlabel="KL(π ‖ π_ref) (nats, exact)", ylabel="E_π[gold reward] (exact)",
-           title="Exact world: reward–KL frontier")
+    ax.set(
+        xlabel="KL(π ‖ π_ref) (nats, exact)",
+        ylabel="E_π[gold reward] (exact)",
+        title="Exact world: reward–KL frontier",
+    )
     ax.legend(fontsize=8)
     return _save(ctx, fig, "frontier")
 
@@ -59,8 +80,11 @@ def overopt(ctx: StageContext, hist: list[dict[str, float]]) -> str:
     kl = [h["kl_exact"] for h in rows]
     ax.plot(kl, [h["gold"] for h in rows], "o-", label="gold reward")
     ax.plot(kl, [h["proxy"] for h in rows], "s--", label="proxy (imperfect reward model)")
-    ax.set(xlabel="KL(π ‖ π_ref) during PPO", ylabel="expected reward (exact)",
-           title="Over-optimisation against an imperfect reward model")
+    ax.set(
+        xlabel="KL(π ‖ π_ref) during PPO",
+        ylabel="expected reward (exact)",
+        title="Over-optimisation against an imperfect reward model",
+    )
     ax.legend(fontsize=8)
     return _save(ctx, fig, "overoptimisation")
 

@@ -14,6 +14,7 @@ truncated π).
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def text_reward(response: bytes) -> float:
     """Vowels in the response, minus ``REPEAT_PENALTY`` per letter equal to the one before it
     (so "eeee" is not the answer): a known truth the SFT model's samples vary in."""
     vowels = sum(b in VOWELS for b in response)
-    doubles = sum(a == b and chr(a).isalpha() for a, b in zip(response, response[1:]))
+    doubles = sum(a == b and chr(a).isalpha() for a, b in itertools.pairwise(response))
     return vowels - REPEAT_PENALTY * doubles
 
 

@@ -40,7 +40,7 @@ def fit_isolated(
         trainer = spec.create(options)
         with ctx.progress(run, total=total, child=run) as p:
             return trainer.fit(problem, p), None
-    except Exception as err:  # noqa: BLE001 - recorded per method, reported by name
+    except Exception as err:
         return [], f"{type(err).__name__}: {err}"
 
 
@@ -69,19 +69,28 @@ def train_exact(ctx: StageContext, cfg: ExactConfig, seed: int, path: str) -> di
     ref.requires_grad_(False)
     out: dict[str, Any] = {"policies": {}, "histories": {}, "errors": {}, "rms": {}}
 
-    def problem(reward: Callable[[Tensor], Tensor], rm: nn.Module | None = None,
-                **kw: Any) -> P.PreferenceProblem:
+    def problem(
+        reward: Callable[[Tensor], Tensor], rm: nn.Module | None = None, **kw: Any
+    ) -> P.PreferenceProblem:
         return P.PreferenceProblem(
-            policy=trainable(ref), reference=ref, prompt_len=1, pairs=P.Pairs(**d["pairs"]),
-            prompts=torch.arange(world.K), sample=world.sample, reward=reward,
-            reward_model=rm, new_scalar_model=world.new_scalar, **kw,
+            policy=trainable(ref),
+            reference=ref,
+            prompt_len=1,
+            pairs=P.Pairs(**d["pairs"]),
+            prompts=torch.arange(world.K),
+            sample=world.sample,
+            reward=reward,
+            reward_model=rm,
+            new_scalar_model=world.new_scalar,
+            **kw,
         )
 
     for name in ("rm_pairs", "small_rm_pairs"):
         rm = world.new_scalar()
-        prob = P.PreferenceProblem(policy=ref, reference=ref, prompt_len=1,
-                                   pairs=P.Pairs(**d[name]), reward_model=rm)
-        hist, err = fit_isolated(ctx, "reward-model", cfg.rm, prob, f"exact/rm/{name}")
+        prob = P.PreferenceProblem(
+            policy=ref, reference=ref, prompt_len=1, pairs=P.Pairs(**d[name]), reward_model=rm
+        )
+        _, err = fit_isolated(ctx, "reward-model", cfg.rm, prob, f"exact/rm/{name}")
         if err:
             raise RuntimeError(f"exact-world reward model ({name}) failed: {err}")
         out["rms"][name] = rm.requires_grad_(False).state_dict()
@@ -105,14 +114,19 @@ def train_exact(ctx: StageContext, cfg: ExactConfig, seed: int, path: str) -> di
 
     def monitor(policy: nn.Module) -> dict[str, float]:
         lp = world.logp(policy)
-        return {"gold": world.measure(lp, ref_logp)["reward"],
-                "proxy": world.measure(lp, ref_logp, proxy)["reward"],
-                "kl_exact": world.measure(lp, ref_logp)["kl"]}
+        return {
+            "gold": world.measure(lp, ref_logp)["reward"],
+            "proxy": world.measure(lp, ref_logp, proxy)["reward"],
+            "kl_exact": world.measure(lp, ref_logp)["kl"],
+        }
 
-    prob = problem(scorer(small, 1), small, monitor=monitor,
-                   monitor_every=max(1, cfg.overopt_iterations // 24))
-    opts = cfg.methods.get("ppo", {}) | {"beta": cfg.overopt_beta,
-                                         "iterations": cfg.overopt_iterations}
+    prob = problem(
+        scorer(small, 1), small, monitor=monitor, monitor_every=max(1, cfg.overopt_iterations // 24)
+    )
+    opts = cfg.methods.get("ppo", {}) | {
+        "beta": cfg.overopt_beta,
+        "iterations": cfg.overopt_iterations,
+    }
     _record(out, "overopt", fit_isolated(ctx, "ppo", opts, prob, "exact/overopt"), prob.policy)
 
     for name, delta in cfg.ablation.items():
@@ -139,19 +153,30 @@ def train_lm(ctx: StageContext, cfg: LMConfig, path: str, sft_path: str) -> dict
     plen = cfg.prompt_len
     pairs = P.Pairs(**d["pairs"])
     rm = M.LlamaScalar(sft)
-    prob = P.PreferenceProblem(policy=sft, reference=sft, prompt_len=plen, pairs=pairs,
-                               reward_model=rm)
+    prob = P.PreferenceProblem(
+        policy=sft, reference=sft, prompt_len=plen, pairs=pairs, reward_model=rm
+    )
     hist, err = fit_isolated(ctx, "reward-model", cfg.rm, prob, "lm/rm")
     if err:
         raise RuntimeError(f"language-model reward model failed: {err}")
     rm.requires_grad_(False).eval()
-    out: dict[str, Any] = {"rm": rm.state_dict(), "policies": {}, "histories": {"rm": hist},
-                           "errors": {}}
+    out: dict[str, Any] = {
+        "rm": rm.state_dict(),
+        "policies": {},
+        "histories": {"rm": hist},
+        "errors": {},
+    }
     for key, opts in cfg.methods.items():
         prob = P.PreferenceProblem(
-            policy=M.trainable_copy(sft), reference=sft, prompt_len=plen, pairs=pairs,
-            prompts=d["pairs_prompts"], sample=M.sampler(cfg.new_tokens),
-            reward=scorer(rm, plen), reward_model=rm, new_scalar_model=lambda: M.LlamaScalar(sft),
+            policy=M.trainable_copy(sft),
+            reference=sft,
+            prompt_len=plen,
+            pairs=pairs,
+            prompts=d["pairs_prompts"],
+            sample=M.sampler(cfg.new_tokens),
+            reward=scorer(rm, plen),
+            reward_model=rm,
+            new_scalar_model=lambda: M.LlamaScalar(sft),
         )
         _record(out, key, fit_isolated(ctx, key, opts, prob, f"lm/{key}"), prob.policy)
     return out
@@ -167,7 +192,9 @@ def train(ctx: StageContext, cfg: RLLLMConfig, data: StageResult) -> StageResult
     errors |= {f"lm/{k}": v for k, v in lmw["errors"].items()}
     return StageResult(
         metrics={"failed_methods": len(errors)},
-        files={"exact_train": str(ctx.path("exact_train.pt")),
-               "lm_train": str(ctx.path("lm_train.pt"))},
+        files={
+            "exact_train": str(ctx.path("exact_train.pt")),
+            "lm_train": str(ctx.path("lm_train.pt")),
+        },
         data={"errors": errors},
     )
