@@ -92,10 +92,15 @@ class ExactWorld:
             return P.scalar_scores(model, self.all, 1).reshape(self.K, -1)
 
     def sample(self, policy: nn.Module, prompts: Tensor, g: torch.Generator) -> Tensor:
-        """Exact ancestral sampling, done as one categorical draw over the enumeration."""
-        probs = self.logp(policy).exp()[prompts.reshape(-1)]
-        idx = torch.multinomial(probs, 1, generator=g).squeeze(-1)
-        return self.all[prompts.reshape(-1) * self.n_responses + idx]
+        """Exact ancestral sampling, done as one categorical draw over the enumeration per
+        prompt (not a [n, V^L] matrix: 300k pairs would need gigabytes)."""
+        probs = self.logp(policy).exp()
+        prompts = prompts.reshape(-1)
+        idx = torch.empty_like(prompts)
+        for k in prompts.unique().tolist():
+            rows = (prompts == k).nonzero().squeeze(-1)
+            idx[rows] = torch.multinomial(probs[k], len(rows), replacement=True, generator=g)
+        return self.all[prompts * self.n_responses + idx]
 
     def optimum_logp(self, ref_logp: Tensor, beta: float, reward: Tensor | None = None) -> Tensor:
         """log π*_β = log π_ref + r/β − log Z_β, per prompt."""
