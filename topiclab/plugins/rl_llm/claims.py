@@ -64,7 +64,7 @@ def exact_claims(cfg: RLLLMConfig, mt: dict[str, float], ex: dict[str, Any]) -> 
     rel = abs(mt.get(ppo, math.nan) - mt.get(opt, math.nan)) / abs(mt.get(opt, math.nan))
     rows = ex["rows"]
     above = [f"{r['method']}@{r['beta']}" for r in rows if not r["below_frontier"]]
-    rm = "exact_rm_pairs"
+    rm = "exact_rm"
     ab = {r["config"]: r for r in ex["ablation"]}
     seeds = min((r["seeds"] for r in ex["ablation"]), default=0)
     claims = [

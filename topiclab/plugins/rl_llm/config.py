@@ -87,11 +87,11 @@ class ExactConfig(ConfigSection):
     n_pairs: int = Field(
         default=300_000, ge=10, le=10_000_000, description="one epoch of DPO & co. (150 × 2000)"
     )
-    n_rm_pairs: int = Field(default=20_000, ge=10, le=10_000_000)
     n_small_rm_pairs: int = Field(default=300, ge=10, le=10_000_000, description="imperfect RM")
     n_test_pairs: int = Field(default=20_000, ge=10, le=10_000_000)
     rm: dict[str, Any] = Field(
-        default_factory=lambda: {"steps": 200, "lr": 0.05, "batch_size": 2000}
+        default_factory=lambda: {"steps": 150, "lr": 0.05, "batch_size": 2000},
+        description="reward-model options (one epoch of the pairs, as DPO)",
     )
     betas: list[PosFloat] = Field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0], min_length=1)
     claim_beta: float = Field(default=1.0, gt=0, le=1e4, description="β of the exact claims")
@@ -150,7 +150,6 @@ PROFILES: dict[str, dict[str, Any]] = {
             "n_demos": 200,
             "sft_steps": 20,
             "n_pairs": 500,
-            "n_rm_pairs": 300,
             "n_small_rm_pairs": 50,
             "n_test_pairs": 200,
             "rm": {"steps": 10, "lr": 0.05, "batch_size": 200},

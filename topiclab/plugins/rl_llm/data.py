@@ -28,7 +28,7 @@ def exact_world(cfg: ExactConfig, seed: int) -> X.ExactWorld:
 
 
 def exact_data(cfg: ExactConfig, seed: int) -> dict[str, Any]:
-    """π_ref fitted to a noisy demonstrator's samples; pairs for DPO & co., for the reward
+    """π_ref fitted to a noisy demonstrator's samples; pairs for DPO & co. and the reward
     model, for a small (imperfect) reward model, and held out for accuracy."""
     world = exact_world(cfg, seed)
     g = torch.Generator().manual_seed(seed + 1)
@@ -38,7 +38,6 @@ def exact_data(cfg: ExactConfig, seed: int) -> dict[str, Any]:
     sets = {}
     for name, n in (
         ("pairs", cfg.n_pairs),
-        ("rm_pairs", cfg.n_rm_pairs),
         ("small_rm_pairs", cfg.n_small_rm_pairs),
         ("test_pairs", cfg.n_test_pairs),
     ):

@@ -85,18 +85,19 @@ def train_exact(ctx: StageContext, cfg: ExactConfig, seed: int, path: str) -> di
             **kw,
         )
 
-    for name in ("rm_pairs", "small_rm_pairs"):
+    # the reward model sees the same pairs as DPO & co.; the small one 300 pairs (imperfect)
+    for name, pairs in (("rm", "pairs"), ("small_rm", "small_rm_pairs")):
         rm = world.new_scalar()
         prob = P.PreferenceProblem(
-            policy=ref, reference=ref, prompt_len=1, pairs=P.Pairs(**d[name]), reward_model=rm
+            policy=ref, reference=ref, prompt_len=1, pairs=P.Pairs(**d[pairs]), reward_model=rm
         )
         _, err = fit_isolated(ctx, "reward-model", cfg.rm, prob, f"exact/rm/{name}")
         if err:
             raise RuntimeError(f"exact-world reward model ({name}) failed: {err}")
         out["rms"][name] = rm.requires_grad_(False).state_dict()
     good, small = world.new_scalar(), world.new_scalar()
-    good.load_state_dict(out["rms"]["rm_pairs"])
-    small.load_state_dict(out["rms"]["small_rm_pairs"])
+    good.load_state_dict(out["rms"]["rm"])
+    small.load_state_dict(out["rms"]["small_rm"])
 
     for beta in cfg.betas:
         for key, opts in cfg.methods.items():
