@@ -174,7 +174,8 @@ def lm_claims(mt: dict[str, float], lmr: dict[str, Any]) -> list[Claim]:
                 id=f"lm_{r['method']}_beats_sft",
                 statement=f"LM world: {r['method']} raises the gold reward and beats the SFT model",
                 value=f"gain {r['gold_gain']:+.3f} ± {r['gain_se']:.3f}, "
-                f"win {100 * r['win_rate']:.1f}% [{100 * r['win_lo']:.1f}, {100 * r['win_hi']:.1f}]",
+                f"win {100 * r['win_rate']:.1f}% "
+                f"[{100 * r['win_lo']:.1f}, {100 * r['win_hi']:.1f}]",
                 anchor="gain > 2 SE and win rate > 50%",
                 source="SLiC-HF (Zhao et al. 2023) tab. 1: 44.96% → 86.21%; DPO fig. 2",
                 uses=[f"{k}_gold_gain", f"{k}_win_rate"],
