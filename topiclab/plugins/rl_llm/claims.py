@@ -133,20 +133,20 @@ def exact_claims(cfg: RLLLMConfig, mt: dict[str, float], ex: dict[str, Any]) -> 
             and mt.get("overopt_proxy_final", math.nan) > mt.get("overopt_proxy_at_peak", math.nan),
         ),
     ]
-    if "ppo-max" in ab and "no KL penalty" in ab:
+    if "ppo-max" in ab and "no-kl-penalty" in ab:
         claims.append(
             Claim(
                 id="ablation_kl_penalty",
                 statement=f"PPO-trick ablation over {seeds} seeds: without "
                 "the KL penalty the policy drifts further from π_ref",
-                value=f"{ab['no KL penalty']['kl']:.3f} vs {ab['ppo-max']['kl']:.3f}",
+                value=f"{ab['no-kl-penalty']['kl']:.3f} vs {ab['ppo-max']['kl']:.3f}",
                 anchor="KL(no penalty) > KL(PPO-max) + 2 SE, ≥ 3 seeds",
                 source=PPO_MAX,
                 expected_in=STANDARD,
                 passed=seeds >= 3
-                and ab["no KL penalty"]["kl"]
+                and ab["no-kl-penalty"]["kl"]
                 > ab["ppo-max"]["kl"]
-                + 2 * math.hypot(ab["no KL penalty"]["kl_se"], ab["ppo-max"]["kl_se"]),
+                + 2 * math.hypot(ab["no-kl-penalty"]["kl_se"], ab["ppo-max"]["kl_se"]),
             )
         )
     return claims

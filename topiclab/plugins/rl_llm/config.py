@@ -64,16 +64,17 @@ def _lm_methods() -> dict[str, dict[str, Any]]:
 
 
 def _ablation() -> dict[str, dict[str, Any]]:
-    """PPO-max (every trick on) and one trick off at a time (Zheng et al. 2023, sec. 5)."""
+    """PPO-max (every trick on) and one trick off at a time (Zheng et al. 2023, sec. 5); the
+    names are MLflow-safe (they become parameter names)."""
     return {
         "ppo-max": {},
-        "no reward norm/clip": {"reward_norm": False, "reward_clip": 0.0},
-        "no advantage norm": {"adv_norm": False},
-        "no value clipping": {"value_clip": 0.0},
-        "no grad clipping": {"grad_clip": 0.0},
-        "critic not from RM": {"critic_from_rm": False},
-        "fixed KL (no adaptive)": {"adaptive_kl": False},
-        "no KL penalty": {"beta": 0.0, "adaptive_kl": False},
+        "no-reward-norm": {"reward_norm": False, "reward_clip": 0.0},
+        "no-adv-norm": {"adv_norm": False},
+        "no-value-clip": {"value_clip": 0.0},
+        "no-grad-clip": {"grad_clip": 0.0},
+        "critic-not-from-rm": {"critic_from_rm": False},
+        "fixed-kl": {"adaptive_kl": False},
+        "no-kl-penalty": {"beta": 0.0, "adaptive_kl": False},
     }
 
 
@@ -161,7 +162,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                 "slic-hf": {"steps": 10, "batch_size": 100},
             },
             "overopt_iterations": 4,
-            "ablation": {"ppo-max": {}, "no advantage norm": {"adv_norm": False}},
+            "ablation": {"ppo-max": {}, "no-adv-norm": {"adv_norm": False}},
             "ablation_base": {
                 "iterations": 3,
                 "batch_size": 32,
