@@ -30,6 +30,8 @@ from topiclab.plugins.rl_llm.config import ExactConfig, LMConfig, RLLLMConfig
 from topiclab.plugins.rl_llm.data import exact_world
 from topiclab.plugins.rl_llm.figures import topic_figures
 
+# the monitored iterations of the over-optimisation run (the others lack gold/proxy)
+OVEROPT_COLUMNS = ("step", "gold", "proxy", "kl_exact", "score", "kl", "beta")
 FRONTIER_BETAS = [float(b) for b in np.geomspace(0.05, 50, 60)]
 
 
@@ -272,7 +274,8 @@ def evaluate(
         "lm_samples": ctx.write_table("lm_samples.csv", lmr["samples"]),
     }
     if ex["overopt"]:
-        tables["overoptimisation"] = ctx.write_table("overoptimisation.csv", ex["overopt"])
+        rows = [{k: h.get(k) for k in OVEROPT_COLUMNS} for h in ex["overopt"] if "gold" in h]
+        tables["overoptimisation"] = ctx.write_table("overoptimisation.csv", rows)
     errors = {f"exact/{k}": v for k, v in ex["errors"].items()}
     errors |= {f"lm/{k}": v for k, v in lmr["errors"].items()}
     return StageResult(
