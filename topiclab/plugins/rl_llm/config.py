@@ -161,7 +161,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                 "ipo": {"steps": 10, "batch_size": 100},
                 "slic-hf": {"steps": 10, "batch_size": 100},
             },
-            "overopt_iterations": 4,
+            "overopt_iterations": 4,  # monitored every 2nd: rows with and without gold
             "ablation": {"ppo-max": {}, "no-adv-norm": {"adv_norm": False}},
             "ablation_base": {
                 "iterations": 3,

@@ -122,7 +122,7 @@ def train_exact(ctx: StageContext, cfg: ExactConfig, seed: int, path: str) -> di
         }
 
     prob = problem(
-        scorer(small, 1), small, monitor=monitor, monitor_every=max(1, cfg.overopt_iterations // 24)
+        scorer(small, 1), small, monitor=monitor, monitor_every=max(2, cfg.overopt_iterations // 24)
     )
     opts = cfg.methods.get("ppo", {}) | {
         "beta": cfg.overopt_beta,
