@@ -1,0 +1,65 @@
+"""The preference losses against their formulas, TRL and the reference's exact constants.
+
+PYTHONPATH=$PWD .venv/bin/pytest tests/plugins/rl_llm/test_losses.py -q
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from topiclab.nn import preference as P
+from topiclab.plugins.rl_llm.exact import closed_form_optimum
+
+
+def logps(n: int = 8, seed: int = 0) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [-10 * torch.rand(n, generator=g, dtype=torch.float64) for _ in range(4)]
+
+
+def test_dpo_loss_at_the_reference_is_log2_with_weight_half() -> None:
+    pw, pl, _, _ = logps()
+    pw.requires_grad_(True)
+    loss = P.dpo_loss(pw, pl, pw.detach(), pl, beta=0.3)
+    assert torch.allclose(loss, torch.full_like(loss, math.log(2)), atol=1e-12)
+    loss.sum().backward()
+    # ∂/∂ log π(y_w) = −β σ(r̂_l − r̂_w) = −β/2 at initialisation (DPO §4's weight 0.5)
+    assert torch.allclose(pw.grad, torch.full_like(pw, -0.15), atol=1e-12)
+
+
+def test_ipo_and_slic_follow_their_formulas() -> None:
+    pw, pl, rw, rl = (torch.tensor([v], dtype=torch.float64) for v in (-3.0, -5.0, -4.0, -4.5))
+    h = (-3.0 + 4.0) - (-5.0 + 4.5)  # 1.5
+    assert float(P.ipo_loss(pw, pl, rw, rl, beta=0.25)) == pytest.approx((h - 2.0) ** 2)
+    assert float(P.ipo_loss(rw, rl, rw, rl, beta=0.1)) == pytest.approx(25.0)  # (1/(2β))²
+    sft = torch.tensor([-7.0], dtype=torch.float64)
+    # margin 2 ≥ δ = 1: the hinge is 0, only −λ log π(y_ref) = 0.1·7 is left
+    assert float(P.slic_loss(pw, pl, sft, delta=1.0, lam=0.1)) == pytest.approx(0.7)
+    assert float(P.slic_loss(pw, pl, sft, delta=3.0, lam=0.0)) == pytest.approx(1.0)
+
+
+def test_closed_form_optimum_of_the_reference_toy() -> None:
+    got = closed_form_optimum([1.0, 0.0, -1.0], beta=0.5)
+    assert got == pytest.approx([0.86681, 0.11731, 0.01588], abs=5e-6)
+
+
+def test_prompt_tokens_add_nothing_to_logprobs_or_gradients() -> None:
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 7, (3, 9), generator=g)
+    logits = torch.randn(3, 8, 7, generator=g, requires_grad=True)
+    plen = 4
+    lp = P.token_logprobs_from_logits(logits, tokens, plen).sum(-1)
+    manual = sum(
+        torch.log_softmax(logits[:, j], -1).gather(-1, tokens[:, j + 1, None]).squeeze(-1)
+        for j in range(plen - 1, 8)
+    )
+    assert torch.allclose(lp, manual)
+    lp.sum().backward()
+    assert logits.grad is not None
+    assert torch.all(logits.grad[:, : plen - 1] == 0)  # positions that predict prompt tokens
+    assert torch.all(logits.grad[:, plen - 1 :].abs().sum(-1) > 0)
+    other = tokens.clone()
+    other[:, 1:plen] = (other[:, 1:plen] + 1) % 7  # change the prompt's own tokens
+    assert torch.equal(P.token_logprobs_from_logits(logits, other, plen).sum(-1), lp)

@@ -1,0 +1,186 @@
+"""The rl-llm topic's claims, built from the evaluate stage's metrics (pure functions).
+
+from topiclab.plugins.rl_llm.claims import build_claims
+claims = build_claims(cfg, metrics, exact_results, lm_results)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from topiclab.core.topic import Claim
+from topiclab.plugins.rl_llm.config import RLLLMConfig
+from topiclab.plugins.rl_llm.exact import closed_form_optimum
+
+STANDARD = ["standard", "full"]
+DPO = "Rafailov et al. 2023 (DPO), sec. 4–5"
+PPO_MAX = "Zheng et al. 2023 (Secrets of RLHF I: PPO), sec. 5"
+OPTIMUM = "π* ∝ π_ref·exp(r/β) (Rafailov et al. 2023, eq. 4; Korbak et al. 2022)"
+
+
+def build_claims(
+    cfg: RLLLMConfig, mt: dict[str, float], ex: dict[str, Any], lmr: dict[str, Any]
+) -> list[Claim]:
+    return [*constant_claims(mt), *exact_claims(cfg, mt, ex), *lm_claims(mt, lmr)]
+
+
+def constant_claims(mt: dict[str, float]) -> list[Claim]:
+    toy = closed_form_optimum([1.0, 0.0, -1.0], 0.5)
+    return [
+        Claim(
+            id="dpo_init_log2",
+            statement="The DPO loss at π = π_ref is log 2 for every pair",
+            value=round(mt["dpo_init_loss"], 6),
+            anchor="0.693147",
+            source=DPO,
+            uses=["dpo_init_loss"],
+            passed=abs(mt["dpo_init_loss"] - math.log(2)) < 1e-6,
+        ),
+        Claim(
+            id="closed_form_toy",
+            statement="Rewards [1, 0, −1], uniform π_ref, β = 0.5",
+            value=str([round(p, 3) for p in toy]),
+            anchor="[0.867, 0.117, 0.016]",
+            source=OPTIMUM,
+            passed=[round(p, 3) for p in toy] == [0.867, 0.117, 0.016],
+        ),
+        Claim(
+            id="ppo_ratio_first_minibatch",
+            statement="PPO's ratio is 1 and nothing is clipped on each batch's first minibatch",
+            value=f"{mt['ppo_first_ratio_dev']:.2g}, {mt['ppo_first_clipfrac']:g}",
+            anchor="max |ρ − 1| ≤ 1e-5, clip fraction 0",
+            source="Schulman et al. 2017, eq. 7",
+            uses=["ppo_first_ratio_dev", "ppo_first_clipfrac"],
+            passed=mt["ppo_first_ratio_dev"] <= 1e-5 and mt["ppo_first_clipfrac"] == 0,
+        ),
+    ]
+
+
+def exact_claims(cfg: RLLLMConfig, mt: dict[str, float], ex: dict[str, Any]) -> list[Claim]:
+    b = f"{cfg.exact.claim_beta:g}"
+    dpo, ppo = f"exact_dpo_b{b}_kl_opt", f"exact_ppo_b{b}_reward"
+    opt = f"exact_ppo_b{b}_opt_reward"
+    rel = abs(mt.get(ppo, math.nan) - mt.get(opt, math.nan)) / abs(mt.get(opt, math.nan))
+    rows = ex["rows"]
+    above = [f"{r['method']}@{r['beta']}" for r in rows if not r["below_frontier"]]
+    rm = "exact_rm"
+    ab = {r["config"]: r for r in ex["ablation"]}
+    seeds = min((r["seeds"] for r in ex["ablation"]), default=0)
+    claims = [
+        Claim(
+            id="exact_dpo_reaches_optimum",
+            statement=f"Exact world: DPO reaches π*_β (β = {b})",
+            value=round(mt.get(dpo, math.nan), 4),
+            anchor="KL(π* ‖ π_DPO) < 0.05 nats",
+            source=DPO + "; DPO's optimum is π* on Bradley–Terry data",
+            uses=[dpo],
+            expected_in=STANDARD,
+            passed=mt.get(dpo, math.nan) < 0.05,
+        ),
+        Claim(
+            id="exact_ppo_reward",
+            statement=f"Exact world: KL-regularised PPO (gold reward, "
+            f"β = {b}) gets π*'s expected reward",
+            value=round(rel, 4),
+            anchor="|E_PPO[r] − E_π*[r]| / E_π*[r] ≤ 0.05",
+            source=OPTIMUM,
+            uses=[ppo, opt],
+            expected_in=STANDARD,
+            passed=rel <= 0.05,
+        ),
+        Claim(
+            id="exact_frontier",
+            statement="Every method's (KL, reward) point lies on or below "
+            "the exact reward–KL frontier",
+            value=f"{len(rows) - len(above)}/{len(rows)}"
+            + (f" (above: {', '.join(above)})" if above else ""),
+            anchor="all points",
+            source=OPTIMUM + "; KL(π*‖π_ref) = E_π*[r]/β − log Z",
+            passed=not above,
+        ),
+        Claim(
+            id="exact_rm_bayes",
+            statement="Exact world: reward-model accuracy is within 2 points of the Bayes accuracy",
+            value=round(100 * mt[f"{rm}_rm_acc"], 2),
+            anchor=f"≥ Bayes {100 * mt[f'{rm}_bayes']:.2f} − 2",
+            source="Bradley & Terry 1952",
+            uses=[f"{rm}_rm_acc", f"{rm}_bayes"],
+            expected_in=STANDARD,
+            passed=mt[f"{rm}_rm_acc"] >= mt[f"{rm}_bayes"] - 0.02,
+        ),
+        Claim(
+            id="overoptimisation",
+            statement="Against an imperfect reward model the gold reward "
+            "rises then falls while the proxy keeps rising",
+            value=str(
+                [
+                    round(mt.get(k, math.nan), 3)
+                    for k in (
+                        "overopt_gold_peak",
+                        "overopt_gold_final",
+                        "overopt_proxy_at_peak",
+                        "overopt_proxy_final",
+                    )
+                ]
+            ),
+            anchor="gold: peak > final + 0.05; proxy: final > at peak",
+            source="Gao et al. 2022 (scaling laws for reward-model overoptimisation), fig. 1",
+            uses=["overopt_gold_peak", "overopt_gold_final", "overopt_proxy_final"],
+            expected_in=STANDARD,
+            passed=mt.get("overopt_gold_peak", math.nan)
+            > mt.get("overopt_gold_final", math.nan) + 0.05
+            and mt.get("overopt_proxy_final", math.nan) > mt.get("overopt_proxy_at_peak", math.nan),
+        ),
+    ]
+    if "ppo-max" in ab and "no-kl-penalty" in ab:
+        claims.append(
+            Claim(
+                id="ablation_kl_penalty",
+                statement=f"PPO-trick ablation over {seeds} seeds: without "
+                "the KL penalty the policy drifts further from π_ref",
+                value=f"{ab['no-kl-penalty']['kl']:.3f} vs {ab['ppo-max']['kl']:.3f}",
+                anchor="KL(no penalty) > KL(PPO-max) + 2 SE, ≥ 3 seeds",
+                source=PPO_MAX,
+                expected_in=STANDARD,
+                passed=seeds >= 3
+                and ab["no-kl-penalty"]["kl"]
+                > ab["ppo-max"]["kl"]
+                + 2 * math.hypot(ab["no-kl-penalty"]["kl_se"], ab["ppo-max"]["kl_se"]),
+            )
+        )
+    return claims
+
+
+def lm_claims(mt: dict[str, float], lmr: dict[str, Any]) -> list[Claim]:
+    claims = [
+        Claim(
+            id="lm_rm_bayes",
+            statement="LM world: reward-model accuracy within 2 points of Bayes",
+            value=round(100 * mt["lm_rm_acc"], 2),
+            anchor=f"≥ Bayes {100 * mt['lm_bayes']:.2f} − 2",
+            source="Bradley & Terry 1952",
+            uses=["lm_rm_acc", "lm_bayes"],
+            expected_in=STANDARD,
+            passed=mt["lm_rm_acc"] >= mt["lm_bayes"] - 0.02,
+        )
+    ]
+    for r in lmr["rows"]:
+        if r["method"] == "SFT":
+            continue
+        k = f"lm_{r['method']}"
+        claims.append(
+            Claim(
+                id=f"lm_{r['method']}_beats_sft",
+                statement=f"LM world: {r['method']} raises the gold reward and beats the SFT model",
+                value=f"gain {r['gold_gain']:+.3f} ± {r['gain_se']:.3f}, "
+                f"win {100 * r['win_rate']:.1f}% "
+                f"[{100 * r['win_lo']:.1f}, {100 * r['win_hi']:.1f}]",
+                anchor="gain > 2 SE and win rate > 50%",
+                source="SLiC-HF (Zhao et al. 2023) tab. 1: 44.96% → 86.21%; DPO fig. 2",
+                uses=[f"{k}_gold_gain", f"{k}_win_rate"],
+                expected_in=STANDARD,
+                passed=r["gold_gain"] > 2 * r["gain_se"] and r["win_rate"] > 0.5,
+            )
+        )
+    return claims

@@ -1,0 +1,112 @@
+"""Figures of the rl-llm report (matplotlib, Agg): the exact reward–KL frontier with every
+method's points, the over-optimisation curve, the PPO ablation, and the LM world's gains."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from topiclab.core.topic import StageContext
+
+MARKERS = {"ppo": "o", "dpo": "s", "ipo": "^", "slic-hf": "D"}
+
+
+def topic_figures(
+    ctx: StageContext, ex: dict[str, Any], lmr: dict[str, Any], claim_beta: float
+) -> dict[str, str]:
+    figs = {
+        "frontier": frontier(ctx, ex),
+        "ablation": ablation(ctx, ex["ablation"]),
+        "lm_gold": lm_gold(ctx, lmr["rows"]),
+    }
+    if ex["overopt"]:
+        figs["overoptimisation"] = overopt(ctx, ex["overopt"])
+    return figs
+
+
+def _save(ctx: StageContext, fig: Any, name: str) -> str:
+    fig.tight_layout()
+    path = str(ctx.path(f"{name}.png"))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def frontier(ctx: StageContext, ex: dict[str, Any]) -> str:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    f = ex["frontier"]
+    ax.plot(
+        [p["kl"] for p in f],
+        [p["reward"] for p in f],
+        "k-",
+        lw=1.5,
+        label="exact optimum π*_β (β sweep)",
+    )
+    for method in dict.fromkeys(r["method"] for r in ex["rows"]):
+        pts = [r for r in ex["rows"] if r["method"] == method]
+        ax.scatter(
+            [r["kl"] for r in pts],
+            [r["reward"] for r in pts],
+            marker=MARKERS.get(method, "x"),
+            label=method,
+            zorder=3,
+        )
+        for r in pts:
+            if r["beta"] is not None:
+                ax.annotate(
+                    f"β={r['beta']:g}",
+                    (r["kl"], r["reward"]),
+                    fontsize=6,
+                    xytext=(3, -8),
+                    textcoords="offset points",
+                )
+    ax.axhline(ex["ref"]["reward"], color="gray", ls=":", label="π_ref")
+    ax.set(
+        xlabel="KL(π ‖ π_ref) (nats, exact)",
+        ylabel="E_π[gold reward] (exact)",
+        title="Exact world: reward–KL frontier",
+    )
+    ax.legend(fontsize=8)
+    return _save(ctx, fig, "frontier")
+
+
+def overopt(ctx: StageContext, hist: list[dict[str, float]]) -> str:
+    rows = [h for h in hist if "gold" in h]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    kl = [h["kl_exact"] for h in rows]
+    ax.plot(kl, [h["gold"] for h in rows], "o-", label="gold reward")
+    ax.plot(kl, [h["proxy"] for h in rows], "s--", label="proxy (imperfect reward model)")
+    ax.set(
+        xlabel="KL(π ‖ π_ref) during PPO",
+        ylabel="expected reward (exact)",
+        title="Over-optimisation against an imperfect reward model",
+    )
+    ax.legend(fontsize=8)
+    return _save(ctx, fig, "overoptimisation")
+
+
+def ablation(ctx: StageContext, rows: list[dict[str, Any]]) -> str:
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
+    names = [r["config"] for r in rows]
+    a1.barh(names, [r["gold_reward"] for r in rows], xerr=[r["gold_reward_se"] for r in rows])
+    a1.set(xlabel="gold reward (mean ± SE over seeds)")
+    a2.barh(names, [r["kl"] for r in rows], xerr=[r["kl_se"] for r in rows], color="tab:orange")
+    a2.set(xlabel="KL(π ‖ π_ref) (mean ± SE)")
+    fig.suptitle("PPO-trick ablation (exact world)")
+    return _save(ctx, fig, "ablation")
+
+
+def lm_gold(ctx: StageContext, rows: list[dict[str, Any]]) -> str:
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    names = [r["method"] for r in rows]
+    a1.bar(names, [r["gold"] for r in rows], yerr=[1.96 * r["gold_se"] for r in rows])
+    a1.set(ylabel="gold reward (mean, 95% CI)", title="LM world: gold reward")
+    lo = [r["win_rate"] - r["win_lo"] for r in rows]
+    a2.bar(names, [r["win_rate"] for r in rows], yerr=lo, color="tab:green")
+    a2.axhline(0.5, color="gray", ls="--")
+    a2.set(ylabel="win rate vs SFT (95% CI)", title="LM world: win rate")
+    return _save(ctx, fig, "lm_gold")

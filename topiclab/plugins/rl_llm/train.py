@@ -1,0 +1,201 @@
+"""The train stage: every method (trainers of task ``preference``, by registry key) in both worlds.
+
+    from topiclab.plugins.rl_llm.train import train
+    result = train(ctx, cfg, data)     # files: exact_train.pt, lm_train.pt; data: errors
+
+Exact world: reward models (a good one, a small imperfect one), each method at each β of the
+sweep (PPO on the gold reward), PPO against the imperfect reward model (over-optimisation), and
+the PPO-trick ablation over seeds. Language-model world: a reward model, then each method from
+the SFT model (PPO against the reward model). A method that raises (a diverged loss) is recorded
+under ``errors`` with its name; the others go on.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from topiclab.core.topic import StageContext, StageResult
+from topiclab.nn import preference as P
+from topiclab.nn.threads import torch_threads
+from topiclab.plugins.rl_llm import lm as M
+from topiclab.plugins.rl_llm.config import ExactConfig, LMConfig, RLLLMConfig
+from topiclab.plugins.rl_llm.data import exact_world
+
+Fitted = tuple[list[dict[str, float]], str | None]
+
+
+def fit_isolated(
+    ctx: StageContext, key: str, options: dict[str, Any], problem: P.PreferenceProblem, run: str
+) -> Fitted:
+    """(history, None), or ([], "ErrorType: message") when the method fails: one method's
+    divergence must not take the others down."""
+    spec = ctx.registry.trainer(key, task=P.PREFERENCE_TASK)
+    total = int(options.get("steps", options.get("iterations", 1)))
+    try:
+        trainer = spec.create(options)
+        with ctx.progress(run, total=total, child=run) as p:
+            return trainer.fit(problem, p), None
+    except Exception as err:
+        return [], f"{type(err).__name__}: {err}"
+
+
+def uses_beta(ctx: StageContext, key: str) -> bool:
+    config = ctx.registry.trainer(key, task=P.PREFERENCE_TASK).config
+    return config is not None and "beta" in config.model_fields
+
+
+def trainable(ref: nn.Module) -> nn.Module:
+    return copy.deepcopy(ref).requires_grad_(True).train()
+
+
+def scorer(model: nn.Module, prompt_len: int) -> Callable[[Tensor], Tensor]:
+    def score(seqs: Tensor) -> Tensor:
+        with torch.no_grad():
+            return P.scalar_scores(model, seqs, prompt_len)
+
+    return score
+
+
+def train_exact(ctx: StageContext, cfg: ExactConfig, seed: int, path: str) -> dict[str, Any]:
+    d = torch.load(path, weights_only=False)
+    world = exact_world(cfg, seed)
+    ref = world.new_policy()
+    ref.load_state_dict(d["ref"])
+    ref.requires_grad_(False)
+    out: dict[str, Any] = {"policies": {}, "histories": {}, "errors": {}, "rms": {}}
+
+    def problem(
+        reward: Callable[[Tensor], Tensor], rm: nn.Module | None = None, **kw: Any
+    ) -> P.PreferenceProblem:
+        return P.PreferenceProblem(
+            policy=trainable(ref),
+            reference=ref,
+            prompt_len=1,
+            pairs=P.Pairs(**d["pairs"]),
+            prompts=torch.arange(world.K),
+            sample=world.sample,
+            reward=reward,
+            reward_model=rm,
+            new_scalar_model=world.new_scalar,
+            **kw,
+        )
+
+    # the reward model sees the same pairs as DPO & co.; the small one 300 pairs (imperfect)
+    for name, pairs in (("rm", "pairs"), ("small_rm", "small_rm_pairs")):
+        rm = world.new_scalar()
+        prob = P.PreferenceProblem(
+            policy=ref, reference=ref, prompt_len=1, pairs=P.Pairs(**d[pairs]), reward_model=rm
+        )
+        _, err = fit_isolated(ctx, "reward-model", cfg.rm, prob, f"exact/rm/{name}")
+        if err:
+            raise RuntimeError(f"exact-world reward model ({name}) failed: {err}")
+        out["rms"][name] = rm.requires_grad_(False).state_dict()
+    good, small = world.new_scalar(), world.new_scalar()
+    good.load_state_dict(out["rms"]["rm"])
+    small.load_state_dict(out["rms"]["small_rm"])
+
+    for beta in cfg.betas:
+        for key, opts in cfg.methods.items():
+            if not uses_beta(ctx, key) and beta != cfg.betas[0]:
+                continue  # no β (SLiC-HF): one run
+            run = f"{key}@{beta:g}" if uses_beta(ctx, key) else key
+            prob = problem(world.reward, good)
+            options = opts | ({"beta": beta} if uses_beta(ctx, key) else {})
+            _record(out, run, fit_isolated(ctx, key, options, prob, f"exact/{run}"), prob.policy)
+
+    # Over-optimisation: PPO with a small β against the imperfect reward model, measured on
+    # the exact gold and proxy rewards as it trains (Gao et al. 2022).
+    proxy = world.scalar_table(small)
+    ref_logp = world.logp(ref)
+
+    def monitor(policy: nn.Module) -> dict[str, float]:
+        lp = world.logp(policy)
+        return {
+            "gold": world.measure(lp, ref_logp)["reward"],
+            "proxy": world.measure(lp, ref_logp, proxy)["reward"],
+            "kl_exact": world.measure(lp, ref_logp)["kl"],
+        }
+
+    prob = problem(
+        scorer(small, 1), small, monitor=monitor, monitor_every=max(2, cfg.overopt_iterations // 24)
+    )
+    opts = cfg.methods.get("ppo", {}) | {
+        "beta": cfg.overopt_beta,
+        "iterations": cfg.overopt_iterations,
+    }
+    _record(out, "overopt", fit_isolated(ctx, "ppo", opts, prob, "exact/overopt"), prob.policy)
+
+    for name, delta in cfg.ablation.items():
+        for s in range(cfg.ablation_seeds):
+            run = f"ablation/{name}/{s}"
+            prob = problem(scorer(good, 1), good)
+            options = cfg.ablation_base | delta | {"seed": seed + s}
+            _record(out, run, fit_isolated(ctx, "ppo", options, prob, f"exact/{run}"), prob.policy)
+    return out
+
+
+def _record(out: dict[str, Any], run: str, fitted: Fitted, policy: nn.Module) -> None:
+    history, err = fitted
+    out["histories"][run] = history
+    if err:
+        out["errors"][run] = err
+    else:
+        out["policies"][run] = policy.requires_grad_(False).state_dict()
+
+
+def train_lm(ctx: StageContext, cfg: LMConfig, path: str, sft_path: str) -> dict[str, Any]:
+    d = torch.load(path, weights_only=False)
+    sft = M.load_sft(sft_path)
+    plen = cfg.prompt_len
+    pairs = P.Pairs(**d["pairs"])
+    rm = M.LlamaScalar(sft)
+    prob = P.PreferenceProblem(
+        policy=sft, reference=sft, prompt_len=plen, pairs=pairs, reward_model=rm
+    )
+    hist, err = fit_isolated(ctx, "reward-model", cfg.rm, prob, "lm/rm")
+    if err:
+        raise RuntimeError(f"language-model reward model failed: {err}")
+    rm.requires_grad_(False).eval()
+    out: dict[str, Any] = {
+        "rm": rm.state_dict(),
+        "policies": {},
+        "histories": {"rm": hist},
+        "errors": {},
+    }
+    for key, opts in cfg.methods.items():
+        prob = P.PreferenceProblem(
+            policy=M.trainable_copy(sft),
+            reference=sft,
+            prompt_len=plen,
+            pairs=pairs,
+            prompts=d["pairs_prompts"],
+            sample=M.sampler(cfg.new_tokens),
+            reward=scorer(rm, plen),
+            reward_model=rm,
+            new_scalar_model=lambda: M.LlamaScalar(sft),
+        )
+        _record(out, key, fit_isolated(ctx, key, opts, prob, f"lm/{key}"), prob.policy)
+    return out
+
+
+def train(ctx: StageContext, cfg: RLLLMConfig, data: StageResult) -> StageResult:
+    with torch_threads(cfg.threads):
+        ex = train_exact(ctx, cfg.exact, cfg.seed, data.files["exact"])
+        lmw = train_lm(ctx, cfg.lm, data.files["lm"], data.files["sft_model"])
+    torch.save(ex, ctx.path("exact_train.pt"))
+    torch.save(lmw, ctx.path("lm_train.pt"))
+    errors = {f"exact/{k}": v for k, v in ex["errors"].items()}
+    errors |= {f"lm/{k}": v for k, v in lmw["errors"].items()}
+    return StageResult(
+        metrics={"failed_methods": len(errors)},
+        files={
+            "exact_train": str(ctx.path("exact_train.pt")),
+            "lm_train": str(ctx.path("lm_train.pt")),
+        },
+        data={"errors": errors},
+    )
