@@ -68,6 +68,14 @@ def test_mlflow_run_has_params_metrics_figure_and_report(first_run):
     assert {"report.html", "report.md", "config.json", "claims.json", "figures"} <= names
     figures = {a.path for a in client().list_artifacts(run.info.run_id, "figures")}
     assert "figures/coefficients.png" in figures
+    # Tables as MLflow tables: the JSON artifact, the tag the UI lists them by, readable back.
+    assert {"path": "tables/coefficients.json", "type": "table"} in json.loads(
+        run.data.tags["mlflow.loggedArtifacts"]
+    )
+    table = client().load_table(
+        run.info.experiment_id, "tables/coefficients.json", [run.info.run_id]
+    )
+    assert len(table) == result["metrics"].get("features", len(table)) and len(table) > 0
 
 
 def test_model_is_logged_and_registered(first_run):

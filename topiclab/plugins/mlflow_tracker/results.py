@@ -10,6 +10,9 @@ go to ``claims/<id>``, so the UI groups its charts by section.
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -91,19 +94,56 @@ def _source_tags(client: Any, run: RunInfo, stage: str, result: StageResult) -> 
 
 
 def _log_files(client: Any, run_id: str, result: StageResult) -> None:
-    for path in result.figures.values():
-        client.log_artifact(run_id, path, "figures")
-    for name, path in result.tables.items():
-        import pandas as pd
+    """Figures, tables, claims and report in one upload: the same layout as logging each
+    (``figures/``, ``tables/<name>.json``, ``claims.json``, ``report.*``), but one artifact
+    call and one tag write instead of several server round trips per file (``log_table``
+    alone lists, reads back and re-tags the run for every table)."""
+    with tempfile.TemporaryDirectory(prefix="topiclab-artifacts-") as tmp:
+        root = Path(tmp)
+        for path in result.figures.values():
+            _copy(path, root / "figures")
+        tables = _write_tables(root / "tables", result.tables)
+        if result.claims:
+            claims = finite_json([c.model_dump() for c in result.claims])
+            (root / "claims.json").write_text(json.dumps(claims, indent=2, default=str))
+        for name in ("report.html", "report.md"):
+            if name in result.files:
+                _copy(result.files[name], root)
+        if any(root.iterdir()):
+            client.log_artifacts(run_id, str(root))
+    if tables:
+        _tag_tables(client, run_id, tables)
 
+
+def _copy(path: str, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, folder / Path(path).name)
+
+
+def _write_tables(folder: Path, tables: dict[str, str]) -> list[str]:
+    """Each CSV as MLflow's table JSON (``log_table``'s format); their artifact paths."""
+    import pandas as pd
+
+    written = []
+    for name, path in tables.items():
         if Path(path).stat().st_size == 0 or len(Path(path).read_text().splitlines()) < 2:
             continue  # an empty table has nothing to show (and pandas refuses to read it)
-        client.log_table(run_id, pd.read_csv(path), f"tables/{name}.json")
-    if result.claims:
-        client.log_dict(run_id, finite_json([c.model_dump() for c in result.claims]), "claims.json")
-    for name in ("report.html", "report.md"):
-        if name in result.files:
-            client.log_artifact(run_id, result.files[name])
+        folder.mkdir(parents=True, exist_ok=True)
+        data = pd.read_csv(path)
+        data.to_json(folder / f"{name}.json", orient="split", index=False, date_format="iso")
+        written.append(f"tables/{name}.json")
+    return written
+
+
+def _tag_tables(client: Any, run_id: str, paths: list[str]) -> None:
+    """The tag by which the MLflow UI lists a run's tables (what ``log_table`` sets)."""
+    from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
+
+    current = json.loads(client.get_run(run_id).data.tags.get(MLFLOW_LOGGED_ARTIFACTS, "[]"))
+    for path in paths:
+        if {"path": path, "type": "table"} not in current:
+            current.append({"path": path, "type": "table"})
+    client.set_tag(run_id, MLFLOW_LOGGED_ARTIFACTS, json.dumps(current))
 
 
 def _example_input(module: Any) -> Any:
