@@ -19,9 +19,6 @@ HEAVY = {"torch", "mlflow", "prefect", "dowhy", "sklearn", "pandas", "matplotlib
 # a strict xfail below, so the marker must go once its __init__ imports lazily (and the
 # plugin leaves HELP_BLOCKED).
 STILL_HEAVY = {
-    "causal-recsys": "torch (topiclab.nn.recommenders at import)",
-    "mode-collapse": "torch (topiclab.nn.gan, vae, mdn at import)",
-    "gato": "pydantic (topiclab.core.topic at import)",
     "compression": "pydantic (topiclab.core.topic at import)",
 }
 HELP_BLOCKED = ",".join(STILL_HEAVY)

@@ -7,10 +7,13 @@ reg.trainer("pd", task="recommender").create({"dim": 16})     # validated by PDC
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from topiclab.core.hookspecs import hookimpl
 from topiclab.core.specs import TrainerSpec
-from topiclab.core.topic import Topic
-from topiclab.nn import recommenders as r
+
+if TYPE_CHECKING:
+    from topiclab.core.topic import Topic
 
 
 @hookimpl
@@ -20,12 +23,13 @@ def topiclab_register_topics() -> list[type[Topic]]:
     return [CausalRecsysTopic]
 
 
-def _spec(key: str, build: object, config: type, summary: str) -> TrainerSpec:
-    return TrainerSpec(key, r.RECOMMENDER_TASK, build, config, summary)  # type: ignore[arg-type]
-
-
 @hookimpl
 def topiclab_register_trainers() -> list[TrainerSpec]:
+    from topiclab.nn import recommenders as r  # torch: only when trainers are asked for
+
+    def _spec(key: str, build: object, config: type, summary: str) -> TrainerSpec:
+        return TrainerSpec(key, r.RECOMMENDER_TASK, build, config, summary)  # type: ignore[arg-type]
+
     return [
         _spec("popularity", r.PopularityRecommender, r.PopularityConfig, "most-clicked items"),
         _spec("bpr-mf", r.BPRMF, r.BPRConfig, "BPR matrix factorisation (Rendle et al. 2009)"),

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from topiclab.core.hookspecs import hookimpl
 from topiclab.core.specs import TrainerSpec
-from topiclab.core.topic import Topic
 
 if TYPE_CHECKING:
+    from topiclab.core.topic import Topic
     from topiclab.nn.gato_trainer import GatoTrainer, GatoTrainerConfig
 
 

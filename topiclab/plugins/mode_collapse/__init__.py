@@ -7,24 +7,33 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from topiclab.core.hookspecs import hookimpl
 from topiclab.core.specs import TrainerSpec
-from topiclab.core.topic import Topic
-from topiclab.nn.gan import GANConfig, GANTrainer, PacGANConfig, UnrolledGANConfig
-from topiclab.nn.generative import GENERATIVE_TASK
-from topiclab.nn.mdn import MDNConfig, MDNTrainer
-from topiclab.nn.vae import VAEConfig, VAETrainer
+
+if TYPE_CHECKING:  # torch behind these: imported when a trainer is built, not at plugin load
+    from topiclab.core.topic import Topic
+    from topiclab.nn.gan import GANConfig, GANTrainer
+    from topiclab.nn.mdn import MDNConfig, MDNTrainer
+    from topiclab.nn.vae import VAEConfig, VAETrainer
 
 
 def build_gan(config: GANConfig) -> GANTrainer:
+    from topiclab.nn.gan import GANTrainer
+
     return GANTrainer(config)
 
 
 def build_vae(config: VAEConfig) -> VAETrainer:
+    from topiclab.nn.vae import VAETrainer
+
     return VAETrainer(config)
 
 
 def build_mdn(config: MDNConfig) -> MDNTrainer:
+    from topiclab.nn.mdn import MDNTrainer
+
     return MDNTrainer(config)
 
 
@@ -37,6 +46,11 @@ def topiclab_register_topics() -> list[type[Topic]]:
 
 @hookimpl
 def topiclab_register_trainers() -> list[TrainerSpec]:
+    from topiclab.nn.gan import GANConfig, PacGANConfig, UnrolledGANConfig
+    from topiclab.nn.generative import GENERATIVE_TASK
+    from topiclab.nn.mdn import MDNConfig
+    from topiclab.nn.vae import VAEConfig
+
     def spec(key: str, build: object, config: type, summary: str) -> TrainerSpec:
         return TrainerSpec(key, GENERATIVE_TASK, build, config, summary)  # type: ignore[arg-type]
 
