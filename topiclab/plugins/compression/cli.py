@@ -42,7 +42,7 @@ def _bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
 
     with Progress(transient=True, disable=bool(os.environ.get("TOPICLAB_NO_PROGRESS"))) as p:
         task = p.add_task(label, total=max(1, total))
-        yield lambda step: p.update(task, completed=step)
+        yield lambda steps: p.update(task, advance=steps)
 
 
 def _model(spec: str) -> Any:
@@ -64,6 +64,7 @@ def _model(spec: str) -> Any:
 
 
 def compress_cmd(file: Path, model: str, output: Path | None, force: bool, threads: int) -> None:
+    from topiclab.nn.lm_codec import BATCH, total_steps
     from topiclab.plugins.compression.lm import CHUNK, compress_bytes
 
     if not file.is_file():
@@ -73,7 +74,8 @@ def compress_cmd(file: Path, model: str, output: Path | None, force: bool, threa
         refuse(f"{out} exists; pass --force to overwrite it")
     net, data = _model(model), file.read_bytes()
     t0 = time.perf_counter()
-    with _bar("compressing", min(len(data), CHUNK)) as bar:
+    lengths = [min(CHUNK, len(data) - i) for i in range(0, len(data), CHUNK)]
+    with _bar("compressing", total_steps(lengths, BATCH)) as bar:
         blob = compress_bytes(net, data, threads=threads, progress=bar)
     seconds = time.perf_counter() - t0
     _write(out, blob, force)
@@ -86,6 +88,7 @@ def compress_cmd(file: Path, model: str, output: Path | None, force: bool, threa
 
 
 def decompress_cmd(file: Path, model: str, output: Path | None, force: bool) -> None:
+    from topiclab.nn.lm_codec import total_steps
     from topiclab.plugins.compression.container import FormatError, unpack
     from topiclab.plugins.compression.lm import decompress_bytes
 
@@ -101,7 +104,7 @@ def decompress_cmd(file: Path, model: str, output: Path | None, force: bool) -> 
         header, _ = unpack(blob)  # refuse a foreign file before loading a model
         net = _model(model)
         t0 = time.perf_counter()
-        with _bar("decompressing", max(header.chunk_lengths, default=0)) as bar:
+        with _bar("decompressing", total_steps(header.chunk_lengths, header.batch)) as bar:
             data = decompress_bytes(net, blob, progress=bar)
     except FormatError as e:
         refuse(f"{file}: {e}")

@@ -76,10 +76,11 @@ def compress_detail(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[bytes, list[int], float]:
     """The ``.tlz`` bytes, each chunk's code size in bytes, and Σ −log2 q in bits."""
-    from topiclab.nn.lm_codec import encode_chunks, model_hash, split_chunks
+    from topiclab.nn.lm_codec import BATCH, default_keep, encode_chunks, model_hash, split_chunks
 
     chunks = split_chunks(data, chunk)
-    codes, ideal = encode_chunks(model, chunks, threads=threads, progress=progress)
+    keep = default_keep(model)
+    codes, ideal = encode_chunks(model, chunks, threads, progress, BATCH, keep)
     header = Header(
         model_hash(model),
         BYTE_TOKENIZER,
@@ -87,6 +88,8 @@ def compress_detail(
         sha256(data),
         chunk,
         threads,
+        BATCH,
+        keep,
         [len(c) for c in chunks],
     )
     return pack(header, [c.data for c in codes]), [len(c.data) for c in codes], ideal
@@ -114,7 +117,11 @@ def decompress_bytes(
         raise FormatError(
             f"coded with model {header.model_hash[:12]}, not this one ({model_hash(model)[:12]})"
         )
-    chunks = decode_chunks(model, codes, header.chunk_lengths, header.threads, progress)
+    if not header.keep < int(model.params.max_seq_len):
+        raise FormatError(f"corrupt header: keep {header.keep} is not below the model's window")
+    chunks = decode_chunks(
+        model, codes, header.chunk_lengths, header.threads, progress, header.batch, header.keep
+    )
     data = b"".join(chunks)
     if sha256(data) != header.sha256:
         raise FormatError("corrupt file: the decoded bytes fail the SHA-256 check")
