@@ -106,6 +106,55 @@ def _check(model: Transformer, batch: int, keep: int) -> None:
         raise ValueError(f"need 1 <= keep ({keep}) < window ({window}) and batch ({batch}) >= 1")
 
 
+def _encode_group(
+    model: Transformer,
+    chunks: list[bytes],
+    encoders: list[Encoder],
+    keep: int,
+    prog: Progress | None,
+) -> float:
+    """Code one group's chunks into their encoders; Σ −log2 q of their bytes."""
+    lengths = [len(c) for c in chunks]
+    data = np.zeros((len(chunks), max(lengths)), dtype=np.int64)
+    for r, c in enumerate(chunks):
+        data[r, : len(c)] = np.frombuffer(c, dtype=np.uint8)
+    rows, ideal = np.arange(len(chunks)), [0.0]
+
+    def step(t: int, cums: np.ndarray) -> np.ndarray:
+        sym = data[:, t]
+        lo, hi, tot = cums[rows, sym], cums[rows, sym + 1], cums[:, -1]
+        live = [r for r, n in enumerate(lengths) if t < n]
+        ideal[0] -= float(np.log2((hi - lo) / tot)[live].sum())
+        lo_l, hi_l, tot_l = lo.tolist(), hi.tolist(), tot.tolist()
+        for r in live:
+            encoders[r].encode_interval(lo_l[r], hi_l[r], tot_l[r])
+        return sym
+
+    _run(LeanLlama(model, len(chunks)), lengths, keep, step, prog)
+    return ideal[0]
+
+
+def _decode_group(
+    model: Transformer,
+    decoders: list[Decoder],
+    lengths: list[int],
+    keep: int,
+    prog: Progress | None,
+) -> list[bytearray]:
+    out = [bytearray() for _ in decoders]
+
+    def step(t: int, cums: np.ndarray) -> np.ndarray:
+        sym = np.zeros(len(decoders), dtype=np.int64)
+        for r, n in enumerate(lengths):
+            if t < n:
+                sym[r] = decoders[r].decode(cums[r])
+                out[r].append(int(sym[r]))
+        return sym
+
+    _run(LeanLlama(model, len(decoders)), lengths, keep, step, prog)
+    return out
+
+
 def encode_chunks(
     model: Transformer,
     chunks: list[bytes],
@@ -121,26 +170,11 @@ def encode_chunks(
     ideal = 0.0
     with torch_threads(threads), torch.inference_mode():
         for g in groups(len(chunks), batch):
-            lengths = [len(chunks[i]) for i in g]
-            if not max(lengths, default=0):
-                continue
-            data = np.zeros((len(g), max(lengths)), dtype=np.int64)
-            for r, i in enumerate(g):
-                data[r, : lengths[r]] = np.frombuffer(chunks[i], dtype=np.uint8)
-            rows = np.arange(len(g))
-
-            def step(t: int, cums: np.ndarray) -> np.ndarray:
-                nonlocal ideal
-                sym = data[:, t]
-                lo, hi, tot = cums[rows, sym], cums[rows, sym + 1], cums[:, -1]
-                live = [r for r, n in enumerate(lengths) if t < n]
-                ideal -= float(np.log2((hi - lo) / tot)[live].sum())
-                lo_l, hi_l, tot_l = lo.tolist(), hi.tolist(), tot.tolist()
-                for r in live:
-                    encoders[g[r]].encode_interval(lo_l[r], hi_l[r], tot_l[r])
-                return sym
-
-            _run(LeanLlama(model.eval(), len(g)), lengths, keep, step, progress)
+            part = [chunks[i] for i in g]
+            if max(map(len, part), default=0):
+                ideal += _encode_group(
+                    model.eval(), part, encoders[g.start : g.stop], keep, progress
+                )
     return [e.finish() for e in encoders], ideal
 
 
@@ -155,24 +189,16 @@ def decode_chunks(
 ) -> list[bytes]:
     keep = default_keep(model) if keep is None else keep
     _check(model, batch, keep)
-    decoders = [Decoder(c) for c in codes]
-    out = [bytearray() for _ in codes]
+    out: list[bytes] = []
     with torch_threads(threads), torch.inference_mode():
         for g in groups(len(codes), batch):
             sizes = [lengths[i] for i in g]
             if not max(sizes, default=0):
+                out += [b""] * len(g)
                 continue
-
-            def step(t: int, cums: np.ndarray) -> np.ndarray:
-                sym = np.zeros(len(g), dtype=np.int64)
-                for r, n in enumerate(sizes):
-                    if t < n:
-                        sym[r] = decoders[g[r]].decode(cums[r])
-                        out[g[r]].append(int(sym[r]))
-                return sym
-
-            _run(LeanLlama(model.eval(), len(g)), sizes, keep, step, progress)
-    return [bytes(o) for o in out]
+            decoders = [Decoder(codes[i]) for i in g]
+            out += map(bytes, _decode_group(model.eval(), decoders, sizes, keep, progress))
+    return out
 
 
 def default_keep(model: Transformer) -> int:

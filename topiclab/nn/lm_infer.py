@@ -34,10 +34,17 @@ class LeanLlama:
         self.window, self.eps = int(p.max_seq_len), float(p.norm_eps)
         self.h, self.kv, self.hd = p.n_heads, p.kv_heads, p.head_dim
         sd = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
-        self.emb, self.norm, self.out = sd["tok_embeddings.weight"], sd["norm.weight"], sd["output.weight"]
+        self.emb, self.norm, self.out = (
+            sd["tok_embeddings.weight"],
+            sd["norm.weight"],
+            sd["output.weight"],
+        )
         self.layers = []
         for i in range(p.n_layers):
-            w = lambda name: sd[f"layers.{i}.{name}.weight"]  # noqa: E731
+
+            def w(name: str, i: int = i) -> torch.Tensor:
+                return sd[f"layers.{i}.{name}.weight"]
+
             self.layers.append(
                 (
                     w("attention_norm"),
