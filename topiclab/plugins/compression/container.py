@@ -36,6 +36,7 @@ class Header:
     batch: int
     keep: int
     chunk_lengths: list[int] = field(default_factory=list)
+    online: dict[str, object] = field(default_factory=dict)  # the online mode's recipe, or {}
 
 
 def sha256(data: bytes) -> str:
@@ -56,6 +57,7 @@ def _check_types(h: Header) -> None:
         and isinstance(h.sha256, str)
         and isinstance(h.tokenizer, dict)
         and isinstance(h.chunk_lengths, list)
+        and isinstance(h.online, dict)
         and all(type(v) is int and 0 <= v < 1 << 40 for v in ints)
         and 1 <= h.threads <= 1024
         and h.batch >= 1
