@@ -47,7 +47,7 @@ class Recipe:
     lr: float = 2e-3
     seed: int = 0
 
-    def to_dict(self) -> dict[str, int | float]:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
     def model(self) -> Transformer:

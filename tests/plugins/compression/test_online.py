@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -41,15 +42,15 @@ def test_blocks_grow_then_stay_and_sum_to_the_length() -> None:
 def test_training_lowers_the_code_length() -> None:
     # The same 3 KB of repetitive text: with training the later blocks cost less.
     data = TEXT[:3000]
-    fast = Recipe(**{**TINY.to_dict(), "steps": 30, "lr": 1e-2})
+    fast = replace(TINY, steps=30, lr=1e-2)
     _, _, trained = encode_online(data, fast)
-    _, _, frozen = encode_online(data, Recipe(**{**TINY.to_dict(), "steps": 0}))
+    _, _, frozen = encode_online(data, replace(TINY, steps=0))
     assert trained < 0.8 * frozen
 
 
 def test_a_different_recipe_does_not_decode() -> None:
     codes, lengths, _ = encode_online(TEXT[:1200], TINY)
-    other = Recipe(**{**TINY.to_dict(), "seed": 1})
+    other = replace(TINY, seed=1)
     assert decode_online([c.data for c in codes], lengths, other) != TEXT[:1200]
 
 
