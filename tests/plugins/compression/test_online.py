@@ -87,7 +87,11 @@ def test_damaged_recipe_is_one_line() -> None:
         (b'"dim": 16', b'"dim": -1'),
         (b'"seed": 0', b'"sed": 0'),
         (b'"row": 128', b'"row": 129'),
+        (b'"lr": 0.002', b'"lr": "0.2"'),
+        (b'"batch": 4', b'"batch": 0'),
     ):
+        damaged = blob.replace(old, new)
+        assert damaged != blob
         with pytest.raises(FormatError, match="corrupt") as e:
-            decompress_bytes(None, blob.replace(old, new))
+            decompress_bytes(None, damaged)
         assert "\n" not in str(e.value)

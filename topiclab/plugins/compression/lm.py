@@ -140,12 +140,15 @@ def _decode_online(header: Header, codes: list[bytes], progress: Any) -> bytes:
         r = Recipe(**header.online)  # type: ignore[arg-type]
     except TypeError:
         raise FormatError("corrupt header (online recipe)") from None
-    sizes = [r.dim, r.n_layers, r.n_heads, r.window, r.row, r.block, r.steps, r.batch]
-    if not all(isinstance(v, int) and 1 <= v <= 1 << 16 for v in sizes):
+    sizes = [r.dim, r.n_layers, r.n_heads, r.n_kv_heads, r.window, r.row, r.block, r.batch]
+    ints = [*sizes, r.steps, r.memory, r.seed]
+    ok = all(type(v) is int for v in ints) and all(1 <= v <= 1 << 16 for v in sizes)
+    ok = ok and 0 <= r.steps <= 1 << 16 and 1 <= r.memory <= 1 << 30 and 0 <= r.seed < 1 << 63
+    if not (ok and type(r.lr) in (int, float) and 0 < r.lr < 1):
         raise FormatError("corrupt header (online recipe out of range)")
     try:
         return decode_online(codes, header.chunk_lengths, r, header.threads, progress)
-    except (ValueError, AssertionError, RuntimeError) as e:
+    except (ValueError, TypeError, AssertionError, RuntimeError) as e:
         raise FormatError(
             f"corrupt header (online recipe: {str(e).splitlines()[0][:80]})"
         ) from None
