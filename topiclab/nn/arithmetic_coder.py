@@ -87,10 +87,12 @@ class Encoder:
             self.pending = 0
 
     def encode(self, symbol: int, cum: Sequence[int] | np.ndarray) -> None:
-        total = int(cum[-1])
-        lo_c, hi_c = int(cum[symbol]), int(cum[symbol + 1])
+        self.encode_interval(int(cum[symbol]), int(cum[symbol + 1]), int(cum[-1]))
+
+    def encode_interval(self, lo_c: int, hi_c: int, total: int) -> None:
+        """Code the symbol that owns counts [lo_c, hi_c) of ``total`` (Python ints)."""
         if hi_c <= lo_c or total > MAX_TOTAL:
-            raise ValueError(f"symbol {symbol} has no probability mass (or total > {MAX_TOTAL})")
+            raise ValueError(f"[{lo_c}, {hi_c}) has no probability mass (or total > {MAX_TOTAL})")
         span = self.high - self.low + 1
         self.high = self.low + span * hi_c // total - 1
         self.low = self.low + span * lo_c // total

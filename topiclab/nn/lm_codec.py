@@ -9,11 +9,13 @@ Encoder and decoder run one loop (``_run``) and differ only in the callback that
 step's tables: the encoder codes the known bytes, the decoder decodes them. So both compute the
 probabilities with the same code path, batch layout, dtype and thread count:
 
-- step t feeds token t of every chunk (a KV-cached one-token forward) and gets the tables for
-  byte t; chunks shorter than the longest are padded with 0 on both sides;
+- chunks are coded in groups of ``batch`` consecutive chunks (the file's header records it);
+- step t feeds token t of every chunk in the group (a KV-cached one-token forward of
+  ``LeanLlama``) and gets the tables for byte t; a chunk shorter than the group's longest is
+  padded with 0 on both sides;
 - when the cache is full (the model's context, ``max_seq_len``) it is refilled with a prefill of
-  the last half-window of known bytes, on both sides alike (never a full forward on one side
-  and incremental decoding on the other);
+  the last ``keep`` known bytes (default half the window; the header records it), on both sides
+  alike (never a full forward on one side and incremental decoding on the other);
 - logits (float32) -> softmax in float64 -> integer counts (total 2**16, every byte ≥ 1).
 
 Each chunk is primed with a newline (a byte the model has seen begin lines) rather than a BOS,
@@ -30,11 +32,13 @@ import torch
 
 from topiclab.nn.arithmetic_coder import Code, Decoder, Encoder, cumulative, quantise
 from topiclab.nn.llama import Transformer
+from topiclab.nn.lm_infer import LeanLlama
 from topiclab.nn.threads import torch_threads
 
 PRIME = 10  # "\n"
+BATCH = 256  # chunks coded together: a group's cache is 256 x 262 KB for the standard model
 StepFn = Callable[[int, np.ndarray], np.ndarray]  # (t, cums (B, V+1)) -> bytes t (B,)
-Progress = Callable[[int], None]
+Progress = Callable[[int], None]  # called with the number of steps just done
 
 
 def split_chunks(data: bytes, size: int) -> list[bytes]:
@@ -56,59 +60,122 @@ def _tables(logits: torch.Tensor) -> np.ndarray:
     return cumulative(quantise(probs))
 
 
+def groups(n_chunks: int, batch: int) -> list[range]:
+    """The rows coded together: consecutive chunks, ``batch`` at a time (both sides alike)."""
+    return [range(i, min(i + batch, n_chunks)) for i in range(0, n_chunks, max(1, batch))]
+
+
+def total_steps(lengths: list[int], batch: int) -> int:
+    """One-token steps over all groups (what a progress bar counts)."""
+    return sum(max((lengths[i] for i in g), default=0) for g in groups(len(lengths), batch))
+
+
 def _run(
-    model: Transformer,
-    n_rows: int,
-    n_steps: int,
+    net: LeanLlama,
+    lengths: list[int],
+    keep: int,
     step: StepFn,
     progress: Progress | None = None,
 ) -> None:
-    """The shared loop: tables for byte t of every row from the bytes before it."""
-    window = int(model.params.max_seq_len)
-    rows = np.zeros((n_rows, n_steps + 1), dtype=np.int64)
+    """The shared loop over one group: tables for byte t of every row from the bytes before it.
+
+    ``keep`` bytes of context survive a full cache (1 ≤ keep < window): a smaller ``keep``
+    refills less often (a refill re-reads ``keep`` bytes every ``window - keep`` steps) and
+    predicts from less context on average.
+    """
+    n_steps = max(lengths)
+    rows = np.zeros((len(lengths), n_steps + 1), dtype=np.int64)
     rows[:, 0] = PRIME
-    model.setup_cache(batch_size=max(1, n_rows), max_seq_len=window)
-    cache_len = 0
-    try:
-        for t in range(n_steps):
-            if t == 0 or cache_len + 1 > window:
-                start = max(0, t + 1 - max(1, window // 2))
-                x = torch.from_numpy(rows[:, start : t + 1])
-                logits = model(x, start_pos=0, last_only=True)
-                cache_len = t + 1 - start
-            else:
-                x = torch.from_numpy(rows[:, t : t + 1])
-                logits = model(x, start_pos=cache_len, last_only=True)
-                cache_len += 1
-            rows[:, t + 1] = step(t, _tables(logits[:, -1]))
-            if progress is not None:
-                progress(t + 1)
-    finally:
-        model.clear_cache()
+    pos = 0  # tokens in the cache
+    for t in range(n_steps):
+        if t == 0 or pos == net.window:
+            start = max(0, t + 1 - keep)
+            logits = net.prefill(torch.from_numpy(rows[:, start : t + 1]))
+            pos = t + 1 - start
+        else:
+            logits = net.step(torch.from_numpy(rows[:, t]), pos)
+            pos += 1
+        rows[:, t + 1] = step(t, _tables(logits))
+        if progress is not None:
+            progress(1)
+
+
+def _check(model: Transformer, batch: int, keep: int) -> None:
+    window = int(model.params.max_seq_len)
+    if not 1 <= keep < window or batch < 1:
+        raise ValueError(f"need 1 <= keep ({keep}) < window ({window}) and batch ({batch}) >= 1")
+
+
+def _encode_group(
+    model: Transformer,
+    chunks: list[bytes],
+    encoders: list[Encoder],
+    keep: int,
+    prog: Progress | None,
+) -> float:
+    """Code one group's chunks into their encoders; Σ −log2 q of their bytes."""
+    lengths = [len(c) for c in chunks]
+    data = np.zeros((len(chunks), max(lengths)), dtype=np.int64)
+    for r, c in enumerate(chunks):
+        data[r, : len(c)] = np.frombuffer(c, dtype=np.uint8)
+    rows, ideal = np.arange(len(chunks)), [0.0]
+
+    def step(t: int, cums: np.ndarray) -> np.ndarray:
+        sym = data[:, t]
+        lo, hi, tot = cums[rows, sym], cums[rows, sym + 1], cums[:, -1]
+        live = [r for r, n in enumerate(lengths) if t < n]
+        ideal[0] -= float(np.log2((hi - lo) / tot)[live].sum())
+        lo_l, hi_l, tot_l = lo.tolist(), hi.tolist(), tot.tolist()
+        for r in live:
+            encoders[r].encode_interval(lo_l[r], hi_l[r], tot_l[r])
+        return sym
+
+    _run(LeanLlama(model, len(chunks)), lengths, keep, step, prog)
+    return ideal[0]
+
+
+def _decode_group(
+    model: Transformer,
+    decoders: list[Decoder],
+    lengths: list[int],
+    keep: int,
+    prog: Progress | None,
+) -> list[bytearray]:
+    out = [bytearray() for _ in decoders]
+
+    def step(t: int, cums: np.ndarray) -> np.ndarray:
+        sym = np.zeros(len(decoders), dtype=np.int64)
+        for r, n in enumerate(lengths):
+            if t < n:
+                sym[r] = decoders[r].decode(cums[r])
+                out[r].append(int(sym[r]))
+        return sym
+
+    _run(LeanLlama(model, len(decoders)), lengths, keep, step, prog)
+    return out
 
 
 def encode_chunks(
-    model: Transformer, chunks: list[bytes], threads: int = 1, progress: Progress | None = None
+    model: Transformer,
+    chunks: list[bytes],
+    threads: int = 1,
+    progress: Progress | None = None,
+    batch: int = BATCH,
+    keep: int | None = None,
 ) -> tuple[list[Code], float]:
     """One code per chunk, and Σ −log2 q over all bytes under the quantised tables."""
+    keep = default_keep(model) if keep is None else keep
+    _check(model, batch, keep)
     encoders = [Encoder() for _ in chunks]
-    n_steps = max((len(c) for c in chunks), default=0)
-    ideal = [0.0]
-
-    def step(t: int, cums: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(chunks), dtype=np.int64)
-        for b, chunk in enumerate(chunks):
-            if t < len(chunk):
-                s = chunk[t]
-                encoders[b].encode(s, cums[b])
-                ideal[0] -= np.log2((cums[b, s + 1] - cums[b, s]) / cums[b, -1])
-                out[b] = s
-        return out
-
-    if chunks and n_steps:
-        with torch_threads(threads), torch.inference_mode():
-            _run(model.eval(), len(chunks), n_steps, step, progress)
-    return [e.finish() for e in encoders], ideal[0]
+    ideal = 0.0
+    with torch_threads(threads), torch.inference_mode():
+        for g in groups(len(chunks), batch):
+            part = [chunks[i] for i in g]
+            if max(map(len, part), default=0):
+                ideal += _encode_group(
+                    model.eval(), part, encoders[g.start : g.stop], keep, progress
+                )
+    return [e.finish() for e in encoders], ideal
 
 
 def decode_chunks(
@@ -117,20 +184,23 @@ def decode_chunks(
     lengths: list[int],
     threads: int = 1,
     progress: Progress | None = None,
+    batch: int = BATCH,
+    keep: int | None = None,
 ) -> list[bytes]:
-    decoders = [Decoder(c) for c in codes]
-    out = [bytearray() for _ in codes]
-    n_steps = max(lengths, default=0)
+    keep = default_keep(model) if keep is None else keep
+    _check(model, batch, keep)
+    out: list[bytes] = []
+    with torch_threads(threads), torch.inference_mode():
+        for g in groups(len(codes), batch):
+            sizes = [lengths[i] for i in g]
+            if not max(sizes, default=0):
+                out += [b""] * len(g)
+                continue
+            decoders = [Decoder(codes[i]) for i in g]
+            out += map(bytes, _decode_group(model.eval(), decoders, sizes, keep, progress))
+    return out
 
-    def step(t: int, cums: np.ndarray) -> np.ndarray:
-        sym = np.zeros(len(codes), dtype=np.int64)
-        for b, n in enumerate(lengths):
-            if t < n:
-                sym[b] = decoders[b].decode(cums[b])
-                out[b].append(int(sym[b]))
-        return sym
 
-    if codes and n_steps:
-        with torch_threads(threads), torch.inference_mode():
-            _run(model.eval(), len(codes), n_steps, step, progress)
-    return [bytes(o) for o in out]
+def default_keep(model: Transformer) -> int:
+    """Half the window survives a refill (every window/2 steps): the format's default."""
+    return max(1, int(model.params.max_seq_len) // 2)

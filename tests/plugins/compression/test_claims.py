@@ -45,3 +45,29 @@ def test_config_bounds() -> None:
         CompressionConfig(chunk_size=0)
     with pytest.raises(ValidationError):
         CompressionConfig(plays=[])
+
+
+def test_online_and_cross_modal_claims_read_their_rates() -> None:
+    m = metrics(20.0) | {
+        "rate_whole_LM online": 29.0,
+        "online_ideal_bits": 5_000.0,
+        "online_code_bits": 5_010.0,
+        "online_chunks": 3.0,
+        "modal_rate_chunk_image_LM": 60.0,
+        "modal_rate_chunk_audio_LM": 90.0,
+    }
+    ok = verdicts(m)
+    assert (
+        ok["online_beats_xz"] and ok["online_coder_overhead"] and ok["lm_text_better_than_nontext"]
+    )
+    bad = verdicts(
+        m
+        | {
+            "rate_whole_LM online": 30.5,
+            "online_code_bits": 5_100.0,
+            "modal_rate_chunk_image_LM": 19.0,
+        }
+    )
+    assert not (bad["online_beats_xz"] or bad["online_coder_overhead"])
+    assert not bad["lm_text_better_than_nontext"]
+    assert "online_beats_xz" not in verdicts(metrics(20.0))  # no online rows: no claim

@@ -14,6 +14,7 @@ import torch
 import typer
 
 from topiclab.nn.llama import ModelArgs, Transformer
+from topiclab.nn.lm_codec import decode_chunks, encode_chunks, split_chunks
 from topiclab.plugins.compression import cli
 from topiclab.plugins.compression.container import FormatError
 from topiclab.plugins.compression.lm import compress_bytes, decompress_bytes, load_model
@@ -46,6 +47,22 @@ def test_round_trip(model_file: Path, data: bytes) -> None:
     model = load_model(model_file)
     blob = compress_bytes(model, data, chunk=256)
     assert decompress_bytes(model, blob) == data
+
+
+@pytest.mark.parametrize(("batch", "keep"), [(2, 3), (1, 15), (4, 8)])
+def test_groups_and_refills_round_trip(batch: int, keep: int) -> None:
+    # 5 chunks in groups of `batch` (the last group shorter), the last chunk shorter, and a
+    # cache refilled every (16 - keep) steps: decoded with the encoder's layout, byte for byte.
+    model = tiny(2)
+    chunks = split_chunks(TEXT[:290], 64)
+    codes, ideal = encode_chunks(model, chunks, batch=batch, keep=keep)
+    assert (
+        decode_chunks(
+            model, [c.data for c in codes], list(map(len, chunks)), batch=batch, keep=keep
+        )
+        == chunks
+    )
+    assert sum(c.n_bits for c in codes) <= ideal * 1.005 + 16 * len(chunks)
 
 
 def test_refuses_wrong_model_version_and_damage(model_file: Path) -> None:

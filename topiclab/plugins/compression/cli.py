@@ -2,6 +2,7 @@
 
     topiclab compress play.txt --model llama.pt              # play.txt.tlz, then a summary
     topiclab decompress play.txt.tlz --model llama.pt -o copy.txt
+    topiclab compress play.txt --online                      # no model; decompress needs none
 
 Every refusal is one line on stderr with exit status 2, and nothing is written: a wrong model,
 a truncated, corrupt or foreign file, a version mismatch, or an output that exists without
@@ -42,7 +43,7 @@ def _bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
 
     with Progress(transient=True, disable=bool(os.environ.get("TOPICLAB_NO_PROGRESS"))) as p:
         task = p.add_task(label, total=max(1, total))
-        yield lambda step: p.update(task, completed=step)
+        yield lambda steps: p.update(task, advance=steps)
 
 
 def _model(spec: str) -> Any:
@@ -63,18 +64,32 @@ def _model(spec: str) -> Any:
         refuse(f"cannot load model {path}: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
 
 
-def compress_cmd(file: Path, model: str, output: Path | None, force: bool, threads: int) -> None:
-    from topiclab.plugins.compression.lm import CHUNK, compress_bytes
+def _encode(file: Path, model: str, online: bool, threads: int) -> tuple[bytes, bytes]:
+    """The original bytes and the .tlz bytes, with a progress bar."""
+    from topiclab.nn.lm_codec import BATCH, total_steps
+    from topiclab.nn.online_codec import Recipe, steps_total
+    from topiclab.plugins.compression.lm import CHUNK, compress_bytes, compress_online
 
+    net = None if online else _model(model)
+    data = file.read_bytes()
+    if online:
+        with _bar("compressing (online)", steps_total(len(data), Recipe())) as bar:
+            return data, compress_online(data, threads, progress=bar)[0]
+    lengths = [min(CHUNK, len(data) - i) for i in range(0, len(data), CHUNK)]
+    with _bar("compressing", total_steps(lengths, BATCH)) as bar:
+        return data, compress_bytes(net, data, threads=threads, progress=bar)
+
+
+def compress_cmd(
+    file: Path, model: str, output: Path | None, force: bool, threads: int, online: bool = False
+) -> None:
     if not file.is_file():
         refuse(f"{file} is not a file")
     out = output or file.with_name(file.name + SUFFIX)
     if out.exists() and not force:
         refuse(f"{out} exists; pass --force to overwrite it")
-    net, data = _model(model), file.read_bytes()
     t0 = time.perf_counter()
-    with _bar("compressing", min(len(data), CHUNK)) as bar:
-        blob = compress_bytes(net, data, threads=threads, progress=bar)
+    data, blob = _encode(file, model, online, threads)
     seconds = time.perf_counter() - t0
     _write(out, blob, force)
     rate = 100 * len(blob) / max(1, len(data))
@@ -83,6 +98,12 @@ def compress_cmd(file: Path, model: str, output: Path | None, force: bool, threa
         f"{8 * len(blob) / max(1, len(data)):.3f} bits/byte), "
         f"{len(data) / 1e3 / max(seconds, 1e-9):.1f} KB/s"
     )
+
+
+def _steps(header: Any) -> int:
+    from topiclab.nn.lm_codec import total_steps
+
+    return total_steps(header.chunk_lengths, 1 if header.online else header.batch)
 
 
 def decompress_cmd(file: Path, model: str, output: Path | None, force: bool) -> None:
@@ -99,9 +120,9 @@ def decompress_cmd(file: Path, model: str, output: Path | None, force: bool) -> 
     blob = file.read_bytes()
     try:
         header, _ = unpack(blob)  # refuse a foreign file before loading a model
-        net = _model(model)
+        net = None if header.online else _model(model)
         t0 = time.perf_counter()
-        with _bar("decompressing", max(header.chunk_lengths, default=0)) as bar:
+        with _bar("decompressing", _steps(header)) as bar:
             data = decompress_bytes(net, blob, progress=bar)
     except FormatError as e:
         refuse(f"{file}: {e}")
@@ -123,9 +144,12 @@ def register(cli: Any) -> None:
         output: Path | None = typer.Option(None, "-o", "--output"),
         force: bool = typer.Option(False, help="overwrite an existing output"),
         threads: int = typer.Option(1, min=1, max=256, help="torch threads (in the header)"),
+        online: bool = typer.Option(
+            False, help="no model: train a small one as it codes (the decoder replays it)"
+        ),
     ) -> None:
         """Compress FILE with a language model and arithmetic coding (FILE.tlz)."""
-        compress_cmd(file, model, output, force, threads)
+        compress_cmd(file, model, output, force, threads, online)
 
     @cli.command()
     def decompress(

@@ -28,9 +28,15 @@ class CompressionConfig(TopicConfig):
         default_factory=lambda: [0, 1, 2, 3, 4, 5], max_length=6, description="order-k models"
     )
     threads: int = Field(default=1, ge=1, le=256, description="torch threads (in the header)")
+    online_steps: int = Field(
+        default=40, ge=0, le=10_000, description="online mode: AdamW steps after each block"
+    )
+    modal_bytes: int = Field(
+        default=16_384, ge=0, le=10_000_000, description="bytes of each non-text stream; 0: none"
+    )
 
 
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"max_bytes": 3_000, "orders": [0, 2]},
+    "quick": {"max_bytes": 3_000, "orders": [0, 2], "online_steps": 5, "modal_bytes": 2_048},
     "full": {"threads": 2},
 }

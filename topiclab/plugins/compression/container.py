@@ -4,7 +4,8 @@
     blob = pack(header, codes); header, codes = unpack(blob)   # FormatError: one line
 
 Layout: magic ``TLZ`` + NUL, format version (u16), header length (u32), the header as JSON
-(model hash, tokenizer, original length and SHA-256, chunk size, thread count, ...), then one
+(model hash, tokenizer, original length and SHA-256, chunk size, thread count, chunks
+coded together, context kept at a refill, ...), then one
 u32 length per chunk and the chunks' codes. Every field is checked when read.
 """
 
@@ -16,7 +17,7 @@ import struct
 from dataclasses import asdict, dataclass, field
 
 MAGIC = b"TLZ\x00"
-VERSION = 1
+VERSION = 2  # 2: chunks coded in groups of ``batch``, ``keep`` bytes kept at a refill
 _FIXED = struct.Struct(">4sHI")  # magic, version, header length
 
 
@@ -32,7 +33,10 @@ class Header:
     sha256: str
     chunk_size: int
     threads: int
+    batch: int
+    keep: int
     chunk_lengths: list[int] = field(default_factory=list)
+    online: dict[str, object] = field(default_factory=dict)  # the online mode's recipe, or {}
 
 
 def sha256(data: bytes) -> str:
@@ -47,14 +51,17 @@ def pack(header: Header, codes: list[bytes]) -> bytes:
 
 def _check_types(h: Header) -> None:
     """A header that parses but holds the wrong kinds of values is corrupt, not a crash."""
-    ints = [h.length, h.chunk_size, h.threads, *(h.chunk_lengths or [])]
+    ints = [h.length, h.chunk_size, h.threads, h.batch, h.keep, *(h.chunk_lengths or [])]
     ok = (
         isinstance(h.model_hash, str)
         and isinstance(h.sha256, str)
         and isinstance(h.tokenizer, dict)
         and isinstance(h.chunk_lengths, list)
+        and isinstance(h.online, dict)
         and all(type(v) is int and 0 <= v < 1 << 40 for v in ints)
         and 1 <= h.threads <= 1024
+        and h.batch >= 1
+        and h.keep >= 1
     )
     if not ok:
         raise FormatError("corrupt header (a field has the wrong type or range)")

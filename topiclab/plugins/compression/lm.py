@@ -4,6 +4,7 @@
     model = load_model("llama.pt")            # torch.save'd Transformer, or an HF folder
     blob = compress_bytes(model, data, threads=1)
     data = decompress_bytes(model, blob)      # FormatError (one line) if it cannot be restored
+    blob, sizes, bits = compress_online(data) # --online: no model, decoded with model=None
 
 Torch is imported inside the functions: the plugin loads for ``topiclab --help`` without it.
 """
@@ -24,6 +25,7 @@ from topiclab.plugins.compression.container import (
 
 CHUNK = 2048  # Delétang et al.: 2048-byte chunks, each without history
 BYTE_TOKENIZER: dict[str, object] = {"kind": "byte"}
+ONLINE = "online"  # the model hash of an --online file: there is no model
 
 
 def resolve_model(spec: str) -> Path:
@@ -76,10 +78,11 @@ def compress_detail(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[bytes, list[int], float]:
     """The ``.tlz`` bytes, each chunk's code size in bytes, and Σ −log2 q in bits."""
-    from topiclab.nn.lm_codec import encode_chunks, model_hash, split_chunks
+    from topiclab.nn.lm_codec import BATCH, default_keep, encode_chunks, model_hash, split_chunks
 
     chunks = split_chunks(data, chunk)
-    codes, ideal = encode_chunks(model, chunks, threads=threads, progress=progress)
+    keep = default_keep(model)
+    codes, ideal = encode_chunks(model, chunks, threads, progress, BATCH, keep)
     header = Header(
         model_hash(model),
         BYTE_TOKENIZER,
@@ -87,6 +90,8 @@ def compress_detail(
         sha256(data),
         chunk,
         threads,
+        BATCH,
+        keep,
         [len(c) for c in chunks],
     )
     return pack(header, [c.data for c in codes]), [len(c.data) for c in codes], ideal
@@ -102,20 +107,82 @@ def compress_bytes(
     return compress_detail(model, data, threads, chunk, progress)[0]
 
 
+def compress_online(
+    data: bytes,
+    threads: int = 1,
+    recipe: Any = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[bytes, list[int], float]:
+    """``--online``: no model; the recipe in the header lets the decoder replay the training."""
+    from topiclab.nn.online_codec import Recipe, encode_online
+
+    r = recipe or Recipe()
+    codes, lengths, ideal = encode_online(data, r, threads, progress)
+    header = Header(
+        ONLINE,
+        BYTE_TOKENIZER,
+        len(data),
+        sha256(data),
+        r.row,
+        threads,
+        1,
+        r.window // 2,
+        lengths,
+        r.to_dict(),
+    )
+    return pack(header, [c.data for c in codes]), [len(c.data) for c in codes], ideal
+
+
+def _decode_online(header: Header, codes: list[bytes], progress: Any) -> bytes:
+    from topiclab.nn.online_codec import Recipe, decode_online
+
+    try:
+        r = Recipe(**header.online)  # type: ignore[arg-type]
+    except TypeError:
+        raise FormatError("corrupt header (online recipe)") from None
+    sizes = [r.dim, r.n_layers, r.n_heads, r.n_kv_heads, r.window, r.row, r.block, r.batch]
+    ints = [*sizes, r.steps, r.memory, r.seed]
+    ok = all(type(v) is int for v in ints) and all(1 <= v <= 1 << 16 for v in sizes)
+    ok = ok and 0 <= r.steps <= 1 << 16 and 1 <= r.memory <= 1 << 30 and 0 <= r.seed < 1 << 63
+    if not (ok and type(r.lr) in (int, float) and 0 < r.lr < 1):
+        raise FormatError("corrupt header (online recipe out of range)")
+    try:
+        return decode_online(codes, header.chunk_lengths, r, header.threads, progress)
+    except (ValueError, TypeError, AssertionError, RuntimeError) as e:
+        raise FormatError(
+            f"corrupt header (online recipe: {str(e).splitlines()[0][:80]})"
+        ) from None
+
+
 def decompress_bytes(
     model: Any, blob: bytes, progress: Callable[[int], None] | None = None
 ) -> bytes:
-    from topiclab.nn.lm_codec import decode_chunks, model_hash
-
+    """``model`` may be None for a file coded ``--online``."""
     header, codes = unpack(blob)
     if header.tokenizer != BYTE_TOKENIZER:
         raise FormatError(f"tokenizer {header.tokenizer} is not supported")
+    data = (
+        _decode_online(header, codes, progress)
+        if header.online
+        else _decode(model, header, codes, progress)
+    )
+    if sha256(data) != header.sha256:
+        raise FormatError("corrupt file: the decoded bytes fail the SHA-256 check")
+    return data
+
+
+def _decode(model: Any, header: Header, codes: list[bytes], progress: Any) -> bytes:
+    from topiclab.nn.lm_codec import decode_chunks, model_hash
+
+    if model is None:
+        raise FormatError("this file was coded with a model: pass it with --model")
     if header.model_hash != model_hash(model):
         raise FormatError(
             f"coded with model {header.model_hash[:12]}, not this one ({model_hash(model)[:12]})"
         )
-    chunks = decode_chunks(model, codes, header.chunk_lengths, header.threads, progress)
-    data = b"".join(chunks)
-    if sha256(data) != header.sha256:
-        raise FormatError("corrupt file: the decoded bytes fail the SHA-256 check")
-    return data
+    if not header.keep < int(model.params.max_seq_len):
+        raise FormatError(f"corrupt header: keep {header.keep} is not below the model's window")
+    chunks = decode_chunks(
+        model, codes, header.chunk_lengths, header.threads, progress, header.batch, header.keep
+    )
+    return b"".join(chunks)
