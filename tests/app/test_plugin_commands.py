@@ -18,9 +18,7 @@ HEAVY = {"torch", "mlflow", "prefect", "dowhy", "sklearn", "pandas", "matplotlib
 # Built-in plugins of other branches that still import a heavy library when loaded: each is
 # a strict xfail below, so the marker must go once its __init__ imports lazily (and the
 # plugin leaves HELP_BLOCKED).
-STILL_HEAVY = {
-    "compression": "pydantic (topiclab.core.topic at import)",
-}
+STILL_HEAVY: dict[str, str] = {}
 HELP_BLOCKED = ",".join(STILL_HEAVY)
 
 

@@ -42,7 +42,7 @@ def record_output(registry: Registry, ident: Identity, run: RunInfo) -> None:
             name=f"{ident.topic} ({ident.profile})", description=topic.title
         ),
     )
-    deps = [asset_key(up.topic, up.profile) for up in ident.upstream.values()]
+    deps: list[Asset | str] = [asset_key(up.topic, up.profile) for up in ident.upstream.values()]
     task = materialize(
         asset,
         by=SCHEME,

@@ -19,6 +19,7 @@ import copy
 import itertools
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -356,10 +357,12 @@ class _VectorizedGAN:
         self.trainers = trainers
         self.c = trainers[0].config
         nets = [(t.G, t.D) for t in trainers]
-        assert all(g is not None and d is not None for g, d in nets)
-        self.pg = stack_module_state([g for g, _ in nets])[0]  # type: ignore[misc]
-        self.pd = stack_module_state([d for _, d in nets])[0]  # type: ignore[misc]
-        self.G, self.D = _batched(nets[0][0]), _batched(nets[0][1])
+        gs = [g for g, _ in nets if g is not None]
+        ds = [d for _, d in nets if d is not None]
+        assert len(gs) == len(ds) == len(nets), "every trainer needs its networks built"
+        self.pg = stack_module_state(gs)[0]  # type: ignore[misc]
+        self.pd = stack_module_state(ds)[0]  # type: ignore[misc]
+        self.G, self.D = _batched(gs[0]), _batched(ds[0])
 
     def _d(self, x: Tensor) -> Tensor:
         """D's logits for (seeds, batch·m, d) rows, packed m at a time as PacGAN's D sees them."""
@@ -431,4 +434,5 @@ class _VectorizedGAN:
                 except TrainingDiverged as err:
                     failed[i] = err
                     continue
-            t._record(step, d_loss[i], g_loss[i], progress[i], lambda i=i: self._member(self.pg, i))
+            weights = partial(self._member, self.pg, i)  # G's weights of seed i, when asked
+            t._record(step, d_loss[i], g_loss[i], progress[i], weights)

@@ -8,10 +8,12 @@ Registrations only; the modules are imported inside the hooks (no torch at impor
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from topiclab.core.hookspecs import hookimpl
-from topiclab.core.topic import Topic
+
+if TYPE_CHECKING:
+    from topiclab.core.topic import Topic
 
 
 @hookimpl
