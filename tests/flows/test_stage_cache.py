@@ -138,7 +138,9 @@ def test_truncated_cached_report_is_rebuilt_not_published(flow_run) -> None:
     report.write_bytes(b"")
     again = topic_pipeline("ridge", "quick", ["seed=44"], None, str(out))
     assert again["cached_stages"] == ["generate", "train", "evaluate"]
-    assert (out / "ridge" / "report.html").stat().st_size == size
+    assert report.stat().st_size == size  # rebuilt whole
+    published = (out / "ridge" / "report.html").read_text()  # its copy, with the run header
+    assert 'class="run-header"' in published and published.rstrip().endswith("</html>")
 
 
 @pytest.mark.e2e
