@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -50,6 +51,21 @@ def module_file(module: str) -> Path | None:
     return None
 
 
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse(path: Path) -> ast.Module:
+    """``ast.parse`` one at a time, retried once: CPython 3.11's AST constructor keeps its
+    recursion depth per interpreter, so a parse racing another thread's (a flow's stage tasks
+    run in threads) can fail with "SystemError: AST constructor recursion depth mismatch"."""
+    source = path.read_bytes()
+    with _PARSE_LOCK:
+        try:
+            return ast.parse(source, str(path))
+        except SystemError:
+            return ast.parse(source, str(path))
+
+
 def _imports(path: Path) -> set[str]:
     """Absolute names of the ``topiclab`` modules ``path`` imports (``from a import b`` may
     name a module ``a.b``, so both are returned; unknown ones resolve to nothing)."""
@@ -59,7 +75,7 @@ def _imports(path: Path) -> set[str]:
     if path.name != "__init__.py":
         package = package.rpartition(".")[0]
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+    for node in ast.walk(_parse(path)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
