@@ -165,7 +165,8 @@ PROFILES: dict[str, dict[str, Any]] = {
                 "slic-hf": {"steps": 10, "batch_size": 100},
             },
             "overopt_iterations": 4,  # monitored every 2nd: rows with and without gold
-            "ablation": {"ppo-max": {}, "no-adv-norm": {"adv_norm": False}},
+            # the pair the ablation_kl_penalty claim reads: the quick run builds that claim
+            "ablation": {"ppo-max": {}, "no-kl-penalty": {"beta": 0.0, "adaptive_kl": False}},
             "ablation_base": {
                 "iterations": 3,
                 "batch_size": 32,
