@@ -35,20 +35,25 @@ def bag_of_bytes(tokens: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.nn.functional.one_hot(r, 256).float().sum(1), doubles], 1)
 
 
+def fit_bt(x: torch.Tensor) -> torch.Tensor:
+    """Bradley–Terry weights on feature differences x [N, F] (L-BFGS, a little L2)."""
+    w = torch.zeros(x.shape[1], requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=500)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.softplus(-x @ w).mean() + 1e-3 * w.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach()
+
+
 def probe(tr: P.Pairs, te: P.Pairs) -> None:
     for n in sorted({min(k, len(tr)) for k in (300, 1500, 6000, len(tr))}):
-        x = bag_of_bytes(tr.chosen[:n]) - bag_of_bytes(tr.rejected[:n])
-        w = torch.zeros(x.shape[1], requires_grad=True)
-        opt = torch.optim.LBFGS([w], max_iter=500)
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = torch.nn.functional.softplus(-x @ w).mean() + 1e-3 * w.pow(2).sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        a = accuracy(lambda s: bag_of_bytes(s) @ w, te)
+        w = fit_bt(bag_of_bytes(tr.chosen[:n]) - bag_of_bytes(tr.rejected[:n]))
+        a = accuracy(lambda s, w=w: bag_of_bytes(s) @ w, te)
         print(
             f"bag-of-bytes n={n}: held-out {100 * a['accuracy']:.1f} Bayes {100 * a['bayes']:.1f}"
         )
