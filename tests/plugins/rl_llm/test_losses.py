@@ -63,3 +63,22 @@ def test_prompt_tokens_add_nothing_to_logprobs_or_gradients() -> None:
     other = tokens.clone()
     other[:, 1:plen] = (other[:, 1:plen] + 1) % 7  # change the prompt's own tokens
     assert torch.equal(P.token_logprobs_from_logits(logits, other, plen).sum(-1), lp)
+
+
+def test_proxy_sweep_overoptimises_only_a_wrong_proxy() -> None:
+    """Optimising the gold itself: gold grows with KL (no over-optimisation); a proxy whose
+    best response is gold's worst: gold rises then falls, and the claim says so."""
+    from topiclab.plugins.rl_llm.claims import overopt_claim
+    from topiclab.plugins.rl_llm.evaluate import sweep_metrics
+    from topiclab.plugins.rl_llm.exact import ExactWorld
+
+    world = ExactWorld(2, 3, 2, seed=0)
+    ref = torch.log_softmax(torch.zeros_like(world.gold), -1)
+    betas = [0.01, 0.1, 1.0, 10.0]
+    honest = sweep_metrics(world.proxy_sweep(ref, world.gold, betas))
+    assert not overopt_claim(honest).passed
+    worst = world.gold.argmin(-1, keepdim=True)
+    proxy = world.gold.clone().scatter_(-1, worst, float(world.gold.max()) + 1.0)
+    sweep = world.proxy_sweep(ref, proxy, betas)
+    assert [r["kl"] for r in sweep] == sorted(r["kl"] for r in sweep)
+    assert overopt_claim(sweep_metrics(sweep)).passed

@@ -44,6 +44,7 @@ def test_claims_cite_papers_and_quick_fails_none_it_is_not_expected_to_pass(quic
         "exact_frontier",
         "exact_rm_bayes",
         "overoptimisation",
+        "ablation_kl_penalty",
         "lm_rm_bayes",
         "lm_dpo_beats_sft",
     } <= set(claims)

@@ -109,29 +109,7 @@ def exact_claims(cfg: RLLLMConfig, mt: dict[str, float], ex: dict[str, Any]) -> 
             expected_in=STANDARD,
             passed=mt[f"{rm}_rm_acc"] >= mt[f"{rm}_bayes"] - 0.02,
         ),
-        Claim(
-            id="overoptimisation",
-            statement="Against an imperfect reward model the gold reward "
-            "rises then falls while the proxy keeps rising",
-            value=str(
-                [
-                    round(mt.get(k, math.nan), 3)
-                    for k in (
-                        "overopt_gold_peak",
-                        "overopt_gold_final",
-                        "overopt_proxy_at_peak",
-                        "overopt_proxy_final",
-                    )
-                ]
-            ),
-            anchor="gold: peak > final + 0.05; proxy: final > at peak",
-            source="Gao et al. 2022 (scaling laws for reward-model overoptimisation), fig. 1",
-            uses=["overopt_gold_peak", "overopt_gold_final", "overopt_proxy_final"],
-            expected_in=STANDARD,
-            passed=mt.get("overopt_gold_peak", math.nan)
-            > mt.get("overopt_gold_final", math.nan) + 0.05
-            and mt.get("overopt_proxy_final", math.nan) > mt.get("overopt_proxy_at_peak", math.nan),
-        ),
+        overopt_claim(mt),
     ]
     if "ppo-max" in ab and "no-kl-penalty" in ab:
         claims.append(
@@ -150,6 +128,25 @@ def exact_claims(cfg: RLLLMConfig, mt: dict[str, float], ex: dict[str, Any]) -> 
             )
         )
     return claims
+
+
+def overopt_claim(mt: dict[str, float]) -> Claim:
+    """Gao et al.'s curve measured exactly: the proxy's KL-regularised optimum over a β sweep
+    (no step count or optimiser noise decides the outcome); PPO's trajectory is a metric."""
+    keys = ("gold_peak", "kl_at_peak", "gold_end", "kl_end", "proxy_at_peak", "proxy_end")
+    v = {k: mt.get(f"overopt_sweep_{k}", math.nan) for k in keys}
+    return Claim(
+        id="overoptimisation",
+        statement="Exact world, optimum of an imperfect reward model (300 pairs) over a KL "
+        "sweep: the gold reward rises then falls as KL grows while the proxy keeps rising",
+        value=f"gold {v['gold_peak']:.3f} at KL {v['kl_at_peak']:.2f} → {v['gold_end']:.3f} at "
+        f"KL {v['kl_end']:.2f}; proxy {v['proxy_at_peak']:.3f} → {v['proxy_end']:.3f}",
+        anchor="gold at the largest KL < peak gold − 0.05; proxy there > proxy at the peak",
+        source="Gao et al. 2022 (scaling laws for reward-model overoptimisation), fig. 1",
+        uses=[f"overopt_sweep_{k}" for k in keys],
+        expected_in=STANDARD,
+        passed=v["gold_end"] < v["gold_peak"] - 0.05 and v["proxy_end"] > v["proxy_at_peak"],
+    )
 
 
 def lm_claims(mt: dict[str, float], lmr: dict[str, Any]) -> list[Claim]:

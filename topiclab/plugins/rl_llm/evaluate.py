@@ -99,6 +99,9 @@ def exact_eval(cfg: ExactConfig, seed: int, data_path: str, train_path: str) -> 
         with torch.no_grad():
             sc = P.scalar_scores(rm, tp.chosen, 1), P.scalar_scores(rm, tp.rejected, 1)
         rms[name] = rm_accuracy(*sc, world.reward(tp.chosen), world.reward(tp.rejected))
+    small = world.new_scalar()
+    small.load_state_dict(t["rms"]["small_rm"])
+    sweep = world.proxy_sweep(ref_logp, world.scalar_table(small), FRONTIER_BETAS)
     pairs = P.Pairs(**d["pairs"])
     with torch.no_grad():
         lw, ll = (
@@ -112,6 +115,7 @@ def exact_eval(cfg: ExactConfig, seed: int, data_path: str, train_path: str) -> 
         "ref": world.measure(ref_logp, ref_logp),
         "dpo_init_loss": float(P.dpo_loss(lw, ll, lw, ll, 1.0).mean()),
         "overopt": t["histories"].get("overopt", []),
+        "overopt_sweep": sweep,
         "ablation": ablation_rows(cfg, world, ref_logp, t),
         "ppo_first": ppo_first(t["histories"]),
         "errors": t["errors"],
@@ -249,12 +253,28 @@ def metrics_of(ex: dict[str, Any], lmr: dict[str, Any], cfg: RLLLMConfig) -> dic
             "overopt_proxy_at_peak": proxy[peak],
             "overopt_proxy_final": proxy[-1],
         }
+    mt |= sweep_metrics(ex["overopt_sweep"])
     for run in ex["errors"]:  # a failed method's claims read NaN: they fail, and say why
         key, _, b = run.partition("@")
         tag = f"exact_{key}" + (f"_b{float(b):g}" if b else "")
         mt |= {f"{tag}_{k}": math.nan for k in ("reward", "kl", "kl_opt", "opt_reward")}
     mt["failed_methods"] = float(len(ex["errors"]) + len(lmr["errors"]))
     return mt
+
+
+def sweep_metrics(sweep: list[dict[str, float]]) -> dict[str, float]:
+    """The proxy-optimum sweep's peak gold (and its KL and proxy) against the gold and proxy
+    at the largest KL, the end of the curve."""
+    peak = max(sweep, key=lambda r: r["gold"])
+    end = sweep[-1]
+    return {
+        "overopt_sweep_gold_peak": peak["gold"],
+        "overopt_sweep_kl_at_peak": peak["kl"],
+        "overopt_sweep_proxy_at_peak": peak["proxy"],
+        "overopt_sweep_gold_end": end["gold"],
+        "overopt_sweep_kl_end": end["kl"],
+        "overopt_sweep_proxy_end": end["proxy"],
+    }
 
 
 def evaluate(
@@ -276,6 +296,7 @@ def evaluate(
     if ex["overopt"]:
         rows = [{k: h.get(k) for k in OVEROPT_COLUMNS} for h in ex["overopt"] if "gold" in h]
         tables["overoptimisation"] = ctx.write_table("overoptimisation.csv", rows)
+    tables["overopt_sweep"] = ctx.write_table("overopt_sweep.csv", ex["overopt_sweep"])
     errors = {f"exact/{k}": v for k, v in ex["errors"].items()}
     errors |= {f"lm/{k}": v for k, v in lmr["errors"].items()}
     return StageResult(

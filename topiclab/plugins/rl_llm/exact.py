@@ -123,6 +123,21 @@ class ExactWorld:
         """KL(a ‖ b), averaged over prompts."""
         return float((logp_a.exp() * (logp_a - logp_b)).sum(-1).mean())
 
+    def proxy_sweep(
+        self, ref_logp: Tensor, proxy: Tensor, betas: list[float]
+    ) -> list[dict[str, float]]:
+        """Gao et al. 2022's curve, exactly: for each β the optimum of the *proxy*,
+        π ∝ π_ref·exp(proxy/β), with its KL to π_ref, gold and proxy reward (β large to small,
+        so KL grows along the list)."""
+        rows = []
+        for b in sorted(betas, reverse=True):
+            lp = self.optimum_logp(ref_logp, b, proxy)
+            gold, prox = self.measure(lp, ref_logp), self.measure(lp, ref_logp, proxy)
+            rows.append(
+                {"beta": b, "kl": gold["kl"], "gold": gold["reward"], "proxy": prox["reward"]}
+            )
+        return rows
+
     def frontier(self, ref_logp: Tensor, betas: list[float]) -> list[dict[str, float]]:
         """The exact reward–KL frontier: (KL(π*_β ‖ π_ref), E_π*[r]) for each β."""
         return [
