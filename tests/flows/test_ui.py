@@ -91,6 +91,11 @@ def served(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     Its working folder is a temp folder; runs triggered from the UI (no ``out_dir``) must
     still write ``$TOPICLAB_HOME/results/<timestamp>``, not into that folder.
     """
+    from topiclab.core.stages import work_root
+
+    # The run must train (its progress lines are checked), not reuse the ridge stages that
+    # earlier tests of this session cached in the shared home.
+    shutil.rmtree(work_root() / "ridge", ignore_errors=True)
     cwd = tmp_path_factory.mktemp("serve")
     log = cwd / "serve.log"
     with log.open("ab") as fh:
