@@ -61,9 +61,13 @@ def signal_group(proc: subprocess.Popen[bytes], signum: int) -> tuple[int, float
     try:
         code = proc.wait(timeout=120)
     except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGUSR1)  # the CLI prints every thread's stack (faulthandler)
+        time.sleep(2)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        pytest.fail(f"still running 120 s after {signal.Signals(signum).name}")
+        log = Path(proc.args[proc.args.index("--out") + 1]).parent / "cli.log"
+        tail = log.read_text(errors="replace")[-6000:] if log.exists() else "(no cli.log)"
+        pytest.fail(f"still running 120 s after {signal.Signals(signum).name}; stacks:\n{tail}")
     return code, time.monotonic() - start
 
 

@@ -17,6 +17,7 @@ Heavy libraries (torch, prefect, mlflow) are imported inside the commands that n
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import sys
@@ -457,6 +458,8 @@ def main() -> None:
 
     atexit.register(_skip_finalization)
     raise_on_sigterm()
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: what a stuck run is waiting on.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         app()
     except SystemExit as exc:
