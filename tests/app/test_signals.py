@@ -40,6 +40,9 @@ def start_training(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # a process group of its own, as a shell job has
+        # Ctrl-C reaches a foreground job; a test run started in the background (`cmd &`,
+        # nohup) passes SIGINT on as *ignored*, and Python keeps it so: restore the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
     )
     deadline = time.monotonic() + START_TIMEOUT_S
     try:  # a stage is computed in <stage>.partial/ and renamed when done
