@@ -8,6 +8,7 @@ metrics); those needing large samples or trained models are expected of standard
 
 from __future__ import annotations
 
+from topiclab.core.claims import ClaimBuilder, near
 from topiclab.core.topic import Claim
 from topiclab.plugins.causal_recsys.config import CausalRecsysConfig
 from topiclab.plugins.causal_recsys.data import TRUE_ACE, naive_closed_form
@@ -28,6 +29,7 @@ def _pm(m: dict[str, float], key: str, col: str = "ndcg20") -> str:
 def scm_claims(cfg: CausalRecsysConfig, m: dict[str, float]) -> list[Claim]:
     naive = naive_closed_form()
     n = f"n = {cfg.scm.n:,}"
+    c = ClaimBuilder(m, expected_in=LARGE)
     return [
         Claim(
             id="primer_front_door",
@@ -59,25 +61,21 @@ def scm_claims(cfg: CausalRecsysConfig, m: dict[str, float]) -> list[Claim]:
             uses=["scm_intervention", "scm_intervention_se"],
             passed=abs(m["scm_intervention"] - TRUE_ACE) < 3 * m["scm_intervention_se"],
         ),
-        Claim(
+        c.on(
+            "scm_backdoor",
+            near(TRUE_ACE, 0.01),
             id="backdoor_recovers",
             statement=f"backdoor adjustment with U observed recovers the effect ({n})",
-            value=round(m["scm_backdoor"], 4),
             anchor=f"{TRUE_ACE} ± 0.01",
             source="Pearl 2009, Theorem 3.3.2 (backdoor adjustment)",
-            uses=["scm_backdoor"],
-            expected_in=LARGE,
-            passed=abs(m["scm_backdoor"] - TRUE_ACE) < 0.01,
         ),
-        Claim(
+        c.on(
+            "scm_frontdoor",
+            near(TRUE_ACE, 0.01),
             id="frontdoor_recovers",
             statement=f"front-door adjustment through M, U unobserved, recovers the effect ({n})",
-            value=round(m["scm_frontdoor"], 4),
             anchor=f"{TRUE_ACE} ± 0.01",
             source="Pearl 1995 (Biometrika), Theorem 3.3.4 in Pearl 2009 (front-door adjustment)",
-            uses=["scm_frontdoor"],
-            expected_in=LARGE,
-            passed=abs(m["scm_frontdoor"] - TRUE_ACE) < 0.01,
         ),
     ]
 
