@@ -27,6 +27,12 @@ START_TIMEOUT_S = 300  # server start, imports and generate on a loaded 2-core m
 EXIT_WITHIN_S = 5.0
 
 
+def as_foreground_job() -> None:
+    """Ctrl-C reaches a foreground job; a test run started in the background (`cmd &`, nohup)
+    passes SIGINT on as *ignored*, and Python keeps it so: restore the default in the child."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_training(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
     """A long ridge run in its own process group; returns once its train stage has begun."""
     env = fresh_env(tmp_path)
@@ -40,9 +46,7 @@ def start_training(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # a process group of its own, as a shell job has
-        # Ctrl-C reaches a foreground job; a test run started in the background (`cmd &`,
-        # nohup) passes SIGINT on as *ignored*, and Python keeps it so: restore the default.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
+        preexec_fn=as_foreground_job,
     )
     deadline = time.monotonic() + START_TIMEOUT_S
     try:  # a stage is computed in <stage>.partial/ and renamed when done
@@ -140,5 +144,6 @@ def test_a_ctrl_c_swallowed_by_a_finalizer_is_delivered_again(install: bool) -> 
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        preexec_fn=as_foreground_job,
     )  # fmt: skip
     assert proc.stdout.strip() == ("interrupted" if install else "not interrupted")
