@@ -34,6 +34,7 @@ def servers(postgres, tmp_path_factory) -> Iterator[dict[str, str]]:
     from topiclab.app.servers import (
         Server,
         mlflow_command,
+        mlflow_env,
         prefect_command,
         prefect_env,
         server_processes,
@@ -52,7 +53,7 @@ def servers(postgres, tmp_path_factory) -> Iterator[dict[str, str]]:
     with server_processes(
         [
             Server("prefect-pg", prefect_command(prefect_port), prefect_health, env),
-            Server("mlflow-pg", mlflow_cmd, f"http://127.0.0.1:{mlflow_port}/health"),
+            Server("mlflow-pg", mlflow_cmd, f"http://127.0.0.1:{mlflow_port}/health", mlflow_env()),
         ]
     ):
         yield {

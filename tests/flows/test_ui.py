@@ -1,6 +1,6 @@
 """Real-browser tests of the user's workflow: Prefect UI -> run -> MLflow UI, Prefect artifacts.
 
-A Prefect server and the MLflow UI (``local_servers``) on free ports, ``topiclab serve --profile
+``topiclab ui`` (a Prefect server and the MLflow UI) on free ports, ``topiclab serve --profile
 quick`` in a subprocess, and Chromium driven by Playwright:
 
 1. the ``ridge`` deployment's custom-run form offers ``topic`` as a drop-down; the deployment
@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.services import chromium_browser, free_port, require_chromium, screenshot_step
+from support.services import (
+    alive,
+    chromium_browser,
+    descendants,
+    free_port,
+    require_chromium,
+    screenshot_step,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -68,20 +75,59 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def servers(chromium: Path) -> Iterator[dict[str, str]]:
-    """Prefect server + MLflow UI; ``PREFECT_API_URL`` points at it for this module only."""
+def servers(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """``topiclab ui`` as a user starts it; ``PREFECT_API_URL`` points at it for this module.
+
+    At the end it gets SIGTERM, as ``kill <pid>`` sends: it must exit 143 within 30 s and take
+    every process it started along (the MLflow server's workers included), leaving none behind.
+    """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from topiclab.app.servers import local_servers
+    prefect_port, mlflow_port = free_port(), free_port()
+    urls = {
+        "prefect": f"http://127.0.0.1:{prefect_port}",
+        "mlflow": f"http://127.0.0.1:{mlflow_port}",
+    }
+    ports = ["--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)]
+    log = tmp_path_factory.mktemp("ui") / "ui.log"
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "topiclab.app.cli", "ui", *ports],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_healthy(proc, log, [f"{urls['prefect']}/api/health", f"{urls['mlflow']}/health"])
+        with pytest.MonkeyPatch.context() as mp:
+            api = f"{urls['prefect']}/api"
+            mp.setenv("PREFECT_API_URL", api)  # for the `topiclab serve` subprocess
+            with temporary_settings(updates={PREFECT_API_URL: api}):  # this process's client
+                yield urls
+    finally:
+        started = descendants(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"`topiclab ui` still running 30 s after SIGTERM:\n{tail(log)}")
+        time.sleep(1)  # a killed child's own children may need a moment
+        left = sorted(pid for pid in started if alive(pid))
+        assert code == 143, tail(log)
+        assert not left, f"`topiclab ui` left processes behind: {left}"
 
-    with (
-        local_servers(prefect_port=free_port(), mlflow_port=free_port()) as urls,
-        pytest.MonkeyPatch.context() as mp,
-    ):
-        api = f"{urls['prefect']}/api"
-        mp.setenv("PREFECT_API_URL", api)  # for the `topiclab serve` subprocess
-        with temporary_settings(updates={PREFECT_API_URL: api}):  # this process's client
-            yield urls
+
+def wait_healthy(proc: subprocess.Popen[bytes], log: Path, health: list[str]) -> None:
+    from topiclab.app.servers import healthy
+
+    deadline = time.monotonic() + 180
+    while not all(healthy(url) for url in health):
+        if proc.poll() is not None:
+            pytest.fail(f"`topiclab ui` exited with {proc.returncode}:\n{tail(log)}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"`topiclab ui` not healthy in 180 s:\n{tail(log)}")
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")

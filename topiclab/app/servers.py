@@ -166,6 +166,21 @@ def mlflow_app_installed() -> bool:
     return any(e.name == "topiclab" for e in entry_points(group="mlflow.app"))
 
 
+def mlflow_env() -> dict[str, str]:
+    """Settings for ``mlflow_command``: no MLflow job runner unless the user asks for one.
+
+    MLflow 3's server starts a job runner with seven Huey consumer processes by default, for
+    GenAI jobs topiclab never submits. They cost startup time and memory, and slow the
+    server's shutdown past our 15-s grace period. ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true``
+    in the environment turns them back on.
+    """
+    return {
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get(
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"
+        )
+    }
+
+
 def mlflow_command(port: int, tracking_uri: str) -> list[str]:
     artifacts = Path(os.environ.get("TOPICLAB_MLFLOW_ARTIFACTS", default_artifact_root()))
     # Opens on "Model training" rather than GenAI; without the entry point (a checkout that
@@ -211,7 +226,12 @@ def local_servers(prefect_port: int = 4200, mlflow_port: int = 5000) -> Iterator
     else:
         urls["mlflow"] = f"http://127.0.0.1:{mlflow_port}"
         servers.append(
-            Server("mlflow-ui", mlflow_command(mlflow_port, uri), f"{urls['mlflow']}/health")
+            Server(
+                "mlflow-ui",
+                mlflow_command(mlflow_port, uri),
+                f"{urls['mlflow']}/health",
+                mlflow_env(),
+            )
         )
     with server_processes(servers):
         yield urls
