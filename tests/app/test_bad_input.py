@@ -128,13 +128,19 @@ def test_read_only_home_or_out_fails_fast(tmp_path: Path, which: str) -> None:
     assert seconds < FAST_S, f"took {seconds:.1f} s"
 
 
-def test_failed_run_does_not_leave_the_old_verdict_in_the_index(tmp_path: Path) -> None:
-    """A topic that ran fine before and fails now: the index says failed, not the old ok."""
+def test_failed_run_does_not_leave_the_old_verdict_in_the_index(
+    tmp_path: Path, prefect_harness: str
+) -> None:
+    """A topic that ran fine before and fails now: the index says failed, not the old ok.
+
+    On the session's Prefect API: a temporary server per run is tested elsewhere."""
     out = tmp_path / "out"
     (out / "failing").mkdir(parents=True)
     old = {"topic": "failing", "claims": [{"id": "c", "passed": True}], "seconds": 1.0}
     (out / "failing" / "metrics.json").write_text(json.dumps(old))
-    env = fresh_env(tmp_path, TOPICLAB_PLUGINS="support.failing_topic")
+    env = fresh_env(
+        tmp_path, TOPICLAB_PLUGINS="support.failing_topic", PREFECT_API_URL=prefect_harness
+    )
     assert topiclab("report", str(out), env=env, cwd=tmp_path).returncode == 0
     assert "<td>ok</td>" in (out / "index.html").read_text()
     proc = topiclab("run", "failing", "--out", str(out), env=env, cwd=tmp_path)

@@ -177,7 +177,7 @@ def _validate_run(
 ) -> None:
     """Every topic key and every config layer, checked before anything runs."""
     from topiclab.core.config import resolve_config
-    from topiclab.flows.pipeline import topic_overrides
+    from topiclab.core.dag import topic_overrides
 
     for text in overrides:  # `--set topic:key=value` must name a topic of this run
         head, sep, _ = text.partition(":")

@@ -42,7 +42,6 @@ from topiclab.core.dag import (  # noqa: E402
     Identity,
     identity,
     read_run_record,
-    topic_overrides,  # noqa: F401  (the CLI imports it from here)
     upstream_outputs,
     upstream_topics,
     waves,
