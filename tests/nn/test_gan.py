@@ -87,10 +87,11 @@ def test_save_and_load_give_the_same_samples(tmp_path):
     assert sorted(other.checkpoints) == [15, 30]
 
 
-@pytest.mark.parametrize("pack", [1, 2])
-def test_fit_together_equals_fit_per_seed(pack):
-    """Seeds batched into one model keep their own init, minibatches and z: same G as fit."""
-    kw = {"pack": pack, "checkpoint_every": 10}
+@pytest.mark.parametrize("kw", [{}, {"pack": 2}, {"unroll": 2}])
+def test_fit_together_equals_fit_per_seed(kw):
+    """Seeds batched into one model keep their own init, minibatches and z: same G as fit
+    (the unrolled GAN's look-ahead too)."""
+    kw = kw | {"checkpoint_every": 10}
     alone = [small(seed=s, **kw) for s in range(3)]
     for t in alone:
         t.fit(X)

@@ -98,6 +98,45 @@ def jacobian_norms(fn: Any, z: Tensor, scale: Tensor) -> Tensor:
     return torch.linalg.eigvalsh(gram)[..., -1].clamp_min(0).sqrt()
 
 
+def unrolled(
+    named: dict[str, Tensor],
+    opt: torch.optim.Adam,
+    loss: Callable[[dict[str, Tensor], Tensor], Tensor],
+    real: Tensor,
+    c: GANConfig,
+) -> dict[str, Tensor]:
+    """``named`` (D's parameters, stepped by ``opt``) after ``c.unroll`` Adam steps on
+    ``loss(params, real[i])``, kept differentiable in what ``loss`` closes over (G's fakes).
+    Adam acts elementwise, so stacked parameters of several seeds (``fit_together``) unroll
+    each seed on its own loss when ``loss`` is the sum of the seeds' losses."""
+    names = list(named)
+    # Copies: opt.step() later updates D's tensors and Adam's moments in place.
+    params = {n: p.detach().clone().requires_grad_() for n, p in named.items()}
+    state = [opt.state.get(p, {}) for p in named.values()]
+    m = [
+        s.get("exp_avg", torch.zeros_like(p)).clone()
+        for s, p in zip(state, named.values(), strict=True)
+    ]
+    v = [
+        s.get("exp_avg_sq", torch.zeros_like(p)).clone()
+        for s, p in zip(state, named.values(), strict=True)
+    ]
+    t0 = int(state[0].get("step", 0)) if state[0] else 0
+    # Adam at the base lr (the cosine factor is left out of the look-ahead).
+    b1, b2 = c.beta1, 0.999
+    for i in range(c.unroll):
+        grads = torch.autograd.grad(loss(params, real[i]), list(params.values()), create_graph=True)
+        t = t0 + i + 1
+        m = [b1 * mi + (1 - b1) * g for mi, g in zip(m, grads, strict=True)]
+        v = [b2 * vi + (1 - b2) * g * g for vi, g in zip(v, grads, strict=True)]
+        # + 1e-16 under the root: √ has an infinite slope at 0 (v = 0 before Adam's first step).
+        params = {
+            n: p - c.lr * (mi / (1 - b1**t)) / ((vi / (1 - b2**t) + 1e-16).sqrt() + 1e-8)
+            for n, p, mi, vi in zip(names, params.values(), m, v, strict=True)
+        }
+    return params
+
+
 class GANTrainer:
     """Trains G: z → x against D: x^m → logit with the non-saturating loss (Goodfellow 2014)."""
 
@@ -138,37 +177,15 @@ class GANTrainer:
         """D's parameters after k Adam steps that stay differentiable in ``fake`` (Metz et
         al. 2017, eq. 4–6): G's loss at them sees how D would answer a move of G."""
         assert self.D is not None
-        c = self.config
-        names = [n for n, _ in self.D.named_parameters()]
-        # Copies: opt.step() below updates D's tensors and Adam's moments in place.
-        params = {n: p.detach().clone().requires_grad_() for n, p in self.D.named_parameters()}
-        state = [opt.state.get(p, {}) for p in self.D.parameters()]
-        m = [
-            s.get("exp_avg", torch.zeros_like(p)).clone()
-            for s, p in zip(state, params.values(), strict=True)
-        ]
-        v = [
-            s.get("exp_avg_sq", torch.zeros_like(p)).clone()
-            for s, p in zip(state, params.values(), strict=True)
-        ]
-        t0 = int(state[0].get("step", 0)) if state[0] else 0
-        # Adam at the base lr (the cosine factor is left out of the look-ahead).
-        b1, b2 = c.beta1, 0.999
-        for i in range(c.unroll):
-            loss = self.d_loss(
-                functional_call(self.D, params, self._packed(real[i])),
-                functional_call(self.D, params, self._packed(fake)),
+        D = self.D
+
+        def loss(params: dict[str, Tensor], real_i: Tensor) -> Tensor:
+            return self.d_loss(
+                functional_call(D, params, self._packed(real_i)),
+                functional_call(D, params, self._packed(fake)),
             )
-            grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
-            t = t0 + i + 1
-            m = [b1 * mi + (1 - b1) * g for mi, g in zip(m, grads, strict=True)]
-            v = [b2 * vi + (1 - b2) * g * g for vi, g in zip(v, grads, strict=True)]
-            # + 1e-16 under the root: √ has an infinite slope at 0 (v = 0 before Adam's first step).
-            params = {
-                n: p - c.lr * (mi / (1 - b1**t)) / ((vi / (1 - b2**t) + 1e-16).sqrt() + 1e-8)
-                for n, p, mi, vi in zip(names, params.values(), m, v, strict=True)
-            }
-        return params
+
+        return unrolled(dict(self.D.named_parameters()), opt, loss, real, self.config)
 
     # --- training ---------------------------------------------------------------------
 
@@ -226,14 +243,14 @@ class GANTrainer:
         minibatches and z draws that ``fit`` gives it, and Adam acts elementwise, so the runs
         stay independent (equal to ``fit`` up to float rounding); the small 2-D nets cost little
         more for five seeds than for one. Returns, per trainer, the divergence that failed it or
-        None. The unrolled GAN (k > 0) is fitted one trainer at a time."""
+        None. The unrolled GAN's look-ahead is batched too (``unrolled`` on the stacked D)."""
         progress = progress or [None] * len(trainers)
         c = trainers[0].config
         if any(t.config.model_copy(update={"seed": c.seed}) != c for t in trainers):
             raise ValueError("fit_together needs trainers whose configs differ only in seed")
         # A subclass that changes ``fit`` is fitted its own way, one trainer at a time.
         own_fit = any(type(t).fit is not GANTrainer.fit for t in trainers)
-        if c.unroll or len(trainers) == 1 or own_fit:
+        if len(trainers) == 1 or own_fit:
             return [_fit_or_fail(t, x, p) for t, p in zip(trainers, progress, strict=True)]
         data = [t._prepare(x) for t in trainers]  # each builds its G and D from its seed
         return _VectorizedGAN(trainers).fit(data[0], progress)
@@ -364,9 +381,10 @@ class _VectorizedGAN:
         self.pd = stack_module_state(ds)[0]  # type: ignore[misc]
         self.G, self.D = _batched(gs[0]), _batched(ds[0])
 
-    def _d(self, x: Tensor) -> Tensor:
+    def _d(self, x: Tensor, params: dict[str, Tensor] | None = None) -> Tensor:
         """D's logits for (seeds, batch·m, d) rows, packed m at a time as PacGAN's D sees them."""
-        return self.D(self.pd, x.reshape(len(x), -1, self.c.pack * x.shape[-1]))
+        packed = x.reshape(len(x), -1, self.c.pack * x.shape[-1])
+        return self.D(self.pd if params is None else params, packed)
 
     def fit(self, data: Tensor, progress: list[ProgressFn | None]) -> list[TrainingDiverged | None]:
         c, ts = self.c, self.trainers
@@ -378,22 +396,25 @@ class _VectorizedGAN:
         gens = [torch.Generator().manual_seed(t.config.seed) for t in ts]
         failed: list[TrainingDiverged | None] = [None] * len(ts)
         n_real = c.batch * c.pack
+        k = max(c.unroll, 1)
         for step in range(c.steps):
             # Per seed, the draws of GANTrainer.fit in its order: minibatch rows, then z.
             draws = [
                 (
-                    torch.randint(0, len(data), (1, n_real), generator=g)[0],
+                    torch.randint(0, len(data), (k, n_real), generator=g),
                     torch.randn(n_real, c.z_dim, generator=g),
                 )
                 for g in gens
             ]
-            real = data[torch.stack([i for i, _ in draws])]
+            real = data[torch.stack([i for i, _ in draws], 1)]  # (k, seeds, batch·m, d)
             fake = self.G(self.pg, torch.stack([z for _, z in draws]))
-            d_loss = F.softplus(-self._d(real)).mean((1, 2)) + F.softplus(
-                self._d(fake.detach())
-            ).mean((1, 2))
-            self._step(opts[1], d_loss)
-            g_loss = F.softplus(-self._d(fake)).mean((1, 2))
+            d_loss = self._d_loss(real[0], fake.detach())
+            opts[1].zero_grad(set_to_none=True)
+            d_loss.sum().backward()
+            # As GANTrainer.fit: unrolled from D before this step's update.
+            params = self._unrolled(opts[1], real, fake) if c.unroll else None
+            opts[1].step()
+            g_loss = F.softplus(-self._d(fake, params)).mean((1, 2))
             self._step(opts[0], g_loss)
             for s in scheds:
                 s.step()
@@ -403,6 +424,18 @@ class _VectorizedGAN:
             t.G.load_state_dict(self._member(self.pg, i))
             t.D.load_state_dict(self._member(self.pd, i))
         return failed
+
+    def _d_loss(
+        self, real: Tensor, fake: Tensor, params: dict[str, Tensor] | None = None
+    ) -> Tensor:
+        """Per seed, GANTrainer.d_loss."""
+        return F.softplus(-self._d(real, params)).mean((1, 2)) + F.softplus(
+            self._d(fake, params)
+        ).mean((1, 2))
+
+    def _unrolled(self, opt: torch.optim.Adam, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """Every seed's D after k differentiable Adam steps (``unrolled`` on the stacked D)."""
+        return unrolled(self.pd, opt, lambda p, r: self._d_loss(r, fake, p).sum(), real, self.c)
 
     @staticmethod
     def _step(opt: torch.optim.Adam, losses: Tensor) -> None:
