@@ -53,6 +53,12 @@ class TrainConfig(ConfigSection):
     warmup_steps: int = Field(default=50, ge=0, le=MAX_STEPS)
     eval_every: int = Field(default=250, ge=0, le=MAX_STEPS)
     eval_batches: int = Field(default=4, ge=1, le=10_000)
+    parallel: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="models fitted side by side (threads; with threads=1 each on one core)",
+    )
     specialist_steps: int = Field(
         default=0,
         ge=0,

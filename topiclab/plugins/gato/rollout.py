@@ -138,7 +138,10 @@ def rollout_task(
             if fresh:  # rebuild: the prompt and the latest steps that fit in half the context
                 half = max(seq_len // 2, len(prompt) + len(current[0]) + n_dims)
                 feed = np.stack(
-                    [context(prompt, history[i], c, half) for i, c in zip(live, current, strict=True)]
+                    [
+                        context(prompt, history[i], c, half)
+                        for i, c in zip(live, current, strict=True)
+                    ]
                 )
             else:
                 feed = np.concatenate([last, np.stack(current)], 1)
