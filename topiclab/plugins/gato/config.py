@@ -27,6 +27,13 @@ class DataConfig(ConfigSection):
     filter_share: float = Field(
         default=0.8, ge=0, le=1, description="keep episodes scoring ≥ this share of expert"
     )
+    dart_noise: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="DART: training demonstrations of continuous-action tasks execute the "
+        "expert's action plus N(0, (this·bound)²) and record the expert's",
+    )
     text_chars: int = Field(default=400_000, ge=10_000, le=100_000_000)
 
 
@@ -69,8 +76,8 @@ class TrainConfig(ConfigSection):
 
 
 class EvalConfig(ConfigSection):
-    episodes: int = Field(default=10, ge=1, le=10_000, description="roll-outs per task")
-    frozenlake_episodes: int = Field(default=60, ge=1, le=100_000)
+    episodes: int = Field(default=40, ge=1, le=10_000, description="roll-outs per task")
+    frozenlake_episodes: int = Field(default=200, ge=1, le=100_000)
     first_seed: int = Field(
         default=100_000, ge=10_000, le=2**30, description="roll-out seeds (training: < 10,000)"
     )
