@@ -11,7 +11,7 @@ recorded one the expert's), trains the standard-size model with the ``gato`` tra
 and rolls it out. ``rollout`` scores 10 episodes (seeds 100,000..) with the full context and
 with the current observation only (no history: behaviour cloning's copycat check). ``teacher``
 feeds held-out expert episodes and compares the decoded torque with the expert's, near the top
-(cos θ > 0.8, the expert's PD) and in the swing-up (its energy pump). One torch thread.
+(cos θ > 0.8, mostly the expert's LQR) and in the swing-up (its energy pump). One torch thread.
 """
 
 from __future__ import annotations

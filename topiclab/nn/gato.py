@@ -11,14 +11,23 @@ learned row and column (in-image position) embeddings; then a learned *local* po
 embedding (the token's index within its observation, one shared value for action tokens) is
 added. The decoder's own RoPE gives the global position; the embeddings enter Llama's
 ``forward`` through its ``inputs_embeds`` argument.
+
+The rows of the 1,024 continuous bins, in the input embedding and in the output head, start as
+a smooth function of the bin's value (random projections of sines and cosines of it, the
+scale of the other rows) rather than independent noise; they are trained like every row. With
+independent rows a small model must learn each bin's place on the line from the few times it
+sees it; smooth rows start with neighbouring bins alike, so what is learned on one bin carries
+to its neighbours (measured in ``benchmarks/gato_pendulum.py``).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from topiclab.nn.gato_tokenizer import N_LOCAL
+from topiclab.nn.gato_tokenizer import CONT_START, N_BINS, N_LOCAL
 from topiclab.nn.llama import Transformer
 
 
@@ -45,6 +54,20 @@ class PatchResNet(nn.Module):
         return self.proj(h.flatten(1))
 
 
+def smooth_rows(
+    n: int, dim: int, std: float, gen: torch.Generator, octaves: int = 6
+) -> torch.Tensor:
+    """[n, dim] rows that vary smoothly with the value y in (-1, 1) of row i (a bin centre):
+    sin and cos of π·f·y for frequencies f = 1, √2, 2, ..., 2^octaves, mixed by a random
+    projection, with entries of standard deviation about ``std``."""
+    y = (torch.arange(n) + 0.5) / n * 2 - 1
+    freqs = 2.0 ** (torch.arange(2 * octaves) / 2)
+    angles = math.pi * y[:, None] * freqs[None]
+    feats = torch.cat([angles.sin(), angles.cos()], 1)
+    proj = torch.randn(feats.shape[1], dim, generator=gen) * math.sqrt(2 / feats.shape[1])
+    return feats @ proj * std
+
+
 class GatoModel(nn.Module):
     """Gato's embeddings in front of a Llama ``Transformer``; logits over the whole id space."""
 
@@ -60,6 +83,10 @@ class GatoModel(nn.Module):
         self.local = nn.Embedding(N_LOCAL, dim)
         for emb in (self.row, self.col, self.local):
             nn.init.normal_(emb.weight, std=0.02)
+        gen = torch.Generator().manual_seed(int(torch.randint(0, 2**31, ()).item()))
+        with torch.no_grad():
+            for table in (llama.tok_embeddings.weight, llama.output.weight):
+                table[CONT_START : CONT_START + N_BINS] = smooth_rows(N_BINS, dim, 0.02, gen)
         self.images: torch.Tensor
         self.register_buffer("images", torch.zeros(0, patch, patch), persistent=False)
 

@@ -23,7 +23,7 @@ from topiclab.plugins.gato import data as d
 from topiclab.plugins.gato import evaluate as ev
 from topiclab.plugins.gato import tasks as tk
 from topiclab.plugins.gato.config import PROFILES, GatoConfig
-from topiclab.plugins.gato.rollout import median_bin
+from topiclab.plugins.gato.rollout import CachedDecoder, median_bin
 from topiclab.plugins.gato.train import is_text
 
 slow = pytest.mark.skipif(os.environ.get("TOPICLAB_SLOW") != "1", reason="set TOPICLAB_SLOW=1")
@@ -171,3 +171,26 @@ def test_pendulum_step_bins_bounded_values_uniformly_and_omega_by_mu_law() -> No
     for torque in (-2.0, -0.3, 0.0, 1.7):
         back = task.action_of(task.action_ids(np.array([torque])))
         assert abs(back[0] - torque) <= 2.0 / gt.N_BINS + 1e-6  # half a bin of [-2, 2]
+
+
+def test_cached_roll_out_context_gives_the_logits_of_a_full_forward() -> None:
+    """The roll-outs' KV cache fed in pieces (a fresh context, then appended tokens) predicts
+    what one forward over the whole context does, and refuses to outgrow ``seq_len``."""
+    model = tiny_model()
+    eps = d.expert_episodes(tk.TASKS["CartPole-v1"], 3, 0.8, 0)[0]
+    rng = np.random.default_rng(0)
+    x = np.stack([d.control_sequence(eps, 33, True, 4, rng) for _ in range(3)])[:, :32]
+    dec = CachedDecoder(model, 3, 32)
+    first, rest = dec.feed(x[:, :20], fresh=True), dec.feed(x[:, 20:])
+    dec.keep([2, 0])  # two episodes go on, in this order
+    again = dec.feed(x[[2, 0], 20:], fresh=True)
+    with pytest.raises(ValueError, match="context of 44 tokens"):
+        dec.feed(x[[2, 0]])
+    dec.close()
+    with torch.no_grad():
+        full = model(torch.from_numpy(x[..., :3].astype(np.int64)))
+    torch.testing.assert_close(first, full[:, 19], rtol=0, atol=1e-5)
+    torch.testing.assert_close(rest, full[:, 31], rtol=0, atol=1e-5)
+    with torch.no_grad():
+        tail = model(torch.from_numpy(x[[2, 0], 20:, :3].astype(np.int64)))
+    torch.testing.assert_close(again, tail[:, -1], rtol=0, atol=1e-5)

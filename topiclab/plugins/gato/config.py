@@ -27,6 +27,13 @@ class DataConfig(ConfigSection):
     filter_share: float = Field(
         default=0.8, ge=0, le=1, description="keep episodes scoring ≥ this share of expert"
     )
+    dart_noise: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="DART: training demonstrations of continuous-action tasks execute the "
+        "expert's action plus N(0, (this·bound)²) and record the expert's",
+    )
     text_chars: int = Field(default=400_000, ge=10_000, le=100_000_000)
 
 
@@ -53,6 +60,12 @@ class TrainConfig(ConfigSection):
     warmup_steps: int = Field(default=50, ge=0, le=MAX_STEPS)
     eval_every: int = Field(default=250, ge=0, le=MAX_STEPS)
     eval_batches: int = Field(default=4, ge=1, le=10_000)
+    parallel: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="models fitted side by side (threads; with threads=1 each on one core)",
+    )
     specialist_steps: int = Field(
         default=0,
         ge=0,
@@ -63,8 +76,8 @@ class TrainConfig(ConfigSection):
 
 
 class EvalConfig(ConfigSection):
-    episodes: int = Field(default=10, ge=1, le=10_000, description="roll-outs per task")
-    frozenlake_episodes: int = Field(default=60, ge=1, le=100_000)
+    episodes: int = Field(default=40, ge=1, le=10_000, description="roll-outs per task")
+    frozenlake_episodes: int = Field(default=200, ge=1, le=100_000)
     first_seed: int = Field(
         default=100_000, ge=10_000, le=2**30, description="roll-out seeds (training: < 10,000)"
     )

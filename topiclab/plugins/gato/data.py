@@ -40,12 +40,13 @@ def episode_records(task: tk.ControlTask, observations: list, actions: list) -> 
 
 
 def expert_episodes(
-    task: tk.ControlTask, n: int, share: float, first_seed: int
+    task: tk.ControlTask, n: int, share: float, first_seed: int, noise: float = 0.0
 ) -> tuple[list[list[np.ndarray]], list[float]]:
-    """``n`` filtered expert episodes (tried on seeds first_seed, first_seed + 1, ...)."""
+    """``n`` filtered expert episodes (tried on seeds first_seed, first_seed + 1, ...);
+    ``noise``: DART noise on continuous actions (``tasks.run_episode``)."""
     kept, returns = [], []
     for seed in range(first_seed, first_seed + 20 * n):
-        ret, obs, acts = tk.run_episode(task, task.expert, seed)
+        ret, obs, acts = tk.run_episode(task, task.expert, seed, noise)
         if tk.normalised(task.name, ret) >= 100 * share:
             kept.append(episode_records(task, obs, acts))
             returns.append(ret)
@@ -194,7 +195,9 @@ def generate(ctx: StageContext, cfg: GatoConfig) -> StageResult:
     val_eps: dict[str, list[list[np.ndarray]]] = {}
     for name in d.tasks:
         task = tk.TASKS[name]
-        train_eps[name], returns = expert_episodes(task, d.episodes, d.filter_share, 0)
+        train_eps[name], returns = expert_episodes(
+            task, d.episodes, d.filter_share, 0, d.dart_noise
+        )
         val_eps[name], _ = expert_episodes(task, max(2, d.episodes // 5), d.filter_share, 5000)
         metrics[f"demo_return_{name}"] = float(np.mean(returns))
         metrics[f"demo_episodes_{name}"] = len(returns)

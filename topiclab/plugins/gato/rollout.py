@@ -4,11 +4,15 @@
     returns = rollout_task(model, TASKS["CartPole-v1"], seeds=range(100_000, 100_012),
                            prompt=demo_records, seq_len=96)
 
-Each step the context is [prompt] + the latest whole time steps that fit + the current
-observation and separator; the action tokens are then decoded within the action's id range:
-greedily for discrete actions, as the median of the predicted bin distribution for
-continuous ones. All episodes of a batch have the same context length (same task, same step), so no
-padding is needed; a finished episode leaves the batch.
+The context starts as [prompt] + the current observation and separator; the action tokens are
+then decoded within the action's id range: greedily for discrete actions, as the median of the
+predicted bin distribution for continuous ones. The model keeps its keys and values (Llama's KV
+cache), so each step feeds only its new tokens (the last action token, the next observation,
+the separator). When the context would outgrow ``seq_len``, it is rebuilt from the prompt and
+the latest whole time steps that fit in half of it: the model always sees between about half
+and all of its training context, starting at a time step's boundary as its training windows do.
+All episodes of a batch have the same context length (same task, same step), so no padding is
+needed; a finished episode leaves the batch and its rows of the cache.
 """
 
 from __future__ import annotations
@@ -49,23 +53,61 @@ def median_bin(logits: torch.Tensor) -> torch.Tensor:
     return (cdf < 0.5).sum(-1).clamp(max=gt.N_BINS - 1) + gt.CONT_START
 
 
+class CachedDecoder:
+    """A batch of contexts held as the model's KV cache; ``feed`` appends tokens to all."""
+
+    def __init__(self, model: GatoModel, batch: int, seq_len: int) -> None:
+        self.model, self.seq_len, self.pos = model, seq_len, 0
+        model.llama.setup_cache(batch, seq_len)
+
+    def feed(self, recs: np.ndarray, fresh: bool = False) -> torch.Tensor:
+        """Token records [b, k, FIELDS] (``fresh``: they replace the context) -> the logits
+        [b, vocab] after the last of them."""
+        if fresh:
+            self.pos = 0
+        x = torch.from_numpy(recs[..., :3].astype(np.int64))
+        if self.pos + x.shape[1] > self.seq_len:
+            raise ValueError(f"context of {self.pos + x.shape[1]} tokens > {self.seq_len}")
+        h = self.model.embed(x)
+        logits = self.model.llama(inputs_embeds=h, start_pos=self.pos, last_only=True)
+        self.pos += x.shape[1]
+        return logits[:, -1]
+
+    def keep(self, rows: list[int]) -> None:
+        """Only these rows (episodes) of the batch go on."""
+        for attn in self.model.llama.attentions():
+            cache = attn.cache
+            assert cache is not None
+            cache.k, cache.v = cache.k[rows], cache.v[rows]
+
+    def close(self) -> None:
+        self.model.clear_cache()
+
+
+def pick(logits: torch.Tensor, task: ControlTask) -> np.ndarray:
+    lo, hi = task.action_range()
+    part = logits[:, lo:hi]
+    return (part.argmax(-1) + lo if task.n_actions else median_bin(part)).numpy()
+
+
+def action_record(ids: np.ndarray) -> np.ndarray:
+    """Action ids [b] -> one token record each [b, 1, FIELDS] (local position of actions)."""
+    rec = np.zeros((len(ids), 1, gt.FIELDS), dtype=np.int64)
+    rec[:, 0, 0], rec[:, 0, 1], rec[:, 0, 2] = ids, gt.LOCAL_ACTION, -1
+    return rec
+
+
 @torch.no_grad()
 def decode_actions(
-    model: GatoModel, ctxs: np.ndarray, task: ControlTask, n_dims: int
-) -> list[np.ndarray]:
-    """Greedy action tokens for a batch of equal-length contexts [b, n, FIELDS]."""
-    lo, hi = task.action_range()
-    x = torch.from_numpy(ctxs[..., :3].astype(np.int64))
-    out = []
-    for _ in range(n_dims):
-        logits = model(x)[:, -1, lo:hi]
-        ids = logits.argmax(-1) + lo if task.n_actions else median_bin(logits)
-        out.append(ids.numpy())
-        tok = torch.stack(
-            [ids, torch.full_like(ids, gt.LOCAL_ACTION), torch.full_like(ids, -1)], -1
-        )
-        x = torch.cat([x, tok[:, None]], 1)
-    return list(np.stack(out, 1))
+    dec: CachedDecoder, first: np.ndarray, fresh: bool, task: ControlTask, n_dims: int
+) -> np.ndarray:
+    """Feed ``first`` [b, k, FIELDS], then decode ``n_dims`` action ids each [b, n_dims]; the
+    last action token is left for the next step's feed."""
+    logits = dec.feed(first, fresh)
+    out = [pick(logits, task)]
+    for _ in range(n_dims - 1):
+        out.append(pick(dec.feed(action_record(out[-1])), task))
+    return np.stack(out, 1)
 
 
 def rollout_task(
@@ -84,22 +126,41 @@ def rollout_task(
     returns = [0.0] * len(seeds)
     history: list[list[np.ndarray]] = [[] for _ in seeds]
     live = list(range(len(seeds)))
-    for _ in range(task.max_steps):
-        if not live:
-            break
-        current = {i: gt.timestep(task.obs_ids(obs[i]), np.zeros(0, dtype=np.int64)) for i in live}
-        ctxs = np.stack([context(prompt, history[i], current[i], seq_len - n_dims) for i in live])
-        acts = decode_actions(model, ctxs, task, n_dims)
-        if record is not None and live[0] == 0:
-            record.append(obs[0])
-        still = []
-        for i, ids in zip(live, acts, strict=True):
-            history[i].append(gt.timestep(task.obs_ids(obs[i]), ids))
-            obs[i], r, term, trunc, _ = envs[i].step(task.action_of(ids))
-            returns[i] += float(r)
-            if not (term or trunc):
-                still.append(i)
-        live = still
-    for env in envs:
-        env.close()
+    dec = CachedDecoder(model, len(seeds), seq_len)
+    last = np.zeros((len(seeds), 0, gt.FIELDS), dtype=np.int64)  # the unfed action token
+    try:
+        for t in range(task.max_steps):
+            if not live:
+                break
+            none = np.zeros(0, dtype=np.int64)
+            current = [gt.timestep(task.obs_ids(obs[i]), none) for i in live]
+            fresh = t == 0 or dec.pos + last.shape[1] + len(current[0]) + n_dims - 1 > seq_len
+            if fresh:  # rebuild: the prompt and the latest steps that fit in half the context
+                half = max(seq_len // 2, len(prompt) + len(current[0]) + n_dims)
+                feed = np.stack(
+                    [
+                        context(prompt, history[i], c, half)
+                        for i, c in zip(live, current, strict=True)
+                    ]
+                )
+            else:
+                feed = np.concatenate([last, np.stack(current)], 1)
+            acts = decode_actions(dec, feed, fresh, task, n_dims)
+            last = action_record(acts[:, -1])
+            if record is not None and live[0] == 0:
+                record.append(obs[0])
+            rows = []
+            for row, (i, ids) in enumerate(zip(live, acts, strict=True)):
+                history[i].append(gt.timestep(task.obs_ids(obs[i]), ids))
+                obs[i], r, term, trunc, _ = envs[i].step(task.action_of(ids))
+                returns[i] += float(r)
+                if not (term or trunc):
+                    rows.append(row)
+            if len(rows) < len(live):
+                dec.keep(rows)
+                live, last = [live[r] for r in rows], last[rows]
+    finally:
+        dec.close()
+        for env in envs:
+            env.close()
     return returns

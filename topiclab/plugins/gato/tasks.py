@@ -5,10 +5,10 @@ tokenised.
     ret, obs, acts = run_episode(TASKS["CartPole-v1"], TASKS["CartPole-v1"].expert, seed=0)
 
 Experts are scripted (no training): CartPole a linear state feedback; MountainCar pushes along
-its velocity (energy pumping); Pendulum energy-based swing-up then a PD controller at the top;
-FrozenLake the optimal policy of value iteration on the slippery 4×4 lake. The random and expert
-scores (``RANDOM``/``EXPERT``) are measured by ``measure_scores`` on seeds 0..49 and frozen here;
-tests check they reproduce.
+its velocity (energy pumping); Pendulum an energy-shaping swing-up blended smoothly into an LQR
+balance at the top; FrozenLake the optimal policy of value iteration on the slippery 4×4 lake.
+The random and expert scores (``RANDOM``/``EXPERT``) are measured by ``measure_scores`` on
+seeds 0..49 and frozen here; tests check they reproduce.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import scipy.linalg
 
 from topiclab.nn import gato_tokenizer as gt
 
@@ -35,19 +36,43 @@ def mountaincar_expert(obs: np.ndarray, rng: np.random.Generator) -> int:
     return 2 if obs[1] >= 0 else 0
 
 
-def pendulum_expert(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Energy pumping far from the top, PD near it (θ = 0 is up; θ'' = 15 sin θ + 3u).
+PENDULUM_PUMP = 0.02  # energy pumping gain: slow enough that the torque rarely saturates
+PENDULUM_BLEND = (0.6, 0.9)  # cos θ where the pump hands over to the balance, smoothly
 
-    The pump is proportional, u = −0.2·E·θ', rather than bang-bang: a policy that flips sign
-    at E = 0 is hard to imitate from binned observations (a first version was, at 400 steps).
+
+@functools.cache
+def pendulum_lqr() -> np.ndarray:
+    """State feedback gains K (u = −K·[θ, θ']) of the discrete LQR on Pendulum-v1 linearised
+    at the top: θ'' = 15·θ + 3·u, semi-implicit Euler with dt = 0.05 as the environment steps,
+    costs θ² + 0.1·θ'² (the environment's) and 0.01·u² (ten times the environment's: softer
+    gains, so the torque saturates less)."""
+    dt = 0.05
+    a = np.array([[1 + 15 * dt * dt, dt], [15 * dt, 1]])
+    b = np.array([[3 * dt * dt], [3 * dt]])
+    q, r = np.diag([1.0, 0.1]), np.array([[0.01]])
+    p = scipy.linalg.solve_discrete_are(a, b, q, r)
+    return np.linalg.solve(r + b.T @ p @ b, b.T @ p @ a)[0]
+
+
+def pendulum_expert(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Energy-shaping swing-up blended into an LQR balance (θ = 0 is up), the torque a
+    continuous function of the state, clipped to ±2.
+
+    The swing-up u = k·(E* − E)·θ' pumps the energy E = θ'²/2 + 15·(cos θ − 1) towards E* = 0
+    (at rest at the top) with a small gain, so it is proportional rather than bang-bang; the
+    weight of the LQR rises smoothly (smoothstep) from cos θ = 0.6 to 0.9. A first expert
+    (pump gain 0.2, a hard switch to PD at cos θ = 0.8) flipped its torque between ±2 for small
+    changes of the state along E = 0, and a small model could not imitate its swing-up.
     """
-    cos, sin, om = obs
-    if cos > 0.8:
-        u = -(10.0 * np.arctan2(sin, cos) + 2.0 * om)
-    else:
-        energy = 0.5 * om**2 + 15.0 * (cos - 1.0)  # 0 at rest at the top
-        u = -0.2 * energy * om if abs(om) > 1e-3 else 1.0
-    return np.array([np.clip(u, -2.0, 2.0)], dtype=np.float32)
+    cos, sin, om = (float(v) for v in obs)
+    energy = 0.5 * om**2 + 15.0 * (cos - 1.0)
+    pump = PENDULUM_PUMP * -energy * om
+    k = pendulum_lqr()
+    balance = -(k[0] * np.arctan2(sin, cos) + k[1] * om)
+    lo, hi = PENDULUM_BLEND
+    w = float(np.clip((cos - lo) / (hi - lo), 0.0, 1.0))
+    w = w * w * (3 - 2 * w)
+    return np.array([np.clip(w * balance + (1 - w) * pump, -2.0, 2.0)], dtype=np.float32)
 
 
 def frozenlake_expert_table() -> np.ndarray:
@@ -165,17 +190,20 @@ RANDOM: dict[str, float] = {
 EXPERT: dict[str, float] = {
     "CartPole-v1": 500.0,
     "MountainCar-v0": -119.68,
-    "Pendulum-v1": -141.91,
+    "Pendulum-v1": -219.44,
     "FrozenLake-v1": 0.76,  # the optimum of the slippery lake is about 0.74
 }
 SCORE_SEEDS = range(50)
 
 
 def run_episode(
-    task: ControlTask, policy: Policy | None, seed: int
+    task: ControlTask, policy: Policy | None, seed: int, noise: float = 0.0
 ) -> tuple[float, list[Any], list[Any]]:
     """One episode from ``reset(seed)``; ``policy`` None is uniform random. Returns the return,
-    the observations seen before each action, and the actions."""
+    the observations seen before each action, and the actions. ``noise`` > 0 (continuous
+    actions only) executes the action plus N(0, (noise·bound)²), clipped, while the policy's
+    own action is returned: DART (Laskey et al. 2017), demonstrations that show the expert
+    correcting the errors an imitator will make."""
     env = task.make()
     rng = np.random.default_rng(seed)
     env.action_space.seed(seed)
@@ -186,6 +214,10 @@ def run_episode(
         a = pol(obs, rng)
         observations.append(obs)
         actions.append(a)
+        if noise and not task.n_actions:
+            bound = task.action_scale
+            a = np.clip(a + noise * bound * rng.standard_normal(np.shape(a)), -bound, bound)
+            a = a.astype(np.float32)
         obs, r, term, trunc, _ = env.step(a)
         total += float(r)
         if term or trunc:

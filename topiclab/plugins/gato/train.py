@@ -9,18 +9,21 @@ drawn from a pool of text windows as large as the generalist's whole pool. Each 
 specialist (``spec_<task>.pt``) trains on exactly the generalist's sequences of that task, with
 the compute the generalist spent on it (its steps / number of tasks, same batch) unless
 ``train.specialist_steps`` says otherwise: what one task gains or loses from sharing the
-weights with the others. Checkpoints live under the stage's folder, so a killed run resumes
-there.
+weights with the others. ``train.parallel`` models are fitted side by side (threads: the
+standard profile fits two at a time, one per core). Checkpoints live under the stage's folder,
+so a killed run resumes there.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from topiclab.core.topic import StageContext, StageResult
+from topiclab.core.topic import MetricsSink, Progress, StageContext, StageResult
 from topiclab.nn import gato_tokenizer as gt
 from topiclab.nn.threads import torch_threads
 from topiclab.plugins.gato.config import GatoConfig
@@ -33,7 +36,7 @@ def trainer_options(
     ctx: StageContext, cfg: GatoConfig, name: str, steps: int | None = None
 ) -> dict[str, Any]:
     """The generalist's options; ``steps`` shortens the run, warm-up and evaluations in step."""
-    tc = cfg.train.model_dump(exclude={"specialist_steps"})
+    tc = cfg.train.model_dump(exclude={"specialist_steps", "parallel"})
     if steps is not None:
         share = steps / cfg.train.steps
         tc.update(
@@ -61,22 +64,56 @@ def is_text(seqs: np.ndarray) -> np.ndarray:
     return np.asarray((seqs[..., 0] < gt.TEXT_START + gt.TEXT_SIZE).all(axis=1))
 
 
-def fit_one(
-    ctx: StageContext,
-    cfg: GatoConfig,
-    name: str,
-    train: np.ndarray,
-    val: np.ndarray,
-    images: np.ndarray,
-    steps: int | None = None,
-) -> tuple[str, list[dict[str, float]], float]:
-    options = trainer_options(ctx, cfg, name, steps)
-    trainer = ctx.registry.trainer(cfg.trainer, task="gato").create(options)
-    t0 = time.perf_counter()
-    with ctx.progress(f"train {name}", total=options["steps"], child=name) as p:
-        history = trainer.fit(train, val, progress=p, images=images)
-    path = trainer.save_model(ctx.path(f"{name}.pt"))
-    return str(path), history, time.perf_counter() - t0
+class SharedBar:
+    """One progress bar for fits that run side by side: it shows their steps summed, and
+    logs each fit's metrics under its own child run (one at a time: the sink is not assumed
+    thread-safe)."""
+
+    def __init__(self, bar: Progress, sink: MetricsSink) -> None:
+        self.bar, self.sink = bar, sink
+        self.done: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def progress(self, name: str) -> Progress:
+        def advance(step: int, metrics: dict[str, float]) -> None:
+            with self.lock:
+                self.done[name] = step + 1
+                self.bar(sum(self.done.values()) - 1)
+
+        def sink(metrics: dict[str, float], step: int | None, child: str | None) -> None:
+            with self.lock:
+                self.sink(metrics, step, child)
+
+        return Progress(advance, sink, name)
+
+
+Run = tuple[str, np.ndarray, np.ndarray, int | None]
+
+
+def fit_all(
+    ctx: StageContext, cfg: GatoConfig, runs: list[Run], images: np.ndarray
+) -> dict[str, tuple[str, list[dict[str, float]], float]]:
+    """Fit every run, ``cfg.train.parallel`` at a time in threads (torch's ops release the GIL;
+    each op runs on the calling thread with ``threads=1``). The trainers are built first, in
+    order, so their initial weights do not depend on the threads' timing."""
+    trainers = {}
+    for name, _, _, steps in runs:
+        options = trainer_options(ctx, cfg, name, steps)
+        trainers[name] = ctx.registry.trainer(cfg.trainer, task="gato").create(options)
+    total = sum(t.config.steps for t in trainers.values())
+
+    def fit(run: Run, bar: SharedBar) -> tuple[str, list[dict[str, float]], float]:
+        name, train, val, _ = run
+        t0 = time.perf_counter()
+        history = trainers[name].fit(train, val, progress=bar.progress(name), images=images)
+        path = trainers[name].save_model(ctx.path(f"{name}.pt"))
+        return str(path), history, time.perf_counter() - t0
+
+    with ctx.progress(f"train {len(runs)} models", total=total) as p:
+        bar = SharedBar(p, ctx.metrics_sink)
+        with ThreadPoolExecutor(cfg.train.parallel) as pool:
+            futures = {run[0]: pool.submit(fit, run, bar) for run in runs}
+            return {name: f.result() for name, f in futures.items()}
 
 
 def train(ctx: StageContext, cfg: GatoConfig, data: StageResult) -> StageResult:
@@ -84,7 +121,7 @@ def train(ctx: StageContext, cfg: GatoConfig, data: StageResult) -> StageResult:
     val_seqs = np.load(data.files["val_seqs"])
     images = np.load(data.files["patches"])
     models, files, metrics = {}, {}, {}
-    runs: list[tuple[str, np.ndarray, np.ndarray, int | None]] = [
+    runs: list[Run] = [
         ("gato", train_seqs, val_seqs, None),
         ("text_specialist", np.load(data.files["text_seqs"]), val_seqs[is_text(val_seqs)], None),
     ]
@@ -92,12 +129,12 @@ def train(ctx: StageContext, cfg: GatoConfig, data: StageResult) -> StageResult:
         tr, va = (task_rows(s, cfg, task) for s in (train_seqs, val_seqs))
         runs.append((f"spec_{task}", tr, va, specialist_steps(cfg)))
     with torch_threads(cfg.threads):
-        for name, tr, va, steps in runs:
-            path, history, seconds = fit_one(ctx, cfg, name, tr, va, images, steps)
-            models[name] = path
-            files[name] = path
-            rows = [{k: h.get(k, "") for k in HISTORY_COLUMNS} for h in history]
-            files[f"history_{name}"] = ctx.write_table(f"history_{name}.csv", rows)
-            metrics[f"train_seconds_{name}"] = seconds
-            metrics[f"train_loss_{name}"] = history[-1]["loss"]
+        fitted = fit_all(ctx, cfg, runs, images)
+    for name, (path, history, seconds) in fitted.items():
+        models[name] = path
+        files[name] = path
+        rows = [{k: h.get(k, "") for k in HISTORY_COLUMNS} for h in history]
+        files[f"history_{name}"] = ctx.write_table(f"history_{name}.csv", rows)
+        metrics[f"train_seconds_{name}"] = seconds
+        metrics[f"train_loss_{name}"] = history[-1]["loss"]
     return StageResult(metrics=metrics, models=models, files=files, params={"trainer": cfg.trainer})
