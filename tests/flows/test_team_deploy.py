@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parents[2]
 POOL = "topiclab"
 RUN_TIMEOUT_S = 600  # three flow runs at once; minutes only on a loaded 2-core box
 SERVER_TIMEOUT_S = 300  # healthy within; MLflow alone needed over 180 s at a load of 15
+HTTP_TIMEOUT_S = 120  # one request; a loaded box (load 15) timed out at 30 s
 STOP_GRACE_S = 3  # then SIGKILL: their data is deleted next (MLflow ignored SIGTERM for 15 s)
 WORKERS = ("worker-1", "worker-2")
 WORKER_LIMIT = 2  # flow runs at once per worker: what one worker cannot take, the other does
@@ -95,7 +96,7 @@ def create_user(mlflow: str, admin: tuple[str, str], user: tuple[str, str]) -> N
         f"{mlflow}/api/2.0/mlflow/users/create",
         json={"username": user[0], "password": user[1]},
         auth=admin,
-        timeout=30,
+        timeout=HTTP_TIMEOUT_S,
     )
     assert response.status_code == 200, response.text
 
@@ -303,12 +304,14 @@ class MlflowRest:
         self.url, self.user = url, user
 
     def get(self, route: str, **params: Any) -> requests.Response:
-        response = requests.get(f"{self.url}{route}", params=params, auth=self.user, timeout=30)
+        url, timeout = f"{self.url}{route}", HTTP_TIMEOUT_S
+        response = requests.get(url, params=params, auth=self.user, timeout=timeout)
         assert response.status_code == 200, f"{route}: {response.status_code} {response.text}"
         return response
 
     def post(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = requests.post(f"{self.url}{route}", json=body, auth=self.user, timeout=30)
+        url, timeout = f"{self.url}{route}", HTTP_TIMEOUT_S
+        response = requests.post(url, json=body, auth=self.user, timeout=timeout)
         assert response.status_code == 200, f"{route}: {response.status_code} {response.text}"
         return dict(response.json())
 
@@ -443,18 +446,19 @@ def untimed(metrics: dict[str, float]) -> dict[str, float]:
 
 def test_strangers_are_refused(team):
     run_search = f"{team.mlflow}/api/2.0/mlflow/experiments/search"
-    assert requests.post(run_search, json={"max_results": 1}, timeout=30).status_code == 401
+    stranger = requests.post(run_search, json={"max_results": 1}, timeout=HTTP_TIMEOUT_S)
+    assert stranger.status_code == 401
     wrong = ("pipeline", "not-the-password")
-    assert requests.post(run_search, json={}, auth=wrong, timeout=30).status_code == 401
-    assert requests.get(f"{team.mlflow}/", timeout=30).status_code == 401  # the UI too
+    assert requests.post(run_search, json={}, auth=wrong, timeout=HTTP_TIMEOUT_S).status_code == 401
+    assert requests.get(f"{team.mlflow}/", timeout=HTTP_TIMEOUT_S).status_code == 401  # the UI too
     flows = f"{team.prefect}/flows/filter"
-    assert requests.post(flows, json={}, timeout=30).status_code == 401
+    assert requests.post(flows, json={}, timeout=HTTP_TIMEOUT_S).status_code == 401
     bad = base64.b64encode(b"topiclab:wrong").decode()
     headers = {"Authorization": f"Basic {bad}"}
-    assert requests.post(flows, json={}, headers=headers, timeout=30).status_code == 401
+    assert requests.post(flows, json={}, headers=headers, timeout=HTTP_TIMEOUT_S).status_code == 401
     good = base64.b64encode(team.auth_string.encode()).decode()
     headers = {"Authorization": f"Basic {good}"}
-    assert requests.post(flows, json={}, headers=headers, timeout=30).status_code == 200
+    assert requests.post(flows, json={}, headers=headers, timeout=HTTP_TIMEOUT_S).status_code == 200
 
 
 def gather_texts(
