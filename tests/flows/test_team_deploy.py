@@ -414,6 +414,7 @@ def test_a_suite_on_the_pool_shares_its_topics_between_both_workers(shared_suite
     assert set(runs) == {*SHARED_SUITE, "llama"}  # compression's upstream joined the suite
     for topic, run in runs.items():  # each a run of the topic's own deployment
         assert run.state.is_completed(), f"{topic}: {run.state}"
+        assert run.deployment_id, f"{topic} ran inside the suite's run, not on the pool"
         deployment = prefect_client.read_deployment(run.deployment_id)
         assert deployment.name == topic and deployment.work_pool_name == POOL
     workers = {topic: run.labels["prefect.worker.name"] for topic, run in runs.items()}
