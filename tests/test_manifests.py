@@ -147,6 +147,9 @@ def test_compose_runs_the_servers_a_deploy_and_a_worker_on_the_pool() -> None:
     assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
     worker = services["worker"]["command"]
     assert worker[:4] == ["prefect", "worker", "start", "--pool"] and worker[4] == pool_name()
+    # A worker without a limit takes every scheduled run it sees: one would take all of a
+    # suite's topics (flows.pool) and the others idle.
+    assert int(worker[worker.index("--limit") + 1]) >= 1
     deploy = services["deploy"]["command"][-1]
     assert f"work-pool create {pool_name()} --type process" in deploy
     assert "deploy --all --prefect-file deploy/prefect.yaml" in deploy

@@ -4,11 +4,13 @@ A private PostgreSQL cluster holds three databases: Prefect's, MLflow's tracking
 MLflow's user store. On it run a Prefect server with ``PREFECT_SERVER_API_AUTH_STRING`` and an
 MLflow tracking server with basic auth (``--app-name basic-auth``, the admin password from the
 environment, artifacts proxied by the server). A ``pipeline`` user is created through the auth
-REST API; ``prefect deploy`` deploys deploy/prefect.yaml; a process worker, which knows the
-servers only from its environment, picks up the runs. The test triggers a topic deployment and
-two suites at the same moment through the Prefect API, finds every run, metric and report
-through the MLflow REST API, checks that strangers are refused by both servers, and greps every
-log, tag, param and artifact for the secrets. Everything is stopped by PID.
+REST API; ``prefect deploy`` deploys deploy/prefect.yaml; two process workers on the pool,
+which know the servers only from their environment, pick up the runs. The test triggers a topic
+deployment and two suites at the same moment through the Prefect API, then a suite whose topics
+fan out as runs of their deployments to both workers (the DAG respected, the metrics those of an
+in-process run). It finds every run, metric and report through the MLflow REST API, checks that
+strangers are refused by both servers, and greps every log, tag, param and artifact for the
+secrets (and sees the same grep find a planted one). Everything is stopped by PID.
 
     TOPICLAB_REQUIRE_POSTGRES=1 pytest tests/flows/test_team_deploy.py -s
 
@@ -19,6 +21,7 @@ in to both UIs and save the screenshots of deploy/README.md under docs/images/.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import subprocess
@@ -38,6 +41,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 REPO = Path(__file__).resolve().parents[2]
 POOL = "topiclab"
 RUN_TIMEOUT_S = 600  # three flow runs at once; minutes only on a loaded 2-core box
+SERVER_TIMEOUT_S = 300  # healthy within; MLflow alone needed over 180 s at a load of 15
+HTTP_TIMEOUT_S = 120  # one request; a loaded box (load 15) timed out at 30 s
+STOP_GRACE_S = 3  # then SIGKILL: their data is deleted next (MLflow ignored SIGTERM for 15 s)
+WORKERS = ("worker-1", "worker-2")
+WORKER_LIMIT = 2  # flow runs at once per worker: what one worker cannot take, the other does
+# Waves [causal-iv, diffusion, llama] then [compression] (it consumes llama's model): the three
+# of the first wave cannot all fit in the slots of one worker (one of them runs the suite).
+SHARED_SUITE = ["compression", "causal-iv", "diffusion"]
+TIMING = ("seconds", "per_s", "s_per_token", "speedup", "kb_s")  # wall-clock: differ run to run
 DOC_IMAGES = REPO / "docs" / "images"  # deploy/README.md shows these screenshots
 UI_TIMEOUT_MS = 120_000
 SUITE_TOPIC = "ridge"  # the example plugin's topic: seconds in the quick profile
@@ -52,11 +64,16 @@ class Team:
     pipeline: tuple[str, str]
     home: Path  # the TOPICLAB_HOME every worker shares
     artifacts: Path  # where the MLflow server stores what it proxies
-    logs: list[Path]
+    logs: list[Path]  # the servers' and the workers'
     flask_key: str
 
     def secrets(self) -> list[str]:
         return [self.auth_string, self.admin[1], self.pipeline[1], self.flask_key]
+
+    def secret_forms(self) -> list[bytes]:
+        """Each secret as written, and the basic-auth headers that carry them (base64)."""
+        pairs = [self.auth_string, ":".join(self.admin), ":".join(self.pipeline)]
+        return [s.encode() for s in self.secrets()] + [base64.b64encode(p.encode()) for p in pairs]
 
 
 def auth_config(folder: Path, users_db: str) -> Path:
@@ -79,22 +96,25 @@ def create_user(mlflow: str, admin: tuple[str, str], user: tuple[str, str]) -> N
         f"{mlflow}/api/2.0/mlflow/users/create",
         json={"username": user[0], "password": user[1]},
         auth=admin,
-        timeout=30,
+        timeout=HTTP_TIMEOUT_S,
     )
     assert response.status_code == 200, response.text
 
 
+def start_prefect_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "prefect", "--no-prompt", *args]
+    pipe = subprocess.PIPE
+    return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=pipe, stderr=pipe, text=True)
+
+
+def finish_prefect_cli(proc: subprocess.Popen[str], args: list[str]) -> str:
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, f"prefect {' '.join(args)}:\n{stdout}\n{stderr}"
+    return stdout + stderr
+
+
 def prefect_cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "prefect", "--no-prompt", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, f"prefect {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout + proc.stderr
+    return finish_prefect_cli(start_prefect_cli(args, env, cwd), args)
 
 
 def new_team(tmp: Path, prefect_port: int, mlflow_port: int) -> Team:
@@ -109,7 +129,7 @@ def new_team(tmp: Path, prefect_port: int, mlflow_port: int) -> Team:
         pipeline=("pipeline", token(18)),
         home=tmp / "shared-home",
         artifacts=tmp / "mlartifacts",
-        logs=[topiclab_home() / f"team-{n}.log" for n in ("prefect", "mlflow", "worker")],
+        logs=[topiclab_home() / f"team-{n}.log" for n in ("prefect", "mlflow", *WORKERS)],
         flask_key=token(24),
     )
 
@@ -149,20 +169,23 @@ def team_servers(team: Team, pg: str, tmp: Path) -> list[Any]:
     ]
 
 
-def team_worker(team: Team, client: dict[str, str], tmp: Path) -> Any:
+def team_worker(team: Team, client: dict[str, str], tmp: Path, name: str) -> Any:
     """``prefect worker start`` on the pool, healthy when its web server answers."""
     from topiclab.app.servers import Server
 
     port = free_port()
     cmd = [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL]
-    cmd += ["--name", "worker-1", "--with-healthcheck"]
-    env = worker_env(team, client, tmp, port)
-    return Server("team-worker", cmd, f"http://127.0.0.1:{port}/health", env)
+    cmd += ["--name", name, "--limit", str(WORKER_LIMIT), "--with-healthcheck"]
+    env = worker_env(team, client, tmp / f"prefect-{name}", port)
+    return Server(f"team-{name}", cmd, f"http://127.0.0.1:{port}/health", env)
 
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
-    """Servers, the pipeline user, ``prefect deploy`` and a worker; all stopped by PID."""
+    """Servers, the pipeline user, ``prefect deploy`` and two workers; all stopped by PID.
+
+    What does not depend on each other starts at once: the servers; then ``prefect deploy``
+    and the workers (they poll the pool before it has deployments)."""
     from topiclab.app.servers import server_processes
 
     tmp = tmp_path_factory.mktemp("team")
@@ -170,13 +193,15 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
     deploy = ["deploy", "--all", "--prefect-file", str(REPO / "deploy" / "prefect.yaml")]
     with (
         postgres_cluster(["prefect", "mlflow", "mlflow_users"]) as pg,
-        server_processes(team_servers(team, pg, tmp)),
+        server_processes(team_servers(team, pg, tmp), SERVER_TIMEOUT_S, STOP_GRACE_S),
     ):
         create_user(team.mlflow, team.admin, team.pipeline)
         client = client_env(team, tmp / "prefect-client")
         prefect_cli(["work-pool", "create", POOL, "--type", "process"], client, tmp)
-        prefect_cli(deploy, client, tmp)
-        with server_processes([team_worker(team, client, tmp)]):
+        deploying = start_prefect_cli(deploy, client, tmp)
+        workers = [team_worker(team, client, tmp, name) for name in WORKERS]
+        with server_processes(workers, SERVER_TIMEOUT_S, STOP_GRACE_S):
+            finish_prefect_cli(deploying, deploy)
             yield team
 
 
@@ -190,12 +215,12 @@ def client_env(team: Team, prefect_home: Path) -> dict[str, str]:
     }
 
 
-def worker_env(team: Team, client: dict[str, str], tmp: Path, port: int) -> dict[str, str]:
+def worker_env(team: Team, client: dict[str, str], prefect_home: Path, port: int) -> dict[str, str]:
     """A worker knows the servers only from its environment (deploy/README.md)."""
     pythonpath = [str(REPO), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
     return {
         **client,
-        "PREFECT_HOME": str(tmp / "prefect-worker"),
+        "PREFECT_HOME": str(prefect_home),
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1",
         "PREFECT_WORKER_WEBSERVER_PORT": str(port),
@@ -227,21 +252,45 @@ def triggered(team: Team, prefect_client: Any) -> dict[str, Any]:
         "suite-b": ("topiclab-suite/all-topics", {**quick, "topics": [SUITE_TOPIC]}),
     }
     start = time.monotonic()
-    runs = {}
-    for label, (name, parameters) in requests_.items():
-        deployment = prefect_client.read_deployment_by_name(name)
-        runs[label] = prefect_client.create_flow_run_from_deployment(
-            deployment.id, parameters=parameters
-        )
+    runs = {label: trigger(prefect_client, *request) for label, request in requests_.items()}
+    states = wait_final(prefect_client, runs, team)
+    print(f"\nthree flow runs finished in {time.monotonic() - start:.0f} s")
+    return states
+
+
+def trigger(prefect_client: Any, name: str, parameters: dict[str, Any]) -> Any:
+    deployment = prefect_client.read_deployment_by_name(name)
+    return prefect_client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+
+
+def wait_final(prefect_client: Any, runs: dict[str, Any], team: Team) -> dict[str, Any]:
+    """The flow runs once all are in a final state (polled every second)."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
     while True:
         states = {k: prefect_client.read_flow_run(r.id) for k, r in runs.items()}
         if all(r.state.is_final() for r in states.values()):
-            break
-        if time.monotonic() - start > RUN_TIMEOUT_S:
-            pytest.fail(f"not finished in {RUN_TIMEOUT_S} s: {states}\n{tail(team.logs[2])}")
+            return states
+        if time.monotonic() > deadline:
+            logs = "\n".join(tail(p) for p in team.logs[2:])
+            pytest.fail(f"not finished in {RUN_TIMEOUT_S} s: {states}\n{logs}")
         time.sleep(1)
-    print(f"\nthree flow runs finished in {time.monotonic() - start:.0f} s")
-    return states
+
+
+@pytest.fixture(scope="module")
+def shared_suite(team: Team, prefect_client: Any, triggered: Any, tmp_path_factory) -> Any:
+    """A suite on the pool, after the runs above: its topics fan out as runs of their
+    deployments. Meanwhile this process runs the same suite in-process, under its own
+    TOPICLAB_HOME (nothing cached) and MLflow, for the numbers to compare."""
+    from topiclab.flows.pipeline import suite
+
+    out = team.home / "results" / "shared-suite"
+    parameters = {"profile": "quick", "topics": SHARED_SUITE, "out_dir": str(out)}
+    start = time.monotonic()
+    run = trigger(prefect_client, "topiclab-suite/all-topics", parameters)
+    local = suite(SHARED_SUITE, "quick", out_dir=str(tmp_path_factory.mktemp("in-process")))
+    ended = wait_final(prefect_client, {"suite": run}, team)["suite"]
+    print(f"\nthe suite on the pool and in-process finished in {time.monotonic() - start:.0f} s")
+    return {"run": ended, "out": out, "local": local}
 
 
 def tail(path: Path, n: int = 4000) -> str:
@@ -255,12 +304,14 @@ class MlflowRest:
         self.url, self.user = url, user
 
     def get(self, route: str, **params: Any) -> requests.Response:
-        response = requests.get(f"{self.url}{route}", params=params, auth=self.user, timeout=30)
+        url, timeout = f"{self.url}{route}", HTTP_TIMEOUT_S
+        response = requests.get(url, params=params, auth=self.user, timeout=timeout)
         assert response.status_code == 200, f"{route}: {response.status_code} {response.text}"
         return response
 
     def post(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = requests.post(f"{self.url}{route}", json=body, auth=self.user, timeout=30)
+        url, timeout = f"{self.url}{route}", HTTP_TIMEOUT_S
+        response = requests.post(url, json=body, auth=self.user, timeout=timeout)
         assert response.status_code == 200, f"{route}: {response.status_code} {response.text}"
         return dict(response.json())
 
@@ -347,6 +398,7 @@ def test_two_suites_at_once_both_finish_with_every_run_recorded(team, triggered,
         assert suite_run.state.is_completed(), f"{label}: {suite_run.state}"
         (topic_run,) = topic_flow_runs(prefect_client, suite_run.id)
         assert topic_run.state.is_completed()
+        assert topic_run.deployment_id is None  # ridge has no deployment: ran in the suite's run
         run = mlflow.run_of(SUITE_TOPIC, str(topic_run.id))
         assert run["info"]["status"] == "FINISHED"
         assert {m["key"] for m in run["data"]["metrics"]} >= {"eval/test_mse", "run/seconds"}
@@ -355,37 +407,79 @@ def test_two_suites_at_once_both_finish_with_every_run_recorded(team, triggered,
     assert len(seen) == 2
 
 
+def test_a_suite_on_the_pool_shares_its_topics_between_both_workers(shared_suite, prefect_client):
+    suite_run = shared_suite["run"]
+    assert suite_run.state.is_completed(), suite_run.state
+    runs = {r.parameters["topic"]: r for r in topic_flow_runs(prefect_client, suite_run.id)}
+    assert set(runs) == {*SHARED_SUITE, "llama"}  # compression's upstream joined the suite
+    for topic, run in runs.items():  # each a run of the topic's own deployment
+        assert run.state.is_completed(), f"{topic}: {run.state}"
+        assert run.deployment_id, f"{topic} ran inside the suite's run, not on the pool"
+        deployment = prefect_client.read_deployment(run.deployment_id)
+        assert deployment.name == topic and deployment.work_pool_name == POOL
+    workers = {topic: run.labels["prefect.worker.name"] for topic, run in runs.items()}
+    print(f"\nworkers: {workers}, the suite's: {suite_run.labels['prefect.worker.name']}")
+    assert set(workers.values()) == set(WORKERS), workers
+    # The DAG: compression's run was created once llama's had ended, and reused its model.
+    assert runs["compression"].created >= runs["llama"].end_time
+    assert not topic_flow_runs(prefect_client, runs["compression"].id)  # no second llama run
+    metrics = {topic: published(shared_suite["out"], topic) for topic in runs}
+    assert metrics["compression"]["upstream"]["llama"]["cache_key"] == metrics["llama"]["cache_key"]
+    assert metrics["llama"]["cached_stages"] == []
+
+
+def test_the_suite_on_the_pool_gives_the_numbers_of_an_in_process_run(shared_suite):
+    local = {e["topic"]: untimed(e["metrics"]) for e in shared_suite["local"]["topics"]}
+    assert set(local) == {*SHARED_SUITE, "llama"} and all(local.values())
+    out = shared_suite["out"]
+    pooled = {topic: untimed(published(out, topic)["metrics"]) for topic in local}
+    assert pooled == local
+    assert (out / "index.md").exists()  # the suite wrote its index from the topics' files
+
+
+def published(out: Path, topic: str) -> dict[str, Any]:
+    return dict(json.loads((out / topic / "metrics.json").read_text()))
+
+
+def untimed(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if not any(t in k for t in TIMING)}
+
+
 def test_strangers_are_refused(team):
     run_search = f"{team.mlflow}/api/2.0/mlflow/experiments/search"
-    assert requests.post(run_search, json={"max_results": 1}, timeout=30).status_code == 401
+    stranger = requests.post(run_search, json={"max_results": 1}, timeout=HTTP_TIMEOUT_S)
+    assert stranger.status_code == 401
     wrong = ("pipeline", "not-the-password")
-    assert requests.post(run_search, json={}, auth=wrong, timeout=30).status_code == 401
-    assert requests.get(f"{team.mlflow}/", timeout=30).status_code == 401  # the UI too
+    assert requests.post(run_search, json={}, auth=wrong, timeout=HTTP_TIMEOUT_S).status_code == 401
+    assert requests.get(f"{team.mlflow}/", timeout=HTTP_TIMEOUT_S).status_code == 401  # the UI too
     flows = f"{team.prefect}/flows/filter"
-    assert requests.post(flows, json={}, timeout=30).status_code == 401
+    assert requests.post(flows, json={}, timeout=HTTP_TIMEOUT_S).status_code == 401
     bad = base64.b64encode(b"topiclab:wrong").decode()
     headers = {"Authorization": f"Basic {bad}"}
-    assert requests.post(flows, json={}, headers=headers, timeout=30).status_code == 401
+    assert requests.post(flows, json={}, headers=headers, timeout=HTTP_TIMEOUT_S).status_code == 401
     good = base64.b64encode(team.auth_string.encode()).decode()
     headers = {"Authorization": f"Basic {good}"}
-    assert requests.post(flows, json={}, headers=headers, timeout=30).status_code == 200
+    assert requests.post(flows, json={}, headers=headers, timeout=HTTP_TIMEOUT_S).status_code == 200
 
 
-def test_no_secret_in_logs_tags_params_or_artifacts(team, triggered, prefect_client):
-    mlflow = MlflowRest(team.mlflow, team.pipeline)
-    texts: dict[str, bytes] = {str(p): p.read_bytes() for p in team.logs}
-    for path in team.home.rglob("*"):  # results, reports, stage outputs, topiclab's logs
-        if path.is_file():
-            texts[str(path)] = path.read_bytes()
-    topic_runs = {("causal-iv", triggered["topic"].id)}
-    ids = [triggered["topic"].id]
-    for label in ("suite-a", "suite-b"):
-        subflows = [r.id for r in topic_flow_runs(prefect_client, triggered[label].id)]
-        topic_runs |= {(SUITE_TOPIC, i) for i in subflows}
-        ids += [triggered[label].id, *subflows]
+def gather_texts(
+    team: Team, prefect_client: Any, topic_runs: set[tuple[str, Any]], flow_run_ids: list[Any]
+) -> dict[str, bytes]:
+    """Everything a secret could leak into: the servers' and workers' logs, every file under
+    the shared TOPICLAB_HOME, every artifact the MLflow server stored, the flow runs' Prefect
+    logs, every Prefect artifact, and the tags and params of the topics' MLflow runs
+    ``(topic, flow run id)``."""
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
-    logs = prefect_client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
+    mlflow = MlflowRest(team.mlflow, team.pipeline)
+    texts: dict[str, bytes] = {str(p): p.read_bytes() for p in team.logs}
+    # Results, reports, stage outputs, topiclab's logs; and the server's artifact store, read
+    # from its disk (the REST download of artifacts is checked above; this is every run's).
+    for path in [*team.home.rglob("*"), *team.artifacts.rglob("*")]:
+        if path.is_file():
+            texts[str(path)] = path.read_bytes()
+    ids = LogFilterFlowRunId(any_=flow_run_ids)
+    logs = prefect_client.read_logs(log_filter=LogFilter(flow_run_id=ids))
     assert logs, "the flow runs sent no logs to the Prefect server"
     texts["prefect logs"] = "\n".join(entry.message for entry in logs).encode()
     for artifact in prefect_client.read_artifacts():
@@ -396,13 +490,45 @@ def test_no_secret_in_logs_tags_params_or_artifacts(team, triggered, prefect_cli
         run = mlflow.run_of(topic, str(flow_run_id))
         run_id = run["info"]["run_id"]
         texts[f"mlflow run {run_id}"] = repr(run["data"]).encode()
-        for path, body in mlflow.artifacts(run_id):
-            texts[f"mlflow artifact {run_id}/{path}"] = body
-    assert len([k for k in texts if k.startswith("mlflow run")]) == 3
-    leaks = [
-        name for name, body in texts.items() for secret in team.secrets() if secret.encode() in body
-    ]
-    assert not leaks, f"secrets found in: {leaks}"
+    return texts
+
+
+def leaks(texts: dict[str, bytes], forms: list[bytes]) -> list[str]:
+    """The names of the texts that hold any of ``forms``."""
+    return sorted({name for name, body in texts.items() for form in forms if form in body})
+
+
+def test_no_secret_in_logs_tags_params_or_artifacts(team, triggered, shared_suite, prefect_client):
+    topic_runs = {("causal-iv", triggered["topic"].id)}
+    ids = [triggered["topic"].id]
+    for suite_run in (triggered["suite-a"], triggered["suite-b"], shared_suite["run"]):
+        subflows = topic_flow_runs(prefect_client, suite_run.id)
+        topic_runs |= {(r.parameters["topic"], r.id) for r in subflows}
+        ids += [suite_run.id, *(r.id for r in subflows)]
+    texts = gather_texts(team, prefect_client, topic_runs, ids)
+    assert len([k for k in texts if k.startswith("mlflow run")]) == 3 + len(SHARED_SUITE) + 1
+    assert not leaks(texts, team.secret_forms()), "secrets found"
+
+
+def test_the_secret_grep_finds_a_planted_secret(team, triggered, prefect_client):
+    """The grep above can fail: a password in an MLflow tag and an auth header in a log line
+    are found, exactly there."""
+    mlflow = MlflowRest(team.mlflow, team.pipeline)
+    flow_run_id = triggered["topic"].id
+    run_id = mlflow.run_of("causal-iv", str(flow_run_id))["info"]["run_id"]
+    header = base64.b64encode(team.auth_string.encode()).decode()
+    log = team.home / "planted.log"
+    try:
+        mlflow.post(
+            "/api/2.0/mlflow/runs/set-tag",
+            {"run_id": run_id, "key": "planted", "value": f"pw={team.pipeline[1]}"},
+        )
+        log.write_text(f"GET /api/flows Authorization: Basic {header}\n")
+        texts = gather_texts(team, prefect_client, {("causal-iv", flow_run_id)}, [flow_run_id])
+        assert leaks(texts, team.secret_forms()) == sorted([f"mlflow run {run_id}", str(log)])
+    finally:
+        mlflow.post("/api/2.0/mlflow/runs/delete-tag", {"run_id": run_id, "key": "planted"})
+        log.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")

@@ -131,8 +131,9 @@ def postgres_cluster(databases: list[str]) -> Iterator[str]:
             _psql(port, "prefect", "CREATE EXTENSION IF NOT EXISTS pg_trgm")
         yield f"postgres@127.0.0.1:{port}"
     finally:
+        # immediate: no shutdown checkpoint for data deleted next (fast took 26 s under load)
         subprocess.run(
-            as_db_user([pg_ctl, "-D", str(data), "-m", "fast", "stop"]), capture_output=True
+            as_db_user([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]), capture_output=True
         )
         shutil.rmtree(data, ignore_errors=True)
 

@@ -9,7 +9,8 @@ code fingerprint, cache keys of consumed topics) with a done-marker that records
 hash (``core.stages``), so an unchanged re-run skips finished stages, a killed run resumes after
 the last finished one, and a damaged stage is recomputed. Stage tasks get keys and plain dicts,
 never plugin objects. A topic that ``consumes`` another runs (or reuses) that one first; the
-suite runs the topics as a DAG, independent ones at once with ``workers`` > 1.
+suite runs the topics as a DAG, independent ones at once with ``workers`` > 1, or, started
+from a deployment on a work pool, as runs of the topics' deployments for the pool's workers.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from prefect.artifacts import (  # noqa: E402
     create_table_artifact,
 )
 from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.client.schemas.objects import FlowRun  # noqa: E402
 from prefect.runtime import deployment, flow_run  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner  # noqa: E402
@@ -70,6 +72,7 @@ from topiclab.core.secrets import public_url, redact  # noqa: E402
 from topiclab.core.stages import StageOutcome, run_stage, work_root  # noqa: E402
 from topiclab.core.topic import STAGES, StageResult, verdict  # noqa: E402
 from topiclab.flows.assets import record_output  # noqa: E402
+from topiclab.flows.pool import start_topic_runs, wait_for_runs, work_pool  # noqa: E402
 
 # The profiles as a type, so Prefect's run form offers them in a drop-down (core.topic.PROFILES
 # is the same tuple; a test holds them equal). Topic keys come from the plugins, so their
@@ -406,12 +409,12 @@ def topic_entry(
         )
     except Exception as exc:
         get_run_logger().error("topic %s failed: %s", key, exc)
-        return {
-            "topic": key,
-            "status": "failed",
-            "seconds": time.perf_counter() - start,
-            "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
-        }
+        return failed_entry(key, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+    return ok_entry(key, result)
+
+
+def ok_entry(key: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A finished topic's index entry, from its ``metrics.json``."""
     claims = result["claims"]
     return {
         "topic": key,
@@ -422,6 +425,15 @@ def topic_entry(
         "report": True,
         "links": result.get("links", {}),
         "metrics": result["metrics"],
+    }
+
+
+def failed_entry(key: str, seconds: float, error: str) -> dict[str, Any]:
+    return {
+        "topic": key,
+        "status": "failed",
+        "seconds": seconds,
+        "error": error.splitlines()[0] if error else "failed",
     }
 
 
@@ -453,6 +465,10 @@ def suite(
 ) -> dict[str, Any]:
     """Run several topics (default: all) as a DAG; one failing topic does not stop the others.
 
+    Started from a deployment on a work pool, the suite runs each topic as a run of its
+    deployment ``topic-pipeline/<topic>``, which any worker on the pool may take
+    (``flows.pool``); ``workers`` then does not apply.
+
     Args:
         topics: The topics to run; empty: every registered topic. Topics they consume join.
         profile: quick checks the code paths in seconds; standard gives the results on a
@@ -476,7 +492,9 @@ def suite(
         "out_dir": str(out),
         "use_cache": use_cache,
     }
-    if workers <= 1 and not dask_address:
+    if work_pool() and not dask_address:  # started from a deployment on a work pool
+        entries = _run_on_pool(registry, keys, args)
+    elif workers <= 1 and not dask_address:
         entries = _run_in_order(registry, keys, lambda key: topic_entry(key, **args))
     else:
         entries = _run_concurrently(registry, keys, args, workers, dask_address)
@@ -499,12 +517,7 @@ def _blocked(
     ]
     if not failed:
         return None
-    return {
-        "topic": key,
-        "status": "failed",
-        "seconds": 0.0,
-        "error": f"upstream topic {', '.join(failed)} failed",
-    }
+    return failed_entry(key, 0.0, f"upstream topic {', '.join(failed)} failed")
 
 
 def _run_in_order(
@@ -516,6 +529,24 @@ def _run_in_order(
     return [entries[k] for k in keys]
 
 
+def _run_waves(
+    registry: Registry, keys: list[str], run_wave: Callable[[list[str]], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Wave by wave: ``run_wave`` gets the topics whose upstream topics have all finished
+    (those with a failed upstream are not run) and returns their entries."""
+    entries: dict[str, dict[str, Any]] = {}
+    for wave in waves(registry, keys):
+        runnable = []
+        for key in wave:
+            blocked = _blocked(registry, key, entries)
+            if blocked:
+                entries[key] = blocked
+            else:
+                runnable.append(key)
+        entries.update(run_wave(runnable))
+    return [entries[k] for k in keys]
+
+
 def _run_concurrently(
     registry: Registry,
     keys: list[str],
@@ -523,21 +554,46 @@ def _run_concurrently(
     workers: int,
     dask_address: str | None,
 ) -> list[dict[str, Any]]:
-    """Wave by wave: the topics whose upstream topics have all finished run at once."""
-    entries: dict[str, dict[str, Any]] = {}
+    """The topics of a wave at once, as tasks on local processes or a Dask cluster."""
     with _shared_api(), _task_runner(workers, dask_address) as runner:
-        for wave in waves(registry, keys):
-            runnable = []
-            for key in wave:
-                blocked = _blocked(registry, key, entries)
-                if blocked:
-                    entries[key] = blocked
-                else:
-                    runnable.append(key)
-            futures = {k: runner.submit(topic_task, {"key": k, **args}) for k in runnable}
-            for key, future in futures.items():
-                entries[key] = future.result()
-    return [entries[k] for k in keys]
+
+        def run_wave(wave: list[str]) -> dict[str, Any]:
+            futures = {k: runner.submit(topic_task, {"key": k, **args}) for k in wave}
+            return {key: future.result() for key, future in futures.items()}
+
+        return _run_waves(registry, keys, run_wave)
+
+
+def _run_on_pool(registry: Registry, keys: list[str], args: dict[str, Any]) -> list[dict[str, Any]]:
+    """The topics of a wave at once, each a run of its deployment for any worker on the pool
+    (``flows.pool``); a topic without a deployment runs here."""
+
+    def run_wave(wave: list[str]) -> dict[str, Any]:
+        started = start_topic_runs(wave, {**args, "multi_topic": True})
+        entries = {k: topic_entry(k, **args) for k in wave if k not in started}
+        for key, run in wait_for_runs(started).items():
+            entries[key] = _pool_entry(key, run, Path(args["out_dir"]))
+        return entries
+
+    return _run_waves(registry, keys, run_wave)
+
+
+def _pool_entry(key: str, run: FlowRun, out: Path) -> dict[str, Any]:
+    """A topic run's index entry, from the ``metrics.json`` it wrote into the shared folder."""
+    seconds = run.total_run_time.total_seconds()
+    state = run.state
+    if state is None or not state.is_completed():
+        why = f"{state.name}: {state.message or ''}" if state else "no state"
+        return failed_entry(key, seconds, f"flow run {run.name} ended {why}")
+    metrics_json = out / key / "metrics.json"
+    if not metrics_json.exists():  # the worker wrote it into a folder this one cannot see
+        return failed_entry(
+            key,
+            seconds,
+            f"flow run {run.name} finished but {metrics_json} is not here: "
+            "TOPICLAB_HOME must be a folder every worker shares (deploy/README.md)",
+        )
+    return ok_entry(key, json.loads(metrics_json.read_text()))
 
 
 @contextmanager
