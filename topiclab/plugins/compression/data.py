@@ -11,12 +11,12 @@ patches and LibriSpeech audio; nothing here is downloaded):
 - ``image``: real photographs, the two JPEGs scikit-learn ships (``load_sample_image``:
   china.jpg and flower.jpg, 427×640 RGB), converted to grayscale as Delétang et al. convert
   ImageNet (one byte a pixel, ITU-R 601 luma) and cut into 32×64 patches of 2,048 bytes;
-- ``synthetic_image`` (from a fixed seed, beside the photos): a smooth random field (white noise, Gaussian-blurred, σ = 4 px) plus sensor noise
-  (σ = 2 levels), quantised to uint8 grayscale and cut into 32×64 patches, each flattened to
-  2,048 bytes as Delétang et al. cut ImageNet;
+- ``synthetic_image`` (from a fixed seed, beside the photos): a smooth random field (white
+  noise, Gaussian-blurred, σ = 4 px) plus sensor noise (σ = 2 levels), quantised to uint8
+  and cut into the same 32×64 patches;
 - ``audio`` (synthetic, from a fixed seed; no speech recording ships with our packages): 16 kHz
-  mono int16 (little-endian bytes): three sines at random pitches with a
-  slow amplitude envelope, plus Gaussian noise at about −30 dB.
+  mono int16 (little-endian bytes): three sines at random pitches with a slow amplitude
+  envelope, plus Gaussian noise at about −30 dB.
 """
 
 from __future__ import annotations
@@ -69,9 +69,7 @@ def photo_image(n: int) -> bytes:
     from sklearn.datasets import load_sample_image
 
     luma = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as PIL's convert("L")
-    grids = [
-        patches(np.rint(load_sample_image(name) @ luma).astype(np.uint8)) for name in PHOTOS
-    ]
+    grids = [patches(np.rint(load_sample_image(name) @ luma).astype(np.uint8)) for name in PHOTOS]
     per = min(len(grids[0]), max(1, -(-n // (2 * 2048))))  # patches taken from each photo
     picks = [g[np.linspace(0, len(g) - 1, per).round().astype(int)] for g in grids]
     both = np.stack(picks, axis=1).reshape(-1, 2048)  # china, flower, china, ...
