@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from topiclab.plugins.compression.compressors import classical
-from topiclab.plugins.compression.evaluate import chunked_size, measure, totals
+from topiclab.plugins.compression.config import CompressionConfig
+from topiclab.plugins.compression.evaluate import chunked_size, jobs_of, measure, run_jobs, totals
 
 GZIP = classical()[0]
 DATA = b"Now is the winter of our discontent\nMade glorious summer by this sun of York;\n" * 60
@@ -25,3 +29,29 @@ def test_totals_pool_bytes_over_plays() -> None:
     raw = len(DATA) + 1000
     assert whole["raw_bytes"] == raw and whole["lossless"]
     assert whole["rate_pct"] == round(100 * whole["compressed_bytes"] / raw, 3)
+
+
+class _Ctx:
+    """The one part of a StageContext that run_jobs uses: a progress context."""
+
+    @contextmanager
+    def progress(self, name: str, total: int) -> Iterator[Callable[[int], None]]:
+        yield lambda i: None
+
+
+def test_worker_processes_give_the_in_process_rows(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_bytes(DATA)
+    (tmp_path / "b.txt").write_bytes(DATA[:700])
+    files = {"a": str(tmp_path / "a.txt"), "b": str(tmp_path / "b.txt")}
+    cfg = CompressionConfig(orders=[1], chunk_size=512)
+    jobs = [j for j in jobs_of(cfg, files, ["a", "b"], "unused.pt", online=False) if j[0] != "lm"]
+    assert [j[3] for j in jobs[:2]] == ["gzip -9", "bz2 -9"] and jobs[-1][1:] == (
+        "b", files["b"], "order-1")  # fmt: skip
+
+    def strip(rows: list[list[dict]]) -> list[list[dict]]:
+        return [[{k: v for k, v in r.items() if k != "seconds"} for r in rs] for rs in rows]
+
+    alone = run_jobs(_Ctx(), cfg.model_copy(update={"workers": 1}), jobs)
+    pooled = run_jobs(_Ctx(), cfg.model_copy(update={"workers": 2}), jobs)
+    assert strip(pooled) == strip(alone)
+    assert [rs[0]["play"] for rs in pooled] == [j[1] for j in jobs]

@@ -31,12 +31,24 @@ class CompressionConfig(TopicConfig):
     online_steps: int = Field(
         default=40, ge=0, le=10_000, description="online mode: AdamW steps after each block"
     )
+    workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="processes the evaluate stage's measurements run in (1: this process)",
+    )
     modal_bytes: int = Field(
         default=16_384, ge=0, le=10_000_000, description="bytes of each non-text stream; 0: none"
     )
 
 
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"max_bytes": 3_000, "orders": [0, 2], "online_steps": 5, "modal_bytes": 2_048},
+    "quick": {
+        "workers": 1,
+        "max_bytes": 3_000,
+        "orders": [0, 2],
+        "online_steps": 5,
+        "modal_bytes": 2_048,
+    },
     "full": {"threads": 2},
 }

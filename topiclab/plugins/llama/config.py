@@ -71,11 +71,14 @@ class ModelConfig(ConfigSection):
 
 
 class TrainConfig(ConfigSection):
-    steps: int = Field(default=2200, ge=1, le=MAX_STEPS)
+    steps: int = Field(default=2800, ge=1, le=MAX_STEPS)
     batch_size: int = Field(default=16, ge=1, le=4_096)
     grad_accum: int = Field(default=1, ge=1, le=1_024)
     lr: float = Field(default=3e-3, gt=0, le=1)
     warmup_steps: int = Field(default=100, ge=0, le=MAX_STEPS)
+    min_lr_ratio: float = Field(
+        default=0.1, ge=0, le=1, description="the cosine decays to this fraction of lr"
+    )
     eval_every: int = Field(default=100, ge=0, le=MAX_STEPS, description="0: at the end only")
     eval_batches: int = Field(default=4, ge=1, le=10_000)
     processes: int = Field(
