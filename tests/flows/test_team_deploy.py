@@ -15,7 +15,9 @@ secrets (and sees the same grep find a planted one). Everything is stopped by PI
     TOPICLAB_REQUIRE_POSTGRES=1 pytest tests/flows/test_team_deploy.py -s
 
 The browser tests (Chromium; ``TOPICLAB_REQUIRE_BROWSER=1`` makes its absence a failure) log
-in to both UIs and save the screenshots of deploy/README.md under docs/images/.
+in to both UIs and take the screenshots that deploy/README.md shows; they land in a temporary
+folder, or in ``$TOPICLAB_DOCS_IMAGES`` (``TOPICLAB_DOCS_IMAGES=docs/images`` refreshes the
+docs' copies), so a test run never rewrites tracked files.
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ WORKER_LIMIT = 2  # flow runs at once per worker: what one worker cannot take, t
 # of the first wave cannot all fit in the slots of one worker (one of them runs the suite).
 SHARED_SUITE = ["compression", "causal-iv", "diffusion"]
 TIMING = ("seconds", "per_s", "s_per_token", "speedup", "kb_s")  # wall-clock: differ run to run
-DOC_IMAGES = REPO / "docs" / "images"  # deploy/README.md shows these screenshots
 UI_TIMEOUT_MS = 120_000
 SUITE_TOPIC = "ridge"  # the example plugin's topic: seconds in the quick profile
 
@@ -537,6 +538,13 @@ def browser() -> Iterator[Any]:
         yield browser
 
 
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go: ``$TOPICLAB_DOCS_IMAGES`` if set, else a temporary folder."""
+    docs = os.environ.get("TOPICLAB_DOCS_IMAGES")
+    return Path(docs) if docs else tmp_path_factory.mktemp("team-screenshots")
+
+
 def new_page(browser: Any, **options: Any) -> Any:
     context = browser.new_context(viewport={"width": 1400, "height": 900}, **options)
     page = context.new_page()
@@ -546,7 +554,9 @@ def new_page(browser: Any, **options: Any) -> Any:
 
 
 @pytest.mark.browser
-def test_mlflow_ui_asks_for_a_login_and_shows_the_run_metrics_and_report(team, triggered, browser):
+def test_mlflow_ui_asks_for_a_login_and_shows_the_run_metrics_and_report(
+    team, triggered, browser, shots
+):
     assert triggered["topic"].state.is_completed()
     run = MlflowRest(team.mlflow, team.pipeline).run_of("causal-iv", str(triggered["topic"].id))
     exp, run_id = run["info"]["experiment_id"], run["info"]["run_id"]
@@ -556,14 +566,14 @@ def test_mlflow_ui_asks_for_a_login_and_shows_the_run_metrics_and_report(team, t
     user, password = team.pipeline
     page = new_page(browser, http_credentials={"username": user, "password": password})
     try:
-        with step(page, DOC_IMAGES, "team-mlflow-run"):
+        with step(page, shots, "team-mlflow-run"):
             page.goto(
                 f"{team.mlflow}/#/experiments/{exp}/runs/{run_id}?workflowType=machine_learning"
             )
             metric = page.get_by_text("eval/coverage_tsls", exact=True).first
             metric.wait_for()
             metric.scroll_into_view_if_needed()  # the screenshot shows the metrics table
-        with step(page, DOC_IMAGES, "team-mlflow-report"):
+        with step(page, shots, "team-mlflow-report"):
             page.goto(f"{team.mlflow}/#/experiments/{exp}/runs/{run_id}/artifacts")
             page.get_by_text("report.html", exact=True).first.click()
             title = "Causal Inference 102: instrumental variables"
@@ -573,19 +583,21 @@ def test_mlflow_ui_asks_for_a_login_and_shows_the_run_metrics_and_report(team, t
 
 
 @pytest.mark.browser
-def test_prefect_ui_asks_for_the_auth_string_and_shows_the_deployments(team, triggered, browser):
+def test_prefect_ui_asks_for_the_auth_string_and_shows_the_deployments(
+    team, triggered, browser, shots
+):
     ui = team.prefect.removesuffix("/api")
     page = new_page(browser)
     try:
-        with step(page, DOC_IMAGES, "team-prefect-login"):
+        with step(page, shots, "team-prefect-login"):
             page.goto(f"{ui}/deployments")
             secret = page.locator("input[type=password]").first
             secret.wait_for()
         secret.fill(team.auth_string)
         secret.press("Enter")
-        with step(page, DOC_IMAGES, "team-prefect-deployments"):
+        with step(page, shots, "team-prefect-deployments"):
             page.get_by_text("all-topics", exact=True).first.wait_for()
-        with step(page, DOC_IMAGES, "team-prefect-flow-run"):
+        with step(page, shots, "team-prefect-flow-run"):
             page.goto(f"{ui}/runs/flow-run/{triggered['topic'].id}")
             page.get_by_text("Completed", exact=True).first.wait_for()
     finally:
