@@ -73,6 +73,8 @@ def exact_claims(cfg: RLLLMConfig, mt: dict[str, float], ex: dict[str, Any]) -> 
     rel = abs(m[ppo] - m[opt]) / abs(m[opt])
     c = ClaimBuilder(m, expected_in=STANDARD)
     on = c.on
+    e = cfg.exact
+    models = f"{e.n_proxies} {e.proxy} reward models of {e.n_small_rm_pairs} pairs each"
     rows = ex["rows"]
     above = [f"{r['method']}@{r['beta']}" for r in rows if not r["below_frontier"]]
     claims = [
@@ -112,7 +114,7 @@ def exact_claims(cfg: RLLLMConfig, mt: dict[str, float], ex: dict[str, Any]) -> 
             id="exact_rm_bayes",
             statement="Exact world: reward-model accuracy is within 2 points of the Bayes accuracy",
         ),
-        overopt_claim(mt),
+        *(overopt_claim(mt, kind, models) for kind in OVEROPT),
     ]
     return claims + ablation_claims(ex)
 
@@ -152,22 +154,48 @@ def ablation_claims(ex: dict[str, Any]) -> list[Claim]:
     ]
 
 
-def overopt_claim(mt: dict[str, float]) -> Claim:
-    """Gao et al.'s curve measured exactly: the proxy's KL-regularised optimum over a β sweep
-    (no step count or optimiser noise decides the outcome); PPO's trajectory is a metric."""
-    keys = ("gold_peak", "kl_at_peak", "gold_end", "kl_end", "proxy_at_peak", "proxy_end")
-    v = {k: mt.get(f"overopt_sweep_{k}", math.nan) for k in keys}
-    return Claim(
-        id="overoptimisation",
-        statement="Exact world, optimum of an imperfect reward model (300 pairs) over a KL "
-        "sweep: the gold reward rises then falls as KL grows while the proxy keeps rising",
+OVEROPT = {
+    "beta": (
+        "the KL-regularised optimum π ∝ π_ref·exp(proxy/β) over a β sweep",
+        "Gao et al. 2022 (scaling laws for reward-model overoptimisation), fig. 1b (RL)",
+    ),
+    "best_of_n": (
+        "best-of-n sampling under the proxy, n = 1 … 2²⁰",
+        "Gao et al. 2022, fig. 1a (best-of-n; KL = log n − (n − 1)/n)",
+    ),
+}
+MIN_FALL = 0.05  # and 2 SE across the imperfect reward models
+
+
+def overopt_claim(
+    mt: dict[str, float], kind: str, models: str = "imperfect reward models"
+) -> Claim:
+    """Gao et al.'s curve measured exactly, averaged over the imperfect reward models: the
+    mean gold reward at the largest KL against its peak (the fall paired per reward model)."""
+    keys = (
+        "gold_peak",
+        "kl_at_peak",
+        "gold_end",
+        "kl_end",
+        "proxy_at_peak",
+        "proxy_end",
+        "fall_se",
+    )
+    v = {k: mt[f"overopt_{kind}_{k}"] for k in keys}
+    fall = v["gold_peak"] - v["gold_end"]
+    what, source = OVEROPT[kind]
+    return ClaimBuilder(mt, expected_in=STANDARD).on(
+        f"overopt_{kind}_gold_end",
+        lambda _: fall > max(MIN_FALL, 2 * v["fall_se"]) and v["proxy_end"] > v["proxy_at_peak"],
+        id="overoptimisation" if kind == "beta" else f"overoptimisation_{kind}",
+        statement=f"Exact world, {models}, {what}: the gold reward rises then falls "
+        "as KL grows while the proxy keeps rising",
         value=f"gold {v['gold_peak']:.3f} at KL {v['kl_at_peak']:.2f} → {v['gold_end']:.3f} at "
-        f"KL {v['kl_end']:.2f}; proxy {v['proxy_at_peak']:.3f} → {v['proxy_end']:.3f}",
-        anchor="gold at the largest KL < peak gold − 0.05; proxy there > proxy at the peak",
-        source="Gao et al. 2022 (scaling laws for reward-model overoptimisation), fig. 1",
-        uses=[f"overopt_sweep_{k}" for k in keys],
-        expected_in=STANDARD,
-        passed=v["gold_end"] < v["gold_peak"] - 0.05 and v["proxy_end"] > v["proxy_at_peak"],
+        f"KL {v['kl_end']:.2f} (fall {fall:.3f} ± {v['fall_se']:.3f}); proxy "
+        f"{v['proxy_at_peak']:.3f} → {v['proxy_end']:.3f}",
+        anchor=f"gold fall > {MIN_FALL} and > 2 SE; proxy at the largest KL > proxy at the peak",
+        source=source,
+        uses=[f"overopt_{kind}_{k}" for k in keys],
     )
 
 

@@ -7,7 +7,7 @@ have a ``beta`` gets each β of the sweep in the exact world.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -88,7 +88,16 @@ class ExactConfig(ConfigSection):
     n_pairs: int = Field(
         default=300_000, ge=10, le=10_000_000, description="one epoch of DPO & co. (150 × 2000)"
     )
-    n_small_rm_pairs: int = Field(default=300, ge=10, le=10_000_000, description="imperfect RM")
+    n_small_rm_pairs: int = Field(
+        default=300, ge=10, le=10_000_000, description="pairs of each imperfect reward model"
+    )
+    n_proxies: int = Field(
+        default=8, ge=1, le=1000, description="imperfect reward models, each on its own pairs"
+    )
+    proxy: Literal["bag-of-tokens", "table"] = Field(
+        default="bag-of-tokens",
+        description="the imperfect reward models' class (a table holds the gold exactly)",
+    )
     n_test_pairs: int = Field(default=20_000, ge=10, le=10_000_000)
     rm: dict[str, Any] = Field(
         default_factory=lambda: {"steps": 150, "lr": 0.05, "batch_size": 2000},
@@ -155,6 +164,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "sft_steps": 20,
             "n_pairs": 500,
             "n_small_rm_pairs": 50,
+            "n_proxies": 2,
             "n_test_pairs": 200,
             "rm": {"steps": 10, "lr": 0.05, "batch_size": 200},
             "betas": [0.5, 1.0],
