@@ -134,12 +134,15 @@ class LMConfig(ConfigSection):
     prompt_len: int = Field(default=24, ge=1, le=100)
     new_tokens: int = Field(default=16, ge=1, le=100)
     n_pairs: int = Field(
-        default=6000, ge=4, le=1_000_000, description="1,500 left the RM 8.7 points under Bayes"
+        default=12_000,
+        ge=4,
+        le=1_000_000,
+        description="6,000 left the reward model 2.5 points under Bayes, 1,500 8.7",
     )
     n_test_pairs: int = Field(default=1000, ge=4, le=1_000_000)
     n_eval: int = Field(default=256, ge=4, le=1_000_000, description="held-out prompts")
     rm: dict[str, Any] = Field(
-        default_factory=lambda: {"steps": 94, "lr": 3e-4, "batch_size": 64, "grad_clip": 1.0},
+        default_factory=lambda: {"steps": 188, "lr": 3e-4, "batch_size": 64, "grad_clip": 1.0},
         description="one epoch of the pairs: more epochs fit the label noise",
     )
     methods: MethodOptions = Field(default_factory=_lm_methods)
