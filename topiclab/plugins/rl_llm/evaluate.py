@@ -103,22 +103,7 @@ def exact_eval(cfg: ExactConfig, seed: int, data_path: str, train_path: str) -> 
         with torch.no_grad():
             sc = P.scalar_scores(rm, tp.chosen, 1), P.scalar_scores(rm, tp.rejected, 1)
         rms[name] = rm_accuracy(*sc, world.reward(tp.chosen), world.reward(tp.rejected))
-    proxies = []
-    for state in t["proxies"]:
-        proxy = world.new_proxy(cfg.proxy)
-        proxy.load_state_dict(state)
-        proxies.append(proxy)
-    with torch.no_grad():
-        pc = [
-            (P.scalar_scores(p, tp.chosen, 1), P.scalar_scores(p, tp.rejected, 1)) for p in proxies
-        ]
-    proxy_acc = [rm_accuracy(*sc, world.reward(tp.chosen), world.reward(tp.rejected)) for sc in pc]
-    rms["proxy"] = {k: float(np.mean([a[k] for a in proxy_acc])) for k in ("accuracy", "bayes")}
-    tables = [world.scalar_table(p) for p in proxies]
-    sweeps = {
-        "beta": [world.proxy_sweep(ref_logp, tb, OVEROPT_BETAS) for tb in tables],
-        "best_of_n": [world.best_of_n_sweep(ref_logp, tb, BEST_OF_N) for tb in tables],
-    }
+    rms["proxy"], sweeps = proxy_results(cfg, world, ref_logp, t["proxies"], tp)
     pairs = P.Pairs(**d["pairs"])
     with torch.no_grad():
         lw, ll = (
@@ -137,6 +122,26 @@ def exact_eval(cfg: ExactConfig, seed: int, data_path: str, train_path: str) -> 
         "ablation": ablation_rows(cfg, world, ref_logp, t),
         "ppo_first": ppo_first(t["histories"]),
         "errors": t["errors"],
+    }
+
+
+def proxy_results(
+    cfg: ExactConfig, world: X.ExactWorld, ref_logp: Tensor, states: list[Any], tp: P.Pairs
+) -> tuple[dict[str, float], dict[str, list[list[dict[str, float]]]]]:
+    """The imperfect reward models' mean held-out accuracy (and Bayes), and each one's exact
+    β sweep and best-of-n sweep."""
+    accs, tables = [], []
+    for state in states:
+        proxy = world.new_proxy(cfg.proxy)
+        proxy.load_state_dict(state)
+        with torch.no_grad():
+            sc = P.scalar_scores(proxy, tp.chosen, 1), P.scalar_scores(proxy, tp.rejected, 1)
+        accs.append(rm_accuracy(*sc, world.reward(tp.chosen), world.reward(tp.rejected)))
+        tables.append(world.scalar_table(proxy))
+    acc = {k: float(np.mean([a[k] for a in accs])) for k in ("accuracy", "bayes")}
+    return acc, {
+        "beta": [world.proxy_sweep(ref_logp, tb, OVEROPT_BETAS) for tb in tables],
+        "best_of_n": [world.best_of_n_sweep(ref_logp, tb, BEST_OF_N) for tb in tables],
     }
 
 

@@ -94,15 +94,15 @@ def train_exact(ctx: StageContext, cfg: ExactConfig, seed: int, path: str) -> di
     out["proxies"] = []
     for i in range(cfg.n_proxies):
         chunk = slice(i * n, (i + 1) * n)
-        proxy = world.new_proxy(cfg.proxy)
+        model = world.new_proxy(cfg.proxy)
         fit_rm(
             ctx,
             cfg.rm,
             P.Pairs(small_pairs.chosen[chunk], small_pairs.rejected[chunk]),
-            proxy,
+            model,
             f"exact/rm/proxy{i}",
         )
-        out["proxies"].append(proxy.state_dict())
+        out["proxies"].append(model.state_dict())
     small = world.new_proxy(cfg.proxy)
     small.load_state_dict(out["proxies"][0])
 
