@@ -19,7 +19,7 @@ from topiclab.nn import preference as P
 from topiclab.plugins.rl_llm import lm as M
 from topiclab.plugins.rl_llm.train import scorer
 
-BETAS = {"dpo": [0.1, 0.5, 2.0], "ppo": [0.05, 0.5]}
+BETAS = {"dpo": [0.5, 2.0], "ppo": [0.5]}  # the standard run has DPO at 0.1, PPO at 0.05
 
 
 def main() -> None:
