@@ -10,6 +10,7 @@ SFT_PT: the llama topic's ``train/llama.pt``. The other settings are the standar
 
 import sys
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -17,6 +18,7 @@ from topiclab.core.config import resolve_config
 from topiclab.core.registry import get_registry
 from topiclab.nn import preference as P
 from topiclab.plugins.rl_llm import lm as M
+from topiclab.plugins.rl_llm.config import RLLLMConfig
 from topiclab.plugins.rl_llm.train import scorer
 
 BETAS = {"dpo": [0.5, 2.0], "ppo": [0.5]}  # the standard run has DPO at 0.1, PPO at 0.05
@@ -27,7 +29,7 @@ def main() -> None:
     run, sft = Path(sys.argv[1]), M.load_sft(sys.argv[2])
     shown = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     reg = get_registry()
-    cfg = resolve_config(reg.topics["rl-llm"], "standard").lm
+    cfg = cast(RLLLMConfig, resolve_config(reg.topics["rl-llm"], "standard")).lm
     d = torch.load(run / "generate/lm.pt", weights_only=False)
     rm = M.LlamaScalar(sft)
     rm.load_state_dict(torch.load(run / "train/lm_train.pt", weights_only=False)["rm"])
