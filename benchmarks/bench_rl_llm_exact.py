@@ -70,9 +70,7 @@ print(
         if "gold" in h
     ],
 )
-print(
-    F.frontier(ctx, res),
-    F.overopt(ctx, res["overopt"]) if res["overopt"] else None,
-    F.ablation(ctx, res["ablation"]),
-)
+for kind, curve in res["overopt_mean"].items():
+    print(kind, [(round(r["kl"], 2), round(r["gold"], 3), round(r["proxy"], 3)) for r in curve])
+print(F.frontier(ctx, res), F.overopt(ctx, res), F.ablation(ctx, res["ablation"]))
 print("total", time.time() - t0)

@@ -65,20 +65,62 @@ def test_prompt_tokens_add_nothing_to_logprobs_or_gradients() -> None:
     assert torch.equal(P.token_logprobs_from_logits(logits, other, plen).sum(-1), lp)
 
 
-def test_proxy_sweep_overoptimises_only_a_wrong_proxy() -> None:
-    """Optimising the gold itself: gold grows with KL (no over-optimisation); a proxy whose
-    best response is gold's worst: gold rises then falls, and the claim says so."""
+def test_proxy_sweeps_overoptimise_only_a_wrong_proxy() -> None:
+    """Optimising the gold itself: gold grows with KL (no over-optimisation) in both sweeps; a
+    proxy whose best response is gold's worst: gold rises then falls, and the claims say so."""
     from topiclab.plugins.rl_llm.claims import overopt_claim
     from topiclab.plugins.rl_llm.evaluate import sweep_metrics
     from topiclab.plugins.rl_llm.exact import ExactWorld
 
     world = ExactWorld(2, 3, 2, seed=0)
     ref = torch.log_softmax(torch.zeros_like(world.gold), -1)
-    betas = [0.01, 0.1, 1.0, 10.0]
-    honest = sweep_metrics(world.proxy_sweep(ref, world.gold, betas))
-    assert not overopt_claim(honest).passed
     worst = world.gold.argmin(-1, keepdim=True)
-    proxy = world.gold.clone().scatter_(-1, worst, float(world.gold.max()) + 1.0)
-    sweep = world.proxy_sweep(ref, proxy, betas)
-    assert [r["kl"] for r in sweep] == sorted(r["kl"] for r in sweep)
-    assert overopt_claim(sweep_metrics(sweep)).passed
+    wrong = world.gold.clone().scatter_(-1, worst, float(world.gold.max()) + 1.0)
+    for proxy, overoptimised in ((world.gold, False), (wrong, True)):
+        sweeps = {
+            "beta": world.proxy_sweep(ref, proxy, [0.01, 0.1, 1.0, 10.0]),
+            "best_of_n": world.best_of_n_sweep(ref, proxy, [1, 2, 4, 64, 2**20]),
+        }
+        for kind, sweep in sweeps.items():
+            assert [r["kl"] for r in sweep] == sorted(r["kl"] for r in sweep), kind
+            claim = overopt_claim(sweep_metrics(kind, [sweep, sweep]), kind)
+            assert claim.passed is overoptimised, (kind, claim.value)
+
+
+def test_overopt_claim_needs_the_fall_beyond_two_standard_errors() -> None:
+    from topiclab.plugins.rl_llm.claims import overopt_claim
+    from topiclab.plugins.rl_llm.evaluate import sweep_metrics
+
+    def curve(end: float) -> list[dict[str, float]]:
+        return [
+            {"kl": 0.0, "gold": 1.0, "proxy": 0.0},
+            {"kl": 1.0, "gold": 2.0, "proxy": 1.0},
+            {"kl": 2.0, "gold": end, "proxy": 2.0},
+        ]
+
+    # mean fall 0.2 in both; the SE of the falls 0.01 (steady) or 0.2 (one model only)
+    steady = sweep_metrics("beta", [curve(1.79), curve(1.81)])
+    noisy = sweep_metrics("beta", [curve(1.6), curve(2.0)])
+    assert overopt_claim(steady, "beta").passed and not overopt_claim(noisy, "beta").passed
+
+
+def test_best_of_n_is_exact_with_ties() -> None:
+    """Against brute force over all n-tuples of responses: P(best of n = y), ties broken
+    uniformly at random among the tied samples."""
+    import itertools
+
+    from topiclab.plugins.rl_llm.exact import best_of_n_logp
+
+    p = torch.tensor([[0.1, 0.2, 0.3, 0.4]])
+    proxy = torch.tensor([[1.0, 2.0, 2.0, 0.0]])  # responses 1 and 2 tie at the top
+    n = 3
+    brute = torch.zeros(4, dtype=torch.float64)
+    for tup in itertools.product(range(4), repeat=n):
+        prob = float(torch.prod(p[0, list(tup)]))
+        best = max(float(proxy[0, i]) for i in tup)
+        winners = [i for i in tup if float(proxy[0, i]) == best]
+        for i in winners:
+            brute[i] += prob / len(winners)
+    got = best_of_n_logp(p.log(), proxy, n).exp()[0].double()
+    assert torch.allclose(got, brute, atol=1e-6), (got, brute)
+    assert torch.allclose(best_of_n_logp(p.log(), proxy, 1).exp(), p, atol=1e-6)

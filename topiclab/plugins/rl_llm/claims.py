@@ -2,6 +2,10 @@
 
 from topiclab.plugins.rl_llm.claims import build_claims
 claims = build_claims(cfg, metrics, exact_results, lm_results)
+
+Claims on one metric go through core's ``ClaimBuilder``; a claim whose value is a count of
+table rows or a constant is a ``Claim`` directly. A metric a failed method left out reads NaN
+(the claim fails and says why).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from topiclab.core.claims import ClaimBuilder, at_least, near
 from topiclab.core.topic import Claim
 from topiclab.plugins.rl_llm.config import RLLLMConfig
 from topiclab.plugins.rl_llm.exact import closed_form_optimum
@@ -17,6 +22,7 @@ STANDARD = ["standard", "full"]
 DPO = "Rafailov et al. 2023 (DPO), sec. 4–5"
 PPO_MAX = "Zheng et al. 2023 (Secrets of RLHF I: PPO), sec. 5"
 OPTIMUM = "π* ∝ π_ref·exp(r/β) (Rafailov et al. 2023, eq. 4; Korbak et al. 2022)"
+BT = "Bradley & Terry 1952"
 
 
 def build_claims(
@@ -26,33 +32,35 @@ def build_claims(
 
 
 def constant_claims(mt: dict[str, float]) -> list[Claim]:
-    toy = closed_form_optimum([1.0, 0.0, -1.0], 0.5)
+    toy = [round(p, 3) for p in closed_form_optimum([1.0, 0.0, -1.0], 0.5)]
+    on = ClaimBuilder(mt).on
     return [
-        Claim(
+        on(
+            "dpo_init_loss",
+            near(math.log(2), 1e-6),
             id="dpo_init_log2",
             statement="The DPO loss at π = π_ref is log 2 for every pair",
-            value=round(mt["dpo_init_loss"], 6),
+            digits=6,
             anchor="0.693147",
             source=DPO,
-            uses=["dpo_init_loss"],
-            passed=abs(mt["dpo_init_loss"] - math.log(2)) < 1e-6,
         ),
         Claim(
             id="closed_form_toy",
             statement="Rewards [1, 0, −1], uniform π_ref, β = 0.5",
-            value=str([round(p, 3) for p in toy]),
+            value=str(toy),
             anchor="[0.867, 0.117, 0.016]",
             source=OPTIMUM,
-            passed=[round(p, 3) for p in toy] == [0.867, 0.117, 0.016],
+            passed=toy == [0.867, 0.117, 0.016],
         ),
-        Claim(
+        on(
+            "ppo_first_ratio_dev",
+            lambda v: v <= 1e-5 and mt["ppo_first_clipfrac"] == 0,
             id="ppo_ratio_first_minibatch",
             statement="PPO's ratio is 1 and nothing is clipped on each batch's first minibatch",
             value=f"{mt['ppo_first_ratio_dev']:.2g}, {mt['ppo_first_clipfrac']:g}",
             anchor="max |ρ − 1| ≤ 1e-5, clip fraction 0",
             source="Schulman et al. 2017, eq. 7",
             uses=["ppo_first_ratio_dev", "ppo_first_clipfrac"],
-            passed=mt["ppo_first_ratio_dev"] <= 1e-5 and mt["ppo_first_clipfrac"] == 0,
         ),
     ]
 
@@ -61,24 +69,26 @@ def exact_claims(cfg: RLLLMConfig, mt: dict[str, float], ex: dict[str, Any]) -> 
     b = f"{cfg.exact.claim_beta:g}"
     dpo, ppo = f"exact_dpo_b{b}_kl_opt", f"exact_ppo_b{b}_reward"
     opt = f"exact_ppo_b{b}_opt_reward"
-    rel = abs(mt.get(ppo, math.nan) - mt.get(opt, math.nan)) / abs(mt.get(opt, math.nan))
+    m = dict.fromkeys([dpo, ppo, opt], math.nan) | mt  # claim_beta's runs may have failed
+    rel = abs(m[ppo] - m[opt]) / abs(m[opt])
+    c = ClaimBuilder(m, expected_in=STANDARD)
+    on = c.on
+    e = cfg.exact
+    models = f"{e.n_proxies} {e.proxy} reward models of {e.n_small_rm_pairs} pairs each"
     rows = ex["rows"]
     above = [f"{r['method']}@{r['beta']}" for r in rows if not r["below_frontier"]]
-    rm = "exact_rm"
-    ab = {r["config"]: r for r in ex["ablation"]}
-    seeds = min((r["seeds"] for r in ex["ablation"]), default=0)
     claims = [
-        Claim(
+        on(
+            dpo,
+            lambda v: v < 0.05,
             id="exact_dpo_reaches_optimum",
             statement=f"Exact world: DPO reaches π*_β (β = {b})",
-            value=round(mt.get(dpo, math.nan), 4),
             anchor="KL(π* ‖ π_DPO) < 0.05 nats",
             source=DPO + "; DPO's optimum is π* on Bradley–Terry data",
-            uses=[dpo],
-            expected_in=STANDARD,
-            passed=mt.get(dpo, math.nan) < 0.05,
         ),
-        Claim(
+        on(
+            ppo,
+            lambda _: rel <= 0.05,
             id="exact_ppo_reward",
             statement=f"Exact world: KL-regularised PPO (gold reward, "
             f"β = {b}) gets π*'s expected reward",
@@ -86,8 +96,6 @@ def exact_claims(cfg: RLLLMConfig, mt: dict[str, float], ex: dict[str, Any]) -> 
             anchor="|E_PPO[r] − E_π*[r]| / E_π*[r] ≤ 0.05",
             source=OPTIMUM,
             uses=[ppo, opt],
-            expected_in=STANDARD,
-            passed=rel <= 0.05,
         ),
         Claim(
             id="exact_frontier",
@@ -99,85 +107,123 @@ def exact_claims(cfg: RLLLMConfig, mt: dict[str, float], ex: dict[str, Any]) -> 
             source=OPTIMUM + "; KL(π*‖π_ref) = E_π*[r]/β − log Z",
             passed=not above,
         ),
-        Claim(
+        rm_claim(
+            c,
+            "exact_rm_rm_acc",
+            "exact_rm_bayes",
             id="exact_rm_bayes",
             statement="Exact world: reward-model accuracy is within 2 points of the Bayes accuracy",
-            value=round(100 * mt[f"{rm}_rm_acc"], 2),
-            anchor=f"≥ Bayes {100 * mt[f'{rm}_bayes']:.2f} − 2",
-            source="Bradley & Terry 1952",
-            uses=[f"{rm}_rm_acc", f"{rm}_bayes"],
-            expected_in=STANDARD,
-            passed=mt[f"{rm}_rm_acc"] >= mt[f"{rm}_bayes"] - 0.02,
         ),
-        overopt_claim(mt),
+        *(overopt_claim(mt, kind, models) for kind in OVEROPT),
     ]
-    if "ppo-max" in ab and "no-kl-penalty" in ab:
-        claims.append(
-            Claim(
-                id="ablation_kl_penalty",
-                statement=f"PPO-trick ablation over {seeds} seeds: without "
-                "the KL penalty the policy drifts further from π_ref",
-                value=f"{ab['no-kl-penalty']['kl']:.3f} vs {ab['ppo-max']['kl']:.3f}",
-                anchor="KL(no penalty) > KL(PPO-max) + 2 SE, ≥ 3 seeds",
-                source=PPO_MAX,
-                expected_in=STANDARD,
-                passed=seeds >= 3
-                and ab["no-kl-penalty"]["kl"]
-                > ab["ppo-max"]["kl"]
-                + 2 * math.hypot(ab["no-kl-penalty"]["kl_se"], ab["ppo-max"]["kl_se"]),
-            )
+    return claims + ablation_claims(ex)
+
+
+def rm_claim(c: ClaimBuilder, acc: str, bayes: str, *, id: str, statement: str) -> Claim:
+    """Reward-model expected accuracy (``acc``) at least the Bayes accuracy − 2 points."""
+    return c.on(
+        acc,
+        at_least(c.m[bayes] - 0.02),
+        id=id,
+        statement=statement,
+        value=round(100 * c.m[acc], 2),
+        anchor=f"≥ Bayes {100 * c.m[bayes]:.2f} − 2",
+        source=BT,
+        uses=[acc, bayes],
+    )
+
+
+def ablation_claims(ex: dict[str, Any]) -> list[Claim]:
+    """PPO-max against no KL penalty, if the ablation ran both (a table, not one metric)."""
+    ab = {r["config"]: r for r in ex["ablation"]}
+    if "ppo-max" not in ab or "no-kl-penalty" not in ab:
+        return []
+    seeds = min(r["seeds"] for r in ex["ablation"])
+    off, on = ab["no-kl-penalty"], ab["ppo-max"]
+    return [
+        Claim(
+            id="ablation_kl_penalty",
+            statement=f"PPO-trick ablation over {seeds} seeds: without "
+            "the KL penalty the policy drifts further from π_ref",
+            value=f"{off['kl']:.3f} vs {on['kl']:.3f}",
+            anchor="KL(no penalty) > KL(PPO-max) + 2 SE, ≥ 3 seeds",
+            source=PPO_MAX,
+            expected_in=STANDARD,
+            passed=seeds >= 3 and off["kl"] > on["kl"] + 2 * math.hypot(off["kl_se"], on["kl_se"]),
         )
-    return claims
+    ]
 
 
-def overopt_claim(mt: dict[str, float]) -> Claim:
-    """Gao et al.'s curve measured exactly: the proxy's KL-regularised optimum over a β sweep
-    (no step count or optimiser noise decides the outcome); PPO's trajectory is a metric."""
-    keys = ("gold_peak", "kl_at_peak", "gold_end", "kl_end", "proxy_at_peak", "proxy_end")
-    v = {k: mt.get(f"overopt_sweep_{k}", math.nan) for k in keys}
-    return Claim(
-        id="overoptimisation",
-        statement="Exact world, optimum of an imperfect reward model (300 pairs) over a KL "
-        "sweep: the gold reward rises then falls as KL grows while the proxy keeps rising",
+OVEROPT = {
+    "beta": (
+        "the KL-regularised optimum π ∝ π_ref·exp(proxy/β) over a β sweep",
+        "Gao et al. 2022 (scaling laws for reward-model overoptimisation), fig. 1b (RL)",
+    ),
+    "best_of_n": (
+        "best-of-n sampling under the proxy, n = 1 … 2²⁰",
+        "Gao et al. 2022, fig. 1a (best-of-n; KL = log n − (n − 1)/n)",
+    ),
+}
+MIN_FALL = 0.05  # and 2 SE across the imperfect reward models
+
+
+def overopt_claim(
+    mt: dict[str, float], kind: str, models: str = "imperfect reward models"
+) -> Claim:
+    """Gao et al.'s curve measured exactly, averaged over the imperfect reward models: the
+    mean gold reward at the largest KL against its peak (the fall paired per reward model)."""
+    keys = (
+        "gold_peak",
+        "kl_at_peak",
+        "gold_end",
+        "kl_end",
+        "proxy_at_peak",
+        "proxy_end",
+        "fall_se",
+    )
+    v = {k: mt[f"overopt_{kind}_{k}"] for k in keys}
+    fall = v["gold_peak"] - v["gold_end"]
+    what, source = OVEROPT[kind]
+    return ClaimBuilder(mt, expected_in=STANDARD).on(
+        f"overopt_{kind}_gold_end",
+        lambda _: fall > max(MIN_FALL, 2 * v["fall_se"]) and v["proxy_end"] > v["proxy_at_peak"],
+        id="overoptimisation" if kind == "beta" else f"overoptimisation_{kind}",
+        statement=f"Exact world, {models}, {what}: the gold reward rises then falls "
+        "as KL grows while the proxy keeps rising",
         value=f"gold {v['gold_peak']:.3f} at KL {v['kl_at_peak']:.2f} → {v['gold_end']:.3f} at "
-        f"KL {v['kl_end']:.2f}; proxy {v['proxy_at_peak']:.3f} → {v['proxy_end']:.3f}",
-        anchor="gold at the largest KL < peak gold − 0.05; proxy there > proxy at the peak",
-        source="Gao et al. 2022 (scaling laws for reward-model overoptimisation), fig. 1",
-        uses=[f"overopt_sweep_{k}" for k in keys],
-        expected_in=STANDARD,
-        passed=v["gold_end"] < v["gold_peak"] - 0.05 and v["proxy_end"] > v["proxy_at_peak"],
+        f"KL {v['kl_end']:.2f} (fall {fall:.3f} ± {v['fall_se']:.3f}); proxy "
+        f"{v['proxy_at_peak']:.3f} → {v['proxy_end']:.3f}",
+        anchor=f"gold fall > {MIN_FALL} and > 2 SE; proxy at the largest KL > proxy at the peak",
+        source=source,
+        uses=[f"overopt_{kind}_{k}" for k in keys],
     )
 
 
 def lm_claims(mt: dict[str, float], lmr: dict[str, Any]) -> list[Claim]:
+    c = ClaimBuilder(mt, expected_in=STANDARD)
     claims = [
-        Claim(
+        rm_claim(
+            c,
+            "lm_rm_acc",
+            "lm_bayes",
             id="lm_rm_bayes",
             statement="LM world: reward-model accuracy within 2 points of Bayes",
-            value=round(100 * mt["lm_rm_acc"], 2),
-            anchor=f"≥ Bayes {100 * mt['lm_bayes']:.2f} − 2",
-            source="Bradley & Terry 1952",
-            uses=["lm_rm_acc", "lm_bayes"],
-            expected_in=STANDARD,
-            passed=mt["lm_rm_acc"] >= mt["lm_bayes"] - 0.02,
         )
     ]
-    for r in lmr["rows"]:
-        if r["method"] == "SFT":
-            continue
-        k = f"lm_{r['method']}"
-        claims.append(
-            Claim(
-                id=f"lm_{r['method']}_beats_sft",
-                statement=f"LM world: {r['method']} raises the gold reward and beats the SFT model",
-                value=f"gain {r['gold_gain']:+.3f} ± {r['gain_se']:.3f}, "
-                f"win {100 * r['win_rate']:.1f}% "
-                f"[{100 * r['win_lo']:.1f}, {100 * r['win_hi']:.1f}]",
-                anchor="gain > 2 SE and win rate > 50%",
-                source="SLiC-HF (Zhao et al. 2023) tab. 1: 44.96% → 86.21%; DPO fig. 2",
-                uses=[f"{k}_gold_gain", f"{k}_win_rate"],
-                expected_in=STANDARD,
-                passed=r["gold_gain"] > 2 * r["gain_se"] and r["win_rate"] > 0.5,
-            )
-        )
-    return claims
+    return claims + [beats_sft(c, r) for r in lmr["rows"] if r["method"] != "SFT"]
+
+
+def beats_sft(c: ClaimBuilder, r: dict[str, Any]) -> Claim:
+    """A method's gold-reward gain over the SFT model (> 2 SE) and its win rate (> 50 %)."""
+    k = f"lm_{r['method']}"
+    return c.on(
+        f"{k}_gold_gain",
+        lambda v: v > 2 * r["gain_se"] and r["win_rate"] > 0.5,
+        id=f"{k}_beats_sft",
+        statement=f"LM world: {r['method']} raises the gold reward and beats the SFT model",
+        value=f"gain {r['gold_gain']:+.3f} ± {r['gain_se']:.3f}, "
+        f"win {100 * r['win_rate']:.1f}% [{100 * r['win_lo']:.1f}, {100 * r['win_hi']:.1f}]",
+        anchor="gain > 2 SE and win rate > 50%",
+        source="SLiC-HF (Zhao et al. 2023) tab. 1: 44.96% → 86.21%; DPO fig. 2",
+        uses=[f"{k}_gold_gain", f"{k}_win_rate"],
+    )

@@ -7,7 +7,7 @@ have a ``beta`` gets each β of the sweep in the exact world.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -88,7 +88,16 @@ class ExactConfig(ConfigSection):
     n_pairs: int = Field(
         default=300_000, ge=10, le=10_000_000, description="one epoch of DPO & co. (150 × 2000)"
     )
-    n_small_rm_pairs: int = Field(default=300, ge=10, le=10_000_000, description="imperfect RM")
+    n_small_rm_pairs: int = Field(
+        default=300, ge=10, le=10_000_000, description="pairs of each imperfect reward model"
+    )
+    n_proxies: int = Field(
+        default=8, ge=1, le=1000, description="imperfect reward models, each on its own pairs"
+    )
+    proxy: Literal["bag-of-tokens", "table"] = Field(
+        default="bag-of-tokens",
+        description="the imperfect reward models' class (a table holds the gold exactly)",
+    )
     n_test_pairs: int = Field(default=20_000, ge=10, le=10_000_000)
     rm: dict[str, Any] = Field(
         default_factory=lambda: {"steps": 150, "lr": 0.05, "batch_size": 2000},
@@ -125,12 +134,15 @@ class LMConfig(ConfigSection):
     prompt_len: int = Field(default=24, ge=1, le=100)
     new_tokens: int = Field(default=16, ge=1, le=100)
     n_pairs: int = Field(
-        default=6000, ge=4, le=1_000_000, description="1,500 left the RM 8.7 points under Bayes"
+        default=12_000,
+        ge=4,
+        le=1_000_000,
+        description="6,000 left the reward model 2.5 points under Bayes, 1,500 8.7",
     )
     n_test_pairs: int = Field(default=1000, ge=4, le=1_000_000)
     n_eval: int = Field(default=256, ge=4, le=1_000_000, description="held-out prompts")
     rm: dict[str, Any] = Field(
-        default_factory=lambda: {"steps": 94, "lr": 3e-4, "batch_size": 64, "grad_clip": 1.0},
+        default_factory=lambda: {"steps": 188, "lr": 3e-4, "batch_size": 64, "grad_clip": 1.0},
         description="one epoch of the pairs: more epochs fit the label noise",
     )
     methods: MethodOptions = Field(default_factory=_lm_methods)
@@ -155,6 +167,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "sft_steps": 20,
             "n_pairs": 500,
             "n_small_rm_pairs": 50,
+            "n_proxies": 2,
             "n_test_pairs": 200,
             "rm": {"steps": 10, "lr": 0.05, "batch_size": 200},
             "betas": [0.5, 1.0],

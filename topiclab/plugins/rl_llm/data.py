@@ -29,7 +29,8 @@ def exact_world(cfg: ExactConfig, seed: int) -> X.ExactWorld:
 
 def exact_data(cfg: ExactConfig, seed: int) -> dict[str, Any]:
     """π_ref fitted to a noisy demonstrator's samples; pairs for DPO & co. and the reward
-    model, for a small (imperfect) reward model, and held out for accuracy."""
+    model, for the imperfect reward models (``n_proxies`` × ``n_small_rm_pairs``), and held
+    out for accuracy."""
     world = exact_world(cfg, seed)
     g = torch.Generator().manual_seed(seed + 1)
     demo = X.demonstrator(world, cfg.demo_scale, seed + 2)
@@ -38,7 +39,7 @@ def exact_data(cfg: ExactConfig, seed: int) -> dict[str, Any]:
     sets = {}
     for name, n in (
         ("pairs", cfg.n_pairs),
-        ("small_rm_pairs", cfg.n_small_rm_pairs),
+        ("small_rm_pairs", cfg.n_small_rm_pairs * cfg.n_proxies),
         ("test_pairs", cfg.n_test_pairs),
     ):
         pairs, _ = X.preference_pairs(world, ref, n, g)

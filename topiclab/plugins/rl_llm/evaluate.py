@@ -33,6 +33,10 @@ from topiclab.plugins.rl_llm.figures import topic_figures
 # the monitored iterations of the over-optimisation run (the others lack gold/proxy)
 OVEROPT_COLUMNS = ("step", "gold", "proxy", "kl_exact", "score", "kl", "beta")
 FRONTIER_BETAS = [float(b) for b in np.geomspace(0.05, 50, 60)]
+# over-optimisation: down to β = 0.005 and best of 2²⁰, where the proxy's optimum is its argmax
+OVEROPT_BETAS = [float(b) for b in np.geomspace(0.005, 50, 60)]
+BEST_OF_N = [2**i for i in range(21)]
+SWEEP_COLUMNS = ("sweep", "beta", "n", "kl", "kl_formula", "gold", "gold_se", "proxy")
 
 
 def mean_se(x: Tensor | np.ndarray | list[float]) -> tuple[float, float]:
@@ -99,9 +103,7 @@ def exact_eval(cfg: ExactConfig, seed: int, data_path: str, train_path: str) -> 
         with torch.no_grad():
             sc = P.scalar_scores(rm, tp.chosen, 1), P.scalar_scores(rm, tp.rejected, 1)
         rms[name] = rm_accuracy(*sc, world.reward(tp.chosen), world.reward(tp.rejected))
-    small = world.new_scalar()
-    small.load_state_dict(t["rms"]["small_rm"])
-    sweep = world.proxy_sweep(ref_logp, world.scalar_table(small), FRONTIER_BETAS)
+    rms["proxy"], sweeps = proxy_results(cfg, world, ref_logp, t["proxies"], tp)
     pairs = P.Pairs(**d["pairs"])
     with torch.no_grad():
         lw, ll = (
@@ -115,10 +117,31 @@ def exact_eval(cfg: ExactConfig, seed: int, data_path: str, train_path: str) -> 
         "ref": world.measure(ref_logp, ref_logp),
         "dpo_init_loss": float(P.dpo_loss(lw, ll, lw, ll, 1.0).mean()),
         "overopt": t["histories"].get("overopt", []),
-        "overopt_sweep": sweep,
+        "overopt_sweeps": sweeps,
+        "overopt_mean": {kind: mean_curve(curves) for kind, curves in sweeps.items()},
         "ablation": ablation_rows(cfg, world, ref_logp, t),
         "ppo_first": ppo_first(t["histories"]),
         "errors": t["errors"],
+    }
+
+
+def proxy_results(
+    cfg: ExactConfig, world: X.ExactWorld, ref_logp: Tensor, states: list[Any], tp: P.Pairs
+) -> tuple[dict[str, float], dict[str, list[list[dict[str, float]]]]]:
+    """The imperfect reward models' mean held-out accuracy (and Bayes), and each one's exact
+    β sweep and best-of-n sweep."""
+    accs, tables = [], []
+    for state in states:
+        proxy = world.new_proxy(cfg.proxy)
+        proxy.load_state_dict(state)
+        with torch.no_grad():
+            sc = P.scalar_scores(proxy, tp.chosen, 1), P.scalar_scores(proxy, tp.rejected, 1)
+        accs.append(rm_accuracy(*sc, world.reward(tp.chosen), world.reward(tp.rejected)))
+        tables.append(world.scalar_table(proxy))
+    acc = {k: float(np.mean([a[k] for a in accs])) for k in ("accuracy", "bayes")}
+    return acc, {
+        "beta": [world.proxy_sweep(ref_logp, tb, OVEROPT_BETAS) for tb in tables],
+        "best_of_n": [world.best_of_n_sweep(ref_logp, tb, BEST_OF_N) for tb in tables],
     }
 
 
@@ -253,7 +276,8 @@ def metrics_of(ex: dict[str, Any], lmr: dict[str, Any], cfg: RLLLMConfig) -> dic
             "overopt_proxy_at_peak": proxy[peak],
             "overopt_proxy_final": proxy[-1],
         }
-    mt |= sweep_metrics(ex["overopt_sweep"])
+    for kind, curves in ex["overopt_sweeps"].items():
+        mt |= sweep_metrics(kind, curves)
     for run in ex["errors"]:  # a failed method's claims read NaN: they fail, and say why
         key, _, b = run.partition("@")
         tag = f"exact_{key}" + (f"_b{float(b):g}" if b else "")
@@ -262,18 +286,33 @@ def metrics_of(ex: dict[str, Any], lmr: dict[str, Any], cfg: RLLLMConfig) -> dic
     return mt
 
 
-def sweep_metrics(sweep: list[dict[str, float]]) -> dict[str, float]:
-    """The proxy-optimum sweep's peak gold (and its KL and proxy) against the gold and proxy
-    at the largest KL, the end of the curve."""
-    peak = max(sweep, key=lambda r: r["gold"])
-    end = sweep[-1]
+def mean_curve(curves: list[list[dict[str, float]]]) -> list[dict[str, float]]:
+    """The imperfect reward models' sweeps, point by point (same β or n): means and the gold
+    reward's SE across reward models."""
+    out = []
+    for points in zip(*curves, strict=True):
+        gold = [p["gold"] for p in points]
+        row = {k: float(np.mean([p[k] for p in points])) for k in points[0]}
+        out.append(row | {"gold_se": mean_se(gold)[1]})
+    return out
+
+
+def sweep_metrics(kind: str, curves: list[list[dict[str, float]]]) -> dict[str, float]:
+    """Over-optimisation along one sweep (KL growing along each curve): the mean gold
+    reward's peak against its value at the largest KL, the fall's SE across reward models
+    (paired: each model's gold at the end minus at the peak), and the mean proxy at both."""
+    mean = mean_curve(curves)
+    i = int(np.argmax([r["gold"] for r in mean]))
+    fall_se = mean_se([c[-1]["gold"] - c[i]["gold"] for c in curves])[1]
+    peak, end = mean[i], mean[-1]
     return {
-        "overopt_sweep_gold_peak": peak["gold"],
-        "overopt_sweep_kl_at_peak": peak["kl"],
-        "overopt_sweep_proxy_at_peak": peak["proxy"],
-        "overopt_sweep_gold_end": end["gold"],
-        "overopt_sweep_kl_end": end["kl"],
-        "overopt_sweep_proxy_end": end["proxy"],
+        f"overopt_{kind}_gold_peak": peak["gold"],
+        f"overopt_{kind}_kl_at_peak": peak["kl"],
+        f"overopt_{kind}_proxy_at_peak": peak["proxy"],
+        f"overopt_{kind}_gold_end": end["gold"],
+        f"overopt_{kind}_kl_end": end["kl"],
+        f"overopt_{kind}_proxy_end": end["proxy"],
+        f"overopt_{kind}_fall_se": fall_se,
     }
 
 
@@ -296,7 +335,12 @@ def evaluate(
     if ex["overopt"]:
         rows = [{k: h.get(k) for k in OVEROPT_COLUMNS} for h in ex["overopt"] if "gold" in h]
         tables["overoptimisation"] = ctx.write_table("overoptimisation.csv", rows)
-    tables["overopt_sweep"] = ctx.write_table("overopt_sweep.csv", ex["overopt_sweep"])
+    sweep_rows = [
+        {k: ({"sweep": kind} | row).get(k) for k in SWEEP_COLUMNS}
+        for kind, curve in ex["overopt_mean"].items()
+        for row in curve
+    ]
+    tables["overopt_sweep"] = ctx.write_table("overopt_sweep.csv", sweep_rows)
     errors = {f"exact/{k}": v for k, v in ex["errors"].items()}
     errors |= {f"lm/{k}": v for k, v in lmr["errors"].items()}
     return StageResult(

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 
 from topiclab.core.topic import StageContext
 
@@ -23,8 +24,7 @@ def topic_figures(
         "ablation": ablation(ctx, ex["ablation"]),
         "lm_gold": lm_gold(ctx, lmr["rows"]),
     }
-    if ex["overopt"]:
-        figs["overoptimisation"] = overopt(ctx, ex["overopt"])
+    figs["overoptimisation"] = overopt(ctx, ex)
     return figs
 
 
@@ -74,18 +74,30 @@ def frontier(ctx: StageContext, ex: dict[str, Any]) -> str:
     return _save(ctx, fig, "frontier")
 
 
-def overopt(ctx: StageContext, hist: list[dict[str, float]]) -> str:
-    rows = [h for h in hist if "gold" in h]
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    kl = [h["kl_exact"] for h in rows]
-    ax.plot(kl, [h["gold"] for h in rows], "o-", label="gold reward")
-    ax.plot(kl, [h["proxy"] for h in rows], "s--", label="proxy (imperfect reward model)")
-    ax.set(
-        xlabel="KL(π ‖ π_ref) during PPO",
-        ylabel="expected reward (exact)",
-        title="Over-optimisation against an imperfect reward model",
+def overopt(ctx: StageContext, ex: dict[str, Any]) -> str:
+    """Gold (mean ± SE over the imperfect reward models) and proxy reward against KL for the
+    β sweep and best-of-n, and PPO's trajectory against the first reward model."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+    for kind, m in ex["overopt_mean"].items():
+        kl = [r["kl"] for r in m]
+        gold = np.array([r["gold"] for r in m])
+        se = np.array([r["gold_se"] for r in m])
+        a1.plot(kl, gold, ".-", label=f"{kind}: gold")
+        a1.fill_between(kl, gold - se, gold + se, alpha=0.2)
+        a2.plot(kl, [r["proxy"] for r in m], ".--", label=f"{kind}: proxy")
+    rows = [h for h in ex["overopt"] if "gold" in h]
+    if rows:
+        a1.plot([h["kl_exact"] for h in rows], [h["gold"] for h in rows], "k+", label="PPO: gold")
+        a2.plot([h["kl_exact"] for h in rows], [h["proxy"] for h in rows], "k+", label="PPO: proxy")
+    a1.set(
+        xlabel="KL(π ‖ π_ref) (exact)",
+        ylabel="gold reward (exact)",
+        title="Gold reward (mean ± SE over reward models)",
     )
-    ax.legend(fontsize=8)
+    a2.set(xlabel="KL(π ‖ π_ref) (exact)", ylabel="proxy reward", title="Proxy reward")
+    a1.legend(fontsize=7)
+    a2.legend(fontsize=7)
+    fig.suptitle("Over-optimisation of imperfect reward models (exact world)")
     return _save(ctx, fig, "overoptimisation")
 
 

@@ -3,7 +3,7 @@
     from topiclab.plugins.rl_llm.train import train
     result = train(ctx, cfg, data)     # files: exact_train.pt, lm_train.pt; data: errors
 
-Exact world: reward models (a good one, a small imperfect one), each method at each β of the
+Exact world: reward models (a good one, ``n_proxies`` imperfect ones), each method at each β of the
 sweep (PPO on the gold reward), PPO against the imperfect reward model (over-optimisation), and
 the PPO-trick ablation over seeds. Language-model world: a reward model, then each method from
 the SFT model (PPO against the reward model). A method that raises (a diverged loss) is recorded
@@ -85,19 +85,26 @@ def train_exact(ctx: StageContext, cfg: ExactConfig, seed: int, path: str) -> di
             **kw,
         )
 
-    # the reward model sees the same pairs as DPO & co.; the small one 300 pairs (imperfect)
-    for name, pairs in (("rm", "pairs"), ("small_rm", "small_rm_pairs")):
-        rm = world.new_scalar()
-        prob = P.PreferenceProblem(
-            policy=ref, reference=ref, prompt_len=1, pairs=P.Pairs(**d[pairs]), reward_model=rm
+    # the reward model sees the same pairs as DPO & co. (one epoch)
+    good = world.new_scalar()
+    fit_rm(ctx, cfg.rm, P.Pairs(**d["pairs"]), good, "exact/rm/rm")
+    out["rms"]["rm"] = good.state_dict()
+    # the imperfect reward models: each on its own n_small_rm_pairs pairs
+    small_pairs, n = P.Pairs(**d["small_rm_pairs"]), cfg.n_small_rm_pairs
+    out["proxies"] = []
+    for i in range(cfg.n_proxies):
+        chunk = slice(i * n, (i + 1) * n)
+        model = world.new_proxy(cfg.proxy)
+        fit_rm(
+            ctx,
+            cfg.rm,
+            P.Pairs(small_pairs.chosen[chunk], small_pairs.rejected[chunk]),
+            model,
+            f"exact/rm/proxy{i}",
         )
-        _, err = fit_isolated(ctx, "reward-model", cfg.rm, prob, f"exact/rm/{name}")
-        if err:
-            raise RuntimeError(f"exact-world reward model ({name}) failed: {err}")
-        out["rms"][name] = rm.requires_grad_(False).state_dict()
-    good, small = world.new_scalar(), world.new_scalar()
-    good.load_state_dict(out["rms"]["rm"])
-    small.load_state_dict(out["rms"]["small_rm"])
+        out["proxies"].append(model.state_dict())
+    small = world.new_proxy(cfg.proxy)
+    small.load_state_dict(out["proxies"][0])
 
     for beta in cfg.betas:
         for key, opts in cfg.methods.items():
@@ -108,8 +115,8 @@ def train_exact(ctx: StageContext, cfg: ExactConfig, seed: int, path: str) -> di
             options = opts | ({"beta": beta} if uses_beta(ctx, key) else {})
             _record(out, run, fit_isolated(ctx, key, options, prob, f"exact/{run}"), prob.policy)
 
-    # Over-optimisation: PPO with a small β against the imperfect reward model, measured on
-    # the exact gold and proxy rewards as it trains (Gao et al. 2022).
+    # Over-optimisation: PPO with a small β against the first imperfect reward model, measured
+    # on the exact gold and proxy rewards as it trains (Gao et al. 2022).
     proxy = world.scalar_table(small)
     ref_logp = world.logp(ref)
 
@@ -137,6 +144,17 @@ def train_exact(ctx: StageContext, cfg: ExactConfig, seed: int, path: str) -> di
             options = cfg.ablation_base | delta | {"seed": seed + s}
             _record(out, run, fit_isolated(ctx, "ppo", options, prob, f"exact/{run}"), prob.policy)
     return out
+
+
+def fit_rm(
+    ctx: StageContext, options: dict[str, Any], pairs: P.Pairs, rm: nn.Module, run: str
+) -> None:
+    """Fits ``rm`` in place (Bradley–Terry on ``pairs``); the topic cannot go on without it."""
+    prob = P.PreferenceProblem(policy=rm, reference=rm, prompt_len=1, pairs=pairs, reward_model=rm)
+    _, err = fit_isolated(ctx, "reward-model", options, prob, run)
+    if err:
+        raise RuntimeError(f"exact-world reward model ({run}) failed: {err}")
+    rm.requires_grad_(False)
 
 
 def _record(out: dict[str, Any], run: str, fitted: Fitted, policy: nn.Module) -> None:
