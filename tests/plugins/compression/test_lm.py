@@ -155,7 +155,12 @@ def test_every_damaged_header_byte_is_refused_or_harmless(model_file: Path) -> N
                 assert "\n" not in str(e)
 
 
-def test_llama_topic_model_not_trained_yet_is_one_line(tmp_path: Path, capsys) -> None:
+def test_llama_topic_model_not_trained_yet_is_one_line(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A home of its own: other tests of the session (a suite with compression) train llama
+    # quick in the shared one.
+    monkeypatch.setenv("TOPICLAB_HOME", str(tmp_path / "home"))
     src = tmp_path / "a.txt"
     src.write_bytes(b"abc")
     err = refusal(capsys, cli.compress_cmd, src, "llama:quick", None, False, 1)
