@@ -39,7 +39,7 @@ from topiclab.app.preflight import (
 )
 from topiclab.app.signals import Stopped, raise_on_sigterm
 from topiclab.app.summary import entries_from, finish_run, print_summary
-from topiclab.core.errors import TopiclabError
+from topiclab.core.errors import DiskFullError, TopiclabError
 
 app = typer.Typer(
     cls=PluginCommandsGroup,  # adds plugins' commands (topiclab_register_commands)
@@ -331,6 +331,8 @@ def _execute(
             except SuiteFailed as exc:
                 err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
                 return target, log, True, started
+            except DiskFullError:
+                raise  # one line from main(); the index cannot be written either
             except Exception as exc:
                 line = f"{keys[0]} failed: {type(exc).__name__}: {exc}".splitlines()[0]
                 err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
