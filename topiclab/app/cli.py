@@ -387,7 +387,8 @@ def ui(
     """Start a Prefect server and the MLflow UI on 127.0.0.1; Ctrl-C stops both.
 
     While it runs, `topiclab run` uses this Prefect server instead of starting one (faster,
-    and runs show up in the UI). Example: topiclab ui --mlflow-port 5001
+    and runs show up in the UI); it records both URLs in $TOPICLAB_HOME/ui.json, where runs
+    read their MLflow links. Example: topiclab ui --mlflow-port 5001
     """
     from topiclab.app.prefect_api import ui_port
     from topiclab.app.servers import run_uis

@@ -15,7 +15,9 @@ Why not Prefect's own temporary server: it is a child in the CLI's process group
 ``timeout`` kills it together with the CLI, and the flow engine then retries its API calls for
 minutes. The server started here lives in its own session (group signals do not reach it),
 is stopped when the run ends, and gets ``PR_SET_PDEATHSIG`` so that a SIGKILLed CLI takes it
-along instead of leaving a 250 MB orphan.
+along instead of leaving a 250 MB orphan. Two runs starting servers on one fresh home take
+turns (a lock in ``$PREFECT_HOME``) until each is healthy: both would migrate one
+``prefect.db`` at once otherwise.
 """
 
 from __future__ import annotations
