@@ -78,3 +78,74 @@ def test_run_uses_the_running_server(tmp_path: Path, prefect_server: str) -> Non
     assert f"Prefect: {prefect_server} (PREFECT_API_URL)" in proc.stdout
     assert not (Path(env["TOPICLAB_HOME"]) / "logs" / "prefect-server.log").exists()
     print(f"quick ridge run against a running server: {seconds:.1f} s wall")
+
+
+def lock_is_held(path: Path) -> bool:
+    """Whether another open file description of ``path`` can take the flock now."""
+    import fcntl
+    import os
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_own_server_sets_up_its_database_under_a_lock(monkeypatch, tmp_path: Path) -> None:
+    """Two runs on a fresh home must not migrate one prefect.db at once: the lock is held
+    from the server's start until it is healthy (migrated), and released before the run."""
+    import subprocess
+    import sys
+
+    from topiclab.app import prefect_api as api
+
+    monkeypatch.setenv("TOPICLAB_HOME", str(tmp_path))
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(unused_port()))
+    seen: list[str] = []
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+
+    def start(log: Path) -> tuple[subprocess.Popen[bytes], str]:
+        seen.append("start")
+        return proc, "u"
+
+    def wait(p: object, u: str, log: Path) -> None:
+        seen.append(f"healthy {lock_is_held(api.setup_lock())}")
+
+    monkeypatch.setattr(api, "start_server", start)
+    monkeypatch.setattr(api, "wait_healthy", wait)
+    monkeypatch.setattr(api, "stop_server", lambda p: seen.append("stop"))
+    with api.prefect_api() as found:
+        seen.append(f"run {lock_is_held(api.setup_lock())}")
+    assert found.url == "u" and found.pid == proc.pid
+    assert seen == ["start", "healthy True", "run False", "stop"]
+    assert api.setup_lock() == tmp_path / "prefect" / ".server-setup.lock"
+    proc.wait()
+
+
+def test_a_server_that_died_of_its_database_says_why(monkeypatch, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    log = tmp_path / "prefect-server.log"
+    log.write_text(
+        "Traceback (most recent call last):\n  ...\n"
+        'sqlite3.DatabaseError: malformed database schema (x) - near "(": syntax error\n'
+        "\nThe above exception was the direct cause of the following exception:\n  ...\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    proc.wait()
+    with pytest.raises(TopiclabError) as caught:
+        wait_healthy(proc, f"http://127.0.0.1:{unused_port()}/api", log)
+    line = str(caught.value)
+    assert "\n" not in line and "exited with code 3: sqlite3.DatabaseError: malformed" in line
+    assert f"move {tmp_path / 'prefect' / 'prefect.db'} aside to start afresh; see {log}" in line
+    log.write_text("something else\n")
+    with pytest.raises(TopiclabError, match=r"exited with code 3; see "):
+        wait_healthy(proc, f"http://127.0.0.1:{unused_port()}/api", log)

@@ -247,3 +247,39 @@ def test_saved_figures_are_cropped_to_their_labels(tmp_path):
     with figure_defaults():
         _, width = save(tmp_path / "tight.png")
     assert width > 200  # the canvas grew to hold it
+
+
+def test_a_full_disk_leaves_the_old_pages_whole_and_says_where(tmp_path, monkeypatch):
+    """ENOSPC part-way through a page: one error naming the folder, the previous page intact,
+    no half-written file or temporary left (the real fault: a cut report.html, empty index.md)."""
+    import errno
+    import shutil
+
+    import pytest
+
+    from topiclab.core.errors import DiskFullError
+    from topiclab.core.outputs import publish_topic
+
+    ctx = context(tmp_path)
+    ctx.workdir.mkdir()
+    report = render_topic_report(Tiny(), ctx, StageResult(), StageResult(), StageResult())
+    out = tmp_path / "out"
+    publish_topic(out, "tiny", "quick", StageResult(), report, {"runs": {}, "urls": {}}, 1.0)
+    write_index(out, [{"topic": "tiny", "status": "ok", "report": True}])
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def full(path, text, *args, **kwargs):
+        with open(path, "w") as fh:
+            fh.write(text[:100])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_copy(source, target, *args, **kwargs):
+        full(target, Path(source).read_text())
+
+    monkeypatch.setattr(Path, "write_text", full)
+    monkeypatch.setattr(shutil, "copyfile", full_copy)
+    with pytest.raises(DiskFullError, match=f"no space left on device in '{out}'"):
+        write_index(out, [{"topic": "tiny", "status": "failed"}])
+    with pytest.raises(DiskFullError, match=f"in '{out / 'tiny'}'"):
+        publish_topic(out, "tiny", "quick", StageResult(), report, {"runs": {}, "urls": {}}, 2.0)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

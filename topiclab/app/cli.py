@@ -39,7 +39,7 @@ from topiclab.app.preflight import (
 )
 from topiclab.app.signals import Stopped, raise_on_sigterm
 from topiclab.app.summary import entries_from, finish_run, print_summary
-from topiclab.core.errors import TopiclabError
+from topiclab.core.errors import DiskFullError, TopiclabError
 
 app = typer.Typer(
     cls=PluginCommandsGroup,  # adds plugins' commands (topiclab_register_commands)
@@ -331,6 +331,8 @@ def _execute(
             except SuiteFailed as exc:
                 err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
                 return target, log, True, started
+            except DiskFullError:
+                raise  # one line from main(); the index cannot be written either
             except Exception as exc:
                 line = f"{keys[0]} failed: {type(exc).__name__}: {exc}".splitlines()[0]
                 err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
@@ -385,7 +387,8 @@ def ui(
     """Start a Prefect server and the MLflow UI on 127.0.0.1; Ctrl-C stops both.
 
     While it runs, `topiclab run` uses this Prefect server instead of starting one (faster,
-    and runs show up in the UI). Example: topiclab ui --mlflow-port 5001
+    and runs show up in the UI); it records both URLs in $TOPICLAB_HOME/ui.json, where runs
+    read their MLflow links. Example: topiclab ui --mlflow-port 5001
     """
     from topiclab.app.prefect_api import ui_port
     from topiclab.app.servers import run_uis

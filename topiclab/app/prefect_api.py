@@ -15,7 +15,9 @@ Why not Prefect's own temporary server: it is a child in the CLI's process group
 ``timeout`` kills it together with the CLI, and the flow engine then retries its API calls for
 minutes. The server started here lives in its own session (group signals do not reach it),
 is stopped when the run ends, and gets ``PR_SET_PDEATHSIG`` so that a SIGKILLed CLI takes it
-along instead of leaving a 250 MB orphan.
+along instead of leaving a 250 MB orphan. Two runs starting servers on one fresh home take
+turns (a lock in ``$PREFECT_HOME``) until each is healthy: both would migrate one
+``prefect.db`` at once otherwise.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pathlib import Path
 from topiclab.app.servers import die_with_parent, healthy
 from topiclab.core.environment import topiclab_home
 from topiclab.core.errors import TopiclabError
+from topiclab.core.locks import file_lock
 
 DEFAULT_PORT = 4200
 
@@ -129,12 +132,31 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while not healthy(f"{url}/health"):
         if proc.poll() is not None:
-            raise TopiclabError(f"the Prefect server exited with code {proc.returncode}; see {log}")
+            raise TopiclabError(
+                f"the Prefect server exited with code {proc.returncode}{log_cause(log)}; see {log}"
+            )
         if time.monotonic() > deadline:
             raise TopiclabError(
                 f"the Prefect server was not healthy after {timeout:.0f} s; see {log}"
             )
         time.sleep(0.1)
+
+
+# Database faults a server log ends with, and what the user can do about them.
+DB_FAULTS = ("malformed database schema", "database disk image is malformed", "duplicate column")
+
+
+def log_cause(log: Path, lines: int = 40) -> str:
+    """``": <the exception line>; <remedy>"`` when the log's tail names a database fault."""
+    try:
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    for line in reversed(tail):
+        if any(fault in line for fault in DB_FAULTS):
+            db = Path(os.environ.get("PREFECT_HOME") or "$PREFECT_HOME") / "prefect.db"
+            return f": {line.strip()}; move {db} aside to start afresh"
+    return ""
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
@@ -176,12 +198,23 @@ def prefect_api() -> Iterator[PrefectApi]:
         return
     log = topiclab_home() / "logs" / "prefect-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    proc, url = start_server(log)
+    proc: subprocess.Popen[bytes] | None = None
     try:
-        wait_healthy(proc, url, log)
+        # A fresh server creates and migrates $PREFECT_HOME/prefect.db at start-up; two at once
+        # on one home collide ("duplicate column name"). Healthy means migrated: let go then.
+        with file_lock(setup_lock()):
+            proc, url = start_server(log)
+            wait_healthy(proc, url, log)
         yield PrefectApi(url, "own server", proc.pid)
     finally:
-        stop_server(proc)
+        if proc is not None:
+            stop_server(proc)
+
+
+def setup_lock() -> Path:
+    """The lock a temporary server holds while it sets up its database in ``PREFECT_HOME``."""
+    prefect_home = os.environ.get("PREFECT_HOME") or str(topiclab_home() / "prefect")
+    return Path(prefect_home).expanduser() / ".server-setup.lock"
 
 
 @contextmanager

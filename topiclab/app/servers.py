@@ -246,7 +246,9 @@ def local_servers(prefect_port: int = 4200, mlflow_port: int = 5000) -> Iterator
 
 def run_uis(prefect_port: int, mlflow_port: int, console: Any) -> None:
     console.print("starting the Prefect server and the MLflow UI (about 15-30 s)...")
-    with local_servers(prefect_port, mlflow_port) as urls:
+    from topiclab.core.uis import ui_record
+
+    with local_servers(prefect_port, mlflow_port) as urls, ui_record(urls):
         console.print(f"Prefect UI: {urls['prefect']}\nMLflow UI:  {urls['mlflow']}")
         console.print(
             f"To send runs to this Prefect server: export PREFECT_API_URL="

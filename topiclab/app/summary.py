@@ -47,10 +47,7 @@ def print_summary(
     out.print(
         f"tracking: {public_url(os.environ.get('MLFLOW_TRACKING_URI', default_tracking_uri()))}"
     )
-    out.print(
-        "UIs:      topiclab ui  (Prefect http://127.0.0.1:4200, MLflow http://127.0.0.1:5000)",
-        soft_wrap=True,
-    )
+    out.print(f"UIs:      topiclab ui  ({ui_links()})", soft_wrap=True)
     index = out_dir / "index.html"
     if index.exists():
         out.print(f"index:    {index.as_uri()}", soft_wrap=True)
@@ -90,6 +87,15 @@ def entries_from(
                 raise
             entries.append({"topic": key, "status": "unreadable", "error": str(exc)})
     return entries
+
+
+def ui_links() -> str:
+    """Where ``topiclab ui`` serves this home: as it recorded, else where it would."""
+    from topiclab.app.prefect_api import ui_port
+    from topiclab.core.uis import mlflow_ui_base, running_ui
+
+    prefect = running_ui().get("prefect") or f"http://127.0.0.1:{ui_port()}"
+    return f"Prefect {prefect}, MLflow {public_url(mlflow_ui_base())}"
 
 
 def finish_run(out: Console, target: Path, keys: list[str], started: float, log: Path) -> None:

@@ -41,3 +41,7 @@ class PluginLoadError(TopiclabError):
 
 class ResultsError(TopiclabError):
     """A results file (``metrics.json``) that cannot be read or has the wrong shape."""
+
+
+class DiskFullError(TopiclabError):
+    """A results file could not be written: its folder's disk is full (``ENOSPC``)."""

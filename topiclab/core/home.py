@@ -12,12 +12,12 @@ across invocations (the CLI, the Prefect UI's runs under ``$TOPICLAB_HOME/result
 from __future__ import annotations
 
 import html
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from topiclab.core.errors import ResultsError
+from topiclab.core.files import write_text
 from topiclab.core.outputs import home_of, read_links
 from topiclab.core.report import CSS, md_table, read_metrics
 
@@ -148,9 +148,7 @@ def write_home(root: Path) -> Path:
     replaced whole, so two runs finishing at once never leave a half-written page."""
     rows = home_rows(root)
     for name, text in (("index.html", home_html(rows, root)), ("index.md", home_markdown(rows))):
-        tmp = root / f".{name}.{os.getpid()}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(root / name)
+        write_text(root / name, text)
     return root / "index.html"
 
 

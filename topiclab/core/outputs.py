@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from topiclab.core.errors import ConfigError
+from topiclab.core.files import copy_file, write_text
 from topiclab.core.hookspecs import Links
 from topiclab.core.topic import StageResult, check_claims
 
@@ -137,7 +138,7 @@ def publish_topic(
     target.mkdir(parents=True, exist_ok=True)
     for name in ("report.html", "report.md"):
         if name in report.files:
-            shutil.copyfile(report.files[name], target / name)
+            copy_file(report.files[name], target / name)
     if "figures" in report.files:
         shutil.copytree(report.files["figures"], target / "figures", dirs_exist_ok=True)
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -152,11 +153,7 @@ def publish_topic(
         "finished_at": finished,
         **(extra or {}),
     }
-    path = target / "metrics.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(dumps_strict(payload))
-    tmp.replace(path)
-    return path
+    return write_text(target / "metrics.json", dumps_strict(payload))
 
 
 def _fill_header(

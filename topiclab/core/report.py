@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import markdown as md
 
+from topiclab.core.files import write_text
 from topiclab.core.topic import Claim, StageContext, StageResult, verdict
 
 if TYPE_CHECKING:
@@ -296,10 +297,10 @@ def fill_run_header(report_dir: Path, header: str) -> None:
     ``report.html`` of ``report_dir`` (a published copy: the cached stage stays as it was)."""
     md_path, html_path = report_dir / "report.md", report_dir / "report.html"
     if md_path.exists():
-        md_path.write_text(md_path.read_text().replace(RUN_HEADER, header, 1))
+        write_text(md_path, md_path.read_text().replace(RUN_HEADER, header, 1))
     if html_path.exists():
         block = f'<div class="run-header">{md.markdown(header)}</div>'
-        html_path.write_text(html_path.read_text().replace(RUN_HEADER, block, 1))
+        write_text(html_path, html_path.read_text().replace(RUN_HEADER, block, 1))
 
 
 def render_topic_report(
@@ -321,9 +322,9 @@ def render_topic_report(
         links[name] = f"figures/{target.name}"
     text = topic_markdown(topic, ctx, evaluation, links, captions)
     report_md = ctx.path("report.md")
-    report_md.write_text(text)
+    write_text(report_md, text)
     report_html = ctx.path("report.html")
-    report_html.write_text(markdown_to_html(text, topic.title, base=ctx.workdir))
+    write_text(report_html, markdown_to_html(text, topic.title, base=ctx.workdir))
     return StageResult(
         files={
             "report.md": str(report_md),
@@ -361,8 +362,8 @@ def write_index(out_dir: Path, entries: list[dict[str, Any]]) -> Path:
         + md_table(["topic", "status", "claims confirmed", "seconds", "report", "error"], rows)
         + "\n"
     )
-    (out_dir / "index.md").write_text(text.replace("report.html)", "report.md)"))
-    (out_dir / "index.html").write_text(markdown_to_html(text, "topiclab results"))
+    write_text(out_dir / "index.md", text.replace("report.html)", "report.md)"))
+    write_text(out_dir / "index.html", markdown_to_html(text, "topiclab results"))
     return out_dir / "index.html"
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from topiclab.core.environment import default_artifact_root
 from topiclab.core.hookspecs import RunInfo
 from topiclab.core.secrets import public_url, redact
+from topiclab.core.uis import mlflow_ui_base
 from topiclab.plugins.mlflow_tracker.owners import owner_tags
 from topiclab.plugins.mlflow_tracker.store import is_server, tracking_uri
 
@@ -52,9 +53,7 @@ def experiment_id(client: Any, topic: str) -> str:
 
 def ui_base() -> str:
     uri = tracking_uri()
-    base = (
-        uri if is_server(uri) else os.environ.get("TOPICLAB_MLFLOW_UI_URL", "http://127.0.0.1:5000")
-    )
+    base = uri if is_server(uri) else mlflow_ui_base()  # a local store: the UI that reads it
     return public_url(base).rstrip("/")  # links are shown to people: no user:password@
 
 
