@@ -18,7 +18,7 @@ for key, value in {
     "PREFECT_HOME": str(_HOME / "prefect"),
     "PREFECT_LOCAL_STORAGE_PATH": str(_HOME / "prefect" / "storage"),
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",  # two test workers on 2 cores
     "DO_NOT_TRACK": "true",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_TRACKING_URI": f"sqlite:///{_HOME / 'mlflow.db'}",
