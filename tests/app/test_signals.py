@@ -97,7 +97,7 @@ def test_signal_to_the_group_ends_the_run_promptly_and_cleanly(
     output = (tmp_path / "cli.log").read_text()
     assert returncode == code, output[-3000:]
     assert seconds < EXIT_WITHIN_S, f"exit took {seconds:.1f} s"
-    assert f"stopped by {signal.Signals(signum).name}" in output
+    assert f"stopped by {signal.Signals(signum).name}: the run is marked FAILED" in output
     time.sleep(1.0)
     assert processes_of(home) == []  # the Prefect server went with it
     assert mlflow_statuses(home) == ["FAILED"]

@@ -314,6 +314,7 @@ def _execute(
         started = time.time() - 1  # mtimes can be coarser than time.time()
         target = resolve_out_dir(out_dir)
         with using(api), library_log(new_log_path("run"), err) as log:
+            _pipeline_started()
             try:
                 if len(keys) == 1:
                     topic_pipeline(keys[0], profile_, overrides, cfg, str(target), not no_cache)
@@ -441,6 +442,12 @@ def new_plugin(
 
 
 _exit_code = 1  # set once the command is done; an uncaught exception leaves 1
+_pipeline_ran = False  # only then does a signal leave a FAILED run to resume
+
+
+def _pipeline_started() -> None:
+    global _pipeline_ran
+    _pipeline_ran = True
 
 
 def _skip_finalization() -> None:
@@ -470,9 +477,10 @@ def main() -> None:
         _exit_code = 2
         sys.exit(2)
     except Stopped as exc:
+        resume = ": the run is marked FAILED; the same command resumes from the last finished stage"
         err.print(
-            f"[red]stopped[/red] by {signal.Signals(exc.signum).name}: the run is marked FAILED; "
-            "the same command resumes from the last finished stage",
+            f"[red]stopped[/red] by {signal.Signals(exc.signum).name}"
+            + (resume if _pipeline_ran else ""),
             highlight=False,
             soft_wrap=True,
         )
