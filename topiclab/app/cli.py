@@ -354,6 +354,8 @@ def report(
 
     Example: topiclab report out/iv
     """
+    if results.exists() and not results.is_dir():
+        raise TopiclabError(f"'{results}' is a file, not a folder: pass a run's results folder")
     if not results.is_dir():
         raise TopiclabError(f"results folder '{results}' does not exist; run `topiclab run` first")
     from topiclab.core.home import update_home, write_home
@@ -364,6 +366,11 @@ def report(
         home = write_home(results)
         out.print(f"all runs: {home.resolve().as_uri()}", soft_wrap=True)
         return
+    if not keys and (results / "metrics.json").is_file():  # one topic's folder of a run
+        raise TopiclabError(
+            f"'{results}' is a topic folder of a run; pass the run's folder: "
+            f"topiclab report '{results.resolve().parent}'"
+        )
     if not keys:
         raise TopiclabError(f"no */metrics.json under '{results}'")
     entries = entries_from(results, keys, strict=True)  # before anything is written
