@@ -16,7 +16,6 @@ from pydantic import Field
 
 from topiclab.core.topic import Claim, StageContext, StageResult, Topic, TopicConfig
 
-
 # Upper bounds keep a typo from running for days or filling memory: 200,000 rows of 256
 # float64 features is 400 MB; the full profile uses 20,000 rows of 64 and 2,000 steps.
 MAX_ROWS = 200_000
