@@ -104,6 +104,12 @@ def test_override_values_parse_as_json():
     assert parse_override("xs=[1,2]") == (["xs"], [1, 2])
 
 
+def test_override_with_a_huge_integer_names_the_key():
+    # json.loads raises a bare ValueError past Python's 4300-digit limit; it must be a ConfigError
+    with pytest.raises(ConfigError, match="'steps'"):
+        parse_override("steps=" + "9" * 5000)
+
+
 # --- bounds, strictness and registry keys (issue 9: refused before anything runs) ----------
 
 

@@ -314,6 +314,7 @@ def _execute(
         started = time.time() - 1  # mtimes can be coarser than time.time()
         target = resolve_out_dir(out_dir)
         with using(api), library_log(new_log_path("run"), err) as log:
+            _pipeline_started()
             try:
                 if len(keys) == 1:
                     topic_pipeline(keys[0], profile_, overrides, cfg, str(target), not no_cache)
@@ -355,6 +356,8 @@ def report(
 
     Example: topiclab report out/iv
     """
+    if results.exists() and not results.is_dir():
+        raise TopiclabError(f"'{results}' is a file, not a folder: pass a run's results folder")
     if not results.is_dir():
         raise TopiclabError(f"results folder '{results}' does not exist; run `topiclab run` first")
     from topiclab.core.home import update_home, write_home
@@ -365,6 +368,11 @@ def report(
         home = write_home(results)
         out.print(f"all runs: {home.resolve().as_uri()}", soft_wrap=True)
         return
+    if not keys and (results / "metrics.json").is_file():  # one topic's folder of a run
+        raise TopiclabError(
+            f"'{results}' is a topic folder of a run; pass the run's folder: "
+            f"topiclab report '{results.resolve().parent}'"
+        )
     if not keys:
         raise TopiclabError(f"no */metrics.json under '{results}'")
     entries = entries_from(results, keys, strict=True)  # before anything is written
@@ -444,6 +452,12 @@ def new_plugin(
 
 
 _exit_code = 1  # set once the command is done; an uncaught exception leaves 1
+_pipeline_ran = False  # only then does a signal leave a FAILED run to resume
+
+
+def _pipeline_started() -> None:
+    global _pipeline_ran
+    _pipeline_ran = True
 
 
 def _skip_finalization() -> None:
@@ -473,9 +487,10 @@ def main() -> None:
         _exit_code = 2
         sys.exit(2)
     except Stopped as exc:
+        resume = ": the run is marked FAILED; the same command resumes from the last finished stage"
         err.print(
-            f"[red]stopped[/red] by {signal.Signals(exc.signum).name}: the run is marked FAILED; "
-            "the same command resumes from the last finished stage",
+            f"[red]stopped[/red] by {signal.Signals(exc.signum).name}"
+            + (resume if _pipeline_ran else ""),
             highlight=False,
             soft_wrap=True,
         )

@@ -111,6 +111,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value: Any = json.loads(raw)
     except json.JSONDecodeError:
         value = {"true": True, "false": False}.get(raw.strip().lower(), raw)
+    except ValueError as err:  # an integer past Python's 4300-digit conversion limit
+        raise ConfigError(f"invalid value for '{key.strip()}': {err}") from None
     return parts, value
 
 

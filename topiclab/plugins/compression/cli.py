@@ -5,7 +5,8 @@
     topiclab compress play.txt --online                      # no model; decompress needs none
 
 Every refusal is one line on stderr with exit status 2, and nothing is written: a wrong model,
-a truncated, corrupt or foreign file, a version mismatch, or an output that exists without
+a truncated, corrupt or foreign file, a version mismatch, an output that is the input itself,
+is in a missing folder or cannot be written, or one that exists without
 ``--force``. The output is written to a temporary name and renamed only once it is complete.
 """
 
@@ -29,12 +30,26 @@ def refuse(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _check_output(file: Path, out: Path, force: bool) -> None:
+    """Refuse, before any work, an output that is the input itself, has no folder, or exists."""
+    if out.exists() and os.path.samefile(file, out):  # also through a symlink or ``./``
+        refuse(f"{out} is the same file as the input {file}; choose another -o")
+    if not out.parent.is_dir():
+        refuse(f"cannot write {out}: folder {out.parent} does not exist")
+    if out.exists() and not force:
+        refuse(f"{out} exists; pass --force to overwrite it")
+
+
 def _write(path: Path, data: bytes, force: bool) -> None:
     if path.exists() and not force:
         refuse(f"{path} exists; pass --force to overwrite it")
     tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as e:  # a read-only folder, /proc, a full disk: the user's path, not our bug
+        tmp.unlink(missing_ok=True)
+        refuse(f"cannot write {path}: {e.strerror or type(e).__name__}")
 
 
 @contextmanager
@@ -86,16 +101,19 @@ def compress_cmd(
     if not file.is_file():
         refuse(f"{file} is not a file")
     out = output or file.with_name(file.name + SUFFIX)
-    if out.exists() and not force:
-        refuse(f"{out} exists; pass --force to overwrite it")
+    _check_output(file, out, force)
     t0 = time.perf_counter()
     data, blob = _encode(file, model, online, threads)
     seconds = time.perf_counter() - t0
     _write(out, blob, force)
-    rate = 100 * len(blob) / max(1, len(data))
+    # An empty input has no rate: the header alone is not "30900 %" of nothing.
+    rate = (
+        f"{100 * len(blob) / len(data):.1f} %, {8 * len(blob) / len(data):.3f} bits/byte"
+        if data
+        else "rate n/a for an empty input"
+    )
     print(
-        f"{file} -> {out}: {len(data)} -> {len(blob)} bytes ({rate:.1f} %, "
-        f"{8 * len(blob) / max(1, len(data)):.3f} bits/byte), "
+        f"{file} -> {out}: {len(data)} -> {len(blob)} bytes ({rate}), "
         f"{len(data) / 1e3 / max(seconds, 1e-9):.1f} KB/s"
     )
 
@@ -115,8 +133,7 @@ def decompress_cmd(file: Path, model: str, output: Path | None, force: bool) -> 
     out = output or (
         file.with_suffix("") if file.suffix == SUFFIX else file.with_name(file.name + ".out")
     )
-    if out.exists() and not force:
-        refuse(f"{out} exists; pass --force to overwrite it")
+    _check_output(file, out, force)
     blob = file.read_bytes()
     try:
         header, _ = unpack(blob)  # refuse a foreign file before loading a model

@@ -16,15 +16,20 @@ from pydantic import Field
 
 from topiclab.core.topic import Claim, StageContext, StageResult, Topic, TopicConfig
 
+# Upper bounds keep a typo from running for days or filling memory: 200,000 rows of 256
+# float64 features is 400 MB; the full profile uses 20,000 rows of 64 and 2,000 steps.
+MAX_ROWS = 200_000
+MAX_STEPS = 1_000_000  # as the built-in topics
+
 
 class RidgeConfig(TopicConfig):
-    n_train: int = Field(2000, gt=10)
-    n_test: int = Field(2000, gt=10)
+    n_train: int = Field(2000, gt=10, le=MAX_ROWS)
+    n_test: int = Field(2000, gt=10, le=MAX_ROWS)
     features: int = Field(8, ge=1, le=256)
-    noise: float = Field(0.5, gt=0)
-    l2: float = Field(1.0, ge=0)
-    steps: int = Field(400, ge=1)
-    lr: float = Field(0.1, gt=0)
+    noise: float = Field(0.5, gt=0, le=100)
+    l2: float = Field(1.0, ge=0, le=1e6)
+    steps: int = Field(400, ge=1, le=MAX_STEPS)
+    lr: float = Field(0.1, gt=0, le=10)  # past ~2/λ_max gradient descent diverges anyway
 
 
 class RidgeTopic(Topic):

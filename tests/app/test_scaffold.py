@@ -1,0 +1,36 @@
+"""``new-plugin`` refuses, in one TopiclabError line and before writing anything, a name the
+file system cannot hold or one that clashes with an importable package or a topic key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from topiclab.app.scaffold import scaffold_plugin
+from topiclab.core.errors import TopiclabError
+from topiclab.core.registry import get_registry
+
+
+@pytest.mark.parametrize(
+    "name, says",
+    [
+        ("a" * 300, "too long"),
+        ("topiclab", "clashes"),  # would shadow topiclab's own package
+        ("pytest", "clashes"),  # any import name already importable
+        ("llama", "topic"),  # a built-in topic key
+    ],
+)
+def test_bad_plugin_names_are_refused(tmp_path: Path, name: str, says: str) -> None:
+    with pytest.raises(TopiclabError, match=says) as e:
+        scaffold_plugin(name, tmp_path)
+    assert "\n" not in str(e.value)
+    assert not any(tmp_path.iterdir())
+
+
+def test_every_registered_topic_key_is_refused(tmp_path: Path) -> None:
+    keys = list(get_registry().topics)
+    assert keys
+    for key in keys:
+        with pytest.raises(TopiclabError):
+            scaffold_plugin(key, tmp_path)
