@@ -114,11 +114,12 @@ def fit_all(
         name, train, val, _ = run
         t0 = time.perf_counter()
         progress: Any = bar.progress(name)
+        pool: np.ndarray | torch.Tensor = train
         if name == "gato" and cfg.data.dagger_rounds:
             # DAgger rewrites rows of this tensor in place; the trainer batches from it
-            train = torch.from_numpy(train.astype(np.int64))
-            progress = hooks[name] = DaggerHook(trainers[name].gato, train, cfg, progress)
-        history = trainers[name].fit(train, val, progress=progress, images=images)
+            pool = torch.from_numpy(train.astype(np.int64))
+            progress = hooks[name] = DaggerHook(trainers[name].gato, pool, cfg, progress)
+        history = trainers[name].fit(pool, val, progress=progress, images=images)
         path = trainers[name].save_model(ctx.path(f"{name}.pt"))
         return str(path), history, time.perf_counter() - t0
 
