@@ -11,10 +11,11 @@ import torch
 
 from topiclab.core.registry import get_registry
 from topiclab.nn import gato_tokenizer as gt
+from topiclab.nn.gato import GatoModel
 from topiclab.plugins.gato import dagger as dg
 from topiclab.plugins.gato import data as d
 from topiclab.plugins.gato import tasks as tk
-from topiclab.plugins.gato.config import GatoConfig
+from topiclab.plugins.gato.config import EvalConfig, GatoConfig
 
 PENDULUM = tk.TASKS["Pendulum-v1"]
 
@@ -30,9 +31,11 @@ def small_cfg(**data: Any) -> GatoConfig:
     )
 
 
-def tiny_model(cfg: GatoConfig) -> torch.nn.Module:
+def tiny_model(cfg: GatoConfig) -> GatoModel:
     options = {**cfg.model.model_dump(), "multiple_of": 8, "steps": 1}
-    return get_registry().trainer("gato", task="gato").create(options).model.eval()
+    model = get_registry().trainer("gato", task="gato").create(options).model.eval()
+    assert isinstance(model, GatoModel)
+    return model
 
 
 def test_relabelled_actions_are_the_experts_at_the_visited_states(monkeypatch) -> None:
@@ -40,9 +43,9 @@ def test_relabelled_actions_are_the_experts_at_the_visited_states(monkeypatch) -
     seen: list[tuple[list[int], list[list[Any]]]] = []
     original = dg.rollout_task
 
-    def spy(*args: Any, visits: list[list[Any]], **kw: Any) -> list[float]:
-        returns = original(*args, visits=visits, **kw)
-        seen.append((list(args[2]), visits))
+    def spy(model: GatoModel, task: Any, seeds: list[int], prompt: Any, seq_len: int, visits: Any):
+        returns = original(model, task, seeds, prompt, seq_len, visits=visits)
+        seen.append((list(seeds), visits))
         return returns
 
     monkeypatch.setattr(dg, "rollout_task", spy)
@@ -63,7 +66,7 @@ def test_relabelled_actions_are_the_experts_at_the_visited_states(monkeypatch) -
 
 def test_seeds_never_reach_evaluation_seeds_and_bad_config_is_refused() -> None:
     every = [s for k in range(10) for s in dg.dagger_seeds(k, 200)]
-    assert len(set(every)) == len(every) and max(every) < 10_000 <= GatoConfig().eval.first_seed
+    assert len(set(every)) == len(every) and max(every) < 10_000 <= EvalConfig().first_seed
     with pytest.raises(ValueError, match="past training seed 10,000"):
         dg.dagger_seeds(20, 200)
     with pytest.raises(ValueError, match="dagger_tasks not among"):
