@@ -34,7 +34,28 @@ class DataConfig(ConfigSection):
         description="DART: training demonstrations of continuous-action tasks execute the "
         "expert's action plus N(0, (this·bound)²) and record the expert's",
     )
+    dagger_rounds: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description="DAgger rounds: roll the generalist out on training seeds, relabel the "
+        "visited states with the expert, add them to its data (not in Gato: it is offline)",
+    )
+    dagger_episodes: int = Field(default=20, ge=1, le=1000, description="roll-outs per round")
+    dagger_share: float = Field(
+        default=0.5, ge=0, le=1, description="share of a DAgger task's rows cut from its roll-outs"
+    )
+    dagger_tasks: list[str] = Field(
+        default_factory=lambda: ["Pendulum-v1"], description="control tasks DAgger rolls out"
+    )
     text_chars: int = Field(default=400_000, ge=10_000, le=100_000_000)
+
+    @model_validator(mode="after")
+    def _dagger(self) -> DataConfig:
+        unknown = set(self.dagger_tasks) - set(self.tasks)
+        if self.dagger_rounds and unknown:
+            raise ValueError(f"dagger_tasks not among data.tasks: {sorted(unknown)}")
+        return self
 
 
 class ModelConfig(ConfigSection):

@@ -117,15 +117,19 @@ def rollout_task(
     prompt: np.ndarray,
     seq_len: int,
     record: list[Any] | None = None,
+    visits: list[list[Any]] | None = None,
 ) -> list[float]:
-    """The return of one episode per seed (seeds never used for training); ``record`` gets
-    the observations of the first episode (for the report's frames)."""
+    """The return of one episode per seed (for scores: seeds never used for training);
+    ``record`` gets the observations of the first episode (for the report's frames),
+    ``visits`` one list per seed of every observation the model acted on (DAgger)."""
     envs = [task.make() for _ in seeds]
     obs = [env.reset(seed=s)[0] for env, s in zip(envs, seeds, strict=True)]
     n_dims = action_dims(task, envs[0])
     returns = [0.0] * len(seeds)
     history: list[list[np.ndarray]] = [[] for _ in seeds]
     live = list(range(len(seeds)))
+    if visits is not None:
+        visits[:] = [[] for _ in seeds]
     dec = CachedDecoder(model, len(seeds), seq_len)
     last = np.zeros((len(seeds), 0, gt.FIELDS), dtype=np.int64)  # the unfed action token
     try:
@@ -151,6 +155,8 @@ def rollout_task(
                 record.append(obs[0])
             rows = []
             for row, (i, ids) in enumerate(zip(live, acts, strict=True)):
+                if visits is not None:
+                    visits[i].append(obs[i])
                 history[i].append(gt.timestep(task.obs_ids(obs[i]), ids))
                 obs[i], r, term, trunc, _ = envs[i].step(task.action_of(ids))
                 returns[i] += float(r)

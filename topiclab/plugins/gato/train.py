@@ -6,7 +6,8 @@
 All come from the trainer named by ``cfg.trainer`` (task ``gato``), with the same size. The
 text specialist has the generalist's steps and batch (the same compute) and sees only text,
 drawn from a pool of text windows as large as the generalist's whole pool. Each control task's
-specialist (``spec_<task>.pt``) trains on exactly the generalist's sequences of that task, with
+specialist (``spec_<task>.pt``) trains on exactly the generalist's sequences of that task (the
+expert's: DAgger, ``data.dagger_rounds``, rewrites only the generalist's copy), with
 the compute the generalist spent on it (its steps / number of tasks, same batch) unless
 ``train.specialist_steps`` says otherwise: what one task gains or loses from sharing the
 weights with the others. ``train.parallel`` models are fitted side by side (threads: the
@@ -22,11 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+import torch
 
 from topiclab.core.topic import MetricsSink, Progress, StageContext, StageResult
 from topiclab.nn import gato_tokenizer as gt
 from topiclab.nn.threads import torch_threads
 from topiclab.plugins.gato.config import GatoConfig
+from topiclab.plugins.gato.dagger import DaggerHook
 from topiclab.plugins.gato.data import task_rows
 
 HISTORY_COLUMNS = ("step", "loss", "val_loss", "lr", "grad_norm")
@@ -91,11 +94,16 @@ Run = tuple[str, np.ndarray, np.ndarray, int | None]
 
 
 def fit_all(
-    ctx: StageContext, cfg: GatoConfig, runs: list[Run], images: np.ndarray
+    ctx: StageContext,
+    cfg: GatoConfig,
+    runs: list[Run],
+    images: np.ndarray,
+    hooks: dict[str, DaggerHook],
 ) -> dict[str, tuple[str, list[dict[str, float]], float]]:
     """Fit every run, ``cfg.train.parallel`` at a time in threads (torch's ops release the GIL;
     each op runs on the calling thread with ``threads=1``). The trainers are built first, in
-    order, so their initial weights do not depend on the threads' timing."""
+    order, so their initial weights do not depend on the threads' timing. With
+    ``data.dagger_rounds`` the generalist's progress is a ``DaggerHook`` (left in ``hooks``)."""
     trainers = {}
     for name, _, _, steps in runs:
         options = trainer_options(ctx, cfg, name, steps)
@@ -105,7 +113,13 @@ def fit_all(
     def fit(run: Run, bar: SharedBar) -> tuple[str, list[dict[str, float]], float]:
         name, train, val, _ = run
         t0 = time.perf_counter()
-        history = trainers[name].fit(train, val, progress=bar.progress(name), images=images)
+        progress: Any = bar.progress(name)
+        pool: np.ndarray | torch.Tensor = train
+        if name == "gato" and cfg.data.dagger_rounds:
+            # DAgger rewrites rows of this tensor in place; the trainer batches from it
+            pool = torch.from_numpy(train.astype(np.int64))
+            progress = hooks[name] = DaggerHook(trainers[name].gato, pool, cfg, progress)
+        history = trainers[name].fit(pool, val, progress=progress, images=images)
         path = trainers[name].save_model(ctx.path(f"{name}.pt"))
         return str(path), history, time.perf_counter() - t0
 
@@ -128,8 +142,13 @@ def train(ctx: StageContext, cfg: GatoConfig, data: StageResult) -> StageResult:
     for task in cfg.data.tasks:
         tr, va = (task_rows(s, cfg, task) for s in (train_seqs, val_seqs))
         runs.append((f"spec_{task}", tr, va, specialist_steps(cfg)))
+    hooks: dict[str, DaggerHook] = {}
     with torch_threads(cfg.threads):
-        fitted = fit_all(ctx, cfg, runs, images)
+        fitted = fit_all(ctx, cfg, runs, images, hooks)
+    for name, hook in hooks.items():
+        files[f"dagger_{name}"] = ctx.write_table(f"dagger_{name}.csv", hook.returns)
+        for row in hook.returns:
+            metrics[f"dagger_score_{row['task']}_round{row['round']}"] = row["rollout_score"]
     for name, (path, history, seconds) in fitted.items():
         models[name] = path
         files[name] = path
