@@ -56,6 +56,11 @@ def write_text(path: Path, text: str) -> Path:
     return _replace_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return _replace_with(path, lambda tmp: tmp.write_bytes(data))
+
+
 def copy_file(source: str | Path, path: Path) -> Path:
     """Copy ``source`` to ``path`` atomically."""
     return _replace_with(path, lambda tmp: shutil.copyfile(source, tmp))

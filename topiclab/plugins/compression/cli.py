@@ -22,6 +22,8 @@ from typing import Any
 
 import typer
 
+from topiclab.core.files import write_bytes
+
 SUFFIX = ".tlz"
 
 
@@ -43,12 +45,9 @@ def _check_output(file: Path, out: Path, force: bool) -> None:
 def _write(path: Path, data: bytes, force: bool) -> None:
     if path.exists() and not force:
         refuse(f"{path} exists; pass --force to overwrite it")
-    tmp = path.with_name(f".{path.name}.part")
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as e:  # a read-only folder, /proc, a full disk: the user's path, not our bug
-        tmp.unlink(missing_ok=True)
+        write_bytes(path, data)  # a temporary beside it, then renamed: never half a file
+    except OSError as e:  # a read-only folder, /proc: the user's path, not our bug
         refuse(f"cannot write {path}: {e.strerror or type(e).__name__}")
 
 
