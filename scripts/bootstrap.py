@@ -5,6 +5,7 @@
     python3 scripts/bootstrap.py run llama --profile quick   # any `topiclab run` arguments
     python3 scripts/bootstrap.py test           # venv, test extras, static checks, pytest
     python3 scripts/bootstrap.py test -k cli    # extra arguments go to pytest
+    python3 scripts/bootstrap.py test -n 0 -x   # one process (the default is two workers)
 
 The virtual environment lives in ``.venv`` next to this repository (``TOPICLAB_VENV`` to move
 it). Installing is idempotent: a second call only checks that everything is there.
@@ -54,6 +55,15 @@ def run(args: list[str]) -> int:
     return subprocess.call([str(BIN / "topiclab"), "run", *args], cwd=ROOT)
 
 
+def workers(args: list[str]) -> list[str]:
+    """Two pytest workers, one test file each at a time (module fixtures such as the server
+    stacks stay in one process): a single pytest keeps about one core busy, since most
+    end-to-end tests wait on servers and subprocesses. ``-n 0`` (or any ``-n``) overrides."""
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args):
+        return args
+    return ["-n", "2", "--dist", "loadfile", *args]
+
+
 def test(args: list[str]) -> int:
     ensure_venv()
     install("[test]")
@@ -74,7 +84,7 @@ def test(args: list[str]) -> int:
             with log.open("wb") as fh:
                 proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, stdout=fh, stderr=fh)
             running.append((cmd, proc, log))
-        code = subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
+        code = subprocess.call([str(BIN / "python"), "-m", "pytest", *workers(args)], cwd=ROOT)
         failed = []
         for cmd, proc, log in running:  # report every check, and every failure
             status = proc.wait()

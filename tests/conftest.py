@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from support.services import free_port
 
 _HOME = Path(tempfile.mkdtemp(prefix="topiclab-tests-"))
 for key, value in {
@@ -39,6 +41,9 @@ for key in (
 ):
     os.environ.pop(key, None)
 
+PREFECT_STARTUP_S = 180  # two test workers on a loaded 2-core box
+DRAIN_S = 30  # logs and events still queued for the session's server at its end
+
 
 @pytest.fixture(scope="session")
 def topiclab_home() -> Path:
@@ -47,12 +52,40 @@ def topiclab_home() -> Path:
 
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[str]:
-    """A temporary Prefect API for the session (~10 s once); yields its URL."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
+    """A temporary Prefect API for the session (~10 s once); yields its URL.
 
-    with prefect_test_harness(server_startup_timeout=90):
-        yield str(PREFECT_API_URL.value())
+    Prefect's ``prefect_test_harness``, except for its exit: that drains the log and event
+    workers without a bound, and under two pytest workers one drain hung for over five minutes.
+    Here the drain gets ``DRAIN_S``; then the server stops either way.
+    """
+    from prefect.context import _temporary_global_settings_context, get_settings_context
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.server.database.dependencies import temporary_database_interface
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_DATABASE_CONNECTION_URL,
+        temporary_settings,
+    )
+
+    database = f"sqlite+aiosqlite:///{_HOME / 'prefect' / 'harness.db'}"
+    (_HOME / "prefect").mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        stack.enter_context(temporary_database_interface())
+        stack.enter_context(temporary_settings({PREFECT_SERVER_DATABASE_CONNECTION_URL: database}))
+        server = SubprocessASGIServer(port=free_port())
+        # Flow runs that ask for "the" ephemeral server must find this one, not start another.
+        SubprocessASGIServer._instances[None] = server
+        server.start(timeout=PREFECT_STARTUP_S)
+        stack.callback(SubprocessASGIServer._instances.pop, None, None)
+        stack.callback(server.stop)
+        stack.enter_context(temporary_settings({PREFECT_API_URL: server.api_url}))
+        # As the harness does: contexts copied before this point (threads) see the server too.
+        stack.enter_context(_temporary_global_settings_context(get_settings_context()))
+        yield server.api_url
+        for worker in (APILogWorker, EventsWorker):
+            worker.drain_all(timeout=DRAIN_S)
 
 
 @pytest.fixture
