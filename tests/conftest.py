@@ -50,9 +50,13 @@ def topiclab_home() -> Path:
     return _HOME
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def prefect_harness() -> Iterator[str]:
     """A temporary Prefect API for the session (~10 s once); yields its URL.
+
+    Autouse, so that it is set up before any module's fixture: a module that points Prefect's
+    settings at a server of its own (the UI tests) must nest inside it, whichever pytest worker
+    runs which file first, or leaving that module would also leave this server's settings.
 
     Prefect's ``prefect_test_harness``, except for its exit: that drains the log and event
     workers without a bound, and under two pytest workers one drain hung for over five minutes.
