@@ -66,7 +66,7 @@ def run_size(n: int, repeats: int) -> list[tuple[str, float, float, str]]:
 
     df = data(n)
     exog = df[COVS].assign(const=1.0)
-    roles = {"treatment": "X", "outcome": "Y", "covariates": COVS}
+    roles: dict[str, Any] = {"treatment": "X", "outcome": "Y", "covariates": COVS}
     ours_ols = BackdoorOLS()
     ours_iv = TwoStageLeastSquares({"use_dowhy": False})
     lm_ols = lambda: IV2SLS(df["Y"], exog.assign(X=df["X"]), None, None).fit(  # noqa: E731

