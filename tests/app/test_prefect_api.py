@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 from app.clirun import fresh_env, topiclab, unused_port
 
-from topiclab.app.prefect_api import running_server, start_server, stop_server, wait_healthy
+from topiclab.app.prefect_api import (
+    PrefectApi,
+    running_server,
+    start_server,
+    stop_server,
+    using,
+    wait_healthy,
+)
 from topiclab.core.errors import TopiclabError
 
 
@@ -149,3 +156,16 @@ def test_a_server_that_died_of_its_database_says_why(monkeypatch, tmp_path: Path
     log.write_text("something else\n")
     with pytest.raises(TopiclabError, match=r"exited with code 3; see "):
         wait_healthy(proc, f"http://127.0.0.1:{unused_port()}/api", log)
+
+
+def test_events_follow_the_server_a_run_points_this_process_at(prefect_harness):
+    """Prefect binds a process's events worker to the first server it sent to (keyed by client
+    type only), so ``using`` must retire it both ways; else, after a run on another server, this
+    process's events (asset materializations) went to that server, stopped by then."""
+    from prefect.events.worker import EventsWorker
+
+    before = EventsWorker.instance()
+    with using(PrefectApi(prefect_harness, "PREFECT_API_URL")):
+        during = EventsWorker.instance()
+    after = EventsWorker.instance()
+    assert during is not before and after is not during

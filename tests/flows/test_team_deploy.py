@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 import requests
-from support.services import chromium_browser, free_port, postgres_cluster
+from support.services import chromium_browser, free_port, postgres_cluster, prefect_pointed_at
 from support.services import screenshot_step as step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -236,10 +236,10 @@ def worker_env(team: Team, client: dict[str, str], prefect_home: Path, port: int
 @pytest.fixture(scope="module")
 def prefect_client(team: Team) -> Iterator[Any]:
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
 
     settings = {PREFECT_API_URL: team.prefect, PREFECT_API_AUTH_STRING: team.auth_string}
-    with temporary_settings(updates=settings), get_client(sync_client=True) as client:
+    with prefect_pointed_at(settings), get_client(sync_client=True) as client:
         yield client
 
 

@@ -37,6 +37,7 @@ from support.services import (
     chromium_browser,
     descendants,
     free_port,
+    prefect_pointed_at,
     require_chromium,
     screenshot_step,
 )
@@ -81,7 +82,7 @@ def servers(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     At the end it gets SIGTERM, as ``kill <pid>`` sends: it must exit 143 within 30 s and take
     every process it started along (the MLflow server's workers included), leaving none behind.
     """
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL
 
     prefect_port, mlflow_port = free_port(), free_port()
     urls = {
@@ -102,7 +103,7 @@ def servers(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         with pytest.MonkeyPatch.context() as mp:
             api = f"{urls['prefect']}/api"
             mp.setenv("PREFECT_API_URL", api)  # for the `topiclab serve` subprocess
-            with temporary_settings(updates={PREFECT_API_URL: api}):  # this process's client
+            with prefect_pointed_at({PREFECT_API_URL: api}):  # this process's client
                 yield urls
     finally:
         started = descendants(proc.pid)

@@ -160,3 +160,21 @@ def screenshot_step(page: Any, folder: Path, name: str) -> Iterator[None]:
         page.screenshot(path=str(folder / f"{name}-FAILED.png"), full_page=True)
         raise
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+@contextmanager
+def prefect_pointed_at(updates: dict[Any, Any]) -> Iterator[None]:
+    """This process's Prefect client on another server for a while. Its log and event workers
+    are drained on the way in and out, since Prefect binds them to the first URL they served
+    (``topiclab.app.prefect_api.drain_prefect_workers``): without that, the events of every
+    later test in this process went to this server, stopped by then."""
+    from prefect.settings import temporary_settings
+
+    from topiclab.app.prefect_api import drain_prefect_workers
+
+    drain_prefect_workers()
+    try:
+        with temporary_settings(updates=updates):
+            yield
+    finally:
+        drain_prefect_workers()

@@ -162,7 +162,7 @@ def log_cause(log: Path, lines: int = 40) -> str:
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM its session, SIGKILL after 5 s. Prefect's log and event workers are drained
     first: sending to a stopped server, they would retry at exit for minutes."""
-    _drain_prefect_workers()
+    drain_prefect_workers()
     if proc.poll() is not None:
         return
     try:
@@ -175,7 +175,13 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def _drain_prefect_workers() -> None:
+def drain_prefect_workers() -> None:
+    """Deliver (3 s at most) and stop this process's Prefect log and event workers.
+
+    Prefect keeps one of each per process, bound to the API URL of their first use (the events
+    worker of a running server is keyed by its client type only), so before a process points
+    Prefect at another server they must go: the next log or event starts one for the new URL.
+    """
     if "prefect" not in sys.modules:
         return
     try:
@@ -224,10 +230,12 @@ def using(api: PrefectApi) -> Iterator[None]:
 
     old = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = api.url
+    drain_prefect_workers()
     try:
         with temporary_settings(updates={PREFECT_API_URL: api.url}):
             yield
     finally:
+        drain_prefect_workers()
         if old is None:
             os.environ.pop("PREFECT_API_URL", None)
         else:
