@@ -109,3 +109,22 @@ def plugin_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     yield monkeypatch
     monkeypatch.undo()
     reset_registry()
+
+
+# Under two pytest workers (`--dist loadfile`) files are handed out in collection order and the
+# run ends with its last file: the longest end-to-end files go first, so that none starts late.
+LONGEST_FILES = (
+    "flows/test_team_deploy.py",
+    "app/test_cli.py",
+    "flows/test_ui.py",
+    "app/test_signals.py",
+    "plugins/test_mlflow_tracker_stores.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.path.as_posix()
+        return next((i for i, name in enumerate(LONGEST_FILES) if path.endswith(name)), 99)
+
+    items.sort(key=rank)  # stable: the order inside a file, and of the other files, stays
