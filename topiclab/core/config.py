@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from pydantic import BaseModel, ValidationError
 
 from topiclab.core.errors import ConfigError, UnknownKeyError
-from topiclab.core.topic import PROFILES, Topic, TopicConfig
+from topiclab.core.topic import PROFILES, FieldError, Topic, TopicConfig
 
 if TYPE_CHECKING:
     from topiclab.core.registry import Registry
@@ -172,13 +172,19 @@ def _flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[list[st
 def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
     """One line naming the first bad key (``prefix`` + its path), the rule and the value."""
     first = err.errors()[0]
-    loc = ".".join([*([prefix] if prefix else []), *map(str, first["loc"])]) or "config"
-    msg = first["msg"].removeprefix("Value error, ")
     ctx = first.get("ctx") or {}
+    keyed = ctx.get("error") if isinstance(ctx.get("error"), FieldError) else None
+    parts = [
+        *([prefix] if prefix else []),
+        *map(str, first["loc"]),
+        *([keyed.key] if keyed else []),
+    ]
+    loc = ".".join(parts) or "config"
+    msg = first["msg"].removeprefix("Value error, ")
     if "expected" in ctx and str(ctx["expected"]) not in msg:
         msg = f"{msg} (allowed: {ctx['expected']})"
     value = first.get("input")
-    if isinstance(value, dict):  # a check across fields: the message names them
+    if isinstance(value, dict) or keyed:  # a check across fields: the message names them
         return f"invalid value for '{loc}': {msg}"
     return f"invalid value for '{loc}': {msg}; got {value!r}"
 

@@ -70,7 +70,8 @@ class DigitsConfig(ConfigSection):
     steps: int = Field(default=1_200, ge=1, le=MAX_STEPS)
     batch: int = Field(default=64, ge=1, le=65_536)
     lr: float = Field(default=2e-3, gt=0, le=1)
-    width: int = Field(default=16, ge=1, le=1_024)
+    # The U-Net normalises with GroupNorm(8, width): channels must split into 8 groups.
+    width: int = Field(default=16, ge=8, le=1_024, multiple_of=8, description="U-Net channels")
     T: int = Field(default=200, ge=2, le=MAX_T)
     beta_end: BetaEnd = Field(
         default=0.1, description="T = 200 needs a larger last β: ᾱ_T = 3.2e-5 with 0.1"
