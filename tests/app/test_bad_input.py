@@ -159,3 +159,12 @@ def test_value_a_stage_cannot_take_is_refused_before_prefect(tmp_path: Path) -> 
     assert line.startswith("error: invalid value for 'data.val_plays': unknown plays"), line
     assert not (Path(env["PREFECT_HOME"])).exists()  # no Prefect server was started
     assert not (tmp_path / "results").exists()
+
+
+def test_config_file_with_a_bom_is_read(tmp_path: Path) -> None:
+    """A Windows editor's byte-order mark is not a TOML error: the file's own (bad) value is
+    what the one line names, so the file was parsed."""
+    config = tmp_path / "run.toml"
+    config.write_bytes("\ufeffseed = -1\n".encode())
+    proc = topiclab("run", "ridge", "--config", str(config), env=fresh_env(tmp_path), cwd=tmp_path)
+    assert one_line_error(proc).startswith("error: invalid value for 'seed'")

@@ -246,3 +246,31 @@ def test_registry_keys_in_a_list_are_checked_item_by_item():
             resolve_config(ListedTopic, "standard", overrides=[override])
         assert f"invalid value for '{path}': unknown" in str(info.value), override
         assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "toml, setting, key",
+    [
+        ('steps = "10"', 'steps="10"', "steps"),  # a string is not an int
+        ("steps = true", "steps=true", "steps"),  # nor is a boolean
+        ("steps = 10.0", "steps=10.0", "steps"),  # nor a float
+        ('[optim]\nlr = "0.5"', 'optim.lr="0.5"', "optim.lr"),  # a third party's plain model
+    ],
+)
+def test_a_config_file_is_as_strict_as_set(tmp_path, toml, setting, key):
+    path = tmp_path / "c.toml"
+    path.write_text(toml + "\n")
+    with pytest.raises(ConfigError) as from_file:
+        resolve_config(Demo, "quick", path)
+    with pytest.raises(ConfigError) as from_set:
+        resolve_config(Demo, "quick", overrides=[setting])
+    assert str(from_file.value) == str(from_set.value)
+    assert str(from_file.value).startswith(f"invalid value for '{key}'")
+
+
+def test_a_config_file_may_start_with_a_bom(tmp_path):
+    # Windows editors (Notepad) save UTF-8 with a byte-order mark.
+    path = tmp_path / "c.toml"
+    path.write_bytes("\ufeffsteps = 7\n[optim]\nkind = 'sgd'\n".encode())
+    cfg = resolve_config(Demo, "quick", path)
+    assert (cfg.steps, cfg.optim.kind) == (7, "sgd")

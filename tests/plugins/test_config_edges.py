@@ -9,6 +9,8 @@ does not know, a gym task the data stage does not know.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from topiclab.core.config import resolve_config
@@ -70,3 +72,17 @@ def test_ddpm_trainer_refuses_a_width_groupnorm_cannot_split() -> None:
     spec = get_registry().trainer("ddpm", task="generative")
     with pytest.raises(ConfigError, match="trainer 'ddpm': invalid value for 'width'"):
         spec.create({"denoiser": "unet", "width": 12})
+
+
+def test_trainer_options_from_a_file_are_as_strict_as_set(tmp_path: Path) -> None:
+    # Options of a registered trainer (mode-collapse's table of trainers) are checked by the
+    # trainer's own config, which is lax for its Python callers: validation is strict anyway.
+    topic = type(get_registry().topic("mode-collapse"))
+    path = tmp_path / "c.toml"
+    path.write_text('[trainers.gan]\nsteps = "10"\n')
+    with pytest.raises(ConfigError) as from_file:
+        resolve_config(topic, "quick", path)
+    with pytest.raises(ConfigError) as from_set:
+        resolve_config(topic, "quick", overrides=['trainers.gan.steps="10"'])
+    assert str(from_file.value) == str(from_set.value)
+    assert str(from_file.value).startswith("invalid value for 'trainers.gan.steps'")

@@ -77,7 +77,7 @@ def check_registry_keys(config: BaseModel, registry: Registry) -> None:
         options = node.get(key) if meta.keys_of_mapping and isinstance(node, dict) else None
         if isinstance(options, dict) and spec.config is not None:
             try:
-                spec.config.model_validate(options)
+                spec.config.model_validate(options, strict=True)  # as the topic's own keys
             except ValidationError as err:
                 raise ConfigError(describe_validation_error(err, f"{path}.{key}")) from None
 
@@ -215,7 +215,9 @@ def validate(config_cls: type[TopicConfig], values: dict[str, Any]) -> TopicConf
     if bad:
         raise ConfigError(f"invalid value for '{bad[0]}': must be a finite number; got {bad[1]}")
     try:
-        return config_cls.model_validate(values)
+        # Strict for every source alike: a TOML file's ``steps = "10"`` is refused as
+        # ``--set steps='"10"'`` is, in a third party's lax models too (an int is a valid float).
+        return config_cls.model_validate(values, strict=True)
     except ValidationError as err:
         raise ConfigError(describe_validation_error(err)) from None
 
@@ -227,12 +229,20 @@ def profile_values(topic: type[Topic] | Topic, profile: str) -> dict[str, Any]:
 
 
 def load_toml(path: Path) -> dict[str, Any]:
+    """The TOML file as a dict, or one line saying why it is not a readable TOML file. UTF-8,
+    with or without the byte-order mark that Windows editors write."""
+    if path.is_dir():
+        raise ConfigError(f"config file '{path}' is a folder, not a TOML file")
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{path}' is not a text (TOML) file") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file '{path}' is not valid TOML: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"config file '{path}' cannot be read: {err.strerror}") from None
 
 
 def toml_values(
