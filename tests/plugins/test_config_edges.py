@@ -40,6 +40,13 @@ REFUSED = [
     ("compression", "orders=[-1]", "invalid value for 'orders.0'"),
     ("gato", 'data.tasks=["Nope-v0"]', "invalid value for 'data.tasks.0'"),
     ("gato", 'data.tasks=[""]', "invalid value for 'data.tasks.0'"),
+    # options handed to a registered trainer in a stage: checked by its config up front
+    ("diffusion", 'trainer_options={"stepz": 1}', "invalid value for 'trainer_options.stepz'"),
+    ("diffusion", 'trainer_options={"steps": "9"}', "invalid value for 'trainer_options.steps'"),
+    ("rl-llm", 'exact.rm={"stepz": 1}', "invalid value for 'exact.rm.stepz'"),
+    ("rl-llm", 'lm.rm={"stepz": 1}', "invalid value for 'lm.rm.stepz'"),
+    ("rl-llm", 'exact.ablation_base={"stepz": 1}', "invalid value for 'exact.ablation_base.stepz'"),
+    ("rl-llm", 'exact.ablation={"x": {"stepz": 1}}', "invalid value for 'exact.ablation.x.stepz'"),
 ]
 
 
@@ -59,6 +66,8 @@ ACCEPTED = [
     ("diffusion", "digits.width=8"),
     ("compression", "orders=[0, 5]"),
     ("gato", 'data.tasks=["CartPole-v1"]'),
+    ("diffusion", 'trainer_options={"steps": 5}'),  # partial: the stage fills the rest
+    ("rl-llm", 'exact.ablation={"no-clip": {"value_clip": 0.0}}'),
 ]
 
 

@@ -8,6 +8,12 @@ the registry at validation, before any stage runs::
 
     trainer: Annotated[str, RegistryKey("trainer", task="language-model")] = "llama"
     options: Annotated[dict[str, dict], RegistryKey("estimator", keys_of_mapping=True)] = {}
+
+Options a stage hands to a trainer it names elsewhere are checked against that trainer's
+config too (unknown keys, wrong types; keys left out may be filled in by the stage)::
+
+    trainer_options: Annotated[dict[str, Any], RegistryOptions("trainer", key_field="trainer")]
+    rm: Annotated[dict[str, Any], RegistryOptions("trainer", key="reward-model")] = {}
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from topiclab.core.errors import ConfigError, UnknownKeyError
 from topiclab.core.topic import PROFILES, FieldError, Topic, TopicConfig
@@ -42,6 +49,52 @@ class RegistryKey:
     kind: Literal["trainer", "estimator"]
     task: str | None = None
     keys_of_mapping: bool = False
+
+
+@dataclass(frozen=True)
+class RegistryOptions:
+    """Field metadata: the value is options for a registered trainer or estimator, named by a
+    fixed ``key`` or by the sibling field ``key_field``; ``per_entry``: a dict of
+    name -> such options (e.g. variants of one method)."""
+
+    kind: Literal["trainer", "estimator"]
+    key: str | None = None
+    key_field: str | None = None
+    task: str | None = None
+    per_entry: bool = False
+
+
+def registry_options(
+    config: BaseModel, prefix: str = ""
+) -> Iterator[tuple[str, RegistryOptions, str, Any]]:
+    """(dotted path, its RegistryOptions, the key it is for, the options) for every such
+    field in ``config``, nested sections included."""
+    for name, info in type(config).model_fields.items():
+        value = getattr(config, name)
+        for meta in info.metadata:
+            if isinstance(meta, RegistryOptions):
+                key = meta.key or str(getattr(config, meta.key_field or ""))
+                yield f"{prefix}{name}", meta, key, value
+        if isinstance(value, BaseModel):
+            yield from registry_options(value, f"{prefix}{name}.")
+
+
+def check_registry_options(config: BaseModel, registry: Registry) -> None:
+    """Each RegistryOptions field validates (strictly) against its key's config; a required
+    key that is missing is not an error, since the stage adds its own values."""
+    for path, meta, key, value in registry_options(config):
+        lookup = registry.trainer if meta.kind == "trainer" else registry.estimator
+        model = lookup(key, meta.task).config
+        entries = value.items() if meta.per_entry else [("", value)]
+        for entry, options in entries:
+            where = f"{path}.{entry}" if entry else path
+            try:
+                if model is not None:
+                    model.model_validate(options, strict=True)
+            except ValidationError as err:
+                wrong = [e for e in err.errors() if e["type"] != "missing"]
+                if wrong:
+                    raise ConfigError(describe_error(wrong[0], where)) from None
 
 
 def registry_keys(config: BaseModel, prefix: str = "") -> Iterator[tuple[str, RegistryKey, str]]:
@@ -171,7 +224,11 @@ def _flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[list[st
 
 def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
     """One line naming the first bad key (``prefix`` + its path), the rule and the value."""
-    first = err.errors()[0]
+    return describe_error(err.errors()[0], prefix)
+
+
+def describe_error(first: ErrorDetails, prefix: str = "") -> str:
+    """One line for one of pydantic's error details (see ``describe_validation_error``)."""
     ctx = first.get("ctx") or {}
     keyed = ctx.get("error") if isinstance(ctx.get("error"), FieldError) else None
     parts = [
@@ -283,8 +340,9 @@ def resolve_config(
         _fields_at(topic.Config, path)
         _set_path(values, path, value)
     config = validate(topic.Config, values)
-    if any(True for _ in registry_keys(config)):  # only then build this process's registry
-        from topiclab.core.registry import get_registry
+    if any(True for _ in registry_keys(config)) or any(True for _ in registry_options(config)):
+        from topiclab.core.registry import get_registry  # only then build this process's
 
         check_registry_keys(config, get_registry())
+        check_registry_options(config, get_registry())
     return config

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, model_validator
 
-from topiclab.core.config import RegistryKey
+from topiclab.core.config import RegistryKey, RegistryOptions
 from topiclab.core.topic import ConfigSection, TopicConfig
 from topiclab.nn.generative import GENERATIVE_TASK
 from topiclab.plugins.diffusion.data import Dataset2D
@@ -86,9 +86,9 @@ class DiffusionConfig(TopicConfig):
     trainer: GenerativeTrainer = Field(
         default="ddpm", description="generative trainer for the 2-D data (registry key)"
     )
-    trainer_options: dict[str, Any] = Field(
-        default_factory=dict, description="extra options for the trainer's own config"
-    )
+    trainer_options: Annotated[
+        dict[str, Any], RegistryOptions("trainer", key_field="trainer", task=GENERATIVE_TASK)
+    ] = Field(default_factory=dict, description="extra options for the trainer's own config")
     toy: ToyConfig = Field(default_factory=lambda: ToyConfig())
     digits: DigitsConfig = Field(default_factory=lambda: DigitsConfig())
     torch_threads: int = Field(
