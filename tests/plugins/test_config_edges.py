@@ -40,6 +40,7 @@ REFUSED = [
     ("compression", "orders=[-1]", "invalid value for 'orders.0'"),
     ("gato", 'data.tasks=["Nope-v0"]', "invalid value for 'data.tasks.0'"),
     ("gato", 'data.tasks=[""]', "invalid value for 'data.tasks.0'"),
+    ("mode-collapse", "grid_trainers=[]", "invalid value for 'grid_trainers'"),  # 0-row figure
     # options handed to a registered trainer in a stage: checked by its config up front
     ("diffusion", 'trainer_options={"stepz": 1}', "invalid value for 'trainer_options.stepz'"),
     ("diffusion", 'trainer_options={"steps": "9"}', "invalid value for 'trainer_options.steps'"),
@@ -66,6 +67,7 @@ ACCEPTED = [
     ("diffusion", "digits.width=8"),
     ("compression", "orders=[0, 5]"),
     ("gato", 'data.tasks=["CartPole-v1"]'),
+    ("mode-collapse", 'grid_trainers=["gan"]'),
     ("diffusion", 'trainer_options={"steps": 5}'),  # partial: the stage fills the rest
     ("rl-llm", 'exact.ablation={"no-clip": {"value_clip": 0.0}}'),
 ]
