@@ -1,5 +1,7 @@
 """Config resolution: profile, TOML, overrides; every bad key or value named in one line."""
 
+from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -274,3 +276,31 @@ def test_a_config_file_may_start_with_a_bom(tmp_path):
     path.write_bytes("\ufeffsteps = 7\n[optim]\nkind = 'sgd'\n".encode())
     cfg = resolve_config(Demo, "quick", path)
     assert (cfg.steps, cfg.optim.kind) == (7, "sgd")
+
+
+class Color(Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Typed(TopicConfig):
+    folder: Path = Path(".")
+    size: tuple[int, int] = (1, 1)
+    kind: Color = Color.RED
+
+
+class TypedTopic(Demo):
+    key = "typed"
+    Config = Typed
+    profiles = {}
+
+
+def test_strict_still_takes_paths_tuples_and_enums_as_written(tmp_path):
+    # Strict as JSON is: a third party's Path, tuple or Enum field takes the text or list a
+    # TOML file or --set can hold, while "10" is still not a number.
+    path = tmp_path / "c.toml"
+    path.write_text("folder = 'data/x'\nsize = [2, 3]\nkind = 'blue'\n")
+    cfg = resolve_config(TypedTopic, "quick", path)
+    assert (cfg.folder, cfg.size, cfg.kind) == (Path("data/x"), (2, 3), Color.BLUE)
+    cfg = resolve_config(TypedTopic, "quick", overrides=["folder=y", "size=[4, 5]", "kind=red"])
+    assert (cfg.folder, cfg.size, cfg.kind) == (Path("y"), (4, 5), Color.RED)

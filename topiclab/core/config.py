@@ -25,7 +25,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -90,7 +90,7 @@ def check_registry_options(config: BaseModel, registry: Registry) -> None:
             where = f"{path}.{entry}" if entry else path
             try:
                 if model is not None:
-                    model.model_validate(options, strict=True)
+                    validate_strict(model, options)
             except ValidationError as err:
                 wrong = [e for e in err.errors() if e["type"] != "missing"]
                 if wrong:
@@ -130,7 +130,7 @@ def check_registry_keys(config: BaseModel, registry: Registry) -> None:
         options = node.get(key) if meta.keys_of_mapping and isinstance(node, dict) else None
         if isinstance(options, dict) and spec.config is not None:
             try:
-                spec.config.model_validate(options, strict=True)  # as the topic's own keys
+                validate_strict(spec.config, options)  # as the topic's own keys
             except ValidationError as err:
                 raise ConfigError(describe_validation_error(err, f"{path}.{key}")) from None
 
@@ -263,6 +263,17 @@ def _non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
     return None
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_strict(model: type[M], values: Any) -> M:
+    """Strict for every source alike, third parties' lax models included: a TOML file's
+    ``steps = "10"`` is refused as ``--set steps='"10"'`` is (an int is still a valid float).
+    Strict as JSON is, because the values are what a TOML file or ``--set`` can hold: a path,
+    tuple, date or enum field still takes its text or list (Python-strict would refuse them)."""
+    return model.model_validate_json(json.dumps(values, default=str), strict=True)
+
+
 def validate(config_cls: type[TopicConfig], values: dict[str, Any]) -> TopicConfig:
     for path in _flatten(values):
         _fields_at(config_cls, path)
@@ -272,9 +283,7 @@ def validate(config_cls: type[TopicConfig], values: dict[str, Any]) -> TopicConf
     if bad:
         raise ConfigError(f"invalid value for '{bad[0]}': must be a finite number; got {bad[1]}")
     try:
-        # Strict for every source alike: a TOML file's ``steps = "10"`` is refused as
-        # ``--set steps='"10"'`` is, in a third party's lax models too (an int is a valid float).
-        return config_cls.model_validate(values, strict=True)
+        return validate_strict(config_cls, values)
     except ValidationError as err:
         raise ConfigError(describe_validation_error(err)) from None
 
