@@ -148,3 +148,23 @@ def test_failed_run_does_not_leave_the_old_verdict_in_the_index(
     index = (out / "index.html").read_text()
     assert "<td>failing</td>" in index and "<td>ok</td>" not in index
     assert "<td>failed</td>" in index
+
+
+def test_value_a_stage_cannot_take_is_refused_before_prefect(tmp_path: Path) -> None:
+    """An unknown play passed validation once and failed in the generate stage. The other
+    values of its kind are in tests/plugins/test_config_edges.py (the same resolve_config)."""
+    env = fresh_env(tmp_path)
+    args = ["run", "llama", "--profile", "quick", "--set", 'data.val_plays=["nope"]']
+    line = one_line_error(topiclab(*args, env=env, cwd=tmp_path))
+    assert line.startswith("error: invalid value for 'data.val_plays': unknown plays"), line
+    assert not (Path(env["PREFECT_HOME"])).exists()  # no Prefect server was started
+    assert not (tmp_path / "results").exists()
+
+
+def test_config_file_with_a_bom_is_read(tmp_path: Path) -> None:
+    """A Windows editor's byte-order mark is not a TOML error: the file's own (bad) value is
+    what the one line names, so the file was parsed."""
+    config = tmp_path / "run.toml"
+    config.write_bytes("\ufeffseed = -1\n".encode())
+    proc = topiclab("run", "ridge", "--config", str(config), env=fresh_env(tmp_path), cwd=tmp_path)
+    assert one_line_error(proc).startswith("error: invalid value for 'seed'")

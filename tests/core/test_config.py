@@ -1,5 +1,7 @@
 """Config resolution: profile, TOML, overrides; every bad key or value named in one line."""
 
+from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -246,3 +248,59 @@ def test_registry_keys_in_a_list_are_checked_item_by_item():
             resolve_config(ListedTopic, "standard", overrides=[override])
         assert f"invalid value for '{path}': unknown" in str(info.value), override
         assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "toml, setting, key",
+    [
+        ('steps = "10"', 'steps="10"', "steps"),  # a string is not an int
+        ("steps = true", "steps=true", "steps"),  # nor is a boolean
+        ("steps = 10.0", "steps=10.0", "steps"),  # nor a float
+        ('[optim]\nlr = "0.5"', 'optim.lr="0.5"', "optim.lr"),  # a third party's plain model
+    ],
+)
+def test_a_config_file_is_as_strict_as_set(tmp_path, toml, setting, key):
+    path = tmp_path / "c.toml"
+    path.write_text(toml + "\n")
+    with pytest.raises(ConfigError) as from_file:
+        resolve_config(Demo, "quick", path)
+    with pytest.raises(ConfigError) as from_set:
+        resolve_config(Demo, "quick", overrides=[setting])
+    assert str(from_file.value) == str(from_set.value)
+    assert str(from_file.value).startswith(f"invalid value for '{key}'")
+
+
+def test_a_config_file_may_start_with_a_bom(tmp_path):
+    # Windows editors (Notepad) save UTF-8 with a byte-order mark.
+    path = tmp_path / "c.toml"
+    path.write_bytes("\ufeffsteps = 7\n[optim]\nkind = 'sgd'\n".encode())
+    cfg = resolve_config(Demo, "quick", path)
+    assert (cfg.steps, cfg.optim.kind) == (7, "sgd")
+
+
+class Color(Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Typed(TopicConfig):
+    folder: Path = Path(".")
+    size: tuple[int, int] = (1, 1)
+    kind: Color = Color.RED
+
+
+class TypedTopic(Demo):
+    key = "typed"
+    Config = Typed
+    profiles = {}
+
+
+def test_strict_still_takes_paths_tuples_and_enums_as_written(tmp_path):
+    # Strict as JSON is: a third party's Path, tuple or Enum field takes the text or list a
+    # TOML file or --set can hold, while "10" is still not a number.
+    path = tmp_path / "c.toml"
+    path.write_text("folder = 'data/x'\nsize = [2, 3]\nkind = 'blue'\n")
+    cfg = resolve_config(TypedTopic, "quick", path)
+    assert (cfg.folder, cfg.size, cfg.kind) == (Path("data/x"), (2, 3), Color.BLUE)
+    cfg = resolve_config(TypedTopic, "quick", overrides=["folder=y", "size=[4, 5]", "kind=red"])
+    assert (cfg.folder, cfg.size, cfg.kind) == (Path("y"), (4, 5), Color.RED)

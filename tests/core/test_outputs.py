@@ -3,9 +3,11 @@
 import json
 import os
 import re
+import shutil
 
 import pytest
 
+from topiclab.core import files
 from topiclab.core.errors import ConfigError
 from topiclab.core.outputs import (
     dumps_strict,
@@ -134,3 +136,43 @@ def test_dumps_strict_never_writes_nan():
 def test_expected_in_names_profiles():
     with pytest.raises(ValueError, match="expected_in names no profile: \\['fast'\\]"):
         Claim(id="c", statement="s", value=1.0, anchor="a", expected_in=["fast"], passed=True)
+
+
+def _published_figures(tmp_path, names):
+    """Publish a report whose figures folder holds ``names``; the published figures' names."""
+    figures = tmp_path / "stage" / "figures"
+    shutil.rmtree(figures, ignore_errors=True)
+    figures.mkdir(parents=True)
+    for name in names:
+        (figures / name).write_bytes(name.encode() * 1000)
+    report = StageResult(files={"figures": str(figures)})
+    publish_topic(tmp_path / "out", "t", "quick", StageResult(), report, {}, 1.0)
+    return sorted(p.name for p in (tmp_path / "out" / "t").iterdir() if p.name != "metrics.json")
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "move-aside"])
+def test_figures_are_published_whole_or_not_at_all(tmp_path, monkeypatch, exchange):
+    if not exchange:  # a kernel or file system without RENAME_EXCHANGE
+        monkeypatch.setattr(files, "_exchange", lambda a, b: False)
+    assert _published_figures(tmp_path, ["a.png", "b.png"]) == ["figures"]
+    published = tmp_path / "out" / "t" / "figures"
+    before = {p.name: p.read_bytes() for p in published.iterdir()}
+    copied = []
+
+    def interrupted(src, dst, *args, **kwargs):  # Ctrl-C after the first figure
+        if copied:
+            raise KeyboardInterrupt
+        copied.append(src)
+        return real_copyfile(src, dst, *args, **kwargs)
+
+    real_copyfile = shutil.copyfile
+    monkeypatch.setattr(shutil, "copyfile", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _published_figures(tmp_path, ["c.png", "d.png", "e.png"])
+    # The last complete folder stands, and no temporary is left beside it.
+    assert {p.name: p.read_bytes() for p in published.iterdir()} == before
+    assert sorted(p.name for p in published.parent.iterdir()) == ["figures", "metrics.json"]
+    monkeypatch.setattr(shutil, "copyfile", real_copyfile)
+    # A new complete copy replaces the old one (no stale figure is kept from an older run).
+    _published_figures(tmp_path, ["c.png"])
+    assert sorted(p.name for p in published.iterdir()) == ["c.png"]

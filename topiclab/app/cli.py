@@ -35,7 +35,6 @@ from topiclab.app.preflight import (
     check_config_tables,
     check_results_root,
     check_writable,
-    read_config_file,
 )
 from topiclab.app.signals import Stopped, raise_on_sigterm
 from topiclab.app.summary import entries_from, finish_run, print_summary
@@ -176,7 +175,7 @@ def _validate_run(
     reg: Any, topics: list[str], profile: str, config: Path | None, overrides: list[str]
 ) -> None:
     """Every topic key and every config layer, checked before anything runs."""
-    from topiclab.core.config import resolve_config
+    from topiclab.core.config import load_toml, resolve_config
     from topiclab.core.dag import topic_overrides
 
     for text in overrides:  # `--set topic:key=value` must name a topic of this run
@@ -187,7 +186,7 @@ def _validate_run(
                 f"topics of this run: {', '.join(topics)}"
             )
     if config is not None:
-        data = read_config_file(config)
+        data = load_toml(config)
         check_config_tables(config, data, [reg.topic(k) for k in topics], set(reg.topics))
     for key in topics:
         topic = reg.topic(key)

@@ -50,25 +50,6 @@ def check_results_root(root: Path) -> None:
         )
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """The TOML file as a dict, or one line saying why it is not a readable TOML file."""
-    import tomllib
-
-    if path.is_dir():
-        raise TopiclabError(f"config file '{path}' is a folder, not a TOML file")
-    if not path.is_file():
-        raise TopiclabError(f"config file '{path}' does not exist")
-    try:
-        text = path.read_bytes().decode("utf-8")
-        return tomllib.loads(text)
-    except UnicodeDecodeError:
-        raise TopiclabError(f"config file '{path}' is not a text (TOML) file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise TopiclabError(f"config file '{path}' is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise TopiclabError(f"config file '{path}' cannot be read: {exc.strerror}") from None
-
-
 def check_config_tables(
     path: Path, data: dict[str, Any], topics: list[Any], registered: set[str]
 ) -> None:

@@ -8,6 +8,12 @@ the registry at validation, before any stage runs::
 
     trainer: Annotated[str, RegistryKey("trainer", task="language-model")] = "llama"
     options: Annotated[dict[str, dict], RegistryKey("estimator", keys_of_mapping=True)] = {}
+
+Options a stage hands to a trainer it names elsewhere are checked against that trainer's
+config too (unknown keys, wrong types; keys left out may be filled in by the stage)::
+
+    trainer_options: Annotated[dict[str, Any], RegistryOptions("trainer", key_field="trainer")]
+    rm: Annotated[dict[str, Any], RegistryOptions("trainer", key="reward-model")] = {}
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from topiclab.core.errors import ConfigError, UnknownKeyError
-from topiclab.core.topic import PROFILES, Topic, TopicConfig
+from topiclab.core.topic import PROFILES, FieldError, Topic, TopicConfig
 
 if TYPE_CHECKING:
     from topiclab.core.registry import Registry
@@ -42,6 +49,52 @@ class RegistryKey:
     kind: Literal["trainer", "estimator"]
     task: str | None = None
     keys_of_mapping: bool = False
+
+
+@dataclass(frozen=True)
+class RegistryOptions:
+    """Field metadata: the value is options for a registered trainer or estimator, named by a
+    fixed ``key`` or by the sibling field ``key_field``; ``per_entry``: a dict of
+    name -> such options (e.g. variants of one method)."""
+
+    kind: Literal["trainer", "estimator"]
+    key: str | None = None
+    key_field: str | None = None
+    task: str | None = None
+    per_entry: bool = False
+
+
+def registry_options(
+    config: BaseModel, prefix: str = ""
+) -> Iterator[tuple[str, RegistryOptions, str, Any]]:
+    """(dotted path, its RegistryOptions, the key it is for, the options) for every such
+    field in ``config``, nested sections included."""
+    for name, info in type(config).model_fields.items():
+        value = getattr(config, name)
+        for meta in info.metadata:
+            if isinstance(meta, RegistryOptions):
+                key = meta.key or str(getattr(config, meta.key_field or ""))
+                yield f"{prefix}{name}", meta, key, value
+        if isinstance(value, BaseModel):
+            yield from registry_options(value, f"{prefix}{name}.")
+
+
+def check_registry_options(config: BaseModel, registry: Registry) -> None:
+    """Each RegistryOptions field validates (strictly) against its key's config; a required
+    key that is missing is not an error, since the stage adds its own values."""
+    for path, meta, key, value in registry_options(config):
+        lookup = registry.trainer if meta.kind == "trainer" else registry.estimator
+        model = lookup(key, meta.task).config
+        entries = value.items() if meta.per_entry else [("", value)]
+        for entry, options in entries:
+            where = f"{path}.{entry}" if entry else path
+            try:
+                if model is not None:
+                    validate_strict(model, options)
+            except ValidationError as err:
+                wrong = [e for e in err.errors() if e["type"] != "missing"]
+                if wrong:
+                    raise ConfigError(describe_error(wrong[0], where)) from None
 
 
 def registry_keys(config: BaseModel, prefix: str = "") -> Iterator[tuple[str, RegistryKey, str]]:
@@ -77,7 +130,7 @@ def check_registry_keys(config: BaseModel, registry: Registry) -> None:
         options = node.get(key) if meta.keys_of_mapping and isinstance(node, dict) else None
         if isinstance(options, dict) and spec.config is not None:
             try:
-                spec.config.model_validate(options)
+                validate_strict(spec.config, options)  # as the topic's own keys
             except ValidationError as err:
                 raise ConfigError(describe_validation_error(err, f"{path}.{key}")) from None
 
@@ -171,14 +224,24 @@ def _flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[list[st
 
 def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
     """One line naming the first bad key (``prefix`` + its path), the rule and the value."""
-    first = err.errors()[0]
-    loc = ".".join([*([prefix] if prefix else []), *map(str, first["loc"])]) or "config"
-    msg = first["msg"].removeprefix("Value error, ")
+    return describe_error(err.errors()[0], prefix)
+
+
+def describe_error(first: ErrorDetails, prefix: str = "") -> str:
+    """One line for one of pydantic's error details (see ``describe_validation_error``)."""
     ctx = first.get("ctx") or {}
+    keyed = ctx.get("error") if isinstance(ctx.get("error"), FieldError) else None
+    parts = [
+        *([prefix] if prefix else []),
+        *map(str, first["loc"]),
+        *([keyed.key] if keyed else []),
+    ]
+    loc = ".".join(parts) or "config"
+    msg = first["msg"].removeprefix("Value error, ")
     if "expected" in ctx and str(ctx["expected"]) not in msg:
         msg = f"{msg} (allowed: {ctx['expected']})"
     value = first.get("input")
-    if isinstance(value, dict):  # a check across fields: the message names them
+    if isinstance(value, dict) or keyed:  # a check across fields: the message names them
         return f"invalid value for '{loc}': {msg}"
     return f"invalid value for '{loc}': {msg}; got {value!r}"
 
@@ -200,6 +263,17 @@ def _non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
     return None
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_strict(model: type[M], values: Any) -> M:
+    """Strict for every source alike, third parties' lax models included: a TOML file's
+    ``steps = "10"`` is refused as ``--set steps='"10"'`` is (an int is still a valid float).
+    Strict as JSON is, because the values are what a TOML file or ``--set`` can hold: a path,
+    tuple, date or enum field still takes its text or list (Python-strict would refuse them)."""
+    return model.model_validate_json(json.dumps(values, default=str), strict=True)
+
+
 def validate(config_cls: type[TopicConfig], values: dict[str, Any]) -> TopicConfig:
     for path in _flatten(values):
         _fields_at(config_cls, path)
@@ -209,7 +283,7 @@ def validate(config_cls: type[TopicConfig], values: dict[str, Any]) -> TopicConf
     if bad:
         raise ConfigError(f"invalid value for '{bad[0]}': must be a finite number; got {bad[1]}")
     try:
-        return config_cls.model_validate(values)
+        return validate_strict(config_cls, values)
     except ValidationError as err:
         raise ConfigError(describe_validation_error(err)) from None
 
@@ -221,12 +295,20 @@ def profile_values(topic: type[Topic] | Topic, profile: str) -> dict[str, Any]:
 
 
 def load_toml(path: Path) -> dict[str, Any]:
+    """The TOML file as a dict, or one line saying why it is not a readable TOML file. UTF-8,
+    with or without the byte-order mark that Windows editors write."""
+    if path.is_dir():
+        raise ConfigError(f"config file '{path}' is a folder, not a TOML file")
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{path}' is not a text (TOML) file") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file '{path}' is not valid TOML: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"config file '{path}' cannot be read: {err.strerror}") from None
 
 
 def toml_values(
@@ -267,8 +349,9 @@ def resolve_config(
         _fields_at(topic.Config, path)
         _set_path(values, path, value)
     config = validate(topic.Config, values)
-    if any(True for _ in registry_keys(config)):  # only then build this process's registry
-        from topiclab.core.registry import get_registry
+    if any(True for _ in registry_keys(config)) or any(True for _ in registry_options(config)):
+        from topiclab.core.registry import get_registry  # only then build this process's
 
         check_registry_keys(config, get_registry())
+        check_registry_options(config, get_registry())
     return config

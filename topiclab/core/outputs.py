@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from topiclab.core.errors import ConfigError
-from topiclab.core.files import copy_file, write_text
+from topiclab.core.files import copy_file, copy_tree, write_text
 from topiclab.core.hookspecs import Links
 from topiclab.core.topic import StageResult, check_claims
 
@@ -140,7 +139,7 @@ def publish_topic(
         if name in report.files:
             copy_file(report.files[name], target / name)
     if "figures" in report.files:
-        shutil.copytree(report.files["figures"], target / "figures", dirs_exist_ok=True)
+        copy_tree(report.files["figures"], target / "figures")
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     _fill_header(target, profile, links, finished, extra or {})
     payload: dict[str, Any] = {

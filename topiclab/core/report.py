@@ -13,14 +13,13 @@ import csv
 import html
 import json
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import markdown as md
 
-from topiclab.core.files import write_text
+from topiclab.core.files import copy_file, write_text
 from topiclab.core.topic import Claim, StageContext, StageResult, verdict
 
 if TYPE_CHECKING:
@@ -318,7 +317,7 @@ def render_topic_report(
     captions = {**data.captions, **trained.captions, **evaluation.captions}
     for name, path in all_figures.items():
         target = figures_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
-        shutil.copyfile(path, target)
+        copy_file(path, target)
         links[name] = f"figures/{target.name}"
     text = topic_markdown(topic, ctx, evaluation, links, captions)
     report_md = ctx.path("report.md")

@@ -60,6 +60,18 @@ class ConfigSection(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
+class FieldError(ValueError):
+    """Raised by a check across fields to name the key at fault (a dotted path from the model
+    that runs the check), where pydantic would name only the model::
+
+        raise FieldError("eval.prompts.0", "70 bytes, longer than model.seq_len (64)")
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def non_finite(values: Mapping[str, Any], keys: list[str] | None = None) -> list[str]:
     """The keys (all, or ``keys``) whose value is a float that is NaN or infinite."""
     names = list(values) if keys is None else keys

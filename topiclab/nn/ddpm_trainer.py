@@ -45,7 +45,8 @@ class DDPMConfig(BaseModel):
     ema: float = Field(default=0.995, description="EMA decay (Ho et al.: 0.9999 over 800k steps)")
     hidden: int = 128
     layers: int = 3
-    width: int = Field(default=32, description="U-Net channels")
+    # GroupNorm(8, ·) in every U-Net block: channels must split into 8 groups.
+    width: int = Field(default=32, ge=8, multiple_of=8, description="U-Net channels")
     log_every: int = 50
     seed: int = 0
 

@@ -17,6 +17,7 @@ import lzma
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from topiclab.plugins.compression.config import MAX_ORDER
 from topiclab.plugins.compression.context import decode_order_k, encode_order_k
 
 
@@ -79,7 +80,7 @@ def order_k(k: int) -> Compressor:
 
 
 def by_name(name: str) -> Compressor:
-    known = {c.name: c for c in classical() + [order_k(k) for k in range(6)]}
+    known = {c.name: c for c in classical() + [order_k(k) for k in range(MAX_ORDER + 1)]}
     if name not in known:
         raise KeyError(f"unknown compressor {name!r}; choose from {', '.join(known)}")
     return known[name]

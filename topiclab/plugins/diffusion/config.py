@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, model_validator
 
-from topiclab.core.config import RegistryKey
+from topiclab.core.config import RegistryKey, RegistryOptions
 from topiclab.core.topic import ConfigSection, TopicConfig
 from topiclab.nn.generative import GENERATIVE_TASK
 from topiclab.plugins.diffusion.data import Dataset2D
@@ -70,7 +70,8 @@ class DigitsConfig(ConfigSection):
     steps: int = Field(default=1_200, ge=1, le=MAX_STEPS)
     batch: int = Field(default=64, ge=1, le=65_536)
     lr: float = Field(default=2e-3, gt=0, le=1)
-    width: int = Field(default=16, ge=1, le=1_024)
+    # The U-Net normalises with GroupNorm(8, width): channels must split into 8 groups.
+    width: int = Field(default=16, ge=8, le=1_024, multiple_of=8, description="U-Net channels")
     T: int = Field(default=200, ge=2, le=MAX_T)
     beta_end: BetaEnd = Field(
         default=0.1, description="T = 200 needs a larger last β: ᾱ_T = 3.2e-5 with 0.1"
@@ -85,9 +86,9 @@ class DiffusionConfig(TopicConfig):
     trainer: GenerativeTrainer = Field(
         default="ddpm", description="generative trainer for the 2-D data (registry key)"
     )
-    trainer_options: dict[str, Any] = Field(
-        default_factory=dict, description="extra options for the trainer's own config"
-    )
+    trainer_options: Annotated[
+        dict[str, Any], RegistryOptions("trainer", key_field="trainer", task=GENERATIVE_TASK)
+    ] = Field(default_factory=dict, description="extra options for the trainer's own config")
     toy: ToyConfig = Field(default_factory=lambda: ToyConfig())
     digits: DigitsConfig = Field(default_factory=lambda: DigitsConfig())
     torch_threads: int = Field(

@@ -6,19 +6,21 @@ and ``trainer`` must be a registered trainer of task ``gato``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import ConfigDict, Field, model_validator
 
 from topiclab.core.config import RegistryKey
 from topiclab.core.topic import ConfigSection, TopicConfig
 
-CONTROL_TASKS = ["CartPole-v1", "MountainCar-v0", "Pendulum-v1", "FrozenLake-v1"]
+# The tasks with an expert and a tokenizer (tasks.TASKS): another name fails at validation.
+ControlTaskName = Literal["CartPole-v1", "MountainCar-v0", "Pendulum-v1", "FrozenLake-v1"]
+CONTROL_TASKS: list[ControlTaskName] = list(get_args(ControlTaskName))
 MAX_STEPS = 1_000_000
 
 
 class DataConfig(ConfigSection):
-    tasks: list[str] = Field(default_factory=lambda: list(CONTROL_TASKS), min_length=1)
+    tasks: list[ControlTaskName] = Field(default_factory=lambda: list(CONTROL_TASKS), min_length=1)
     episodes: int = Field(default=300, ge=1, le=100_000, description="expert episodes per task")
     sequences: int = Field(default=12_000, ge=6, le=1_000_000, description="training sequences")
     val_sequences: int = Field(default=240, ge=6, le=100_000)
@@ -45,8 +47,9 @@ class DataConfig(ConfigSection):
     dagger_share: float = Field(
         default=0.5, ge=0, le=1, description="share of a DAgger task's rows cut from its roll-outs"
     )
-    dagger_tasks: list[str] = Field(
-        default_factory=lambda: ["Pendulum-v1"], description="control tasks DAgger rolls out"
+    dagger_tasks: list[ControlTaskName] = Field(
+        default_factory=lambda: list[ControlTaskName](["Pendulum-v1"]),
+        description="control tasks DAgger rolls out",
     )
     text_chars: int = Field(default=400_000, ge=10_000, le=100_000_000)
 

