@@ -57,7 +57,7 @@ def noisy_episodes(n: int, noise: float) -> list[list[np.ndarray]]:
     return kept
 
 
-def train(episodes: int, steps: int, noise: float, out: str) -> None:
+def train(episodes: int, steps: int, noise: float, out: str, hide: bool = False) -> None:
     rng = np.random.default_rng(0)
     if noise > 0:
         eps = noisy_episodes(episodes, noise)
@@ -70,7 +70,7 @@ def train(episodes: int, steps: int, noise: float, out: str) -> None:
     cfg = GatoTrainerConfig(
         dim=128, n_layers=4, n_heads=4, n_kv_heads=2, multiple_of=32, seq_len=96,
         vocab_size=gt.VOCAB_SIZE, steps=steps, batch_size=16, eval_every=0, lr=3e-3,
-        warmup_steps=50,
+        warmup_steps=50, hide_continuous_actions=hide,
     )  # fmt: skip
     trainer = GatoTrainer(cfg)
     c0 = time.process_time()
@@ -118,12 +118,13 @@ def main() -> None:
     t.add_argument("--steps", type=int, default=400)
     t.add_argument("--noise", type=float, default=0.0)
     t.add_argument("--out", default="pendulum_only.pt")
+    t.add_argument("--hide", action="store_true", help="actions enter the context without ids")
     for name in ("rollout", "teacher"):
         sub.add_parser(name).add_argument("model")
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.cmd == "train":
-        train(a.episodes, a.steps, a.noise, a.out)
+        train(a.episodes, a.steps, a.noise, a.out, a.hide)
     else:
         model = torch.load(a.model, weights_only=False).eval()
         rollouts(model) if a.cmd == "rollout" else teacher(model)
