@@ -22,9 +22,9 @@ from topiclab.nn import gato_tokenizer as gt
 from topiclab.plugins.gato import data as d
 from topiclab.plugins.gato import evaluate as ev
 from topiclab.plugins.gato import tasks as tk
+from topiclab.plugins.gato import train as train_mod
 from topiclab.plugins.gato.config import PROFILES, GatoConfig
 from topiclab.plugins.gato.rollout import CachedDecoder, median_bin
-from topiclab.plugins.gato import train as train_mod
 from topiclab.plugins.gato.train import is_text
 
 slow = pytest.mark.skipif(os.environ.get("TOPICLAB_SLOW") != "1", reason="set TOPICLAB_SLOW=1")
