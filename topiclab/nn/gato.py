@@ -113,7 +113,7 @@ class GatoModel(nn.Module):
             where = (local[is_patch] - 2).clamp(0, self.grid * self.grid - 1)
             e = self.patch_embed(self.images[idx]) + self.row(where // self.grid)
             h = h.masked_scatter(is_patch[..., None], e + self.col(where % self.grid))
-        if self.hide_continuous_actions:
+        if getattr(self, "hide_continuous_actions", False):  # models pickled before it: off
             # a continuous action enters the context as its slot only (the local embedding):
             # the model cannot copy the last torque and must read it off the observations
             cont = (ids >= CONT_START) & (ids < CONT_START + N_BINS) & (local == LOCAL_ACTION)
