@@ -3,11 +3,13 @@
     PYTHONPATH=$PWD python benchmarks/gato_pendulum.py train --episodes 300 --steps 400
     PYTHONPATH=$PWD python benchmarks/gato_pendulum.py train --episodes 300 --steps 400 --noise 0.5
     PYTHONPATH=$PWD python benchmarks/gato_pendulum.py rollout MODEL.pt     # history vs none
-    PYTHONPATH=$PWD python benchmarks/gato_pendulum.py teacher MODEL.pt     # per phase
+    PYTHONPATH=$PWD python benchmarks/gato_pendulum.py train --episodes 300 --steps 400 --hide
+    PYTHONPATH=$PWD python benchmarks/gato_pendulum.py teacher MODEL.pt --history 0 1 18
 
 ``train`` builds sequences as the data stage does (25 % prompted) from ``--episodes`` filtered
 expert episodes (``--noise`` σ: DART, the executed torque is the expert's plus N(0, σ²), the
-recorded one the expert's), trains the standard-size model with the ``gato`` trainer, saves it
+recorded one the expert's; ``--hide``: continuous actions enter the context without their ids),
+trains the standard-size model with the ``gato`` trainer, saves it
 and rolls it out. ``rollout`` scores 10 episodes (seeds 100,000..) with the full context and
 with the current observation only (no history: behaviour cloning's copycat check). ``teacher``
 feeds held-out expert episodes and compares the decoded torque with the expert's, near the top
@@ -57,7 +59,7 @@ def noisy_episodes(n: int, noise: float) -> list[list[np.ndarray]]:
     return kept
 
 
-def train(episodes: int, steps: int, noise: float, out: str) -> None:
+def train(episodes: int, steps: int, noise: float, out: str, hide: bool = False) -> None:
     rng = np.random.default_rng(0)
     if noise > 0:
         eps = noisy_episodes(episodes, noise)
@@ -70,7 +72,7 @@ def train(episodes: int, steps: int, noise: float, out: str) -> None:
     cfg = GatoTrainerConfig(
         dim=128, n_layers=4, n_heads=4, n_kv_heads=2, multiple_of=32, seq_len=96,
         vocab_size=gt.VOCAB_SIZE, steps=steps, batch_size=16, eval_every=0, lr=3e-3,
-        warmup_steps=50,
+        warmup_steps=50, hide_continuous_actions=hide,
     )  # fmt: skip
     trainer = GatoTrainer(cfg)
     c0 = time.process_time()
@@ -92,22 +94,31 @@ def rollouts(model: torch.nn.Module) -> None:
 
 
 @torch.no_grad()
-def teacher(model: torch.nn.Module) -> None:
+def teacher(model: torch.nn.Module, history: int) -> None:
+    """Decoded torque against the expert's on 6 held-out expert episodes (every 2nd step), the
+    context being the last ``history`` expert steps and the current observation (0: the
+    observation alone, what the policy must learn; more: copying the last torque helps)."""
     rows = []
-    for seed in range(100_000, 100_004):
+    for seed in range(100_000, 100_006):
         _, obs, acts = tk.run_episode(TASK, TASK.expert, seed)
         recs = d.episode_records(TASK, obs, acts)
-        for k in range(0, len(recs), 3):
-            ctx = np.concatenate([*recs[max(0, k - 18) : k], recs[k][:4]])[-95:]
+        for k in range(0, len(recs), 2):
+            ctx = np.concatenate([*recs[max(0, k - history) : k], recs[k][:4]])[-95:]
             logits = model(torch.from_numpy(ctx[None, :, :3]))[0, -1]
-            b = median_bin(logits[None, gt.CONT_START : gt.CONT_START + gt.N_BINS])
-            rows.append((obs[k][0], float(acts[k][0]), float(TASK.action_of(b.numpy())[0])))
+            part = logits[None, gt.CONT_START : gt.CONT_START + gt.N_BINS]
+            p = part.softmax(-1)
+            entropy = float(-(p * p.clamp_min(1e-12).log()).sum())
+            u = float(TASK.action_of(median_bin(part).numpy())[0])
+            rows.append((obs[k][0], float(acts[k][0]), u, entropy))
     r = np.array(rows)
     for name, sel in (("top (cos > 0.8)", r[:, 0] > 0.8), ("swing-up", r[:, 0] <= 0.8)):
         x = r[sel]
         err = np.abs(x[:, 1] - x[:, 2]).mean()
         agree = (np.sign(x[:, 1]) == np.sign(x[:, 2])).mean()
-        print(f"{name}: {len(x)} states, mean |torque error| {err:.3f}, sign agrees {agree:.2f}")
+        shrink = np.abs(x[:, 2]).mean() / np.abs(x[:, 1]).mean()
+        print(f"history {history:2d}, {name}: {len(x)} states, mean |torque error| {err:.3f}, "
+              f"sign agrees {agree:.2f}, |model|/|expert| {shrink:.2f}, "
+              f"entropy {x[:, 3].mean():.2f} nats")  # fmt: skip
 
 
 def main() -> None:
@@ -118,15 +129,21 @@ def main() -> None:
     t.add_argument("--steps", type=int, default=400)
     t.add_argument("--noise", type=float, default=0.0)
     t.add_argument("--out", default="pendulum_only.pt")
-    for name in ("rollout", "teacher"):
-        sub.add_parser(name).add_argument("model")
+    t.add_argument("--hide", action="store_true", help="actions enter the context without ids")
+    sub.add_parser("rollout").add_argument("model")
+    te = sub.add_parser("teacher")
+    te.add_argument("model")
+    te.add_argument("--history", type=int, nargs="+", default=[0, 1, 18])
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.cmd == "train":
-        train(a.episodes, a.steps, a.noise, a.out)
+        train(a.episodes, a.steps, a.noise, a.out, a.hide)
     else:
         model = torch.load(a.model, weights_only=False).eval()
-        rollouts(model) if a.cmd == "rollout" else teacher(model)
+        if a.cmd == "rollout":
+            rollouts(model)
+        for h in a.history if a.cmd == "teacher" else []:
+            teacher(model, h)
 
 
 if __name__ == "__main__":

@@ -187,3 +187,25 @@ def test_continuous_bin_rows_start_smooth_in_the_bin_value() -> None:
         assert 0.015 < float(rows.std()) < 0.025
         text = table[: gt.TEXT_SIZE].detach()
         assert float(cos(text[:-1], text[1:], dim=1).abs().max()) < 0.6
+
+
+@pytest.mark.parametrize("hide", [True, False])
+def test_hidden_continuous_actions_do_not_reach_the_model(hide: bool) -> None:
+    """With ``hide_continuous_actions`` a continuous action's id does not change any logit
+    (its slot does: the observations after it still move them); a discrete one always does."""
+    torch.manual_seed(0)
+    args = ModelArgs(dim=16, n_layers=1, n_heads=2, vocab_size=gt.VOCAB_SIZE, multiple_of=8)
+    model = GatoModel(Transformer(args), hide_continuous_actions=hide).eval()
+    obs = gt.continuous_tokens(np.array([0.5, -0.5]), False)
+
+    def logits(cont: float, disc: int) -> torch.Tensor:
+        steps = [
+            gt.timestep(obs, gt.continuous_tokens(np.array([cont]), False)),
+            gt.timestep(obs, gt.discrete_tokens(np.array([disc]))),
+            gt.timestep(obs, np.zeros(0, dtype=np.int64)),
+        ]
+        return model(torch.from_numpy(np.concatenate(steps)[None, :, :3]))
+
+    base = logits(0.9, 1)
+    assert torch.equal(base, logits(-0.9, 1)) == hide
+    assert not torch.allclose(base[:, 4:], logits(0.9, 2)[:, 4:])

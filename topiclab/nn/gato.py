@@ -27,7 +27,7 @@ import math
 import torch
 from torch import nn
 
-from topiclab.nn.gato_tokenizer import CONT_START, N_BINS, N_LOCAL
+from topiclab.nn.gato_tokenizer import CONT_START, LOCAL_ACTION, N_BINS, N_LOCAL
 from topiclab.nn.llama import Transformer
 
 
@@ -72,11 +72,17 @@ class GatoModel(nn.Module):
     """Gato's embeddings in front of a Llama ``Transformer``; logits over the whole id space."""
 
     def __init__(
-        self, llama: Transformer, patch: int = 4, grid: int = 2, channels: int = 8
+        self,
+        llama: Transformer,
+        patch: int = 4,
+        grid: int = 2,
+        channels: int = 8,
+        hide_continuous_actions: bool = False,
     ) -> None:
         super().__init__()
         dim = llama.params.dim
         self.llama, self.params, self.grid = llama, llama.params, grid
+        self.hide_continuous_actions = hide_continuous_actions
         self.patch_embed = PatchResNet(patch, dim, channels)
         self.row = nn.Embedding(grid, dim)
         self.col = nn.Embedding(grid, dim)
@@ -107,6 +113,11 @@ class GatoModel(nn.Module):
             where = (local[is_patch] - 2).clamp(0, self.grid * self.grid - 1)
             e = self.patch_embed(self.images[idx]) + self.row(where // self.grid)
             h = h.masked_scatter(is_patch[..., None], e + self.col(where % self.grid))
+        if getattr(self, "hide_continuous_actions", False):  # models pickled before it: off
+            # a continuous action enters the context as its slot only (the local embedding):
+            # the model cannot copy the last torque and must read it off the observations
+            cont = (ids >= CONT_START) & (ids < CONT_START + N_BINS) & (local == LOCAL_ACTION)
+            h = h.masked_fill(cont[..., None], 0.0)
         return h + self.local(local.clamp(0, N_LOCAL - 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,9 @@ class GatoTrainerConfig(LlamaTrainerConfig):
     patch_size: int = Field(default=4, ge=1, le=64)
     image_grid: int = Field(default=2, ge=1, le=64, description="patches per image side")
     resnet_channels: int = Field(default=8, ge=1, le=256)
+    hide_continuous_actions: bool = Field(
+        default=False, description="continuous action tokens enter the context without their id"
+    )
 
 
 def masked_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -52,7 +55,9 @@ class GatoTrainer(LlamaTrainer):
         cfg = self.config
         torch.manual_seed(cfg.seed + 1)
         llama = self.model
-        self.model = GatoModel(llama, cfg.patch_size, cfg.image_grid, cfg.resnet_channels)  # type: ignore[assignment]
+        self.model = GatoModel(  # type: ignore[assignment]
+            llama, cfg.patch_size, cfg.image_grid, cfg.resnet_channels, cfg.hide_continuous_actions
+        )
         self.model.to(self.device)
         self.optimizer = self._make_optimizer()
 

@@ -22,6 +22,7 @@ from topiclab.nn import gato_tokenizer as gt
 from topiclab.plugins.gato import data as d
 from topiclab.plugins.gato import evaluate as ev
 from topiclab.plugins.gato import tasks as tk
+from topiclab.plugins.gato import train as train_mod
 from topiclab.plugins.gato.config import PROFILES, GatoConfig
 from topiclab.plugins.gato.rollout import CachedDecoder, median_bin
 from topiclab.plugins.gato.train import is_text
@@ -194,3 +195,24 @@ def test_cached_roll_out_context_gives_the_logits_of_a_full_forward() -> None:
     with torch.no_grad():
         tail = model(torch.from_numpy(x[[2, 0], 20:, :3].astype(np.int64)))
     torch.testing.assert_close(again, tail[:, -1], rtol=0, atol=1e-5)
+
+
+def test_transposed_lake_is_ambiguous_at_the_start_and_needs_its_own_policy() -> None:
+    """Both lakes start in state 0, where their experts act differently, and each expert
+    fails on the other lake: only a prompt says at the first step which lake it is."""
+    std, tr = tk.TASKS["FrozenLake-v1"], tk.TASKS["FrozenLakeT-v1"]
+    assert std.make().reset(seed=1)[0] == tr.make().reset(seed=1)[0] == 0
+    assert std.expert(0, None) != tr.expert(0, None)
+    for own, other in ((std, tr), (tr, std)):
+        wrong = np.mean([tk.run_episode(other, own.expert, s)[0] for s in range(100)])
+        right = np.mean([tk.run_episode(other, other.expert, s)[0] for s in range(100)])
+        assert wrong <= 0.05 < 0.6 <= right
+
+
+def test_text_specialist_sees_at_least_the_generalists_text() -> None:
+    cfg = GatoConfig()
+    groups = len(d.groups(cfg))
+    assert train_mod.text_batch(cfg) * groups >= cfg.train.batch_size
+    assert (train_mod.text_batch(cfg) - 1) * groups < cfg.train.batch_size
+    big = GatoConfig.model_validate({"train": {"text_specialist_batch": 16}})
+    assert train_mod.text_batch(big) == 16

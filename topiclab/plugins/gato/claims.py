@@ -122,7 +122,7 @@ def build_claims(mt: dict[str, float], tasks: list[str], errors: dict[str, str])
             at_most(1.10),
             id="text_vs_specialist",
             statement="Text bits per character within 10 % of a text-only specialist of the same "
-            "size and compute",
+            "size (the generalist's text sequences and steps, text's share of its batch)",
             anchor="gato / specialist ≤ 1.10",
             source=f"{PAPER}, sec. 5.2 (generalist vs specialist); bits/char = −mean log₂ p",
         ),

@@ -14,7 +14,9 @@ from topiclab.core.config import RegistryKey
 from topiclab.core.topic import ConfigSection, TopicConfig
 
 # The tasks with an expert and a tokenizer (tasks.TASKS): another name fails at validation.
-ControlTaskName = Literal["CartPole-v1", "MountainCar-v0", "Pendulum-v1", "FrozenLake-v1"]
+ControlTaskName = Literal[
+    "CartPole-v1", "MountainCar-v0", "Pendulum-v1", "FrozenLake-v1", "FrozenLakeT-v1"
+]
 CONTROL_TASKS: list[ControlTaskName] = list(get_args(ControlTaskName))
 MAX_STEPS = 1_000_000
 
@@ -68,6 +70,11 @@ class ModelConfig(ConfigSection):
     n_kv_heads: int | None = Field(default=2, ge=1, le=256)
     multiple_of: int = Field(default=32, ge=1, le=4_096)
     seq_len: int = Field(default=96, ge=16, le=32_768)
+    hide_continuous_actions: bool = Field(
+        default=True,
+        description="continuous actions enter the context as their slot only (not in Gato): "
+        "a torque repeats from step to step, and a model that sees it copies the last one",
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> ModelConfig:
@@ -96,6 +103,15 @@ class TrainConfig(ConfigSection):
         le=MAX_STEPS,
         description="steps of each control task's specialist; 0: the generalist's steps on "
         "one task (its steps / number of tasks, text and digits included)",
+    )
+
+    text_specialist_batch: int = Field(
+        default=0,
+        ge=0,
+        le=4_096,
+        description="batch of the text specialist, which trains on the generalist's text "
+        "sequences for the generalist's steps; 0: text's share of the generalist's batch "
+        "(rounded up: the same text tokens), batch_size: the generalist's whole compute",
     )
 
 
@@ -129,7 +145,7 @@ class GatoConfig(TopicConfig):
 
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
-        "data": {"episodes": 4, "sequences": 120, "val_sequences": 12, "text_chars": 20_000},
+        "data": {"episodes": 4, "sequences": 126, "val_sequences": 14, "text_chars": 20_000},
         "model": {
             "dim": 32,
             "n_layers": 1,

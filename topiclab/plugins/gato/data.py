@@ -209,13 +209,7 @@ def generate(ctx: StageContext, cfg: GatoConfig) -> StageResult:
     train = build_sequences(cfg, train_eps, digits["train_labels"], text_ids, d.sequences, rng)
     val_ids = gt.text_tokens(val_text)
     val = build_sequences(cfg, val_eps, digits["train_labels"], val_ids, d.val_sequences, rng)
-    # The specialist draws from as many text windows as the generalist's whole pool holds:
-    # with only the generalist's share it would see each window 6x as often (and overfit).
-    text_seqs = np.stack(
-        [text_sequence(text_ids, cfg.model.seq_len + 1, rng) for _ in range(d.sequences)]
-    )
     files = {
-        "text_seqs": str(ctx.path("text_seqs.npy")),
         "train_seqs": str(ctx.path("train_seqs.npy")),
         "val_seqs": str(ctx.path("val_seqs.npy")),
         "patches": str(ctx.path("patches.npy")),
@@ -224,7 +218,6 @@ def generate(ctx: StageContext, cfg: GatoConfig) -> StageResult:
         "val_text": str(ctx.path("val.txt")),
     }
     np.save(files["train_seqs"], train)
-    np.save(files["text_seqs"], text_seqs.astype(np.int32))
     np.save(files["val_seqs"], val)
     np.save(files["patches"], digits["patches"])
     np.save(files["test_labels"], digits["test_labels"])

@@ -44,10 +44,12 @@ def bootstrap_ci(x: np.ndarray, n: int, seed: int) -> tuple[float, float]:
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def demo_prompt(task: tk.ControlTask, steps: int) -> np.ndarray:
-    """The last ``steps`` time steps of one expert episode."""
-    _, obs, acts = tk.run_episode(task, task.expert, PROMPT_SEED)
-    return np.concatenate(d.episode_records(task, obs, acts)[-steps:])
+def demo_prompt(task: tk.ControlTask, steps: int, share: float) -> np.ndarray:
+    """The last ``steps`` time steps of the first expert episode from ``PROMPT_SEED`` on that
+    passes the data's filter (``share`` of expert), as the training prompts come from filtered
+    episodes: a failed one on a lake would end in a hole instead of the goal."""
+    episodes, _ = d.expert_episodes(task, 1, share, PROMPT_SEED)
+    return np.concatenate(episodes[0][-steps:])
 
 
 def score_task(
@@ -61,10 +63,10 @@ def score_task(
     on the same seeds: their intervals and the paired differences; ``frames`` gets the
     observations of the first prompted episode."""
     task = tk.TASKS[name]
-    n = cfg.eval.frozenlake_episodes if name == "FrozenLake-v1" else cfg.eval.episodes
+    n = cfg.eval.frozenlake_episodes if name.startswith("FrozenLake") else cfg.eval.episodes
     seeds = [cfg.eval.first_seed + i for i in range(n)]
     row: dict[str, Any] = {"task": name, "episodes": n}
-    demo = demo_prompt(task, cfg.data.prompt_steps)
+    demo = demo_prompt(task, cfg.data.prompt_steps, cfg.data.filter_share)
     runs = [("prompt", model, demo), ("no_prompt", model, demo[:0])]
     if specialist is not None:
         runs.append(("specialist", specialist, demo))

@@ -5,6 +5,8 @@ a strip of frames of one roll-out per control task."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import matplotlib
@@ -14,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from topiclab.core.topic import StageContext
+from topiclab.plugins.gato.tasks import FROZENLAKE_MAP, FROZENLAKE_T_MAP
 
 
 def topic_figures(
@@ -117,17 +120,17 @@ def _pendulum(ax: Any, o: np.ndarray | None) -> None:
         ax.plot([0], [0], "ko", ms=3)
 
 
-def _frozenlake(ax: Any, o: np.ndarray | None) -> None:
-    lake = ["SFFF", "FHFH", "FFFH", "HFFG"]
+def _frozenlake(ax: Any, o: np.ndarray | None, lake: tuple[str, ...] = FROZENLAKE_MAP) -> None:
     colours = {"S": 0.9, "F": 0.9, "H": 0.2, "G": 0.6}
     ax.imshow([[colours[c] for c in row] for row in lake], cmap="Blues_r", vmin=0, vmax=1)
     if o is not None:
         ax.plot([int(o) % 4], [int(o) // 4], "o", color="C3", ms=10)
 
 
-DRAW = {
+DRAW: dict[str, Callable[..., None]] = {
     "CartPole-v1": _cartpole,
     "MountainCar-v0": _mountaincar,
     "Pendulum-v1": _pendulum,
     "FrozenLake-v1": _frozenlake,
+    "FrozenLakeT-v1": functools.partial(_frozenlake, lake=FROZENLAKE_T_MAP),
 }

@@ -5,9 +5,10 @@ vision and text, evaluated by real roll-outs.
     python -c "from topiclab.core.stages import run_direct as r; r('gato', 'quick')"
 
 generate: scripted experts' demonstrations in gymnasium (CartPole, MountainCar, Pendulum,
-          FrozenLake), scikit-learn digits with labels, Shakespeare; Gato's tokens (data.py).
-train:    the ``gato`` trainer (by registry key) on the mix, and a text-only specialist of the
-          same size and compute (train.py).
+          FrozenLake and the transposed lake), scikit-learn digits with labels, Shakespeare;
+          Gato's tokens (data.py).
+train:    the ``gato`` trainer (by registry key) on the mix, a text-only specialist and one
+          specialist per control task, of the same size, on the generalist's data (train.py).
 evaluate: normalised scores by roll-outs with and without a prompt, digits accuracy, text
           bits per character, tokenizer checks (evaluate.py), claims (claims.py), figures.
 """

@@ -4,8 +4,9 @@
     result = train(ctx, cfg, data)   # models: gato.pt, text_specialist.pt; files: histories
 
 All come from the trainer named by ``cfg.trainer`` (task ``gato``), with the same size. The
-text specialist has the generalist's steps and batch (the same compute) and sees only text,
-drawn from a pool of text windows as large as the generalist's whole pool. Each control task's
+text specialist trains on exactly the generalist's text sequences for the generalist's steps,
+with text's share of its batch (rounded up: at least the text tokens the generalist saw;
+``train.text_specialist_batch`` overrides it). Each control task's
 specialist (``spec_<task>.pt``) trains on exactly the generalist's sequences of that task (the
 expert's: DAgger, ``data.dagger_rounds``, rewrites only the generalist's copy), with
 the compute the generalist spent on it (its steps / number of tasks, same batch) unless
@@ -17,6 +18,7 @@ so a killed run resumes there.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +38,17 @@ HISTORY_COLUMNS = ("step", "loss", "val_loss", "lr", "grad_norm")
 
 
 def trainer_options(
-    ctx: StageContext, cfg: GatoConfig, name: str, steps: int | None = None
+    ctx: StageContext,
+    cfg: GatoConfig,
+    name: str,
+    steps: int | None = None,
+    batch: int | None = None,
 ) -> dict[str, Any]:
-    """The generalist's options; ``steps`` shortens the run, warm-up and evaluations in step."""
-    tc = cfg.train.model_dump(exclude={"specialist_steps", "parallel"})
+    """The generalist's options; ``steps`` shortens the run, warm-up and evaluations in step,
+    ``batch`` replaces the batch size."""
+    tc = cfg.train.model_dump(exclude={"specialist_steps", "text_specialist_batch", "parallel"})
+    if batch is not None:
+        tc["batch_size"] = batch
     if steps is not None:
         share = steps / cfg.train.steps
         tc.update(
@@ -60,6 +69,13 @@ def trainer_options(
 def specialist_steps(cfg: GatoConfig) -> int:
     n_groups = len(cfg.data.tasks) + 2  # control tasks, digits, text
     return cfg.train.specialist_steps or max(1, round(cfg.train.steps / n_groups))
+
+
+def text_batch(cfg: GatoConfig) -> int:
+    """The text specialist's batch: the text task's share of the generalist's batch, rounded
+    up, so that in as many steps it sees at least the text sequences the generalist saw."""
+    n_groups = len(cfg.data.tasks) + 2
+    return cfg.train.text_specialist_batch or math.ceil(cfg.train.batch_size / n_groups)
 
 
 def is_text(seqs: np.ndarray) -> np.ndarray:
@@ -90,7 +106,7 @@ class SharedBar:
         return Progress(advance, sink, name)
 
 
-Run = tuple[str, np.ndarray, np.ndarray, int | None]
+Run = tuple[str, np.ndarray, np.ndarray, int | None, int | None]  # name, data, steps, batch
 
 
 def fit_all(
@@ -105,13 +121,13 @@ def fit_all(
     order, so their initial weights do not depend on the threads' timing. With
     ``data.dagger_rounds`` the generalist's progress is a ``DaggerHook`` (left in ``hooks``)."""
     trainers = {}
-    for name, _, _, steps in runs:
-        options = trainer_options(ctx, cfg, name, steps)
+    for name, _, _, steps, batch in runs:
+        options = trainer_options(ctx, cfg, name, steps, batch)
         trainers[name] = ctx.registry.trainer(cfg.trainer, task="gato").create(options)
     total = sum(t.config.steps for t in trainers.values())
 
     def fit(run: Run, bar: SharedBar) -> tuple[str, list[dict[str, float]], float]:
-        name, train, val, _ = run
+        name, train, val, _, _ = run
         t0 = time.perf_counter()
         progress: Any = bar.progress(name)
         pool: np.ndarray | torch.Tensor = train
@@ -136,12 +152,18 @@ def train(ctx: StageContext, cfg: GatoConfig, data: StageResult) -> StageResult:
     images = np.load(data.files["patches"])
     models, files, metrics = {}, {}, {}
     runs: list[Run] = [
-        ("gato", train_seqs, val_seqs, None),
-        ("text_specialist", np.load(data.files["text_seqs"]), val_seqs[is_text(val_seqs)], None),
+        ("gato", train_seqs, val_seqs, None, None),
+        (
+            "text_specialist",
+            task_rows(train_seqs, cfg, "text"),
+            task_rows(val_seqs, cfg, "text"),
+            None,
+            text_batch(cfg),
+        ),
     ]
     for task in cfg.data.tasks:
         tr, va = (task_rows(s, cfg, task) for s in (train_seqs, val_seqs))
-        runs.append((f"spec_{task}", tr, va, specialist_steps(cfg)))
+        runs.append((f"spec_{task}", tr, va, specialist_steps(cfg), None))
     hooks: dict[str, DaggerHook] = {}
     with torch_threads(cfg.threads):
         fitted = fit_all(ctx, cfg, runs, images, hooks)
