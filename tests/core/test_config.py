@@ -1,5 +1,6 @@
 """Config resolution: profile, TOML, overrides; every bad key or value named in one line."""
 
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -106,10 +107,39 @@ def test_override_values_parse_as_json():
     assert parse_override("xs=[1,2]") == (["xs"], [1, 2])
 
 
+@pytest.mark.parametrize(
+    "raw, value",
+    [(".5", 0.5), ("5.", 5.0), ("+1", 1), ("1_000", 1000), ("-0.0", -0.0), ("1E-3", 1e-3)],
+)
+def test_override_takes_numbers_as_a_config_file_or_python_writes_them(raw, value):
+    # JSON reads none of these; a tester found `--set lr=.5` refused once files became strict
+    parsed = parse_override(f"lr={raw}")[1]
+    assert parsed == value and type(parsed) is type(value)
+
+
+@pytest.mark.parametrize("raw", ["hamlet", "1979-05-27", "nan-ish", "1.2.3"])
+def test_override_keeps_what_is_no_number_as_text(raw):
+    assert parse_override(f"name={raw}") == (["name"], raw)
+
+
 def test_override_with_a_huge_integer_names_the_key():
     # json.loads raises a bare ValueError past Python's 4300-digit limit; it must be a ConfigError
-    with pytest.raises(ConfigError, match="'steps'"):
+    with pytest.raises(ConfigError, match="'steps'") as info:
         parse_override("steps=" + "9" * 5000)
+    assert "set_int_max_str_digits" not in str(info.value)  # no interpreter hint for users
+
+
+def test_a_config_file_may_be_a_pipe(tmp_path):
+    """``--config <(printf 'seed = 3')``: the shell hands over /dev/fd/N, not a regular file."""
+    from topiclab.core.config import load_toml
+
+    read, write = os.pipe()
+    os.write(write, b"seed = 3\n")
+    os.close(write)
+    try:
+        assert load_toml(Path(f"/dev/fd/{read}")) == {"seed": 3}
+    finally:
+        os.close(read)
 
 
 # --- bounds, strictness and registry keys (issue 9: refused before anything runs) ----------

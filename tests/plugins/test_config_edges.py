@@ -48,6 +48,12 @@ REFUSED = [
     ("rl-llm", 'lm.rm={"stepz": 1}', "invalid value for 'lm.rm.stepz'"),
     ("rl-llm", 'exact.ablation_base={"stepz": 1}', "invalid value for 'exact.ablation_base.stepz'"),
     ("rl-llm", 'exact.ablation={"x": {"stepz": 1}}', "invalid value for 'exact.ablation.x.stepz'"),
+    # the trainer's own bounds, which a topic's own fields do not repeat (a tester's finds)
+    ("diffusion", 'trainer_options={"hidden": 0}', "invalid value for 'trainer_options.hidden'"),
+    ("diffusion", 'trainer_options={"ema": 2}', "invalid value for 'trainer_options.ema'"),
+    ("diffusion", 'trainer_options={"lr": -1}', "invalid value for 'trainer_options.lr'"),
+    ("diffusion", 'trainer_options={"batch": -1}', "invalid value for 'trainer_options.batch'"),
+    ("mode-collapse", "trainers.gan.seed=" + "9" * 30, "invalid value for 'trainers.gan.seed'"),
 ]
 
 

@@ -163,10 +163,29 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value: Any = json.loads(raw)
     except json.JSONDecodeError:
-        value = {"true": True, "false": False}.get(raw.strip().lower(), raw)
-    except ValueError as err:  # an integer past Python's 4300-digit conversion limit
-        raise ConfigError(f"invalid value for '{key.strip()}': {err}") from None
+        value = _number(raw)
+        if value is None:
+            value = {"true": True, "false": False}.get(raw.strip().lower(), raw)
+    except ValueError:  # an integer past Python's 4300-digit conversion limit
+        raise ConfigError(
+            f"invalid value for '{key.strip()}': an integer of over 4300 digits"
+        ) from None
     return parts, value
+
+
+def _number(raw: str) -> int | float | None:
+    """A number JSON does not read but TOML or Python does (``+1``, ``1_000``, ``.5``, ``5.``),
+    so that ``--set`` takes what a config file takes; None for anything else."""
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except (tomllib.TOMLDecodeError, ValueError):
+        value = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    try:
+        return float(raw) if any(c.isdigit() for c in raw) else None
+    except ValueError:
+        return None
 
 
 def _fields_at(model: type[BaseModel], path: list[str]) -> type[BaseModel]:
@@ -299,7 +318,7 @@ def load_toml(path: Path) -> dict[str, Any]:
     with or without the byte-order mark that Windows editors write."""
     if path.is_dir():
         raise ConfigError(f"config file '{path}' is a folder, not a TOML file")
-    if not path.is_file():
+    if not path.exists():  # a pipe (``--config <(...)``) or /dev/stdin is not a regular file
         raise ConfigError(f"config file '{path}' does not exist")
     try:
         return tomllib.loads(path.read_bytes().decode("utf-8-sig"))

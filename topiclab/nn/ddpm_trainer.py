@@ -22,6 +22,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from topiclab.core.topic import MAX_SEED
 from topiclab.nn import diffusion as D
 from topiclab.nn.denoisers import MLPDenoiser, UNet8
 from topiclab.nn.generative import ProgressFn
@@ -33,22 +34,26 @@ class DDPMConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # lr=inf trains to NaN
 
     denoiser: Literal["mlp", "unet"] = "mlp"
-    T: int = Field(default=1000, ge=2)
+    T: int = Field(default=1000, ge=2, le=100_000)
     schedule: Literal["linear", "cosine"] = "linear"
-    beta_start: float = 1e-4
-    beta_end: float = 0.02
+    beta_start: float = Field(default=1e-4, gt=0, lt=1)
+    beta_end: float = Field(default=0.02, gt=0, lt=1)
     variance: Literal["fixed_small", "fixed_large"] = "fixed_small"
-    steps: int = Field(default=4000, ge=1, description="optimizer steps")
-    batch: int = 256
-    lr: float = 1e-3
-    lr_min_frac: float = Field(default=0.05, description="cosine decay of the lr to this fraction")
-    ema: float = Field(default=0.995, description="EMA decay (Ho et al.: 0.9999 over 800k steps)")
-    hidden: int = 128
-    layers: int = 3
+    steps: int = Field(default=4000, ge=1, le=100_000_000, description="optimizer steps")
+    batch: int = Field(default=256, ge=1, le=1_000_000)
+    lr: float = Field(default=1e-3, gt=0, le=10)
+    lr_min_frac: float = Field(
+        default=0.05, ge=0, le=1, description="cosine decay of the lr to this fraction"
+    )
+    ema: float = Field(
+        default=0.995, ge=0, lt=1, description="EMA decay (Ho et al.: 0.9999 over 800k steps)"
+    )
+    hidden: int = Field(default=128, ge=1, le=65_536)
+    layers: int = Field(default=3, ge=1, le=64)
     # GroupNorm(8, ·) in every U-Net block: channels must split into 8 groups.
-    width: int = Field(default=32, ge=8, multiple_of=8, description="U-Net channels")
-    log_every: int = 50
-    seed: int = 0
+    width: int = Field(default=32, ge=8, le=4096, multiple_of=8, description="U-Net channels")
+    log_every: int = Field(default=50, ge=1)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
 
 class DDPMTrainer:

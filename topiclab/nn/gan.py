@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 from torch.func import functional_call, jacfwd, jacrev, stack_module_state, vmap
 
+from topiclab.core.topic import MAX_SEED
 from topiclab.nn.fitting import TrainingDiverged, history_row
 from topiclab.nn.generative import ProgressFn
 
@@ -56,7 +57,7 @@ class GANConfig(BaseModel):
     checkpoint_every: int = Field(default=0, ge=0, le=MAX_STEPS, description="0: none")
     standardize: bool = Field(default=True, description="train on (x − mean)/std per dim")
     log_every: int = Field(default=50, ge=1, le=MAX_STEPS)
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
 
 class PacGANConfig(GANConfig):

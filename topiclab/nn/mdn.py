@@ -19,6 +19,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
+from topiclab.core.topic import MAX_SEED
 from topiclab.nn.fitting import StandardizedTrainer, minibatch_adam
 from topiclab.nn.gan import MAX_STEPS, mlp
 from topiclab.nn.generative import ProgressFn
@@ -34,7 +35,7 @@ class MDNConfig(BaseModel):
     hidden: int = Field(default=64, ge=1, le=8_192, description="conditional trunk only")
     layers: int = Field(default=2, ge=1, le=32, description="conditional trunk only")
     log_every: int = Field(default=50, ge=1, le=MAX_STEPS)
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
 
 class MDN(nn.Module):

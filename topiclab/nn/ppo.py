@@ -19,6 +19,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
+from topiclab.core.topic import MAX_SEED
 from topiclab.nn import preference as P
 from topiclab.nn.generative import ProgressFn
 from topiclab.nn.preference_trainers import History, _log, _step
@@ -50,7 +51,7 @@ class PPOConfig(BaseModel):
     adaptive_kl: bool = Field(default=False, description="Ziegler et al.'s β controller")
     kl_target: float = Field(default=1.0, gt=0, le=1e4)
     kl_horizon: int = Field(default=10_000, ge=1, le=10**9)
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     log_every: int = Field(default=1, ge=1, le=MAX)
 
 

@@ -19,6 +19,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
+from topiclab.core.topic import MAX_SEED
 from topiclab.nn.fitting import StandardizedTrainer, minibatch_adam
 from topiclab.nn.gan import MAX_STEPS, jacobian_norms, mlp
 from topiclab.nn.generative import ProgressFn
@@ -36,7 +37,7 @@ class VAEConfig(BaseModel):
     beta: float = Field(default=1.0, ge=0, le=1_000, description="weight of the KL term")
     sample_noise: bool = Field(default=True, description="add the decoder's σ to samples")
     log_every: int = Field(default=50, ge=1, le=MAX_STEPS)
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
 
 class VAE(nn.Module):
