@@ -33,20 +33,39 @@ TrainerOptions = Annotated[
     RegistryKey("trainer", task=GENERATIVE_TASK, keys_of_mapping=True),
 ]
 
-# Every GAN: PacGAN's data and z ∼ N(0, I₂), but Adam at 1e-3 with a cosine decay for a few
-# thousand steps instead of PacGAN's 1e-4 for 400 epochs (400k steps; their 4 × 400 / maxout
-# nets cost 2.7 CPU hours per seed here, benchmarks/bench_gan_seeds.py): minutes, not hours.
-# Measured on the ring (5 seeds batched): 2,000 steps left 17–64 % of samples high-quality,
-# 8,000 steps 87–94 %; β1 = 0.8 (PacGAN's) 75–88 %; lr 3e-4 without decay left 2 of 5 seeds
-# untrained. The standard run at 4,000 steps took 299 s wall (2 cores, load 5-7): 8,000 fit.
+# The stacked digits' GAN: Adam at 1e-3 with a cosine decay on standardized data, a few
+# thousand steps (measured on the ring: 8,000 steps reach 87–94 % HQ with all 8 modes).
 _GAN: dict[str, Any] = {"steps": 8000, "lr": 1e-3, "lr_min_frac": 0.02, "batch": 128}
+# The ring and grid GANs: Metz et al. 2017 (Unrolled GAN), App. A, their 2-D mixture setup:
+# z ∼ N(0, I₂₅₆) → G 2 × 128 ReLU → 2; D 1 × 128 ReLU → 1 after scaling its input to about
+# (−1, 1) (theirs: ×1/4 on a radius-2 ring; ours: standardized data × 0.35 puts PacGAN's ring at
+# radius 0.5 for D, as theirs, and the grid at ±0.5); orthogonal init × 0.8; Adam 1e-4 (β1 0.5)
+# for both, no decay; batch 512. VEEGAN's Table 1 GAN and unrolled GAN rows use this setup.
+# Metz et al. train 25k+ steps (their Fig. 1): 17 ms a step for 5 batched seeds here, so
+# `standard` trains 3,000 (PacGAN's own 4 × 400 / maxout nets for 400k steps: 2.7 CPU hours a
+# seed, benchmarks/bench_gan_seeds.py).
+METZ_2017: dict[str, Any] = {
+    "steps": 3000,
+    "batch": 512,
+    "z_dim": 256,
+    "hidden": 128,
+    "layers": 2,
+    "d_layers": 1,
+    "d_act": "relu",
+    "init": "orthogonal",
+    "init_gain": 0.8,
+    "lr": 1e-4,
+    "lr_min_frac": 1.0,
+    "beta1": 0.5,
+    "standardize": True,
+    "d_input_scale": 0.35,
+}
 STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
-    "gan": dict(_GAN),
-    # m = 2: PacGAN4's D input is 4× larger and learned too slowly in 2,000 steps.
-    "pacgan": _GAN | {"pack": 2},
-    # Unrolling (k = 5 second-order D steps) costs ~10 vanilla steps per step, seeds batched:
-    # 800 steps (400 left it at 3.8 % HQ).
-    "unrolled-gan": _GAN | {"unroll": 5, "steps": 800},
+    "gan": dict(METZ_2017),
+    # PacGAN (Lin et al. 2018) m = 2 on the same networks: D sees 2 samples at once.
+    "pacgan": METZ_2017 | {"pack": 2},
+    # Metz et al.'s remedy, k = 5 (VEEGAN's Table 1 row); a step costs several vanilla ones.
+    "unrolled-gan": METZ_2017 | {"unroll": 5, "steps": 500},
     "vae": {"steps": 1000},
     "mdn": {"steps": 500, "components": 30},
     # T = 200 with β up to 0.1 (ᾱ_T = 3e-5): a fifth of the 1000 sampling passes.
