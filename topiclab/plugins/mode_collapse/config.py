@@ -2,7 +2,7 @@
 runs are in docs/topics/mode-collapse.md).
 
     topiclab run mode-collapse --profile quick
-    topiclab run mode-collapse --set seeds=10 --set trainers.gan.steps=5000
+    topiclab run mode-collapse --set seeds=10 --set trainers.gan.steps=25000
     topiclab run mode-collapse --set 'trainers.gmm={"n_components": 8}'   # a plugin's trainer
 
 ``trainers`` maps registered generative trainers (any plugin's, checked before anything runs)
@@ -166,9 +166,10 @@ FULL: dict[str, Any] = {
     },
     "trainers": _with(
         STANDARD_TRAINERS,
-        gan={"steps": 20_000},
-        pacgan={"steps": 20_000, "pack": 4},
-        unrolled_gan={"steps": 5_000},
+        # Metz et al. 2017's length (their Fig. 1: 25k steps); PacGAN4, their best row.
+        gan={"steps": 25_000},
+        pacgan={"steps": 25_000, "pack": 4},
+        unrolled_gan={"steps": 25_000},
         vae={"steps": 10_000},
         mdn={"steps": 5_000},
         ddpm={"steps": 10_000, "T": 1000, "beta_end": 0.02},
