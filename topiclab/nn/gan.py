@@ -4,6 +4,8 @@
     tr = GANTrainer(GANConfig(steps=3000))                  # vanilla, non-saturating loss
     tr = GANTrainer(GANConfig(pack=4))                      # PacGAN4 (Lin et al. 2018)
     tr = GANTrainer(GANConfig(unroll=5))                    # unrolled GAN (Metz et al. 2017)
+    tr = GANTrainer(GANConfig(z_dim=256, d_layers=1, d_act="relu", init="orthogonal",
+                              init_gain=0.8, lr=1e-4, batch=512))   # Metz et al.'s 2-D nets
     tr.fit(x_train, progress=lambda step, **m: print(step, m))    # x: (n, d) float32
     x = tr.sample(2500, seed=0)
     frames = tr.checkpoint_samples(2500, seed=0)            # {step: samples} for mode cycling
