@@ -40,7 +40,7 @@ _GAN: dict[str, Any] = {"steps": 8000, "lr": 1e-3, "lr_min_frac": 0.02, "batch":
 # z ∼ N(0, I₂₅₆) → G 2 × 128 ReLU → 2; D 1 × 128 ReLU → 1 after scaling its input to about
 # (−1, 1) (theirs: ×1/4 on a radius-2 ring; ours: standardized data × 0.35 puts PacGAN's ring at
 # radius 0.5 for D, as theirs, and the grid at ±0.5); orthogonal init × 0.8; Adam 1e-4 (β1 0.5)
-# for both, no decay; batch 512. VEEGAN's Table 1 GAN and unrolled GAN rows use this setup.
+# for both, no decay; batch 512 (App. A as recalled; their notebook differs: see the docs).
 # Metz et al. train 25k steps (their Fig. 1): 14.5 ms a step for 5 batched seeds here, so
 # `standard` trains 3,000 (PacGAN's own 4 × 400 / maxout nets for 400k steps: 2.7 CPU hours a
 # seed, benchmarks/bench_gan_seeds.py).
