@@ -2,8 +2,9 @@
 runs are in docs/topics/mode-collapse.md).
 
     topiclab run mode-collapse --profile quick
-    topiclab run mode-collapse --set seeds=10 --set trainers.gan.steps=25000
+    topiclab run mode-collapse --set seeds=10 --set trainers.gan.steps=5000
     topiclab run mode-collapse --set 'trainers.gmm={"n_components": 8}'   # a plugin's trainer
+    topiclab run mode-collapse --config docs/topics/mode-collapse-metz-2017.toml  # METZ_2017
 
 ``trainers`` maps registered generative trainers (any plugin's, checked before anything runs)
 to their options, which their own config validates; each is trained ``seeds`` times on each
@@ -33,17 +34,23 @@ TrainerOptions = Annotated[
     RegistryKey("trainer", task=GENERATIVE_TASK, keys_of_mapping=True),
 ]
 
-# The stacked digits' GAN: Adam at 1e-3 with a cosine decay on standardized data, a few
-# thousand steps (measured on the ring: 8,000 steps reach 87–94 % HQ with all 8 modes).
+# Every GAN: PacGAN's data and z ∼ N(0, I₂), but Adam at 1e-3 with a cosine decay for a few
+# thousand steps instead of PacGAN's 1e-4 for 400 epochs (400k steps; their 4 × 400 / maxout
+# nets cost 2.7 CPU hours per seed here, benchmarks/bench_gan_seeds.py): minutes, not hours.
+# Measured on the ring (5 seeds batched): 2,000 steps left 17–64 % of samples high-quality,
+# 8,000 steps 87–94 %; β1 = 0.8 (PacGAN's) 75–88 %; lr 3e-4 without decay left 2 of 5 seeds
+# untrained. The standard run at 4,000 steps took 299 s wall (2 cores, load 5-7): 8,000 fit.
 _GAN: dict[str, Any] = {"steps": 8000, "lr": 1e-3, "lr_min_frac": 0.02, "batch": 128}
-# The ring and grid GANs: Metz et al. 2017 (Unrolled GAN), App. A, their 2-D mixture setup:
+# A measurement, not a profile (docs/topics/mode-collapse.md): Metz et al. 2017 (Unrolled GAN),
+# App. A, their 2-D mixture setup for the ring and grid GANs, run by
+# `topiclab run mode-collapse --config docs/topics/mode-collapse-metz-2017.toml` (that file
+# holds these options; a test keeps them equal). It left the GANs untrained (0.7 % HQ).
 # z ∼ N(0, I₂₅₆) → G 2 × 128 ReLU → 2; D 1 × 128 ReLU → 1 after scaling its input to about
 # (−1, 1) (theirs: ×1/4 on a radius-2 ring; ours: standardized data × 0.35 puts PacGAN's ring at
 # radius 0.5 for D, as theirs, and the grid at ±0.5); orthogonal init × 0.8; Adam 1e-4 (β1 0.5)
 # for both, no decay; batch 512 (App. A as recalled; their notebook differs: see the docs).
-# Metz et al. train 25k steps (their Fig. 1): 14.5 ms a step for 5 batched seeds here, so
-# `standard` trains 3,000 (PacGAN's own 4 × 400 / maxout nets for 400k steps: 2.7 CPU hours a
-# seed, benchmarks/bench_gan_seeds.py).
+# Metz et al. train 25k steps (their Fig. 1): 14.5 ms a step for 5 batched seeds here, so the
+# measurement trains 3,000.
 METZ_2017: dict[str, Any] = {
     "steps": 3000,
     "batch": 512,
@@ -60,12 +67,18 @@ METZ_2017: dict[str, Any] = {
     "standardize": True,
     "d_input_scale": 0.35,
 }
-STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
+METZ_2017_TRAINERS: dict[str, dict[str, Any]] = {
     "gan": dict(METZ_2017),
-    # PacGAN (Lin et al. 2018) m = 2 on the same networks: D sees 2 samples at once.
     "pacgan": METZ_2017 | {"pack": 2},
-    # Metz et al.'s remedy, k = 5 (VEEGAN's Table 1 row); a step costs several vanilla ones.
     "unrolled-gan": METZ_2017 | {"unroll": 5, "steps": 500},
+}
+STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
+    "gan": dict(_GAN),
+    # m = 2: PacGAN4's D input is 4× larger and learned too slowly in 2,000 steps.
+    "pacgan": _GAN | {"pack": 2},
+    # Unrolling (k = 5 second-order D steps) costs ~10 vanilla steps per step, seeds batched:
+    # 800 steps (400 left it at 3.8 % HQ).
+    "unrolled-gan": _GAN | {"unroll": 5, "steps": 800},
     "vae": {"steps": 1000},
     "mdn": {"steps": 500, "components": 30},
     # T = 200 with β up to 0.1 (ᾱ_T = 3e-5): a fifth of the 1000 sampling passes.
@@ -166,10 +179,10 @@ FULL: dict[str, Any] = {
     },
     "trainers": _with(
         STANDARD_TRAINERS,
-        # Metz et al. 2017's length (their Fig. 1: 25k steps); PacGAN4, their best row.
-        gan={"steps": 25_000},
-        pacgan={"steps": 25_000, "pack": 4},
-        unrolled_gan={"steps": 25_000},
+        # The standard recipe, longer; PacGAN4 (PacGAN Table 1's best ring and grid row).
+        gan={"steps": 20_000},
+        pacgan={"steps": 20_000, "pack": 4},
+        unrolled_gan={"steps": 5_000},
         vae={"steps": 10_000},
         mdn={"steps": 5_000},
         ddpm={"steps": 10_000, "T": 1000, "beta_end": 0.02},
