@@ -17,7 +17,7 @@ X = np.random.default_rng(0).normal(size=(2_000, 2)).astype(np.float32) * [1.0, 
 
 
 def small(**kw) -> GANTrainer:
-    return GANTrainer(GANConfig(steps=30, batch=32, hidden=16, **kw))
+    return GANTrainer(GANConfig(**{"steps": 30, "batch": 32, "hidden": 16} | kw))
 
 
 @pytest.mark.parametrize("kw", [{}, {"pack": 3}, {"unroll": 2}])
@@ -87,7 +87,41 @@ def test_save_and_load_give_the_same_samples(tmp_path):
     assert sorted(other.checkpoints) == [15, 30]
 
 
-@pytest.mark.parametrize("kw", [{}, {"pack": 2}, {"unroll": 2}])
+METZ = {"z_dim": 8, "d_layers": 1, "d_act": "relu", "init": "orthogonal", "init_gain": 0.8}
+
+
+def test_metz_networks_and_init():
+    """Metz et al. 2017's shapes: D one ReLU layer; orthogonal weights × 0.8, zero biases."""
+    tr = small(**METZ)
+    tr._prepare(X)
+    assert tr.G is not None and tr.D is not None
+    d_linear = [m for m in tr.D if isinstance(m, torch.nn.Linear)]
+    assert len(d_linear) == 2 and isinstance(tr.D[1], torch.nn.ReLU)
+    w = tr.G[0].weight  # (16, 8): orthonormal columns × gain
+    assert torch.allclose(w.T @ w, 0.64 * torch.eye(8), atol=1e-5)
+    assert all(torch.all(m.bias == 0) for m in tr.G if isinstance(m, torch.nn.Linear))
+
+
+def test_lr_d_is_ds_learning_rate_alone():
+    """lr_d ≈ 0 freezes D while G (at lr) moves: the two optimizers have their own rates."""
+    tr, init = small(steps=3, lr_d=1e-12), small()
+    tr.fit(X)
+    init._prepare(X)
+    assert tr.D is not None and init.D is not None and tr.G is not None and init.G is not None
+    assert torch.allclose(tr.D[0].weight, init.D[0].weight, atol=1e-8)
+    assert not torch.allclose(tr.G[0].weight, init.G[0].weight, atol=1e-4)
+
+
+def test_d_input_scale_scales_what_d_sees():
+    tr = small(d_input_scale=0.25)
+    x = torch.ones(6, 2)
+    tr._prepare(X)
+    assert torch.equal(tr._packed(x), torch.full((6, 2), 0.25))
+
+
+@pytest.mark.parametrize(
+    "kw", [{}, {"pack": 2}, {"unroll": 2}, METZ | {"lr_d": 3e-4, "d_input_scale": 0.5}]
+)
 def test_fit_together_equals_fit_per_seed(kw):
     """Seeds batched into one model keep their own init, minibatches and z: same G as fit
     (the unrolled GAN's look-ahead too)."""

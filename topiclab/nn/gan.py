@@ -4,6 +4,8 @@
     tr = GANTrainer(GANConfig(steps=3000))                  # vanilla, non-saturating loss
     tr = GANTrainer(GANConfig(pack=4))                      # PacGAN4 (Lin et al. 2018)
     tr = GANTrainer(GANConfig(unroll=5))                    # unrolled GAN (Metz et al. 2017)
+    tr = GANTrainer(GANConfig(z_dim=256, d_layers=1, d_act="relu", init="orthogonal",
+                              init_gain=0.8, lr=1e-4, batch=512))   # Metz et al.'s 2-D nets
     tr.fit(x_train, progress=lambda step, **m: print(step, m))    # x: (n, d) float32
     x = tr.sample(2500, seed=0)
     frames = tr.checkpoint_samples(2500, seed=0)            # {step: samples} for mode cycling
@@ -21,7 +23,7 @@ import math
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -44,13 +46,23 @@ class GANConfig(BaseModel):
 
     steps: int = Field(default=3000, ge=1, le=MAX_STEPS, description="generator updates")
     batch: int = Field(default=128, ge=2, le=65_536, description="D inputs per step")
-    lr: float = Field(default=1e-3, gt=0, le=1)
+    lr: float = Field(default=1e-3, gt=0, le=1, description="G's Adam lr (and D's unless lr_d)")
+    lr_d: float | None = Field(default=None, gt=0, le=1, description="D's Adam lr (None: lr)")
     beta1: float = Field(default=0.5, ge=0, lt=1, description="Adam β1 (PacGAN: 0.8)")
     lr_min_frac: float = Field(
         default=1.0, gt=0, le=1, description="cosine decay of both lrs to this fraction (1: off)"
     )
     hidden: int = Field(default=128, ge=1, le=8_192)
     layers: int = Field(default=2, ge=1, le=32, description="hidden layers of G and of D")
+    d_layers: int | None = Field(default=None, ge=1, le=32, description="D's (None: layers)")
+    d_act: Literal["leaky", "relu"] = Field(default="leaky", description="D: LeakyReLU(0.2)")
+    init: Literal["torch", "orthogonal"] = Field(
+        default="torch", description="weights: PyTorch's default, or orthogonal × init_gain"
+    )
+    init_gain: float = Field(default=1.0, gt=0, le=100, description="orthogonal init's gain")
+    d_input_scale: float = Field(
+        default=1.0, gt=0, le=1e6, description="D sees scale·x (Metz et al.: 1/4 for radius 2)"
+    )
     z_dim: int = Field(default=2, ge=1, le=4_096)
     pack: int = Field(default=1, ge=1, le=16, description="PacGAN's m: samples per D input")
     unroll: int = Field(default=0, ge=0, le=50, description="unrolled GAN's k (0: off)")
@@ -58,6 +70,11 @@ class GANConfig(BaseModel):
     standardize: bool = Field(default=True, description="train on (x − mean)/std per dim")
     log_every: int = Field(default=50, ge=1, le=MAX_STEPS)
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
+
+    @property
+    def d_lr(self) -> float:
+        """D's learning rate: ``lr_d`` if set, else G's ``lr``."""
+        return self.lr if self.lr_d is None else self.lr_d
 
 
 class PacGANConfig(GANConfig):
@@ -85,6 +102,14 @@ def mlp(
 
 def _leaky() -> nn.Module:
     return nn.LeakyReLU(0.2)
+
+
+def _orthogonal(net: nn.Module, gain: float) -> None:
+    """Orthogonal weights × ``gain`` and zero biases (Metz et al. 2017, App. A: gain 0.8)."""
+    for layer in net.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.orthogonal_(layer.weight, gain=gain)
+            nn.init.zeros_(layer.bias)
 
 
 def jacobian_norms(fn: Any, z: Tensor, scale: Tensor) -> Tensor:
@@ -123,7 +148,7 @@ def unrolled(
         for s, p in zip(state, named.values(), strict=True)
     ]
     t0 = int(state[0].get("step", 0)) if state[0] else 0
-    # Adam at the base lr (the cosine factor is left out of the look-ahead).
+    # Adam at D's base lr (the cosine factor is left out of the look-ahead).
     b1, b2 = c.beta1, 0.999
     for i in range(c.unroll):
         grads = torch.autograd.grad(loss(params, real[i]), list(params.values()), create_graph=True)
@@ -132,7 +157,7 @@ def unrolled(
         v = [b2 * vi + (1 - b2) * g * g for vi, g in zip(v, grads, strict=True)]
         # + 1e-16 under the root: √ has an infinite slope at 0 (v = 0 before Adam's first step).
         params = {
-            n: p - c.lr * (mi / (1 - b1**t)) / ((vi / (1 - b2**t) + 1e-16).sqrt() + 1e-8)
+            n: p - c.d_lr * (mi / (1 - b1**t)) / ((vi / (1 - b2**t) + 1e-16).sqrt() + 1e-8)
             for n, p, mi, vi in zip(names, params.values(), m, v, strict=True)
         }
     return params
@@ -156,13 +181,17 @@ class GANTrainer:
         torch.manual_seed(c.seed)
         self.dim = dim
         self.G = mlp(c.z_dim, dim, c.hidden, c.layers, nn.ReLU)
-        self.D = mlp(dim * c.pack, 1, c.hidden, c.layers, _leaky)
+        d_act = _leaky if c.d_act == "leaky" else nn.ReLU
+        self.D = mlp(dim * c.pack, 1, c.hidden, c.d_layers or c.layers, d_act)
+        if c.init == "orthogonal":
+            _orthogonal(self.G, c.init_gain)
+            _orthogonal(self.D, c.init_gain)
 
     # --- losses -----------------------------------------------------------------------
 
     def _packed(self, x: Tensor) -> Tensor:
         """(batch·m, d) → (batch, m·d): PacGAN's D judges m samples jointly."""
-        return x.reshape(-1, self.config.pack * self.dim)
+        return x.reshape(-1, self.config.pack * self.dim) * self.config.d_input_scale
 
     @staticmethod
     def d_loss(real_logit: Tensor, fake_logit: Tensor) -> Tensor:
@@ -204,7 +233,7 @@ class GANTrainer:
         data = self._prepare(x)
         assert self.G is not None and self.D is not None
         opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, 0.999))
-        opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, 0.999))
+        opt_d = torch.optim.Adam(self.D.parameters(), lr=c.d_lr, betas=(c.beta1, 0.999))
         scheds = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in (opt_g, opt_d)]
         g = torch.Generator().manual_seed(c.seed)
         n_real = c.batch * c.pack
@@ -384,14 +413,14 @@ class _VectorizedGAN:
 
     def _d(self, x: Tensor, params: dict[str, Tensor] | None = None) -> Tensor:
         """D's logits for (seeds, batch·m, d) rows, packed m at a time as PacGAN's D sees them."""
-        packed = x.reshape(len(x), -1, self.c.pack * x.shape[-1])
+        packed = x.reshape(len(x), -1, self.c.pack * x.shape[-1]) * self.c.d_input_scale
         return self.D(self.pd if params is None else params, packed)
 
     def fit(self, data: Tensor, progress: list[ProgressFn | None]) -> list[TrainingDiverged | None]:
         c, ts = self.c, self.trainers
         opts = [
-            torch.optim.Adam(p.values(), lr=c.lr, betas=(c.beta1, 0.999))
-            for p in (self.pg, self.pd)
+            torch.optim.Adam(p.values(), lr=lr, betas=(c.beta1, 0.999))
+            for p, lr in ((self.pg, c.lr), (self.pd, c.d_lr))
         ]
         scheds = [torch.optim.lr_scheduler.LambdaLR(o, ts[0]._lr_factor) for o in opts]
         gens = [torch.Generator().manual_seed(t.config.seed) for t in ts]

@@ -178,26 +178,40 @@ def gan_vs_ddpm(m: dict[str, float]) -> Claim:
     )
 
 
+# PacGAN Table 1's rows all sit at ≥ 91 % HQ: a mode count compares learned modes there. A
+# remedy's extra modes count only at HQ ≥ 50 % (the guard of the grid claim), since a diffuse
+# cloud of an untrained generator also lands ≥ 1 sample of 2,500 in many modes.
+REMEDY_MIN_HQ = 0.5
+
+
 def remedies(m: dict[str, float], keys: list[str], dataset: str = "ring") -> Claim:
     g, gse = _ms(m, "gan", dataset=dataset)
     ours = {k: _ms(m, k, dataset=dataset) for k in keys}
+    hq = {k: _ms(m, k, "hq_frac", dataset)[0] for k in keys}
     diffs = {k: (mean - g, math.hypot(se, gse)) for k, (mean, se) in ours.items()}
-    best = max(diffs, key=lambda k: diffs[k][0])
-    parts = ", ".join(f"{k} {mean:.2f} ± {se:.2f}" for k, (mean, se) in ours.items())
+    ok = [k for k in keys if diffs[k][0] > diffs[k][1] and hq[k] >= REMEDY_MIN_HQ]
+    parts = ", ".join(
+        f"{k} {mean:.2f} ± {se:.2f} at {100 * hq[k]:.1f} % HQ" for k, (mean, se) in ours.items()
+    )
     published = {
         "ring": "PacGAN2–4 7.8–7.9 vs 6.3; unrolled 7.6 vs 1",
         "grid": "PacGAN2–4 23.8–24.8 vs 17.3; unrolled 23.6 vs 3.3",
     }[dataset]
     return _trained(m).on(
         f"{dataset}.gan.modes_mean",
-        lambda _: diffs[best][0] > diffs[best][1],
+        lambda _: bool(ok),
         id="remedies-more-modes" + ("" if dataset == "ring" else f"-{dataset}"),
         statement=f"PacGAN or the unrolled GAN captures more {dataset} modes than the vanilla "
-        "GAN, by more than one combined standard error",
+        "GAN, by more than one combined standard error, with most of its samples on a mode "
+        "(HQ ≥ 50 %, as every row of PacGAN's Table 1)",
         value=f"GAN {g:.2f} ± {gse:.2f}; {parts}",
-        anchor=f"remedy − GAN > √(SE₁² + SE₂²) ({published})",
+        anchor=f"remedy − GAN > √(SE₁² + SE₂²) and remedy HQ ≥ 0.5 ({published})",
         source=f"{PACGAN}; {VEEGAN}",
-        uses=[f"{dataset}.gan.modes_mean", *(f"{dataset}.{k}.modes_mean" for k in keys)],
+        uses=[
+            f"{dataset}.gan.modes_mean",
+            *(f"{dataset}.{k}.modes_mean" for k in keys),
+            *(f"{dataset}.{k}.hq_frac_mean" for k in keys),
+        ],
     )
 
 

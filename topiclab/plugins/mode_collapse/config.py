@@ -4,6 +4,7 @@ runs are in docs/topics/mode-collapse.md).
     topiclab run mode-collapse --profile quick
     topiclab run mode-collapse --set seeds=10 --set trainers.gan.steps=5000
     topiclab run mode-collapse --set 'trainers.gmm={"n_components": 8}'   # a plugin's trainer
+    topiclab run mode-collapse --config docs/topics/mode-collapse-metz-2017.toml  # METZ_2017
 
 ``trainers`` maps registered generative trainers (any plugin's, checked before anything runs)
 to their options, which their own config validates; each is trained ``seeds`` times on each
@@ -40,6 +41,37 @@ TrainerOptions = Annotated[
 # 8,000 steps 87–94 %; β1 = 0.8 (PacGAN's) 75–88 %; lr 3e-4 without decay left 2 of 5 seeds
 # untrained. The standard run at 4,000 steps took 299 s wall (2 cores, load 5-7): 8,000 fit.
 _GAN: dict[str, Any] = {"steps": 8000, "lr": 1e-3, "lr_min_frac": 0.02, "batch": 128}
+# A measurement, not a profile (docs/topics/mode-collapse.md): Metz et al. 2017 (Unrolled GAN),
+# App. A, their 2-D mixture setup for the ring and grid GANs, run by
+# `topiclab run mode-collapse --config docs/topics/mode-collapse-metz-2017.toml` (that file
+# holds these options; a test keeps them equal). It left the GANs untrained (0.7 % HQ).
+# z ∼ N(0, I₂₅₆) → G 2 × 128 ReLU → 2; D 1 × 128 ReLU → 1 after scaling its input to about
+# (−1, 1) (theirs: ×1/4 on a radius-2 ring; ours: standardized data × 0.35 puts PacGAN's ring at
+# radius 0.5 for D, as theirs, and the grid at ±0.5); orthogonal init × 0.8; Adam 1e-4 (β1 0.5)
+# for both, no decay; batch 512 (App. A as recalled; their notebook differs: see the docs).
+# Metz et al. train 25k steps (their Fig. 1): 14.5 ms a step for 5 batched seeds here, so the
+# measurement trains 3,000.
+METZ_2017: dict[str, Any] = {
+    "steps": 3000,
+    "batch": 512,
+    "z_dim": 256,
+    "hidden": 128,
+    "layers": 2,
+    "d_layers": 1,
+    "d_act": "relu",
+    "init": "orthogonal",
+    "init_gain": 0.8,
+    "lr": 1e-4,
+    "lr_min_frac": 1.0,
+    "beta1": 0.5,
+    "standardize": True,
+    "d_input_scale": 0.35,
+}
+METZ_2017_TRAINERS: dict[str, dict[str, Any]] = {
+    "gan": dict(METZ_2017),
+    "pacgan": METZ_2017 | {"pack": 2},
+    "unrolled-gan": METZ_2017 | {"unroll": 5, "steps": 500},
+}
 STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
     "gan": dict(_GAN),
     # m = 2: PacGAN4's D input is 4× larger and learned too slowly in 2,000 steps.
@@ -156,6 +188,7 @@ FULL: dict[str, Any] = {
     },
     "trainers": _with(
         STANDARD_TRAINERS,
+        # The standard recipe, longer; PacGAN4 (PacGAN Table 1's best ring and grid row).
         gan={"steps": 20_000},
         pacgan={"steps": 20_000, "pack": 4},
         unrolled_gan={"steps": 5_000},
