@@ -155,6 +155,34 @@ def _decode_group(
     return out
 
 
+def encode_into(
+    model: Transformer,
+    chunks: list[bytes],
+    encoders: list[Encoder],
+    threads: int = 1,
+    progress: Progress | None = None,
+    batch: int = BATCH,
+    keep: int | None = None,
+) -> float:
+    """Code chunk i into ``encoders[i]``; Σ −log2 q over all bytes under the quantised tables.
+
+    One encoder may stand for many chunks (the online mode's single stream): a step codes its
+    rows in row order, and ``decode_from`` with the matching decoder list reads them back in
+    the same order, since every row's table for step t is known before any byte t is decoded.
+    """
+    keep = default_keep(model) if keep is None else keep
+    _check(model, batch, keep)
+    ideal = 0.0
+    with torch_threads(threads), torch.inference_mode():
+        for g in groups(len(chunks), batch):
+            part = [chunks[i] for i in g]
+            if max(map(len, part), default=0):
+                ideal += _encode_group(
+                    model.eval(), part, encoders[g.start : g.stop], keep, progress
+                )
+    return ideal
+
+
 def encode_chunks(
     model: Transformer,
     chunks: list[bytes],
@@ -164,18 +192,33 @@ def encode_chunks(
     keep: int | None = None,
 ) -> tuple[list[Code], float]:
     """One code per chunk, and Σ −log2 q over all bytes under the quantised tables."""
+    encoders = [Encoder() for _ in chunks]
+    ideal = encode_into(model, chunks, encoders, threads, progress, batch, keep)
+    return [e.finish() for e in encoders], ideal
+
+
+def decode_from(
+    model: Transformer,
+    decoders: list[Decoder],
+    lengths: list[int],
+    threads: int = 1,
+    progress: Progress | None = None,
+    batch: int = BATCH,
+    keep: int | None = None,
+) -> list[bytes]:
+    """Chunk i (``lengths[i]`` bytes) from ``decoders[i]``: ``encode_into``'s inverse."""
     keep = default_keep(model) if keep is None else keep
     _check(model, batch, keep)
-    encoders = [Encoder() for _ in chunks]
-    ideal = 0.0
+    out: list[bytes] = []
     with torch_threads(threads), torch.inference_mode():
-        for g in groups(len(chunks), batch):
-            part = [chunks[i] for i in g]
-            if max(map(len, part), default=0):
-                ideal += _encode_group(
-                    model.eval(), part, encoders[g.start : g.stop], keep, progress
-                )
-    return [e.finish() for e in encoders], ideal
+        for g in groups(len(decoders), batch):
+            sizes = [lengths[i] for i in g]
+            if not max(sizes, default=0):
+                out += [b""] * len(g)
+                continue
+            part = decoders[g.start : g.stop]
+            out += map(bytes, _decode_group(model.eval(), part, sizes, keep, progress))
+    return out
 
 
 def decode_chunks(
@@ -187,18 +230,8 @@ def decode_chunks(
     batch: int = BATCH,
     keep: int | None = None,
 ) -> list[bytes]:
-    keep = default_keep(model) if keep is None else keep
-    _check(model, batch, keep)
-    out: list[bytes] = []
-    with torch_threads(threads), torch.inference_mode():
-        for g in groups(len(codes), batch):
-            sizes = [lengths[i] for i in g]
-            if not max(sizes, default=0):
-                out += [b""] * len(g)
-                continue
-            decoders = [Decoder(codes[i]) for i in g]
-            out += map(bytes, _decode_group(model.eval(), decoders, sizes, keep, progress))
-    return out
+    decoders = [Decoder(c) for c in codes]
+    return decode_from(model, decoders, lengths, threads, progress, batch, keep)
 
 
 def default_keep(model: Transformer) -> int:
