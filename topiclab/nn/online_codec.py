@@ -9,10 +9,10 @@ then ``block`` bytes each: a random model codes the first block at ~8 bits/byte,
 short); each block is coded by ``lm_codec`` with the weights trained on the blocks before it
 only (its rows in parallel, each without history), then the model takes ``steps`` AdamW steps
 on windows drawn from the bytes seen so far. All rows of all blocks are coded into one
-arithmetic-code stream (a step's rows in row order). The decoder decodes a block with the same weights
-and replays the same training on the same bytes (seeded draws, the same thread count), so its
-weights stay bit-identical. The code length is Rae's prequential code length: every byte is
-scored before any update that uses it; the weights are never sent.
+arithmetic-code stream (a step's rows in row order). The decoder decodes a block with the
+same weights and replays the same training on the same bytes (seeded draws, the same thread
+count), so its weights stay bit-identical. The code length is Rae's prequential code length:
+every byte is scored before any update that uses it; the weights are never sent.
 """
 
 from __future__ import annotations
@@ -47,6 +47,12 @@ class Recipe:
     memory: int = 65_536  # windows are drawn from the last `memory` bytes seen
     lr: float = 2e-3
     seed: int = 0
+
+    @property
+    def keep(self) -> int:
+        """A full cache restarts with half the window (measured better than a sliding one for
+        this briefly trained model: 39.92 against 40.06 % on 100 KB of henry_v)."""
+        return self.window // 2
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -117,7 +123,7 @@ def encode_online(
         for k, n in enumerate(blocks(len(data), r)):
             rows = split_chunks(data[pos : pos + n], r.row)
             shared = [enc] * len(rows)
-            ideal += encode_into(model, rows, shared, threads, progress, len(rows), r.window // 2)
+            ideal += encode_into(model, rows, shared, threads, progress, len(rows), r.keep)
             pos += n
             if pos < len(data):  # no block is left to use training after the last one
                 _train(model, opt, seen[:pos], k, r)
@@ -145,7 +151,7 @@ def decode_online(
         for k, n in enumerate(blocks(total, r)):
             lengths = _rows(n, r)
             shared = [dec] * len(lengths)
-            rows = decode_from(model, shared, lengths, threads, progress, len(lengths), r.window // 2)
+            rows = decode_from(model, shared, lengths, threads, progress, len(lengths), r.keep)
             out += b"".join(rows)
             if len(out) < total:
                 _train(model, opt, np.frombuffer(bytes(out), dtype=np.uint8), k, r)

@@ -7,8 +7,9 @@ Layout (format version 3; integers as unsigned LEB128 varints, so a small number
 
     magic "TLZ" NUL | version (u16) | flags (u8: 1 = online) | tokenizer (u8: 0 = bytes)
     | original length | original's SHA-256 (32 bytes) | thread count
-    | a model: its hash (32 bytes), chunk size, chunks per group, context kept at a refill,
-      then each chunk's code size (their number follows from the length and the chunk size)
+    | a model: its hash (32 bytes), chunk size, chunks coded together (a group), bytes kept
+      when a full cache restarts (0: it slides), then each
+      chunk's code size (their number follows from the length and the chunk size)
     | online: the recipe (its fields in ``RECIPE`` order; the learning rate a float64),
       then the size of the one code stream every row was coded into
     | CRC-32 of everything above | the codes
@@ -27,7 +28,8 @@ import zlib
 from dataclasses import dataclass, field
 
 MAGIC = b"TLZ\x00"
-VERSION = 3  # 3: binary varint header, one code stream in the online mode (2: JSON header)
+# 3: binary varint header, one code stream online, a sliding window (2: JSON, refills)
+VERSION = 3
 _FIXED = struct.Struct(">4sH")  # magic, version: the same 6 bytes in every version
 ONLINE = "online"  # the model hash of an --online file: there is no model
 TOKENIZERS: dict[int, dict[str, object]] = {0: {"kind": "byte"}}
@@ -53,7 +55,7 @@ class Header:
     threads: int
     chunk_size: int = 0  # a model's fields (0 online)
     batch: int = 0
-    keep: int = 0
+    keep: int = 0  # 0: the model's window slides; k: a full cache restarts with k bytes
     online: dict[str, object] = field(default_factory=dict)  # the online mode's recipe, or {}
 
 
@@ -135,7 +137,7 @@ class _Reader:
 def _read_model(r: _Reader, length: int) -> tuple[dict[str, object], list[int]]:
     fields: dict[str, object] = {"model_hash": r.take(32).hex()}
     fields |= {k: r.uint(1 << 31) for k in ("chunk_size", "batch", "keep")}
-    if min(fields["chunk_size"], fields["batch"], fields["keep"]) < 1:  # type: ignore[type-var]
+    if min(fields["chunk_size"], fields["batch"]) < 1:  # type: ignore[type-var]
         raise FormatError("corrupt header (a field is out of range)")
     n = n_chunks(length, fields["chunk_size"])  # type: ignore[arg-type]
     if n > len(r.blob) - r.pos:  # each size takes at least a byte
