@@ -33,7 +33,7 @@ from topiclab.nn.llama import Transformer
 
 
 def _rms(x: torch.Tensor, g: torch.Tensor, eps: float) -> torch.Tensor:
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * g
+    return F.rms_norm(x, g.shape, g, eps)  # one fused op where the module takes six
 
 
 class LeanLlama:
@@ -75,6 +75,15 @@ class LeanLlama:
         angle = pos.double()[..., None] * self.inv_freq
         return angle.cos().float(), angle.sin().float()
 
+    def _rotation(self, pos: int) -> torch.Tensor:
+        """RoPE at ``pos`` as a matrix R (x @ R rotates the pairs): one product per q and k."""
+        cos, sin = self._angles(torch.tensor(pos))
+        r = torch.zeros(self.hd // 2, 2, self.hd // 2, 2)
+        i = torch.arange(self.hd // 2)
+        r[i, 0, i, 0], r[i, 0, i, 1] = cos, sin  # (a, b) -> (a cos - b sin, a sin + b cos)
+        r[i, 1, i, 0], r[i, 1, i, 1] = -sin, cos
+        return r.view(self.hd, self.hd)
+
     def _rope(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         """Meta's interleaved rotary embedding: dims (2i, 2i+1) rotate as one complex number."""
         a, b = x.unflatten(-1, (-1, 2)).unbind(-1)  # [..., heads, hd/2] each
@@ -84,13 +93,13 @@ class LeanLlama:
         """Logits after one more token per row (``tokens`` [b]) at position ``pos`` (from 0,
         one step at a time): it attends to itself and the ``window - 1`` tokens before it."""
         n, qd, kd = tokens.shape[0], self.h * self.hd, self.kv * self.hd
-        cos, sin = self._angles(torch.tensor(pos))
+        rot = self._rotation(pos)
         slot, used = pos % self.window, min(pos + 1, self.window)
         x = self.emb[tokens]
         for i, (g1, wqkv, wo, g2, w13, w2) in enumerate(self.layers):
             q, k, v = F.linear(_rms(x, g1, self.eps), wqkv).split([qd, kd, kd], dim=-1)
-            q = self._rope(q.view(n, self.h, self.hd), cos, sin)
-            self.kt[i][:n, :, :, slot] = self._rope(k.view(n, self.kv, self.hd), cos, sin)
+            q = q.view(n, self.h, self.hd) @ rot
+            self.kt[i][:n, :, :, slot] = k.view(n, self.kv, self.hd) @ rot
             self.v[i][:n, :, slot] = v.view(n, self.kv, self.hd)
             # The rep query heads of a KV head share its cache: [n, kv, rep, hd] @ [n, kv, hd, t].
             qg = q.view(n, self.kv, self.h // self.kv, self.hd) * self.hd**-0.5
