@@ -26,6 +26,7 @@ import hashlib
 import struct
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 MAGIC = b"TLZ\x00"
 # 3: binary varint header, one code stream online, a sliding window (2: JSON, refills)
@@ -88,8 +89,9 @@ def _tokenizer_code(tokenizer: dict[str, object]) -> int:
 def _recipe(online: dict[str, object]) -> bytes:
     if set(online) != {name for name, _ in RECIPE}:
         raise ValueError(f"the online recipe's fields {sorted(online)} are not the format's")
+    values: dict[str, Any] = online  # numbers: a Recipe's fields
     return b"".join(
-        struct.pack(">d", float(online[k])) if kind == "f" else varint(int(online[k]))  # type: ignore[arg-type]
+        struct.pack(">d", float(values[k])) if kind == "f" else varint(int(values[k]))
         for k, kind in RECIPE
     )
 
@@ -135,14 +137,15 @@ class _Reader:
 
 
 def _read_model(r: _Reader, length: int) -> tuple[dict[str, object], list[int]]:
-    fields: dict[str, object] = {"model_hash": r.take(32).hex()}
-    fields |= {k: r.uint(1 << 31) for k in ("chunk_size", "batch", "keep")}
-    if min(fields["chunk_size"], fields["batch"]) < 1:  # type: ignore[type-var]
+    model_hash = r.take(32).hex()
+    chunk_size, batch, keep = (r.uint(1 << 31) for _ in range(3))
+    if min(chunk_size, batch) < 1:
         raise FormatError("corrupt header (a field is out of range)")
-    n = n_chunks(length, fields["chunk_size"])  # type: ignore[arg-type]
+    n = n_chunks(length, chunk_size)
     if n > len(r.blob) - r.pos:  # each size takes at least a byte
         raise FormatError("corrupt or truncated file (chunk table)")
-    return fields, [r.uint() for _ in range(n)]
+    fields: dict[str, object] = {"model_hash": model_hash, "chunk_size": chunk_size}
+    return fields | {"batch": batch, "keep": keep}, [r.uint() for _ in range(n)]
 
 
 def _read_online(r: _Reader) -> tuple[dict[str, object], list[int]]:
