@@ -10,12 +10,13 @@ step's tables: the encoder codes the known bytes, the decoder decodes them. So b
 probabilities with the same code path, batch layout, dtype and thread count:
 
 - chunks are coded in groups of ``batch`` consecutive chunks (the file's header records it);
-- step t feeds token t of every chunk in the group (a KV-cached one-token forward of
-  ``LeanLlama``) and gets the tables for byte t; a chunk shorter than the group's longest is
-  padded with 0 on both sides;
-- when the cache is full (the model's context, ``max_seq_len``) it is refilled with a prefill of
-  the last ``keep`` known bytes (default half the window; the header records it), on both sides
-  alike (never a full forward on one side and incremental decoding on the other);
+- step t feeds token t of every chunk in the group (a one-token forward of ``LeanLlama`` on
+  its ring KV cache: byte t is predicted from the ``max_seq_len`` bytes before it, or all of
+  them near the start) and gets the tables for byte t; a chunk shorter than the group's
+  longest is padded with 0 on both sides; with ``keep`` ≥ 1 (the online mode) a full cache
+  restarts instead with a prefill of the last ``keep`` bytes, on both sides alike; there is no
+  other code path (never a full forward on
+  one side and incremental decoding on the other);
 - logits (float32) -> softmax in float64 -> integer counts (total 2**16, every byte ≥ 1).
 
 Each chunk is primed with a newline (a byte the model has seen begin lines) rather than a BOS,
@@ -79,19 +80,17 @@ def _run(
 ) -> None:
     """The shared loop over one group: tables for byte t of every row from the bytes before it.
 
-    ``keep`` bytes of context survive a full cache (1 ≤ keep < window): a smaller ``keep``
-    refills less often (a refill re-reads ``keep`` bytes every ``window - keep`` steps) and
-    predicts from less context on average.
+    ``keep`` 0: the ring cache slides (``LeanLlama.step`` at every position). ``keep`` ≥ 1:
+    a full cache (``max_seq_len`` tokens) restarts with a prefill of the last ``keep`` bytes.
     """
     n_steps = max(lengths)
     rows = np.zeros((len(lengths), n_steps + 1), dtype=np.int64)
     rows[:, 0] = PRIME
-    pos = 0  # tokens in the cache
+    pos = 0  # the position of token t since the last restart
     for t in range(n_steps):
-        if t == 0 or pos == net.window:
-            start = max(0, t + 1 - keep)
-            logits = net.prefill(torch.from_numpy(rows[:, start : t + 1]))
-            pos = t + 1 - start
+        if keep and pos == net.window:
+            logits = net.prefill(torch.from_numpy(rows[:, t + 1 - keep : t + 1]))
+            pos = keep
         else:
             logits = net.step(torch.from_numpy(rows[:, t]), pos)
             pos += 1
@@ -102,8 +101,8 @@ def _run(
 
 def _check(model: Transformer, batch: int, keep: int) -> None:
     window = int(model.params.max_seq_len)
-    if not 1 <= keep < window or batch < 1:
-        raise ValueError(f"need 1 <= keep ({keep}) < window ({window}) and batch ({batch}) >= 1")
+    if not 0 <= keep < window or batch < 1:
+        raise ValueError(f"need 0 <= keep ({keep}) < window ({window}) and batch ({batch}) >= 1")
 
 
 def _encode_group(
@@ -155,18 +154,22 @@ def _decode_group(
     return out
 
 
-def encode_chunks(
+def encode_into(
     model: Transformer,
     chunks: list[bytes],
+    encoders: list[Encoder],
     threads: int = 1,
     progress: Progress | None = None,
     batch: int = BATCH,
-    keep: int | None = None,
-) -> tuple[list[Code], float]:
-    """One code per chunk, and Σ −log2 q over all bytes under the quantised tables."""
-    keep = default_keep(model) if keep is None else keep
+    keep: int = 0,
+) -> float:
+    """Code chunk i into ``encoders[i]``; Σ −log2 q over all bytes under the quantised tables.
+
+    One encoder may stand for many chunks (the online mode's single stream): a step codes its
+    rows in row order, and ``decode_from`` with the matching decoder list reads them back in
+    the same order, since every row's table for step t is known before any byte t is decoded.
+    """
     _check(model, batch, keep)
-    encoders = [Encoder() for _ in chunks]
     ideal = 0.0
     with torch_threads(threads), torch.inference_mode():
         for g in groups(len(chunks), batch):
@@ -175,7 +178,44 @@ def encode_chunks(
                 ideal += _encode_group(
                     model.eval(), part, encoders[g.start : g.stop], keep, progress
                 )
+    return ideal
+
+
+def encode_chunks(
+    model: Transformer,
+    chunks: list[bytes],
+    threads: int = 1,
+    progress: Progress | None = None,
+    batch: int = BATCH,
+    keep: int = 0,
+) -> tuple[list[Code], float]:
+    """One code per chunk, and Σ −log2 q over all bytes under the quantised tables."""
+    encoders = [Encoder() for _ in chunks]
+    ideal = encode_into(model, chunks, encoders, threads, progress, batch, keep)
     return [e.finish() for e in encoders], ideal
+
+
+def decode_from(
+    model: Transformer,
+    decoders: list[Decoder],
+    lengths: list[int],
+    threads: int = 1,
+    progress: Progress | None = None,
+    batch: int = BATCH,
+    keep: int = 0,
+) -> list[bytes]:
+    """Chunk i (``lengths[i]`` bytes) from ``decoders[i]``: ``encode_into``'s inverse."""
+    _check(model, batch, keep)
+    out: list[bytes] = []
+    with torch_threads(threads), torch.inference_mode():
+        for g in groups(len(decoders), batch):
+            sizes = [lengths[i] for i in g]
+            if not max(sizes, default=0):
+                out += [b""] * len(g)
+                continue
+            part = decoders[g.start : g.stop]
+            out += map(bytes, _decode_group(model.eval(), part, sizes, keep, progress))
+    return out
 
 
 def decode_chunks(
@@ -185,22 +225,7 @@ def decode_chunks(
     threads: int = 1,
     progress: Progress | None = None,
     batch: int = BATCH,
-    keep: int | None = None,
+    keep: int = 0,
 ) -> list[bytes]:
-    keep = default_keep(model) if keep is None else keep
-    _check(model, batch, keep)
-    out: list[bytes] = []
-    with torch_threads(threads), torch.inference_mode():
-        for g in groups(len(codes), batch):
-            sizes = [lengths[i] for i in g]
-            if not max(sizes, default=0):
-                out += [b""] * len(g)
-                continue
-            decoders = [Decoder(codes[i]) for i in g]
-            out += map(bytes, _decode_group(model.eval(), decoders, sizes, keep, progress))
-    return out
-
-
-def default_keep(model: Transformer) -> int:
-    """Half the window survives a refill (every window/2 steps): the format's default."""
-    return max(1, int(model.params.max_seq_len) // 2)
+    decoders = [Decoder(c) for c in codes]
+    return decode_from(model, decoders, lengths, threads, progress, batch, keep)

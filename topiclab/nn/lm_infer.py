@@ -1,17 +1,27 @@
-"""A Llama ``Transformer``'s weights in a lean KV-cached forward, for coding many chunks at once.
+"""A Llama ``Transformer``'s weights in a lean sliding-window forward, for coding many chunks.
 
     from topiclab.nn.lm_infer import LeanLlama
-    net = LeanLlama(model, batch=64)            # fused weights, a cache for 64 rows
-    logits = net.prefill(tokens)                # tokens [b, t] at positions 0..t-1 -> [b, V]
-    logits = net.step(tokens[:, -1], pos=t)     # one token per row at position pos -> [b, V]
+    net = LeanLlama(model, batch=64)            # fused weights, a ring cache for 64 rows
+    logits = net.step(tokens[:, t], pos=t)      # one token per row at position t -> [b, V]
+    logits = net.prefill(tokens[:, s:t])        # or restart: these at positions 0..t-s-1
 
-The same mathematics as ``topiclab.nn.llama.Transformer`` (the logits agree to float32
-rounding, ``tests/nn/test_lm_infer.py``), written for the codec's inner loop, which is one
-one-token forward per coded byte: the module forward spends most of a small model's step in
-Python (≈ 27 module calls per layer); here a layer is five matrix products (q, k and v fused
-into one, SwiGLU's w1 and w3 into one), RoPE as real arithmetic on precomputed cos/sin, and
-one-token grouped-query attention as two batched products on the cache without repeating the
-KV heads. Positions restart at 0 with every prefill, so the tables cover one window.
+The module's layers and weights (``tests/nn/test_lm_infer.py``), written for the codec's inner
+loop, which is one one-token forward per coded byte:
+
+- a layer is five matrix products (q, k and v fused into one, SwiGLU's w1 and w3 into one)
+  instead of the module's ≈ 27 calls;
+- the KV cache is a ring of ``max_seq_len`` slots: token t goes to slot t mod window and
+  attends to the slots filled so far (at most the window): sliding-window attention, as in
+  Mistral. Rotary embeddings see only the distance between a query and a key (the angles are
+  computed in float64), so within the first window, and for a one-layer model always, the
+  logits are the module's on the same (last ``window``) tokens to float32 rounding. With more
+  layers a cached key also carries what its token saw before it, so the context reaches back
+  further than one window. Every byte is one step; no window is ever read twice;
+- ``prefill`` instead restarts the cache with a few tokens at positions 0.. (the online mode
+  refills a full cache so, with half the window: its briefly trained model codes better from
+  a fresh window than from a sliding one);
+- keys are kept transposed, so that a step's grouped-query attention is two plain batched
+  products without repeating the KV heads.
 """
 
 from __future__ import annotations
@@ -23,11 +33,11 @@ from topiclab.nn.llama import Transformer
 
 
 def _rms(x: torch.Tensor, g: torch.Tensor, eps: float) -> torch.Tensor:
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * g
+    return F.rms_norm(x, g.shape, g, eps)  # one fused op where the module takes six
 
 
 class LeanLlama:
-    """Inference-only copy of a float32 ``Transformer`` with a KV cache for ``batch`` rows."""
+    """Inference-only copy of a float32 ``Transformer`` with a ring KV cache for ``batch`` rows."""
 
     def __init__(self, model: Transformer, batch: int) -> None:
         p = model.params
@@ -55,50 +65,70 @@ class LeanLlama:
                     w("feed_forward.w2"),
                 )
             )
-        half = torch.arange(0, self.hd, 2, dtype=torch.float32) / self.hd
-        angles = torch.outer(
-            torch.arange(self.window, dtype=torch.float32), 1.0 / p.rope_theta**half
+        self.inv_freq = 1.0 / float(p.rope_theta) ** (
+            torch.arange(0, self.hd, 2, dtype=torch.float64) / self.hd
         )
-        self.cos, self.sin = angles.cos(), angles.sin()  # [window, hd/2]
-        shape = (batch, self.kv, self.window, self.hd)
-        self.k = [torch.zeros(shape) for _ in self.layers]
-        self.v = [torch.zeros(shape) for _ in self.layers]
+        self.kt = [torch.zeros(batch, self.kv, self.hd, self.window) for _ in self.layers]
+        self.v = [torch.zeros(batch, self.kv, self.window, self.hd) for _ in self.layers]
 
-    def _rope(self, x: torch.Tensor, pos: slice) -> torch.Tensor:
+    def _angles(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        angle = pos.double()[..., None] * self.inv_freq
+        return angle.cos().float(), angle.sin().float()
+
+    def _rotation(self, pos: int) -> torch.Tensor:
+        """RoPE at ``pos`` as a matrix R (x @ R rotates the pairs): one product per q and k."""
+        cos, sin = self._angles(torch.tensor(pos))
+        r = torch.zeros(self.hd // 2, 2, self.hd // 2, 2)
+        i = torch.arange(self.hd // 2)
+        r[i, 0, i, 0], r[i, 0, i, 1] = cos, sin  # (a, b) -> (a cos - b sin, a sin + b cos)
+        r[i, 1, i, 0], r[i, 1, i, 1] = -sin, cos
+        return r.view(self.hd, self.hd)
+
+    def _rope(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         """Meta's interleaved rotary embedding: dims (2i, 2i+1) rotate as one complex number."""
-        a, b = x.unflatten(-1, (-1, 2)).unbind(-1)  # [b, t, heads, hd/2] each
-        c, s = self.cos[pos, None, :], self.sin[pos, None, :]
-        return torch.stack([a * c - b * s, a * s + b * c], dim=-1).flatten(-2)
+        a, b = x.unflatten(-1, (-1, 2)).unbind(-1)  # [..., heads, hd/2] each
+        return torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2)
 
-    def _forward(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
-        n, t = tokens.shape
-        end, qd, kd = start + t, self.h * self.hd, self.kv * self.hd
+    def step(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
+        """Logits after one more token per row (``tokens`` [b]) at position ``pos`` (from 0,
+        one step at a time): it attends to itself and the ``window - 1`` tokens before it."""
+        n, qd, kd = tokens.shape[0], self.h * self.hd, self.kv * self.hd
+        rot = self._rotation(pos)
+        slot, used = pos % self.window, min(pos + 1, self.window)
         x = self.emb[tokens]
         for i, (g1, wqkv, wo, g2, w13, w2) in enumerate(self.layers):
             q, k, v = F.linear(_rms(x, g1, self.eps), wqkv).split([qd, kd, kd], dim=-1)
-            q = self._rope(q.view(n, t, self.h, self.hd), slice(start, end))
-            k = self._rope(k.view(n, t, self.kv, self.hd), slice(start, end))
-            self.k[i][:n, :, start:end] = k.transpose(1, 2)
-            self.v[i][:n, :, start:end] = v.view(n, t, self.kv, self.hd).transpose(1, 2)
-            keys, vals = self.k[i][:n, :, :end], self.v[i][:n, :, :end]
-            if t == 1:  # one query per row: the rep query heads of a KV head share its cache
-                qg = q.view(n, self.kv, self.h // self.kv, self.hd)
-                att = torch.softmax(qg @ keys.transpose(2, 3) / self.hd**0.5, dim=-1)
-                o = (att @ vals).reshape(n, 1, qd)
-            else:  # a prefill starts at position 0, so the causal flag is the whole mask
-                o = F.scaled_dot_product_attention(
-                    q.transpose(1, 2), keys, vals, is_causal=True, enable_gqa=self.h > self.kv
-                )
-                o = o.transpose(1, 2).reshape(n, t, qd)
+            q = q.view(n, self.h, self.hd) @ rot
+            self.kt[i][:n, :, :, slot] = k.view(n, self.kv, self.hd) @ rot
+            self.v[i][:n, :, slot] = v.view(n, self.kv, self.hd)
+            # The rep query heads of a KV head share its cache: [n, kv, rep, hd] @ [n, kv, hd, t].
+            qg = q.view(n, self.kv, self.h // self.kv, self.hd) * self.hd**-0.5
+            att = torch.softmax(qg @ self.kt[i][:n, :, :, :used], dim=-1)
+            o = (att @ self.v[i][:n, :, :used]).reshape(n, qd)
             x = x + F.linear(o, wo)
             gate, up = F.linear(_rms(x, g2, self.eps), w13).chunk(2, dim=-1)
             x = x + F.linear(F.silu(gate) * up, w2)
-        return F.linear(_rms(x[:, -1], self.norm, self.eps), self.out)
+        return F.linear(_rms(x, self.norm, self.eps), self.out)
 
     def prefill(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits after the last of ``tokens`` [b, t ≤ window], filling the cache from 0."""
-        return self._forward(tokens, 0)
-
-    def step(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
-        """Logits after one more token per row (``tokens`` [b]) at position ``pos`` < window."""
-        return self._forward(tokens[:, None], pos)
+        """Logits after the last of ``tokens`` [b, t ≤ window], the cache restarted with them at
+        positions 0..t-1 (``step`` goes on from position t)."""
+        n, t = tokens.shape
+        qd, kd = self.h * self.hd, self.kv * self.hd
+        cos, sin = self._angles(torch.arange(t))
+        cos, sin = cos[:, None], sin[:, None]  # [t, 1, hd/2]: broadcast over the heads
+        x = self.emb[tokens]
+        for i, (g1, wqkv, wo, g2, w13, w2) in enumerate(self.layers):
+            q, k, v = F.linear(_rms(x, g1, self.eps), wqkv).split([qd, kd, kd], dim=-1)
+            q = self._rope(q.view(n, t, self.h, self.hd), cos, sin).transpose(1, 2)
+            k = self._rope(k.view(n, t, self.kv, self.hd), cos, sin).transpose(1, 2)
+            v = v.view(n, t, self.kv, self.hd).transpose(1, 2)
+            self.kt[i][:n, :, :, :t] = k.transpose(2, 3)
+            self.v[i][:n, :, :t] = v
+            o = F.scaled_dot_product_attention(
+                q, k, v, is_causal=True, enable_gqa=self.h > self.kv
+            )  # the window starts at position 0, so the causal flag is the whole mask
+            x = x + F.linear(o.transpose(1, 2).reshape(n, t, qd), wo)
+            gate, up = F.linear(_rms(x, g2, self.eps), w13).chunk(2, dim=-1)
+            x = x + F.linear(F.silu(gate) * up, w2)
+        return F.linear(_rms(x[:, -1], self.norm, self.eps), self.out)

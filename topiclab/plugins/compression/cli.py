@@ -119,8 +119,12 @@ def compress_cmd(
 
 def _steps(header: Any) -> int:
     from topiclab.nn.lm_codec import total_steps
+    from topiclab.nn.online_codec import steps_total
+    from topiclab.plugins.compression.lm import chunk_lengths, online_recipe
 
-    return total_steps(header.chunk_lengths, 1 if header.online else header.batch)
+    if header.online:
+        return steps_total(header.length, online_recipe(header))
+    return total_steps(chunk_lengths(header), header.batch)
 
 
 def decompress_cmd(file: Path, model: str, output: Path | None, force: bool) -> None:
