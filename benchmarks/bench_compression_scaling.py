@@ -68,8 +68,7 @@ def train(model: Transformer, data: np.ndarray) -> None:
         for g in opt.param_groups:
             g["lr"] = 3e-3 * scale
         starts = order[s * BATCH : (s + 1) * BATCH] * WINDOW
-        xy = np.stack([data[i : i + WINDOW + 1] for i in starts]).astype(np.int64)
-        xy = torch.from_numpy(xy)
+        xy = torch.from_numpy(np.stack([data[i : i + WINDOW + 1] for i in starts]).astype(np.int64))
         loss = F.cross_entropy(model(xy[:, :-1]).reshape(-1, 256), xy[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -93,14 +92,14 @@ def main() -> None:
     train_bytes, held = corpus()
     rows = []
     for dim in DIMS:
-        for d in (int(x * a.scale) for x in DATA):
+        for n_bytes in (int(x * a.scale) for x in DATA):
             t0 = time.process_time()
             model = model_of(dim)
-            train(model, train_bytes[:d])
-            n = sum(p.numel() for p in model.parameters())
+            train(model, train_bytes[:n_bytes])
+            n_params = sum(p.numel() for p in model.parameters())
             bpb = bits_per_byte(model, held)
-            rows.append((n, d, bpb))
-            print(f"dim {dim:3d} N {n:7d}  D {d:7d}  {bpb:.4f} bits/byte  "
+            rows.append((n_params, n_bytes, bpb))
+            print(f"dim {dim:3d} N {n_params:7d}  D {n_bytes:7d}  {bpb:.4f} bits/byte  "
                   f"({time.process_time() - t0:.1f} s CPU)", flush=True)  # fmt: skip
     n, d, loss = (np.array(c, dtype=np.float64) for c in zip(*rows, strict=True))
     fit = fit_law(n, d, loss)

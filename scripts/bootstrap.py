@@ -72,7 +72,7 @@ def test(args: list[str]) -> int:
     checks: list[list[str | Path]] = [
         [BIN / "ruff", "check", *paths],
         [BIN / "ruff", "format", "--check", *paths],
-        [BIN / "mypy", "topiclab"],
+        [BIN / "mypy", "topiclab", "benchmarks", "scripts"],
         [BIN / "lint-imports"],  # the layers of docs/architecture.md
     ]
     # The static checks (mypy alone takes about a minute from a fresh clone) run beside pytest,
