@@ -59,6 +59,16 @@ def test_toml_table_per_topic(tmp_path):
     assert resolve_config(Demo, "standard", path, multi_topic_toml=True).steps == 9
 
 
+def test_one_file_serves_every_topic_also_in_a_single_topic_run(tmp_path):
+    """A tester's shared file with [demo] and [other] tables, run for demo alone: the table of
+    another registered topic is skipped, while a table that is no topic is still a typo."""
+    path = tmp_path / "c.toml"
+    path.write_text("[demo]\nsteps = 9\n[other]\nx = 1\n")
+    assert resolve_config(Demo, "standard", path, other_topics={"other"}).steps == 9
+    with pytest.raises(ConfigError, match="'other'"):
+        resolve_config(Demo, "standard", path)
+
+
 @pytest.mark.parametrize(
     "override, message",
     [

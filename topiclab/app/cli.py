@@ -196,6 +196,7 @@ def _validate_run(
             config,
             topic_overrides(key, overrides),
             multi_topic_toml=len(topics) > 1,
+            other_topics=set(reg.topics) - {key},
         )
 
 

@@ -22,7 +22,7 @@ import copy
 import json
 import math
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
@@ -331,21 +331,25 @@ def load_toml(path: Path) -> dict[str, Any]:
 
 
 def toml_values(
-    data: dict[str, Any], topic: type[Topic] | Topic, multi_topic: bool
+    data: dict[str, Any],
+    topic: type[Topic] | Topic,
+    multi_topic: bool,
+    other_topics: Collection[str] = (),
 ) -> dict[str, Any]:
     """Top-level keys apply to every topic; a ``[<topic key>]`` table to that topic only.
 
-    With several topics in one run, tables named after other topics are skipped; with one,
-    an unknown table is an error (most likely a typo).
+    Tables named after ``other_topics`` (registered topics) are skipped, so one file can serve
+    every topic; with several topics in one run, any table that is no field is skipped; with
+    one, an unknown table is an error (most likely a typo).
     """
     data = dict(data)
     own = data.pop(topic.key) if isinstance(data.get(topic.key), dict) else {}
-    if multi_topic:
-        data = {
-            k: v
-            for k, v in data.items()
-            if not (isinstance(v, dict) and k not in topic.Config.model_fields)
-        }
+    fields = topic.Config.model_fields
+    data = {
+        k: v
+        for k, v in data.items()
+        if not (isinstance(v, dict) and k not in fields and (multi_topic or k in other_topics))
+    }
     return deep_merge(data, own)
 
 
@@ -355,12 +359,14 @@ def resolve_config(
     toml_path: Path | None = None,
     overrides: list[str] | None = None,
     multi_topic_toml: bool = False,
+    other_topics: Collection[str] = (),
 ) -> TopicConfig:
     """Profile, then TOML, then overrides; each layer checked so the error names its source."""
     values = profile_values(topic, profile)
     validate(topic.Config, values)
     if toml_path is not None:
-        file_values = toml_values(load_toml(Path(toml_path)), topic, multi_topic_toml)
+        data = load_toml(Path(toml_path))
+        file_values = toml_values(data, topic, multi_topic_toml, other_topics)
         values = deep_merge(values, file_values)
         validate(topic.Config, values)
     for text in overrides or []:

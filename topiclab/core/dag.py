@@ -134,6 +134,7 @@ def identity(
         Path(config_file) if config_file else None,
         topic_overrides(key, overrides),
         multi_topic_toml=multi_topic,
+        other_topics=set(reg.topics) - {key},
     )
     config = cfg.model_dump(mode="json")
     ups = {
