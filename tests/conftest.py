@@ -63,8 +63,6 @@ def prefect_harness() -> Iterator[str]:
     Here the drain gets ``DRAIN_S``; then the server stops either way.
     """
     from prefect.context import _temporary_global_settings_context, get_settings_context
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.server.database.dependencies import temporary_database_interface
     from prefect.settings import (
@@ -72,6 +70,8 @@ def prefect_harness() -> Iterator[str]:
         PREFECT_SERVER_DATABASE_CONNECTION_URL,
         temporary_settings,
     )
+
+    from topiclab.app.prefect_api import drain_prefect_workers
 
     database = f"sqlite+aiosqlite:///{_HOME / 'prefect' / 'harness.db'}"
     (_HOME / "prefect").mkdir(parents=True, exist_ok=True)
@@ -88,8 +88,7 @@ def prefect_harness() -> Iterator[str]:
         # As the harness does: contexts copied before this point (threads) see the server too.
         stack.enter_context(_temporary_global_settings_context(get_settings_context()))
         yield server.api_url
-        for worker in (APILogWorker, EventsWorker):
-            worker.drain_all(timeout=DRAIN_S)
+        drain_prefect_workers(timeout=DRAIN_S)
 
 
 @pytest.fixture

@@ -175,8 +175,8 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def drain_prefect_workers() -> None:
-    """Deliver (3 s at most) and stop this process's Prefect log and event workers.
+def drain_prefect_workers(timeout: float = 3) -> None:
+    """Deliver (``timeout`` seconds at most) and stop this process's Prefect log and event workers.
 
     Prefect keeps one of each per process, bound to the API URL of their first use (the events
     worker of a running server is keyed by its client type only), so before a process points
@@ -188,8 +188,8 @@ def drain_prefect_workers() -> None:
         from prefect.events.worker import EventsWorker
         from prefect.logging.handlers import APILogWorker
 
-        APILogWorker.drain_all(timeout=3)
-        EventsWorker.drain_all(timeout=3)
+        APILogWorker.drain_all(timeout=timeout)
+        EventsWorker.drain_all(timeout=timeout)
     except Exception:  # best effort: a private API that may move between Prefect releases
         return
 
