@@ -55,7 +55,18 @@ class GANConfig(BaseModel):
     hidden: int = Field(default=128, ge=1, le=8_192)
     layers: int = Field(default=2, ge=1, le=32, description="hidden layers of G and of D")
     d_layers: int | None = Field(default=None, ge=1, le=32, description="D's (None: layers)")
-    d_act: Literal["leaky", "relu"] = Field(default="leaky", description="D: LeakyReLU(0.2)")
+    g_act: Literal["relu", "tanh"] = Field(default="relu", description="G's hidden units")
+    d_act: Literal["leaky", "relu", "tanh"] = Field(
+        default="leaky", description="D's hidden units (leaky: LeakyReLU(0.2))"
+    )
+    g_loss: Literal["non-saturating", "minimax"] = Field(
+        default="non-saturating",
+        description="G minimizes −log D(G(z)), or −L_D (minimax: Metz et al.'s notebook)",
+    )
+    updates: Literal["alternating", "simultaneous"] = Field(
+        default="alternating",
+        description="G steps against D after (alternating) or before (simultaneous) D's step",
+    )
     init: Literal["torch", "orthogonal"] = Field(
         default="torch", description="weights: PyTorch's default, or orthogonal × init_gain"
     )
@@ -102,6 +113,13 @@ def mlp(
 
 def _leaky() -> nn.Module:
     return nn.LeakyReLU(0.2)
+
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky": _leaky,
+    "tanh": nn.Tanh,
+}
 
 
 def _orthogonal(net: nn.Module, gain: float) -> None:
@@ -180,9 +198,8 @@ class GANTrainer:
         c = self.config
         torch.manual_seed(c.seed)
         self.dim = dim
-        self.G = mlp(c.z_dim, dim, c.hidden, c.layers, nn.ReLU)
-        d_act = _leaky if c.d_act == "leaky" else nn.ReLU
-        self.D = mlp(dim * c.pack, 1, c.hidden, c.d_layers or c.layers, d_act)
+        self.G = mlp(c.z_dim, dim, c.hidden, c.layers, ACTIVATIONS[c.g_act])
+        self.D = mlp(dim * c.pack, 1, c.hidden, c.d_layers or c.layers, ACTIVATIONS[c.d_act])
         if c.init == "orthogonal":
             _orthogonal(self.G, c.init_gain)
             _orthogonal(self.D, c.init_gain)
@@ -203,9 +220,19 @@ class GANTrainer:
         """Non-saturating: −E log D(G(z)) (strong gradients when D rejects the fakes)."""
         return F.softplus(-fake_logit).mean()
 
-    def _unrolled_params(self, opt: torch.optim.Adam, real: Tensor, fake: Tensor) -> dict:
-        """D's parameters after k Adam steps that stay differentiable in ``fake`` (Metz et
-        al. 2017, eq. 4–6): G's loss at them sees how D would answer a move of G."""
+    def _g_loss(self, D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+        """G's loss against the discriminator ``D``: non-saturating, or minimax (−L_D, whose
+        real term moves G only through an unrolled D's parameters)."""
+        fake_logit = D(self._packed(fake))
+        if self.config.g_loss == "minimax":
+            return -self.d_loss(D(self._packed(real)), fake_logit)
+        return self.g_loss(fake_logit)
+
+    def _unrolled_d(
+        self, opt: torch.optim.Adam, real: Tensor, fake: Tensor
+    ) -> Callable[[Tensor], Tensor]:
+        """D with its parameters after k Adam steps that stay differentiable in ``fake`` (Metz
+        et al. 2017, eq. 4–6): G's loss against it sees how D would answer a move of G."""
         assert self.D is not None
         D = self.D
 
@@ -215,7 +242,8 @@ class GANTrainer:
                 functional_call(D, params, self._packed(fake)),
             )
 
-        return unrolled(dict(self.D.named_parameters()), opt, loss, real, self.config)
+        params = unrolled(dict(self.D.named_parameters()), opt, loss, real, self.config)
+        return partial(functional_call, D, params)
 
     # --- training ---------------------------------------------------------------------
 
@@ -246,15 +274,15 @@ class GANTrainer:
             d_loss = self.d_loss(self.D(self._packed(real[0])), self.D(self._packed(fake.detach())))
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
-            if c.unroll:
-                # Unrolled from D *before* this step's update, as in Metz et al.'s code.
-                params = self._unrolled_params(opt_d, real, fake)
-                g_loss = self.g_loss(functional_call(self.D, params, self._packed(fake)))
-            opt_d.step()
-            if not c.unroll:
-                g_loss = self.g_loss(self.D(self._packed(fake)))
+            # Unrolled from D *before* this step's update, as in Metz et al.'s code.
+            d_for_g = self._unrolled_d(opt_d, real, fake) if c.unroll else self.D
+            if c.updates == "alternating":
+                opt_d.step()
+            g_loss = self._g_loss(d_for_g, real[0], fake)
             opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
+            g_loss.backward(inputs=list(self.G.parameters()))
+            if c.updates == "simultaneous":
+                opt_d.step()  # after G's gradient: D's step changes its weights in place
             opt_g.step()
             for s in scheds:
                 s.step()
@@ -443,9 +471,15 @@ class _VectorizedGAN:
             d_loss.sum().backward()
             # As GANTrainer.fit: unrolled from D before this step's update.
             params = self._unrolled(opts[1], real, fake) if c.unroll else None
-            opts[1].step()
-            g_loss = F.softplus(-self._d(fake, params)).mean((1, 2))
-            self._step(opts[0], g_loss)
+            if c.updates == "alternating":
+                opts[1].step()
+            g_loss = self._g_loss(real[0], fake, params)
+            opts[0].zero_grad(set_to_none=True)
+            # Each seed's gradient is that of its own mean loss (the sum couples nothing).
+            g_loss.sum().backward(inputs=list(self.pg.values()))
+            if c.updates == "simultaneous":
+                opts[1].step()
+            opts[0].step()
             for s in scheds:
                 s.step()
             self._record(step, d_loss, g_loss, progress, failed)
@@ -463,16 +497,17 @@ class _VectorizedGAN:
             self._d(fake, params)
         ).mean((1, 2))
 
+    def _g_loss(
+        self, real: Tensor, fake: Tensor, params: dict[str, Tensor] | None = None
+    ) -> Tensor:
+        """Per seed, GANTrainer._g_loss."""
+        if self.c.g_loss == "minimax":
+            return -self._d_loss(real, fake, params)
+        return F.softplus(-self._d(fake, params)).mean((1, 2))
+
     def _unrolled(self, opt: torch.optim.Adam, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
         """Every seed's D after k differentiable Adam steps (``unrolled`` on the stacked D)."""
         return unrolled(self.pd, opt, lambda p, r: self._d_loss(r, fake, p).sum(), real, self.c)
-
-    @staticmethod
-    def _step(opt: torch.optim.Adam, losses: Tensor) -> None:
-        """Each seed's gradient is that of its own mean loss (the sum couples nothing)."""
-        opt.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        opt.step()
 
     @staticmethod
     def _member(stacked: dict[str, Tensor], i: int) -> dict[str, Tensor]:
