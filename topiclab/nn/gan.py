@@ -6,6 +6,9 @@
     tr = GANTrainer(GANConfig(unroll=5))                    # unrolled GAN (Metz et al. 2017)
     tr = GANTrainer(GANConfig(z_dim=256, d_layers=1, d_act="relu", init="orthogonal",
                               init_gain=0.8, lr=1e-4, batch=512))   # Metz et al.'s 2-D nets
+    tr = GANTrainer(GANConfig(z_dim=256, g_act="tanh", d_act="tanh", init="orthogonal",
+                              init_gain=1.4, lr=1e-3, lr_d=1e-4, batch=512, standardize=False,
+                              updates="simultaneous", g_loss="minimax"))  # their notebook
     tr.fit(x_train, progress=lambda step, **m: print(step, m))    # x: (n, d) float32
     x = tr.sample(2500, seed=0)
     frames = tr.checkpoint_samples(2500, seed=0)            # {step: samples} for mode cycling
@@ -182,7 +185,8 @@ def unrolled(
 
 
 class GANTrainer:
-    """Trains G: z → x against D: x^m → logit with the non-saturating loss (Goodfellow 2014)."""
+    """Trains G: z → x against D: x^m → logit with the non-saturating loss (Goodfellow 2014),
+    or the minimax one (``g_loss``)."""
 
     def __init__(self, config: GANConfig | None = None) -> None:
         self.config = config or GANConfig()
