@@ -119,8 +119,62 @@ def test_d_input_scale_scales_what_d_sees():
     assert torch.equal(tr._packed(x), torch.full((6, 2), 0.25))
 
 
+# Metz et al.'s notebook (poolio/unrolled_gan): tanh nets, G minimizing −L_D, both nets stepped
+# from the same weights (one sess.run).
+NOTEBOOK = {"g_act": "tanh", "d_act": "tanh", "g_loss": "minimax", "updates": "simultaneous"}
+
+
+def test_notebook_networks_are_tanh():
+    tr = small(**NOTEBOOK)
+    tr._prepare(X)
+    assert tr.G is not None and tr.D is not None
+    assert isinstance(tr.G[1], torch.nn.Tanh) and isinstance(tr.D[3], torch.nn.Tanh)
+    plain = small()
+    plain._prepare(X)
+    assert plain.G is not None and isinstance(plain.G[1], torch.nn.ReLU)
+
+
+@pytest.mark.parametrize("updates", ["simultaneous", "alternating"])
+def test_minimax_generator_loss_is_minus_ds_loss(updates):
+    """G's minimax loss is −L_D; simultaneous updates evaluate it at D before D's step (same
+    batch), so at step 0 it is exactly −(D's loss); alternating ones at D after its step."""
+    tr = small(steps=1, g_loss="minimax", updates=updates, lr=1e-2)
+    tr.fit(X)
+    row = tr.history[0]
+    assert (row["loss"] == pytest.approx(-row["d_loss"], abs=1e-6)) == (updates == "simultaneous")
+
+
+def test_minimax_and_non_saturating_move_g_differently():
+    a, b = small(steps=1), small(steps=1, g_loss="minimax")
+    a.fit(X)
+    b.fit(X)
+    assert a.G is not None and b.G is not None
+    assert not torch.allclose(a.G[0].weight, b.G[0].weight)
+
+
+@pytest.mark.parametrize("updates", ["simultaneous", "alternating"])
+def test_simultaneous_g_step_ignores_ds_step(updates):
+    """Simultaneous: G's first step is taken against D's initial weights, whatever D's lr;
+    alternating: against D after its step, so D's lr changes G's step."""
+    a, b = small(steps=1, updates=updates, lr_d=1e-1), small(steps=1, updates=updates, lr_d=1e-6)
+    a.fit(X)
+    b.fit(X)
+    assert a.G is not None and b.G is not None
+    same = torch.equal(a.G[0].weight, b.G[0].weight)
+    assert same == (updates == "simultaneous")
+
+
 @pytest.mark.parametrize(
-    "kw", [{}, {"pack": 2}, {"unroll": 2}, METZ | {"lr_d": 3e-4, "d_input_scale": 0.5}]
+    "kw",
+    [
+        {},
+        {"pack": 2},
+        {"unroll": 2},
+        METZ | {"lr_d": 3e-4, "d_input_scale": 0.5},
+        NOTEBOOK | {"init": "orthogonal", "init_gain": 1.4, "lr_d": 1e-4},
+        NOTEBOOK | {"unroll": 2, "g_loss": "non-saturating"},
+        NOTEBOOK | {"unroll": 2, "pack": 2},
+    ],
 )
 def test_fit_together_equals_fit_per_seed(kw):
     """Seeds batched into one model keep their own init, minibatches and z: same G as fit

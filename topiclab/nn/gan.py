@@ -6,6 +6,9 @@
     tr = GANTrainer(GANConfig(unroll=5))                    # unrolled GAN (Metz et al. 2017)
     tr = GANTrainer(GANConfig(z_dim=256, d_layers=1, d_act="relu", init="orthogonal",
                               init_gain=0.8, lr=1e-4, batch=512))   # Metz et al.'s 2-D nets
+    tr = GANTrainer(GANConfig(z_dim=256, g_act="tanh", d_act="tanh", init="orthogonal",
+                              init_gain=1.4, lr=1e-3, lr_d=1e-4, batch=512, standardize=False,
+                              updates="simultaneous", g_loss="minimax"))  # their notebook
     tr.fit(x_train, progress=lambda step, **m: print(step, m))    # x: (n, d) float32
     x = tr.sample(2500, seed=0)
     frames = tr.checkpoint_samples(2500, seed=0)            # {step: samples} for mode cycling
@@ -55,7 +58,18 @@ class GANConfig(BaseModel):
     hidden: int = Field(default=128, ge=1, le=8_192)
     layers: int = Field(default=2, ge=1, le=32, description="hidden layers of G and of D")
     d_layers: int | None = Field(default=None, ge=1, le=32, description="D's (None: layers)")
-    d_act: Literal["leaky", "relu"] = Field(default="leaky", description="D: LeakyReLU(0.2)")
+    g_act: Literal["relu", "tanh"] = Field(default="relu", description="G's hidden units")
+    d_act: Literal["leaky", "relu", "tanh"] = Field(
+        default="leaky", description="D's hidden units (leaky: LeakyReLU(0.2))"
+    )
+    g_loss: Literal["non-saturating", "minimax"] = Field(
+        default="non-saturating",
+        description="G minimizes −log D(G(z)), or −L_D (minimax: Metz et al.'s notebook)",
+    )
+    updates: Literal["alternating", "simultaneous"] = Field(
+        default="alternating",
+        description="G steps against D after (alternating) or before (simultaneous) D's step",
+    )
     init: Literal["torch", "orthogonal"] = Field(
         default="torch", description="weights: PyTorch's default, or orthogonal × init_gain"
     )
@@ -102,6 +116,13 @@ def mlp(
 
 def _leaky() -> nn.Module:
     return nn.LeakyReLU(0.2)
+
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky": _leaky,
+    "tanh": nn.Tanh,
+}
 
 
 def _orthogonal(net: nn.Module, gain: float) -> None:
@@ -164,7 +185,8 @@ def unrolled(
 
 
 class GANTrainer:
-    """Trains G: z → x against D: x^m → logit with the non-saturating loss (Goodfellow 2014)."""
+    """Trains G: z → x against D: x^m → logit with the non-saturating loss (Goodfellow 2014),
+    or the minimax one (``g_loss``)."""
 
     def __init__(self, config: GANConfig | None = None) -> None:
         self.config = config or GANConfig()
@@ -180,9 +202,8 @@ class GANTrainer:
         c = self.config
         torch.manual_seed(c.seed)
         self.dim = dim
-        self.G = mlp(c.z_dim, dim, c.hidden, c.layers, nn.ReLU)
-        d_act = _leaky if c.d_act == "leaky" else nn.ReLU
-        self.D = mlp(dim * c.pack, 1, c.hidden, c.d_layers or c.layers, d_act)
+        self.G = mlp(c.z_dim, dim, c.hidden, c.layers, ACTIVATIONS[c.g_act])
+        self.D = mlp(dim * c.pack, 1, c.hidden, c.d_layers or c.layers, ACTIVATIONS[c.d_act])
         if c.init == "orthogonal":
             _orthogonal(self.G, c.init_gain)
             _orthogonal(self.D, c.init_gain)
@@ -203,9 +224,19 @@ class GANTrainer:
         """Non-saturating: −E log D(G(z)) (strong gradients when D rejects the fakes)."""
         return F.softplus(-fake_logit).mean()
 
-    def _unrolled_params(self, opt: torch.optim.Adam, real: Tensor, fake: Tensor) -> dict:
-        """D's parameters after k Adam steps that stay differentiable in ``fake`` (Metz et
-        al. 2017, eq. 4–6): G's loss at them sees how D would answer a move of G."""
+    def _g_loss(self, D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+        """G's loss against the discriminator ``D``: non-saturating, or minimax (−L_D, whose
+        real term moves G only through an unrolled D's parameters)."""
+        fake_logit = D(self._packed(fake))
+        if self.config.g_loss == "minimax":
+            return -self.d_loss(D(self._packed(real)), fake_logit)
+        return self.g_loss(fake_logit)
+
+    def _unrolled_d(
+        self, opt: torch.optim.Adam, real: Tensor, fake: Tensor
+    ) -> Callable[[Tensor], Tensor]:
+        """D with its parameters after k Adam steps that stay differentiable in ``fake`` (Metz
+        et al. 2017, eq. 4–6): G's loss against it sees how D would answer a move of G."""
         assert self.D is not None
         D = self.D
 
@@ -215,7 +246,8 @@ class GANTrainer:
                 functional_call(D, params, self._packed(fake)),
             )
 
-        return unrolled(dict(self.D.named_parameters()), opt, loss, real, self.config)
+        params = unrolled(dict(self.D.named_parameters()), opt, loss, real, self.config)
+        return partial(functional_call, D, params)
 
     # --- training ---------------------------------------------------------------------
 
@@ -246,15 +278,15 @@ class GANTrainer:
             d_loss = self.d_loss(self.D(self._packed(real[0])), self.D(self._packed(fake.detach())))
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
-            if c.unroll:
-                # Unrolled from D *before* this step's update, as in Metz et al.'s code.
-                params = self._unrolled_params(opt_d, real, fake)
-                g_loss = self.g_loss(functional_call(self.D, params, self._packed(fake)))
-            opt_d.step()
-            if not c.unroll:
-                g_loss = self.g_loss(self.D(self._packed(fake)))
+            # Unrolled from D *before* this step's update, as in Metz et al.'s code.
+            d_for_g = self._unrolled_d(opt_d, real, fake) if c.unroll else self.D
+            if c.updates == "alternating":
+                opt_d.step()
+            g_loss = self._g_loss(d_for_g, real[0], fake)
             opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
+            g_loss.backward(inputs=list(self.G.parameters()))
+            if c.updates == "simultaneous":
+                opt_d.step()  # after G's gradient: D's step changes its weights in place
             opt_g.step()
             for s in scheds:
                 s.step()
@@ -443,9 +475,15 @@ class _VectorizedGAN:
             d_loss.sum().backward()
             # As GANTrainer.fit: unrolled from D before this step's update.
             params = self._unrolled(opts[1], real, fake) if c.unroll else None
-            opts[1].step()
-            g_loss = F.softplus(-self._d(fake, params)).mean((1, 2))
-            self._step(opts[0], g_loss)
+            if c.updates == "alternating":
+                opts[1].step()
+            g_loss = self._g_loss(real[0], fake, params)
+            opts[0].zero_grad(set_to_none=True)
+            # Each seed's gradient is that of its own mean loss (the sum couples nothing).
+            g_loss.sum().backward(inputs=list(self.pg.values()))
+            if c.updates == "simultaneous":
+                opts[1].step()
+            opts[0].step()
             for s in scheds:
                 s.step()
             self._record(step, d_loss, g_loss, progress, failed)
@@ -463,16 +501,17 @@ class _VectorizedGAN:
             self._d(fake, params)
         ).mean((1, 2))
 
+    def _g_loss(
+        self, real: Tensor, fake: Tensor, params: dict[str, Tensor] | None = None
+    ) -> Tensor:
+        """Per seed, GANTrainer._g_loss."""
+        if self.c.g_loss == "minimax":
+            return -self._d_loss(real, fake, params)
+        return F.softplus(-self._d(fake, params)).mean((1, 2))
+
     def _unrolled(self, opt: torch.optim.Adam, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
         """Every seed's D after k differentiable Adam steps (``unrolled`` on the stacked D)."""
         return unrolled(self.pd, opt, lambda p, r: self._d_loss(r, fake, p).sum(), real, self.c)
-
-    @staticmethod
-    def _step(opt: torch.optim.Adam, losses: Tensor) -> None:
-        """Each seed's gradient is that of its own mean loss (the sum couples nothing)."""
-        opt.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        opt.step()
 
     @staticmethod
     def _member(stacked: dict[str, Tensor], i: int) -> dict[str, Tensor]:

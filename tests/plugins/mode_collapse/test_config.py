@@ -10,12 +10,15 @@ from pathlib import Path
 from topiclab.core.config import resolve_config
 from topiclab.plugins.mode_collapse.config import (
     METZ_2017_TRAINERS,
+    METZ_NOTEBOOK_TRAINERS,
     STACKED_TRAINERS,
     STANDARD_TRAINERS,
 )
 from topiclab.plugins.mode_collapse.topic import ModeCollapseTopic
 
-METZ_TOML = Path(__file__).parents[3] / "docs/topics/mode-collapse-metz-2017.toml"
+DOCS = Path(__file__).parents[3] / "docs/topics"
+METZ_TOML = DOCS / "mode-collapse-metz-2017.toml"
+NOTEBOOK_TOML = DOCS / "mode-collapse-metz-notebook.toml"
 
 
 def test_metz_file_runs_standard_with_metz_2017_gans_only():
@@ -26,6 +29,14 @@ def test_metz_file_runs_standard_with_metz_2017_gans_only():
     assert cfg.stacked.trainers == STACKED_TRAINERS
 
 
-def test_standard_is_not_the_metz_measurement():
+def test_notebook_file_runs_standard_with_the_notebooks_gans_only():
+    """The same for Metz et al.'s notebook setup (METZ_NOTEBOOK_TRAINERS)."""
+    cfg = resolve_config(ModeCollapseTopic, "standard", NOTEBOOK_TOML)
+    assert cfg.trainers == STANDARD_TRAINERS | METZ_NOTEBOOK_TRAINERS
+    assert cfg.stacked.trainers == STACKED_TRAINERS
+
+
+def test_standard_is_not_a_metz_measurement():
     cfg = resolve_config(ModeCollapseTopic, "standard")
-    assert all(cfg.trainers[k] != v for k, v in METZ_2017_TRAINERS.items())
+    for measured in (METZ_2017_TRAINERS, METZ_NOTEBOOK_TRAINERS):
+        assert all(cfg.trainers[k] != v for k, v in measured.items())

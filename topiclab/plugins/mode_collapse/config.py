@@ -5,6 +5,7 @@ runs are in docs/topics/mode-collapse.md).
     topiclab run mode-collapse --set seeds=10 --set trainers.gan.steps=5000
     topiclab run mode-collapse --set 'trainers.gmm={"n_components": 8}'   # a plugin's trainer
     topiclab run mode-collapse --config docs/topics/mode-collapse-metz-2017.toml  # METZ_2017
+    topiclab run mode-collapse --config docs/topics/mode-collapse-metz-notebook.toml
 
 ``trainers`` maps registered generative trainers (any plugin's, checked before anything runs)
 to their options, which their own config validates; each is trained ``seeds`` times on each
@@ -71,6 +72,37 @@ METZ_2017_TRAINERS: dict[str, dict[str, Any]] = {
     "gan": dict(METZ_2017),
     "pacgan": METZ_2017 | {"pack": 2},
     "unrolled-gan": METZ_2017 | {"unroll": 5, "steps": 500},
+}
+# A measurement, not a profile: Metz et al.'s public notebook (poolio/unrolled_gan, "Unrolled
+# GAN demo.ipynb"), every value read from its code: z ∼ N(0, I₂₅₆); G and D 2 × 128 tanh
+# (slim.stack); orthogonal init × 1.4, zero biases; Adam G 1e-3, D 1e-4, β1 0.5, no decay;
+# batch 512; G minimizes −L_D (minimax) and both nets step from the same weights (one
+# sess.run); raw data (its ring has radius 1 like PacGAN's). The issue's GAN is non-saturating,
+# so that is the loss here; `g_loss = "minimax"` gives the notebook's. The notebook trains 25k
+# steps; 5 batched seeds cost 30 ms a step here, so the measurement trains 5,000. Run it:
+# `topiclab run mode-collapse --config docs/topics/mode-collapse-metz-notebook.toml`.
+METZ_NOTEBOOK: dict[str, Any] = {
+    "steps": 5000,
+    "batch": 512,
+    "z_dim": 256,
+    "hidden": 128,
+    "layers": 2,
+    "g_act": "tanh",
+    "d_act": "tanh",
+    "init": "orthogonal",
+    "init_gain": 1.4,
+    "lr": 1e-3,
+    "lr_d": 1e-4,
+    "lr_min_frac": 1.0,
+    "beta1": 0.5,
+    "standardize": False,
+    "updates": "simultaneous",
+    "g_loss": "non-saturating",
+}
+METZ_NOTEBOOK_TRAINERS: dict[str, dict[str, Any]] = {
+    "gan": dict(METZ_NOTEBOOK),
+    "pacgan": METZ_NOTEBOOK | {"pack": 2, "steps": 3000},
+    "unrolled-gan": METZ_NOTEBOOK | {"unroll": 5, "steps": 500},
 }
 STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
     "gan": dict(_GAN),
