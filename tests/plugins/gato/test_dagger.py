@@ -75,10 +75,11 @@ def test_seeds_never_reach_evaluation_seeds_and_bad_config_is_refused() -> None:
 
 
 def test_hook_rewrites_only_its_tasks_rows_and_is_deterministic() -> None:
-    cfg = small_cfg()
+    n = 4 * len(d.groups(small_cfg()))  # four rows of each task: half of them is two
+    cfg = small_cfg(sequences=n)
     eps = {t: d.expert_episodes(tk.TASKS[t], 2, 0.8, 0)[0] for t in cfg.data.tasks}
     text = gt.text_tokens("to be or not to be " * 20)
-    seqs = d.build_sequences(cfg, eps, np.arange(10) % 10, text, 24, np.random.default_rng(0))
+    seqs = d.build_sequences(cfg, eps, np.arange(10) % 10, text, n, np.random.default_rng(0))
     pools = []
     for _ in range(2):
         pool = torch.from_numpy(seqs.astype(np.int64))
@@ -87,6 +88,6 @@ def test_hook_rewrites_only_its_tasks_rows_and_is_deterministic() -> None:
         assert [r["round"] for r in hook.returns] == [0]
         pools.append(pool.numpy())
     torch.testing.assert_close(torch.from_numpy(pools[0]), torch.from_numpy(pools[1]))
-    rows = d.task_rows(np.arange(24), cfg, "Pendulum-v1")
+    rows = d.task_rows(np.arange(n), cfg, "Pendulum-v1")
     changed = np.flatnonzero((pools[0] != seqs).any(axis=(1, 2)))
     assert set(changed) == set(rows[: len(rows) // 2])  # dagger_share 0.5 of Pendulum's rows

@@ -74,6 +74,7 @@ def test_quick_run_outputs(quick: dict[str, StageResult]) -> None:
         )
     report = Path(quick["report"].files["report.md"]).read_text()
     assert "Control roll-outs" in report and "CartPole-v1" in report
+    assert {f"episode_{t}" for t in tasks} <= set(evaluation.figures)  # a strip per task
     for path in [*evaluation.figures.values(), *evaluation.tables.values()]:
         assert Path(path).stat().st_size > 0
 
@@ -172,6 +173,34 @@ def test_pendulum_step_bins_bounded_values_uniformly_and_omega_by_mu_law() -> No
     for torque in (-2.0, -0.3, 0.0, 1.7):
         back = task.action_of(task.action_ids(np.array([torque])))
         assert abs(back[0] - torque) <= 2.0 / gt.N_BINS + 1e-6  # half a bin of [-2, 2]
+
+
+def test_mountaincar_continuous_step_bins_velocity_uniformly_and_position_by_mu_law() -> None:
+    """The velocity (bounded to ±0.07 by the space) and the force (bound 1) skip μ-law; the
+    position (−1.2 to 0.6) is μ-law encoded. Layout: 2 observation tokens | SEP | 1 action."""
+    task = tk.TASKS["MountainCarContinuous-v0"]
+    step = d.episode_records(task, [np.array([-0.5, 0.07])], [np.array([-1.0])])[0]
+    bins = step[:, 0] - gt.CONT_START
+    pos = gt.to_bins(gt.mu_law(np.array([-0.5])))[0]
+    vel = gt.to_bins(np.array([0.07]))[0]
+    assert bins.tolist() == [pos, vel, gt.SEP - gt.CONT_START, 0]
+    assert step[:, 1].tolist() == [gt.LOCAL_OBS, gt.LOCAL_OBS + 1, gt.LOCAL_TEXT, gt.LOCAL_ACTION]
+    assert step[:, 3].tolist() == [0, 0, 0, 1]
+    for force in (-1.0, -0.4, 0.0, 1.0):
+        back = task.action_of(task.action_ids(np.array([force], dtype=np.float32)))
+        assert abs(back[0] - force) <= 1.0 / gt.N_BINS + 1e-6  # half a bin of [-1, 1]
+
+
+def test_mountaincar_continuous_expert_reaches_the_flag_and_passes_the_filter() -> None:
+    """The energy pump reaches the flag (the episode terminates) in 105–111 of the 999 steps
+    on seeds 0..49, so every demonstration passes the paper's filter; random never does."""
+    task = tk.TASKS["MountainCarContinuous-v0"]
+    for seed in range(0, 50, 7):
+        ret, obs, acts = tk.run_episode(task, task.expert, seed)
+        assert len(obs) <= 111 < task.max_steps and ret > 88, seed
+        assert {float(a[0]) for a in acts} == {-1.0, 1.0}  # full force both ways
+        assert tk.normalised(task.name, ret) >= 80
+    assert len(tk.run_episode(task, None, 0)[1]) == task.max_steps == 999
 
 
 def test_cached_roll_out_context_gives_the_logits_of_a_full_forward() -> None:

@@ -15,7 +15,12 @@ from topiclab.core.topic import ConfigSection, TopicConfig
 
 # The tasks with an expert and a tokenizer (tasks.TASKS): another name fails at validation.
 ControlTaskName = Literal[
-    "CartPole-v1", "MountainCar-v0", "Pendulum-v1", "FrozenLake-v1", "FrozenLakeT-v1"
+    "CartPole-v1",
+    "MountainCar-v0",
+    "Pendulum-v1",
+    "MountainCarContinuous-v0",
+    "FrozenLake-v1",
+    "FrozenLakeT-v1",
 ]
 CONTROL_TASKS: list[ControlTaskName] = list(get_args(ControlTaskName))
 MAX_STEPS = 1_000_000
@@ -145,7 +150,7 @@ class GatoConfig(TopicConfig):
 
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
-        "data": {"episodes": 4, "sequences": 126, "val_sequences": 14, "text_chars": 20_000},
+        "data": {"episodes": 4, "sequences": 128, "val_sequences": 16, "text_chars": 20_000},
         "model": {
             "dim": 32,
             "n_layers": 1,

@@ -105,10 +105,10 @@ def _cartpole(ax: Any, o: np.ndarray | None) -> None:
         ax.plot([x, x + np.sin(th)], [0, np.cos(th)], color="C1", lw=3)
 
 
-def _mountaincar(ax: Any, o: np.ndarray | None) -> None:
+def _mountaincar(ax: Any, o: np.ndarray | None, goal: float = 0.5) -> None:
     xs = np.linspace(-1.2, 0.6, 100)
     ax.plot(xs, np.sin(3 * xs), color="k", lw=1)
-    ax.axvline(0.5, color="g", lw=1)
+    ax.axvline(goal, color="g", lw=1)
     if o is not None:
         ax.plot([o[0]], [np.sin(3 * o[0])], "o", color="C0", ms=8)
 
@@ -131,6 +131,7 @@ DRAW: dict[str, Callable[..., None]] = {
     "CartPole-v1": _cartpole,
     "MountainCar-v0": _mountaincar,
     "Pendulum-v1": _pendulum,
+    "MountainCarContinuous-v0": functools.partial(_mountaincar, goal=0.45),
     "FrozenLake-v1": _frozenlake,
     "FrozenLakeT-v1": functools.partial(_frozenlake, lake=FROZENLAKE_T_MAP),
 }

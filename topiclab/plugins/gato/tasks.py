@@ -4,9 +4,10 @@ tokenised.
     from topiclab.plugins.gato.tasks import TASKS, run_episode
     ret, obs, acts = run_episode(TASKS["CartPole-v1"], TASKS["CartPole-v1"].expert, seed=0)
 
-Experts are scripted (no training): CartPole a linear state feedback; MountainCar pushes along
-its velocity (energy pumping); Pendulum an energy-shaping swing-up blended smoothly into an LQR
-balance at the top; FrozenLake the optimal policy of value iteration on the slippery 4×4 lake.
+Experts are scripted (no training): CartPole a linear state feedback; MountainCar and
+MountainCarContinuous push along the velocity (energy pumping, full force); Pendulum an
+energy-shaping swing-up blended smoothly into an LQR balance at the top; FrozenLake the optimal
+policy of value iteration on the slippery 4×4 lake.
 The random and expert scores (``RANDOM``/``EXPERT``) are measured by ``measure_scores`` on
 seeds 0..49 and frozen here; tests check they reproduce.
 """
@@ -34,6 +35,15 @@ def cartpole_expert(obs: np.ndarray, rng: np.random.Generator) -> int:
 
 def mountaincar_expert(obs: np.ndarray, rng: np.random.Generator) -> int:
     return 2 if obs[1] >= 0 else 0
+
+
+def mountaincar_continuous_expert(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Energy pumping with the full force along the velocity, ±1 (the discrete MountainCar's
+    rule): the car swings higher at every pass and reaches the flag in 105–111 steps on seeds
+    0..49. Every step costs 0.1·a², so a gentler force would score more per step but climbs
+    more slowly or not at all; bang-bang is also what the median of a two-peaked bin
+    distribution decodes cleanly."""
+    return np.array([1.0 if obs[1] >= 0 else -1.0], dtype=np.float32)
 
 
 PENDULUM_BLEND = (0.6, 0.9)  # cos θ where the pump hands over to the balance, smoothly
@@ -179,6 +189,9 @@ TASKS: dict[str, ControlTask] = {
         ControlTask("MountainCar-v0", expert=mountaincar_expert, n_actions=3, max_steps=200),
         ControlTask("Pendulum-v1", expert=pendulum_expert, action_scale=2.0, max_steps=200),
         ControlTask(
+            "MountainCarContinuous-v0", expert=mountaincar_continuous_expert, max_steps=999
+        ),
+        ControlTask(
             "FrozenLake-v1",
             expert=frozenlake_expert,
             continuous_obs=False,
@@ -202,6 +215,7 @@ RANDOM: dict[str, float] = {
     "CartPole-v1": 26.48,
     "MountainCar-v0": -200.0,
     "Pendulum-v1": -1200.70,
+    "MountainCarContinuous-v0": -33.2513,  # 999 steps of 0.1·a², a uniform; never at the flag
     "FrozenLake-v1": 0.0,  # 0 successes in 50 random episodes (about 1.5 % in the long run)
     "FrozenLakeT-v1": 0.02,
 }
@@ -209,6 +223,7 @@ EXPERT: dict[str, float] = {
     "CartPole-v1": 500.0,
     "MountainCar-v0": -119.68,
     "Pendulum-v1": -139.89,
+    "MountainCarContinuous-v0": 89.366,  # the flag's 100 minus 0.1 a step for 105–111 steps
     "FrozenLake-v1": 0.76,  # the optimum of the slippery lake is about 0.74
     "FrozenLakeT-v1": 0.82,  # the same optimum (the lake transposed): 0.73 over 400 seeds
 }

@@ -5,8 +5,8 @@ vision and text, evaluated by real roll-outs.
     python -c "from topiclab.core.stages import run_direct as r; r('gato', 'quick')"
 
 generate: scripted experts' demonstrations in gymnasium (CartPole, MountainCar, Pendulum,
-          FrozenLake and the transposed lake), scikit-learn digits with labels, Shakespeare;
-          Gato's tokens (data.py).
+          MountainCarContinuous, FrozenLake and the transposed lake), scikit-learn digits
+          with labels, Shakespeare; Gato's tokens (data.py).
 train:    the ``gato`` trainer (by registry key) on the mix, a text-only specialist and one
           specialist per control task, of the same size, on the generalist's data (train.py).
 evaluate: normalised scores by roll-outs with and without a prompt, digits accuracy, text
