@@ -46,7 +46,7 @@ def resolve_model(spec: str) -> Path:
 
     profile = spec.partition(":")[2] or "standard"
     ident = identity(get_registry(), "llama", profile)
-    result, why = read_marker(stage_dir(work_root(), "llama", ident.cache_key, "train"))
+    result, why = read_marker(stage_dir(work_root(), "llama", ident.stage_keys["train"], "train"))
     if result is None or "model" not in result.files:
         raise FormatError(
             f"no trained llama model for profile {profile!r} ({why or 'no model file'}); "
