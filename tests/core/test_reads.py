@@ -34,7 +34,8 @@ class Declared:
 
 def test_declared_fields_and_seed_are_the_stage_key_others_are_not() -> None:
     cfg = Cfg(seed=3)
-    assert project(cfg, read_tree(Declared, "train")) == {"seed": 3, "data": {"n": 100}, "threads": 1}
+    train = {"seed": 3, "data": {"n": 100}, "threads": 1}
+    assert project(cfg, read_tree(Declared, "train")) == train
     assert read_tree(Declared, "evaluate") is None  # undeclared: the whole config
     assert project(cfg, None) == cfg.model_dump(mode="json")
 
@@ -43,10 +44,13 @@ def test_view_refuses_an_undeclared_read_with_a_clear_message() -> None:
     view = guarded(Cfg(), read_tree(Declared, "train"), "stage 'train' of topic 'declared'")
     assert isinstance(view, Cfg)  # ctx.cfg(Cfg) still works
     assert (view.data.n, view.threads, view.seed) == (100, 1, 0)
-    with pytest.raises(UndeclaredRead, match=r"stage 'train' of topic 'declared' read config "
-                       r"field 'eval', which it does not declare: add it to the topic's reads"):
+    with pytest.raises(
+        UndeclaredRead,
+        match=r"stage 'train' of topic 'declared' read config "
+        r"field 'eval', which it does not declare: add it to the topic's reads",
+    ):
         _ = view.eval
-    with pytest.raises(UndeclaredRead, match="read config field 'data.noise'"):
+    with pytest.raises(UndeclaredRead, match=r"read config field 'data\.noise'"):
         _ = view.data.noise
     # Not an AttributeError: getattr(cfg, name, default) must not hide the read.
     with pytest.raises(UndeclaredRead):

@@ -68,8 +68,9 @@ def project(cfg: BaseModel, tree: Tree | None, where: str = "") -> dict[str, Any
     for name, sub in tree.items():
         if name not in type(cfg).model_fields:
             fields = ", ".join(type(cfg).model_fields)
-            raise ConfigError(f"reads names '{where}{name}', which is no config field; "
-                              f"fields here: {fields}")
+            raise ConfigError(
+                f"reads names '{where}{name}', which is no config field; fields here: {fields}"
+            )
         value = getattr(cfg, name)
         if sub is None:
             out[name] = cfg.model_dump(mode="json", include={name})[name]
@@ -111,7 +112,7 @@ def _guard_class(cls: type[M], denied: frozenset[str], label: str, where: str) -
             f"reads (a cached result is reused for any other value of an undeclared field)"
         )
 
-    def __getattribute__(self: BaseModel, name: str) -> Any:  # noqa: N807
+    def __getattribute__(self: BaseModel, name: str) -> Any:
         if name in denied:
             refuse(f"read config field '{where}{name}'")
         return object.__getattribute__(self, name)

@@ -7,11 +7,12 @@
 Stages are tasks; their cache is the stage's content-addressed folder (its own key: topic, the
 config values that stage reads, code fingerprint, cache keys of consumed topics, the previous
 stage's key) with a done-marker that records every file's hash (``core.stages``), so an
-unchanged re-run skips finished stages, a changed evaluation option reuses the trained models, a
-killed run resumes after the last finished one, and a damaged stage is recomputed. Stage tasks get keys and plain dicts,
-never plugin objects. A topic that ``consumes`` another runs (or reuses) that one first; the
-suite runs the topics as a DAG, independent ones at once with ``workers`` > 1, or, started
-from a deployment on a work pool, as runs of the topics' deployments for the pool's workers.
+unchanged re-run skips finished stages, a changed evaluation option reuses the trained models,
+a killed run resumes after the last finished one, and a damaged stage is recomputed. Stage
+tasks get keys and plain dicts, never plugin objects. A topic that ``consumes`` another runs
+(or reuses) that one first; the suite runs the topics as a DAG, independent ones at once with
+``workers`` > 1, or, started from a deployment on a work pool, as runs of the topics'
+deployments for the pool's workers.
 """
 
 from __future__ import annotations
