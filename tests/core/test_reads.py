@@ -55,8 +55,10 @@ def test_view_refuses_an_undeclared_read_with_a_clear_message() -> None:
     # Not an AttributeError: getattr(cfg, name, default) must not hide the read.
     with pytest.raises(UndeclaredRead):
         getattr(view, "eval", None)
-    with pytest.raises(UndeclaredRead, match=r"called model_dump\(\) on config 'data'"):
+    with pytest.raises(UndeclaredRead, match=r"called model_dump\(\) on config table 'data'"):
         view.data.model_dump()
+    with pytest.raises(UndeclaredRead, match=r"called model_dump\(\) on the whole config"):
+        view.model_dump()
     assert "eval" not in repr(view)
 
 
@@ -71,8 +73,10 @@ def test_a_wrong_declaration_is_a_one_line_error() -> None:
     class Typo(Declared):
         reads = {"train": ("dta",)}
 
-    with pytest.raises(ConfigError, match="reads names 'dta', which is no config field"):
-        project(Cfg(), read_tree(Typo, "train"))
+    with pytest.raises(ConfigError, match="stage 'train': reads names 'dta', which is no config"):
+        _keys(Cfg(), Typo)
+    with pytest.raises(ConfigError, match=r"reads names a field of 'threads', which is no table"):
+        project(Cfg(), {"threads": {"x": None}})
 
     class NotATuple(Declared):
         reads = {"train": "data"}  # type: ignore[dict-item]

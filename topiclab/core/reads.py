@@ -24,6 +24,7 @@ from typing import Any, NoReturn, TypeVar
 from pydantic import BaseModel
 
 from topiclab.core.errors import ConfigError, TopiclabError
+from topiclab.core.topic import STAGES
 
 #: Read by every stage: ``core.stages.execute_stage`` reseeds each stage from it.
 ALWAYS: tuple[str, ...] = ("seed",)
@@ -40,7 +41,7 @@ class UndeclaredRead(TopiclabError):
 def read_tree(topic: Any, stage: str) -> Tree | None:
     """The fields ``stage`` of ``topic`` (a Topic class or instance) declares; None: all."""
     reads: Mapping[str, Sequence[str]] = getattr(topic, "reads", {})
-    unknown = sorted(set(reads) - {"generate", "train", "evaluate", "report"})
+    unknown = sorted(set(reads) - set(STAGES))
     if unknown:
         raise ConfigError(f"topic '{topic.key}' declares reads of unknown stages: {unknown}")
     if stage not in reads:
@@ -119,7 +120,8 @@ def _guard_class(cls: type[M], denied: frozenset[str], label: str, where: str) -
 
     def whole(method: str) -> Any:
         def method_(self: BaseModel, *args: Any, **kwargs: Any) -> NoReturn:
-            refuse(f"called {method}() on config '{where.rstrip('.') or 'the config'}'")
+            table = f"config table '{where.rstrip('.')}'" if where else "the whole config"
+            refuse(f"called {method}() on {table}")
 
         return method_
 

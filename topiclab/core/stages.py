@@ -34,6 +34,7 @@ from pydantic import BaseModel
 
 from topiclab.core.config import resolve_config
 from topiclab.core.console import logged_progress, rich_progress
+from topiclab.core.errors import ConfigError
 from topiclab.core.locks import file_lock
 from topiclab.core.manifest import (
     DONE_MARKER,
@@ -65,7 +66,10 @@ def stage_keys(
     keys: dict[str, str] = {}
     previous = ""
     for stage in STAGES:
-        values = project(cfg, read_tree(topic, stage))
+        try:
+            values = project(cfg, read_tree(topic, stage))
+        except ConfigError as exc:
+            raise ConfigError(f"topic '{topic.key}', stage '{stage}': {exc}") from exc
         identity: dict[str, Any] = {
             "topic": topic.key,
             "stage": stage,
