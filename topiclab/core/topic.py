@@ -270,7 +270,8 @@ class Topic(abc.ABC):
     #: The config fields each stage reads, as dotted paths: ``{"train": ("model", "train")}``.
     #: A stage's cache key covers only these (and the previous stage's key), so changing an
     #: option that only later stages read reuses it; reading any other field raises
-    #: ``core.reads.UndeclaredRead``. A stage not named here reads the whole config.
+    #: ``core.reads.UndeclaredRead``. A stage not named here reads the whole config (leave
+    #: ``report`` out while it is the default one: the report shows the whole config).
     reads: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     @abc.abstractmethod
