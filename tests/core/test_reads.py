@@ -3,6 +3,8 @@ refuses everything else (``core.reads``)."""
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 from pydantic import Field
 
@@ -60,6 +62,10 @@ def test_view_refuses_an_undeclared_read_with_a_clear_message() -> None:
     with pytest.raises(UndeclaredRead, match=r"called model_dump\(\) on the whole config"):
         view.model_dump()
     assert "eval" not in repr(view)
+    copy = pickle.loads(pickle.dumps(view))  # as a stage hands it to a worker process
+    assert copy.data.n == 100 and isinstance(copy, Cfg)
+    with pytest.raises(UndeclaredRead, match="read config field 'eval'"):
+        _ = copy.eval
 
 
 def test_whole_config_and_whole_tables_are_the_objects_themselves() -> None:

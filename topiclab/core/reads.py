@@ -98,8 +98,20 @@ def guarded(cfg: M, tree: Tree | None, label: str, where: str = "") -> M:
     if not denied and all(values[n] is getattr(cfg, n) for n in values):
         return cfg
     values.update({n: getattr(cfg, n) for n in denied})  # kept, so pydantic's own code works
-    view = _guard_class(type(cfg), denied, label, where)
-    made: M = view.model_construct(_fields_set=set(cfg.model_fields_set), **values)
+    return _view(type(cfg), values, set(cfg.model_fields_set), denied, label, where)
+
+
+def _view(
+    cls: type[M],
+    values: dict[str, Any],
+    fields_set: set[str],
+    denied: frozenset[str],
+    label: str,
+    where: str,
+) -> M:
+    """An instance of ``_guard_class(cls, ...)``; also how a pickled view is rebuilt (a stage
+    may hand its config to a worker process)."""
+    made: M = _guard_class(cls, denied, label, where).model_construct(fields_set, **values)
     return made
 
 
@@ -132,6 +144,10 @@ def _guard_class(cls: type[M], denied: frozenset[str], label: str, where: str) -
         "__repr_args__": lambda self: [
             (k, v) for k, v in BaseModel.__repr_args__(self) if k not in denied
         ],
+        "__reduce__": lambda self: (
+            _view,
+            (cls, dict(self.__dict__), set(self.model_fields_set), denied, label, where),
+        ),
     }
     for method in ("model_dump", "model_dump_json", "model_copy", "__iter__", "__eq__"):
         namespace[method] = whole(method)
