@@ -23,7 +23,7 @@ from topiclab.core.config import resolve_config
 from topiclab.core.errors import TopiclabError
 from topiclab.core.manifest import UpstreamOutput
 from topiclab.core.registry import Registry
-from topiclab.core.stages import stage_keys
+from topiclab.core.stages import stage_dir, stage_keys, work_root
 from topiclab.core.topic import STAGES, StageResult
 
 RUN_RECORD = "run.json"
@@ -120,6 +120,10 @@ class Identity:
     @property
     def cache_key(self) -> str:
         return self.stage_keys[STAGES[-1]]
+
+    def stage_folder(self, stage: str) -> Path:
+        """Where ``stage`` of this identity is cached (``core.stages.stage_dir``)."""
+        return stage_dir(work_root(), self.topic, self.stage_keys[stage], stage)
 
 
 def identity(

@@ -71,7 +71,7 @@ from topiclab.core.report import (  # noqa: E402
     write_index,
 )
 from topiclab.core.secrets import public_url, redact  # noqa: E402
-from topiclab.core.stages import StageOutcome, run_stage, stage_dir, work_root  # noqa: E402
+from topiclab.core.stages import StageOutcome, run_stage, work_root  # noqa: E402
 from topiclab.core.topic import STAGES, StageResult, verdict  # noqa: E402
 from topiclab.flows.assets import record_output  # noqa: E402
 from topiclab.flows.pool import start_topic_runs, wait_for_runs, work_pool  # noqa: E402
@@ -153,7 +153,7 @@ def _run_stages(
                 stage,
                 ident.profile,
                 ident.config,
-                str(stage_dir(work_root(), ident.topic, ident.stage_keys[stage], stage)),
+                str(ident.stage_folder(stage)),
                 [results[s] for s in STAGES[: STAGES.index(stage)]],
                 {**run, "stage": stage},
                 inputs,
@@ -177,7 +177,7 @@ def _cached_results(ident: Identity) -> dict[str, StageResult] | None:
     """Every stage of a finished pipeline, if all are intact (their files are checked)."""
     results = {}
     for stage in STAGES:
-        result, _ = read_marker(stage_dir(work_root(), ident.topic, ident.stage_keys[stage], stage))
+        result, _ = read_marker(ident.stage_folder(stage))
         if result is None:
             return None
         results[stage] = result
