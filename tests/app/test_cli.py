@@ -67,6 +67,8 @@ def test_unknown_config_key_and_bad_value(tmp_path):
     assert "unknown profile 'huge'; choose from: quick, standard, full" in line
     line = one_line_error(topiclab("run", "ridge", "--set", "rigde:seed=1", cwd=tmp_path))
     assert "targets topic 'rigde', which is not in this run" in line
+    line = one_line_error(topiclab("run", "ridge", "causal-iv", "--set", "seed=x", cwd=tmp_path))
+    assert line.startswith("error: topic 'ridge': invalid value for 'seed'"), line
     line = one_line_error(topiclab("run", "ridge", "--config", "missing.toml", cwd=tmp_path))
     assert "config file 'missing.toml' does not exist" in line
     assert not (tmp_path / "results").exists()

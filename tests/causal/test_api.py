@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from topiclab.causal import BackdoorOLS, TwoStageLeastSquares, dowhy_api
 from topiclab.causal import identify as identify_module
@@ -55,3 +56,15 @@ def test_summary_and_frame_are_readable() -> None:
     )
     assert "first stage (X):" in str(iv.summary())
     assert [t.name for t in iv.first_stage] == ["const", "Z", "W"]
+
+
+def test_an_estimator_without_estimate_says_what_to_define() -> None:
+    from topiclab.causal.base import CausalEstimator
+
+    class Half(CausalEstimator):
+        key = "half"
+        needs = "none"
+
+    data = pd.DataFrame({"t": np.arange(20.0), "y": np.arange(20.0)})
+    with pytest.raises(NotImplementedError, match="Half must define _estimate"):
+        Half().fit(data, treatment="t", outcome="y")

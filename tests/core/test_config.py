@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from topiclab.core.config import RegistryKey, parse_override, registry_keys, resolve_config
 from topiclab.core.errors import ConfigError
-from topiclab.core.topic import ConfigSection, StageResult, Topic, TopicConfig
+from topiclab.core.topic import ConfigSection, Distinct, StageResult, Topic, TopicConfig
 
 
 class Optim(BaseModel):
@@ -157,6 +157,7 @@ def test_a_config_file_may_be_a_pipe(tmp_path):
 
 class Section(ConfigSection):
     reps: int = Field(10, ge=2, le=1_000)
+    orders: Annotated[list[int], Distinct] = Field(default_factory=lambda: [1, 2])
 
 
 class Keyed(TopicConfig):
@@ -186,6 +187,7 @@ class KeyedTopic(Demo):
         ("section.reps=true", "invalid value for 'section.reps': Input should be a valid integer"),
         ("section.reps=1000000000", "invalid value for 'section.reps': Input should be less"),
         ('section.reps="3"', "invalid value for 'section.reps': Input should be a valid integer"),
+        ("section.orders=[2,1,2]", "invalid value for 'section.orders': 2 listed more than once"),
         ("trainer=nosuch", "invalid value for 'trainer': unknown trainer for task 'generative'"),
         ("trainer=llama", "invalid value for 'trainer': unknown trainer"),  # wrong task
         ('options={"nosuch": {}}', "invalid value for 'options': unknown estimator 'nosuch'"),

@@ -176,3 +176,37 @@ def test_figures_are_published_whole_or_not_at_all(tmp_path, monkeypatch, exchan
     # A new complete copy replaces the old one (no stale figure is kept from an older run).
     _published_figures(tmp_path, ["c.png"])
     assert sorted(p.name for p in published.iterdir()) == ["c.png"]
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "move-aside"])
+@pytest.mark.parametrize("in_the_way", ["file", "link"])
+def test_a_file_or_link_where_the_folder_goes_is_replaced_without_leftovers(
+    tmp_path, monkeypatch, exchange, in_the_way
+):
+    if not exchange:
+        monkeypatch.setattr(files, "_exchange", lambda a, b: False)
+    source, kept = tmp_path / "src", tmp_path / "kept"
+    source.mkdir()
+    kept.mkdir()
+    (source / "a.png").write_bytes(b"a")
+    (kept / "x").write_bytes(b"x")
+    target = tmp_path / "out" / "figures"
+    target.parent.mkdir()
+    if in_the_way == "file":
+        target.write_bytes(b"old")
+    else:
+        target.symlink_to(kept)
+    files.copy_tree(source, target)
+    assert [p.name for p in target.iterdir()] == ["a.png"] and not target.is_symlink()
+    assert [p.name for p in target.parent.iterdir()] == ["figures"]  # no .tmp or .old left
+    assert (kept / "x").read_bytes() == b"x"  # a link's target is not emptied
+
+
+def test_a_missing_source_folder_is_an_error_not_an_empty_copy(tmp_path):
+    target = tmp_path / "figures"
+    target.mkdir()
+    (target / "old.png").write_bytes(b"o")
+    with pytest.raises(FileNotFoundError, match="no folder to copy"):
+        files.copy_tree(tmp_path / "nosuch", target)
+    assert [p.name for p in target.iterdir()] == ["old.png"]
+    assert [p.name for p in tmp_path.iterdir()] == ["figures"]

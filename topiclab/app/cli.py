@@ -38,7 +38,7 @@ from topiclab.app.preflight import (
 )
 from topiclab.app.signals import Stopped, raise_on_sigterm
 from topiclab.app.summary import entries_from, finish_run, print_summary
-from topiclab.core.errors import DiskFullError, TopiclabError
+from topiclab.core.errors import ConfigError, DiskFullError, TopiclabError
 
 app = typer.Typer(
     cls=PluginCommandsGroup,  # adds plugins' commands (topiclab_register_commands)
@@ -190,14 +190,20 @@ def _validate_run(
         check_config_tables(config, data, [reg.topic(k) for k in topics], set(reg.topics))
     for key in topics:
         topic = reg.topic(key)
-        resolve_config(
-            type(topic),
-            profile,
-            config,
-            topic_overrides(key, overrides),
-            multi_topic_toml=len(topics) > 1,
-            other_topics=set(reg.topics) - {key},
-        )
+        try:
+            resolve_config(
+                type(topic),
+                profile,
+                config,
+                topic_overrides(key, overrides),
+                multi_topic_toml=len(topics) > 1,
+                other_topics=set(reg.topics) - {key},
+            )
+        except ConfigError as err:
+            if len(topics) == 1:
+                raise
+            # several topics share --set and --config: say which one refused the value
+            raise ConfigError(f"topic '{key}': {err}") from None
 
 
 RUN_EXAMPLES = """Examples:

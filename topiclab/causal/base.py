@@ -122,7 +122,7 @@ class CausalEstimator:
         return self._estimate(roles)
 
     def _estimate(self, r: Roles) -> EstimateResult:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _estimate(roles) or fit")
 
     def _roles(
         self,

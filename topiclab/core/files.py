@@ -73,6 +73,8 @@ def copy_tree(source: str | Path, path: Path) -> Path:
     """Replace the folder ``path`` with a copy of ``source``: the copy is made whole in a hidden
     temporary beside ``path`` and renamed in, so an interrupted copy leaves the previous folder
     (or none), never a half one. A new copy replaces the old folder, files it lacks included."""
+    if not Path(source).is_dir():  # else rglob finds nothing and an empty folder replaces path
+        raise FileNotFoundError(errno.ENOENT, "no folder to copy", str(source))
     try:
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     except OSError as exc:
@@ -104,7 +106,7 @@ def _swap_in(tmp: Path, path: Path) -> None:
     if not path.exists():
         os.replace(tmp, path)
     elif _exchange(tmp, path):
-        shutil.rmtree(tmp, ignore_errors=True)  # now the old folder
+        _remove(tmp)  # now what path was: a folder, or a file or link in the way
     else:
         old = path.with_name(f".{path.name}.{uuid.uuid4().hex}.old")
         os.replace(path, old)
@@ -113,7 +115,14 @@ def _swap_in(tmp: Path, path: Path) -> None:
         except BaseException:
             os.replace(old, path)
             raise
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _exchange(a: Path, b: Path) -> bool:

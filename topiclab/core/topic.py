@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 if TYPE_CHECKING:
     from topiclab.core.manifest import UpstreamOutput
@@ -73,6 +73,19 @@ class FieldError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
         self.key = key
+
+
+def _refuse_repeats(values: list[Any]) -> list[Any]:
+    repeated = [v for i, v in enumerate(values) if v in values[:i]]
+    if repeated:
+        shown = ", ".join(dict.fromkeys(repr(v) for v in repeated))
+        raise ValueError(f"{shown} listed more than once")
+    return values
+
+
+# A list whose entries must differ (a repeat would be computed twice and counted twice in a
+# mean): ``plays: Annotated[list[str], Distinct] = ...``
+Distinct = AfterValidator(_refuse_repeats)
 
 
 def non_finite(values: Mapping[str, Any], keys: list[str] | None = None) -> list[str]:

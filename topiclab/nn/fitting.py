@@ -85,10 +85,10 @@ class StandardizedTrainer:
         self.history: list[dict[str, float]] = []
 
     def _new(self, dim: int) -> nn.Module:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _new(dim)")
 
     def _fit(self, data: Tensor, progress: ProgressFn | None) -> list[dict[str, float]]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _fit(data, progress)")
 
     def fit(self, x: np.ndarray, progress: ProgressFn | None = None) -> None:
         data = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(len(x), -1)

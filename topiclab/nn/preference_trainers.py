@@ -115,7 +115,7 @@ class PairwiseTrainer:
     def pair_loss(
         self, pw: Tensor, pl: Tensor, rw: Tensor, rl: Tensor, p_sft: Tensor | None
     ) -> Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define pair_loss")
 
     def logprobs(self, model: nn.Module, tokens: Tensor, prompt_len: int) -> Tensor:
         return P.sequence_logprobs(model, tokens, prompt_len)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, model_validator
 
 from topiclab.core.config import RegistryKey
-from topiclab.core.topic import ConfigSection, TopicConfig
+from topiclab.core.topic import ConfigSection, Distinct, TopicConfig
 
 # Upper bounds are sanity limits, far above the ``full`` profile, not tuned values: they catch a
 # typo (10**9 repetitions) before it runs for days.
@@ -95,7 +95,7 @@ class RefuteTopicConfig(ConfigSection):
         default=5_000, ge=50, le=MAX_ROWS, description="rows of the reference sample refuted"
     )
     num_simulations: int = Field(default=20, ge=1, le=10_000)
-    confounder_strengths: list[Annotated[float, Field(ge=0, le=10)]] = Field(
+    confounder_strengths: Annotated[list[Annotated[float, Field(ge=0, le=10)]], Distinct] = Field(
         default_factory=lambda: [0.1, 0.3, 0.5], min_length=1, max_length=20
     )
 

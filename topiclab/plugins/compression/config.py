@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from topiclab.core.topic import TopicConfig
+from topiclab.core.topic import Distinct, TopicConfig
 from topiclab.nn.shakespeare import play_names
 
 # Held out from the llama topic's training (its VAL_PLAYS); the data stage checks that each is
@@ -21,12 +21,14 @@ MAX_ORDER = 5  # the order-k context models the evaluate stage knows (compressor
 class CompressionConfig(TopicConfig):
     model_config = ConfigDict(strict=True)
 
-    plays: list[str] = Field(default_factory=lambda: list(PLAYS), min_length=1, max_length=40)
+    plays: Annotated[list[str], Distinct] = Field(
+        default_factory=lambda: list(PLAYS), min_length=1, max_length=40
+    )
     max_bytes: int = Field(
         default=0, ge=0, le=100_000_000, description="bytes per play from its middle; 0: all"
     )
     chunk_size: int = Field(default=2048, ge=16, le=1 << 20, description="Delétang et al.: 2048")
-    orders: list[Annotated[int, Field(ge=0, le=MAX_ORDER)]] = Field(
+    orders: Annotated[list[Annotated[int, Field(ge=0, le=MAX_ORDER)]], Distinct] = Field(
         default_factory=lambda: [0, 1, 2, 3, 4, 5], max_length=6, description="order-k models"
     )
     threads: int = Field(default=1, ge=1, le=256, description="torch threads (in the header)")

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, model_validator
 
 from topiclab.core.config import RegistryKey, RegistryOptions
-from topiclab.core.topic import ConfigSection, TopicConfig
+from topiclab.core.topic import ConfigSection, Distinct, TopicConfig
 from topiclab.nn.generative import GENERATIVE_TASK
 from topiclab.plugins.diffusion.data import Dataset2D
 
@@ -35,7 +35,9 @@ class ToyConfig(ConfigSection):
     """The 2-D part. ``steps``/``batch``/``lr`` are given to DDPM; other trainers get
     ``trainer_options`` (validated by their own config)."""
 
-    datasets: list[Dataset2D] = Field(default_factory=lambda: _all_datasets(), min_length=1)
+    datasets: Annotated[list[Dataset2D], Distinct] = Field(
+        default_factory=lambda: _all_datasets(), min_length=1
+    )
     n_train: int = Field(default=10_000, ge=100, le=MAX_POINTS)
     n_test: int = Field(default=2_000, ge=10, le=MAX_POINTS)
     n_samples: int = Field(default=1_500, ge=10, le=MAX_POINTS)
@@ -51,7 +53,7 @@ class ToyConfig(ConfigSection):
     beta_end: BetaEnd = Field(
         default=0.02, description="last β of the linear schedule (DDPM: 0.02)"
     )
-    ddim_steps: list[Annotated[int, Field(ge=1, le=MAX_T)]] = Field(
+    ddim_steps: Annotated[list[Annotated[int, Field(ge=1, le=MAX_T)]], Distinct] = Field(
         default_factory=lambda: [20, 50], min_length=1, max_length=16
     )
 

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from topiclab.core.config import RegistryKey
-from topiclab.core.topic import ConfigSection, FieldError, TopicConfig
+from topiclab.core.topic import ConfigSection, Distinct, FieldError, TopicConfig
 from topiclab.nn.shakespeare import play_names, texts_dir
 
 # Held-out plays: about 10% of the corpus, a tragedy, comedies, a history and a romance, so the
@@ -47,7 +47,9 @@ class DataConfig(ConfigSection):
         description="shakespeare: the shksprdata texts (split by play); pydoc: CPython's "
         "pydoc_data topics (split by topic), also the fallback when shksprdata is missing",
     )
-    val_plays: list[str] = Field(default_factory=lambda: list(VAL_PLAYS), min_length=1)
+    val_plays: Annotated[list[str], Distinct] = Field(
+        default_factory=lambda: list(VAL_PLAYS), min_length=1
+    )
     max_train_chars: int = Field(
         default=0, ge=0, le=1_000_000_000, description="0: the whole training text"
     )

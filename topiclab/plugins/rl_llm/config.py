@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field
 
 from topiclab.core.config import RegistryKey, RegistryOptions
-from topiclab.core.topic import ConfigSection, TopicConfig
+from topiclab.core.topic import ConfigSection, Distinct, TopicConfig
 
 MethodOptions = Annotated[
     dict[str, dict[str, Any]], RegistryKey("trainer", task="preference", keys_of_mapping=True)
@@ -107,7 +107,9 @@ class ExactConfig(ConfigSection):
         default_factory=lambda: {"steps": 150, "lr": 0.05, "batch_size": 2000},
         description="reward-model options (one epoch of the pairs, as DPO)",
     )
-    betas: list[PosFloat] = Field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0], min_length=1)
+    betas: Annotated[list[PosFloat], Distinct] = Field(
+        default_factory=lambda: [0.5, 1.0, 2.0, 4.0], min_length=1
+    )
     claim_beta: float = Field(default=1.0, gt=0, le=1e4, description="β of the exact claims")
     methods: MethodOptions = Field(default_factory=_exact_methods)
     overopt_beta: float = Field(default=0.05, gt=0, le=1e4)
