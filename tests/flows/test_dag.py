@@ -40,8 +40,8 @@ def test_downstream_runs_its_upstream_first_then_reuses_it(prefect_harness, prob
     assert lineage["cache_key"] == ridge["cache_key"]
     assert lineage["links"]["runs"]["probe"] == probe_env.RUNS[0][1]  # the run that made it
     # The output arrived as a manifest of paths and hashes, and the stages read it.
-    weights = work_root() / "ridge" / ridge["cache_key"] / "train" / "weights.npy"
-    handed = first_manifest(first["cache_key"])
+    weights = work_root() / "ridge" / ridge["stage_keys"]["train"] / "train" / "weights.npy"
+    handed = first_manifest(first["stage_keys"]["generate"])
     assert handed["path"] == str(weights) and handed["cache_key"] == ridge["cache_key"]
     assert handed["files"]["weights.npy"]["size"] == weights.stat().st_size
     assert first["metrics"]["scaled_weight_sum"] == pytest.approx(2 * np.load(weights).sum())
@@ -92,8 +92,8 @@ def materialization(key: str, cache_key: str, wait: float = 60) -> Any:
         time.sleep(1)
 
 
-def first_manifest(cache_key: str) -> dict:
-    marker = work_root() / "ridge-probe" / cache_key / "generate" / ".done.json"
+def first_manifest(generate_key: str) -> dict:
+    marker = work_root() / "ridge-probe" / generate_key / "generate" / ".done.json"
     return json.loads(marker.read_text())["result"]["data"]["weights"]
 
 

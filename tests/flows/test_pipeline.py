@@ -89,14 +89,12 @@ def test_model_is_logged_and_registered(first_run):
     assert len(mine) == 1
     model = mlflow.pytorch.load_model(f"models:/topiclab-ridge-ridge/{mine[0].version}")
     x = torch.ones(1, model.in_features, dtype=torch.float64)
-    from topiclab.core.config import resolve_config
+    from topiclab.core.dag import identity
     from topiclab.core.registry import get_registry
-    from topiclab.core.stages import config_hash, stage_dir, work_root
+    from topiclab.core.stages import stage_dir, work_root
 
-    reg = get_registry()
-    config = resolve_config(reg.topics["ridge"], "quick", overrides=["seed=11"])
-    chash = config_hash("ridge", config.model_dump(mode="json"), reg.fingerprint("ridge"), "quick")
-    weights = np.load(stage_dir(work_root(), "ridge", chash, "train") / "weights.npy")
+    keys = identity(get_registry(), "ridge", "quick", ["seed=11"]).stage_keys
+    weights = np.load(stage_dir(work_root(), "ridge", keys["train"], "train") / "weights.npy")
     assert model(x).item() == pytest.approx(float(weights.sum()), rel=1e-9)
 
 

@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 
 from topiclab.core.manifest import DONE_MARKER
-from topiclab.core.stages import StageOutcome, config_hash, run_stage, stage_dir, work_root
+from topiclab.core.stages import StageOutcome, run_stage, stage_dir, work_root
 from topiclab.core.topic import STAGES, StageResult
 
 
-def _config(topic: str, profile: str, overrides: list[str]) -> tuple[dict, str]:
+def _config(topic: str, profile: str, overrides: list[str]) -> dict:
     from topiclab.core.config import resolve_config
     from topiclab.core.registry import get_registry
 
-    reg = get_registry()
-    config = resolve_config(reg.topics[topic], profile, overrides=overrides).model_dump(mode="json")
-    return config, config_hash(topic, config, reg.fingerprint(topic, config), profile)
+    return resolve_config(get_registry().topics[topic], profile, overrides=overrides).model_dump(
+        mode="json"
+    )
 
 
 def _stages(
@@ -52,7 +52,7 @@ def _stages(
 
 
 def test_marker_records_every_file(tmp_path: Path) -> None:
-    config, _ = _config("ridge", "quick", ["seed=41"])
+    config = _config("ridge", "quick", ["seed=41"])
     out = _stages("ridge", config, tmp_path, "evaluate")
     marker = json.loads((tmp_path / "evaluate" / DONE_MARKER).read_text())
     assert set(marker["files"]) == {"coefficients.csv", "coefficients.png"}
@@ -73,7 +73,7 @@ def test_marker_records_every_file(tmp_path: Path) -> None:
     ],
 )
 def test_damaged_stage_is_recomputed_and_says_why(tmp_path, stage, damage, reason) -> None:
-    config, _ = _config("ridge", "quick", ["seed=42"])
+    config = _config("ridge", "quick", ["seed=42"])
     first = _stages("ridge", config, tmp_path, "evaluate")
     files = {"generate": "data.npz", "train": "weights.npy", "evaluate": "coefficients.png"}
     damage(tmp_path / stage / files[stage])
@@ -87,7 +87,7 @@ def test_damaged_stage_is_recomputed_and_says_why(tmp_path, stage, damage, reaso
 
 
 def test_no_cache_starts_from_an_empty_folder(tmp_path: Path) -> None:
-    config, _ = _config("ridge", "quick", ["seed=43"])
+    config = _config("ridge", "quick", ["seed=43"])
     _stages("ridge", config, tmp_path, "generate")
     (tmp_path / "generate" / "left-over.txt").write_text("from an earlier run")
     (tmp_path / "generate.partial").mkdir()  # as a killed run leaves it
@@ -103,7 +103,7 @@ def test_no_cache_retrains_a_resumable_trainer(plugin_env, tmp_path: Path) -> No
     plugin_env.setenv("TOPICLAB_PLUGINS", "support.step_recorder")
     from support import step_recorder
 
-    config, _ = _config("llama", "quick", [])
+    config = _config("llama", "quick", [])
     _stages("llama", config, tmp_path, "train")
     step_recorder.STEPS.clear()
     again = _stages("llama", config, tmp_path, "train", use_cache=False, run={"links": {}})
@@ -113,8 +113,8 @@ def test_no_cache_retrains_a_resumable_trainer(plugin_env, tmp_path: Path) -> No
     assert again["train"].seconds > 0
 
 
-def _home_stage(chash: str, stage: str) -> Path:
-    return stage_dir(work_root(), "ridge", chash, stage)
+def _home_stage(result: dict, stage: str) -> Path:
+    return stage_dir(work_root(), "ridge", result["stage_keys"][stage], stage)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_truncated_cached_report_is_rebuilt_not_published(flow_run) -> None:
     from topiclab.flows.pipeline import topic_pipeline
 
     result, out = flow_run
-    report = _home_stage(result["cache_key"], "report") / "report.html"
+    report = _home_stage(result, "report") / "report.html"
     size = report.stat().st_size
     report.write_bytes(b"")
     again = topic_pipeline("ridge", "quick", ["seed=44"], None, str(out))
@@ -148,7 +148,7 @@ def test_deleted_cached_figure_is_recomputed(flow_run) -> None:
     from topiclab.flows.pipeline import topic_pipeline
 
     result, out = flow_run
-    (_home_stage(result["cache_key"], "evaluate") / "coefficients.png").unlink()
+    (_home_stage(result, "evaluate") / "coefficients.png").unlink()
     again = topic_pipeline("ridge", "quick", ["seed=44"], None, str(out))
     assert "evaluate" not in again["cached_stages"]
     assert again["metrics"] == result["metrics"]
@@ -160,7 +160,7 @@ def test_truncated_upstream_file_regenerates_it(flow_run) -> None:
     from topiclab.flows.pipeline import topic_pipeline
 
     result, out = flow_run
-    data = _home_stage(result["cache_key"], "generate") / "data.npz"
+    data = _home_stage(result, "generate") / "data.npz"
     data.write_bytes(data.read_bytes()[:64])
     again = topic_pipeline("ridge", "quick", ["seed=44"], None, str(out), use_cache=True)
     assert "generate" not in again["cached_stages"]

@@ -4,12 +4,12 @@
     check_dag(reg, ["compression"])            # unknown upstream or a cycle: one-line error
     order(reg, ["compression", "llama"])       # ['llama', 'compression']
     ident = identity(reg, "compression", "quick")
-    ident.cache_key, ident.upstream["llama"].cache_key
+    ident.stage_keys["train"], ident.cache_key, ident.upstream["llama"].cache_key
 
 A topic declares ``consumes = {"model": "llama:model"}``: its stages get the ``model`` output of
 the ``llama`` topic (same profile, llama's own config) as ``ctx.upstream["model"]``, a manifest
-of paths and hashes. The downstream cache key includes the upstream's, so a retrained upstream
-recomputes everything that stands on it.
+of paths and hashes. Every downstream stage key includes the upstream's cache key, so a
+retrained upstream recomputes everything that stands on it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from topiclab.core.config import resolve_config
 from topiclab.core.errors import TopiclabError
 from topiclab.core.manifest import UpstreamOutput
 from topiclab.core.registry import Registry
-from topiclab.core.stages import config_hash
+from topiclab.core.stages import stage_dir, stage_keys, work_root
 from topiclab.core.topic import STAGES, StageResult
 
 RUN_RECORD = "run.json"
@@ -108,13 +108,22 @@ def topic_overrides(topic: str, overrides: list[str] | None) -> list[str]:
 
 @dataclass
 class Identity:
-    """A topic's resolved config and cache key, and those of the topics it consumes."""
+    """A topic's resolved config, its stages' cache keys, and those of the topics it consumes.
+    The topic's ``cache_key`` is its last stage's: that key stands on every other."""
 
     topic: str
     profile: str
     config: dict[str, Any]
-    cache_key: str
+    stage_keys: dict[str, str]
     upstream: dict[str, Identity] = field(default_factory=dict)
+
+    @property
+    def cache_key(self) -> str:
+        return self.stage_keys[STAGES[-1]]
+
+    def stage_folder(self, stage: str) -> Path:
+        """Where ``stage`` of this identity is cached (``core.stages.stage_dir``)."""
+        return stage_dir(work_root(), self.topic, self.stage_keys[stage], stage)
 
 
 def identity(
@@ -141,9 +150,14 @@ def identity(
         up: identity(reg, up, profile, overrides, config_file, multi_topic=True)
         for up in upstream_topics(reg, key)
     }
-    fingerprint = reg.fingerprint(key, config)
-    chash = config_hash(key, config, fingerprint, profile, {u: i.cache_key for u, i in ups.items()})
-    return Identity(key, profile, config, chash, ups)
+    keys = stage_keys(
+        reg.topics[key],
+        cfg,
+        lambda values: reg.fingerprint(key, values),
+        profile,
+        {u: i.cache_key for u, i in ups.items()},
+    )
+    return Identity(key, profile, config, keys, ups)
 
 
 def find_output(topic: str, results: dict[str, StageResult], output: str) -> Path:

@@ -14,6 +14,7 @@ because plugins import heavy modules lazily.
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.util
 import threading
 from collections.abc import Iterable
@@ -66,9 +67,21 @@ def _parse(path: Path) -> ast.Module:
             return ast.parse(source, str(path))
 
 
-def _imports(path: Path) -> set[str]:
+#: ``_imports`` by (path, sha256 of its source): each stage's key takes a fingerprint, and
+#: parsing is most of its cost; an edited file has another hash, so it is parsed again.
+_IMPORTS: dict[tuple[Path, bytes], frozenset[str]] = {}
+
+
+def _imports(path: Path) -> frozenset[str]:
     """Absolute names of the ``topiclab`` modules ``path`` imports (``from a import b`` may
     name a module ``a.b``, so both are returned; unknown ones resolve to nothing)."""
+    key = (path, hashlib.sha256(path.read_bytes()).digest())
+    if key not in _IMPORTS:
+        _IMPORTS[key] = frozenset(_parsed_imports(path))
+    return _IMPORTS[key]
+
+
+def _parsed_imports(path: Path) -> set[str]:
     # Relative imports matter only inside topiclab (a third-party package is hashed whole).
     inside = path.is_relative_to(ROOT)
     package = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts) if inside else ""

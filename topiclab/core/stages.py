@@ -4,8 +4,10 @@
     results = run_direct("diffusion", "quick", overrides=["seed=1"], root=Path("/tmp/w"))
     outcome = run_stage("ridge", "train", "quick", config, workdir, [data])  # reuse or compute
 
-Stage folders are content-addressed (topic, config, code fingerprint, upstream topics), so an
-unchanged re-run finds its earlier outputs in the same place. ``run_stage`` is the stage cache:
+Each stage's folder is content-addressed by its own key (``stage_keys``: topic, the config
+values the stage reads, the code they select, upstream topics, the previous stage's key), so an
+unchanged re-run finds its earlier outputs in the same place, and a change that only later
+stages read (an evaluation option) reuses the earlier ones. ``run_stage`` is the stage cache:
 
 - under a per-stage file lock (two runs of one topic and config: the second waits, then reuses);
 - a cached folder counts only if its ``.done.json`` records match every file (``core.manifest``);
@@ -32,6 +34,7 @@ from pydantic import BaseModel
 
 from topiclab.core.config import resolve_config
 from topiclab.core.console import logged_progress, rich_progress
+from topiclab.core.errors import ConfigError
 from topiclab.core.locks import file_lock
 from topiclab.core.manifest import (
     DONE_MARKER,
@@ -40,32 +43,46 @@ from topiclab.core.manifest import (
     read_marker,
     write_marker,
 )
+from topiclab.core.reads import guarded, project, read_tree
 from topiclab.core.registry import get_registry
-from topiclab.core.topic import STAGES, StageContext, StageResult
+from topiclab.core.topic import STAGES, StageContext, StageResult, TopicConfig
 
-__all__ = ["DONE_MARKER", "StageOutcome", "config_hash", "run_direct", "run_stage"]
+__all__ = ["DONE_MARKER", "StageOutcome", "run_direct", "run_stage", "stage_keys"]
 _log = logging.getLogger(__name__)
 
 
-def config_hash(
-    topic_key: str,
-    config: dict[str, Any],
-    fingerprint: str,
+def stage_keys(
+    topic: Any,
+    cfg: TopicConfig,
+    fingerprint: Callable[[dict[str, Any]], str],
     profile: str = "",
     upstream: dict[str, str] | None = None,
-) -> str:
-    """The stage folders' key. The profile is in it because the report states it; the cache
-    keys of upstream topics (``{topic: key}``) because their outputs are this topic's inputs."""
-    identity: dict[str, Any] = {
-        "topic": topic_key,
-        "profile": profile,
-        "config": config,
-        "code": fingerprint,
-    }
-    if upstream:
-        identity["upstream"] = upstream
-    blob = json.dumps(identity, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+) -> dict[str, str]:
+    """Each stage's cache key, ``{stage: key}``: the topic, the profile (the report states
+    it), the config values the stage reads (``Topic.reads``; undeclared: all of it), the code
+    those values select (``fingerprint(values)``), the cache keys of upstream topics
+    (``{topic: key}``: their outputs are this topic's inputs) and the previous stage's key, so
+    a stage is recomputed whenever anything it stands on is."""
+    keys: dict[str, str] = {}
+    previous = ""
+    for stage in STAGES:
+        try:
+            values = project(cfg, read_tree(topic, stage))
+        except ConfigError as exc:
+            raise ConfigError(f"topic '{topic.key}', stage '{stage}': {exc}") from exc
+        identity: dict[str, Any] = {
+            "topic": topic.key,
+            "stage": stage,
+            "profile": profile,
+            "config": values,
+            "code": fingerprint(values),
+            "previous": previous,
+        }
+        if upstream:
+            identity["upstream"] = upstream
+        blob = json.dumps(identity, sort_keys=True)
+        keys[stage] = previous = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return keys
 
 
 def work_root() -> Path:
@@ -117,10 +134,12 @@ def execute_stage(
         if run is not None:
             registry.hook.topiclab_log_metrics(run=run, metrics=metrics, step=step, child=child)
 
+    # The stage sees only the fields its cache key covers (core.reads): another read raises.
+    view = guarded(cfg, read_tree(topic, stage), f"stage '{stage}' of topic '{topic_key}'")
     ctx = StageContext(
         topic=topic_key,
         profile=profile,
-        config=cfg,
+        config=view,
         workdir=workdir,
         stage=stage,
         registry_factory=get_registry,
@@ -229,14 +248,15 @@ def run_direct(
     """The four stages as plain calls, no Prefect and no tracking (benchmarks, debugging).
     Topics that consume other topics need the flow (it runs their upstream first)."""
     registry = get_registry()
-    cfg = resolve_config(registry.topics[topic_key], profile, overrides=overrides)
+    topic = registry.topics[topic_key]
+    cfg = resolve_config(topic, profile, overrides=overrides)
     config = cfg.model_dump(mode="json")
-    chash = config_hash(topic_key, config, registry.fingerprint(topic_key, config), profile)
+    keys = stage_keys(topic, cfg, lambda values: registry.fingerprint(topic_key, values), profile)
     root = root or work_root()
     results: dict[str, StageResult] = {}
     for stage in STAGES:
         upstream = [results[s] for s in STAGES[: STAGES.index(stage)]]
-        workdir = stage_dir(root, topic_key, chash, stage)
+        workdir = stage_dir(root, topic_key, keys[stage], stage)
         outcome = run_stage(
             topic_key, stage, profile, config, workdir, upstream, use_cache=use_cache
         )

@@ -13,6 +13,9 @@ reads its config typed as the topic's class::
 
     cfg = ctx.cfg(MyConfig)          # MyConfig, or a TypeError naming both classes
 
+A stage's cache key covers the config fields it declares in ``Topic.reads`` (default: all);
+its ``ctx.config`` refuses to read any other (``core.reads``).
+
 A claim names the metrics its verdict reads (``uses``); a metric that is NaN or infinite fails
 every claim that uses it, whatever its comparison says (NaN compares False, inf passes ``>``).
 """
@@ -277,6 +280,12 @@ class Topic(abc.ABC):
     #: ``output`` names a ``files``/``models`` entry of that topic's stages. The flow runs or
     #: reuses that topic first and hands the output over as ``ctx.upstream[name]``.
     consumes: ClassVar[dict[str, str]] = {}
+    #: The config fields each stage reads, as dotted paths: ``{"train": ("model", "train")}``.
+    #: A stage's cache key covers only these (and the previous stage's key), so changing an
+    #: option that only later stages read reuses it; reading any other field raises
+    #: ``core.reads.UndeclaredRead``. A stage not named here reads the whole config (leave
+    #: ``report`` out while it is the default one: the report shows the whole config).
+    reads: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     @abc.abstractmethod
     def generate(self, ctx: StageContext) -> StageResult:

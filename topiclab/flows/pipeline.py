@@ -4,13 +4,15 @@
     topic_pipeline("diffusion", profile="quick", out_dir="out")
     suite(["llama", "diffusion"], profile="standard", workers=2)
 
-Stages are tasks; their cache is the stage's content-addressed folder (topic, resolved config,
-code fingerprint, cache keys of consumed topics) with a done-marker that records every file's
-hash (``core.stages``), so an unchanged re-run skips finished stages, a killed run resumes after
-the last finished one, and a damaged stage is recomputed. Stage tasks get keys and plain dicts,
-never plugin objects. A topic that ``consumes`` another runs (or reuses) that one first; the
-suite runs the topics as a DAG, independent ones at once with ``workers`` > 1, or, started
-from a deployment on a work pool, as runs of the topics' deployments for the pool's workers.
+Stages are tasks; their cache is the stage's content-addressed folder (its own key: topic, the
+config values that stage reads, code fingerprint, cache keys of consumed topics, the previous
+stage's key) with a done-marker that records every file's hash (``core.stages``), so an
+unchanged re-run skips finished stages, a changed evaluation option reuses the trained models,
+a killed run resumes after the last finished one, and a damaged stage is recomputed. Stage
+tasks get keys and plain dicts, never plugin objects. A topic that ``consumes`` another runs
+(or reuses) that one first; the suite runs the topics as a DAG, independent ones at once with
+``workers`` > 1, or, started from a deployment on a work pool, as runs of the topics'
+deployments for the pool's workers.
 """
 
 from __future__ import annotations
@@ -134,7 +136,6 @@ def prefect_urls(flow_run_id: str) -> dict[str, str]:
 
 def _run_stages(
     ident: Identity,
-    folder: Path,
     run: RunInfo,
     inputs: dict[str, UpstreamOutput],
     use_cache: bool,
@@ -152,7 +153,7 @@ def _run_stages(
                 stage,
                 ident.profile,
                 ident.config,
-                str(folder / stage),
+                str(ident.stage_folder(stage)),
                 [results[s] for s in STAGES[: STAGES.index(stage)]],
                 {**run, "stage": stage},
                 inputs,
@@ -172,11 +173,11 @@ def _run_stages(
     return results, cached, seconds
 
 
-def _cached_results(folder: Path) -> dict[str, StageResult] | None:
+def _cached_results(ident: Identity) -> dict[str, StageResult] | None:
     """Every stage of a finished pipeline, if all are intact (their files are checked)."""
     results = {}
     for stage in STAGES:
-        result, _ = read_marker(folder / stage)
+        result, _ = read_marker(ident.stage_folder(stage))
         if result is None:
             return None
         results[stage] = result
@@ -189,7 +190,7 @@ def _ensure_upstream(
     """Reuse a finished upstream pipeline (no new tracked run), or run it first."""
     folder = work_root() / ident.topic / ident.cache_key
     record = read_run_record(folder)
-    results = _cached_results(folder) if record is not None else None
+    results = _cached_results(ident) if record is not None else None
     if record is None or results is None:
         try:
             profile = cast(Profile, ident.profile)  # checked when the identity was resolved
@@ -197,7 +198,7 @@ def _ensure_upstream(
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}".splitlines()[0]
             raise TopiclabError(f"upstream topic '{ident.topic}' failed: {message}") from exc
-        record, results = read_run_record(folder), _cached_results(folder)
+        record, results = read_run_record(folder), _cached_results(ident)
         if record is None or results is None:
             raise TopiclabError(f"upstream topic '{ident.topic}' finished but left no outputs")
     else:
@@ -319,7 +320,7 @@ def topic_pipeline(
         run["links"]["urls"].update(prefect_urls(run["flow_run_id"]))
         for links in registry.hook.topiclab_before_run(run=run):
             merge_links(run["links"], links)
-        results, cached, stage_seconds = _run_stages(ident, folder, run, inputs, use_cache)
+        results, cached, stage_seconds = _run_stages(ident, run, inputs, use_cache)
         seconds = time.perf_counter() - start
         metrics_json = publish_topic(
             out,
@@ -335,6 +336,7 @@ def topic_pipeline(
                 "versions": run["versions"],
                 "git": run["git"],
                 "cache_key": ident.cache_key,
+                "stage_keys": ident.stage_keys,
                 "stage_seconds": stage_seconds,
                 "upstream": run["upstream"],
             },

@@ -42,11 +42,10 @@ def resolve_model(spec: str) -> Path:
     from topiclab.core.dag import identity
     from topiclab.core.manifest import read_marker
     from topiclab.core.registry import get_registry
-    from topiclab.core.stages import stage_dir, work_root
 
     profile = spec.partition(":")[2] or "standard"
     ident = identity(get_registry(), "llama", profile)
-    result, why = read_marker(stage_dir(work_root(), "llama", ident.cache_key, "train"))
+    result, why = read_marker(ident.stage_folder("train"))
     if result is None or "model" not in result.files:
         raise FormatError(
             f"no trained llama model for profile {profile!r} ({why or 'no model file'}); "

@@ -30,6 +30,27 @@ class DiffusionTopic(Topic):
     summary = "DDPM from the closed forms up: schedules, bound, samplers, 2-D mixtures, digits."
     Config = DiffusionConfig
     profiles = {"quick": QUICK, "full": FULL}
+    # The fields each stage reads (core.reads): its cache key covers only these, so an
+    # evaluation option (toy.n_bound, toy.ddim_steps) re-runs evaluate and report only.
+    # train draws the samples evaluate scores, so the n_samples options are train's.
+    reads = {
+        "generate": ("toy.datasets", "toy.n_train", "toy.n_test", "digits.enabled"),
+        "train": (
+            "trainer",
+            "trainer_options",
+            "torch_threads",
+            "digits",
+            "toy.datasets",
+            "toy.n_samples",
+            "toy.steps",
+            "toy.batch",
+            "toy.lr",
+            "toy.hidden",
+            "toy.layers",
+            "toy.T",
+            "toy.beta_end",
+        ),
+    }
 
     def generate(self, ctx: StageContext) -> StageResult:
         return _data.generate(ctx, ctx.cfg(DiffusionConfig))

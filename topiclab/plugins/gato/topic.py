@@ -32,6 +32,13 @@ class GatoTopic(Topic):
     )
     Config = GatoConfig
     profiles = PROFILES
+    # The fields each stage reads (core.reads): its cache key covers only these, so an
+    # evaluation option (eval.episodes) re-runs evaluate and report, not the training.
+    # generate holds out the digits test set; DAgger keeps its seeds below eval.first_seed.
+    reads = {
+        "generate": ("data", "model.seq_len", "eval.digits_test"),
+        "train": ("trainer", "threads", "data", "model", "train", "eval.first_seed"),
+    }
 
     def generate(self, ctx: StageContext) -> StageResult:
         return _data.generate(ctx, ctx.cfg(GatoConfig))

@@ -33,6 +33,12 @@ class LlamaTopic(Topic):
     )
     Config = LlamaConfig
     profiles = PROFILES
+    # The fields each stage reads (core.reads): its cache key covers only these, so an
+    # evaluation option (eval.prompts, eval.sample_tokens) re-runs evaluate and report only.
+    reads = {
+        "generate": ("data", "tokenizer"),
+        "train": ("trainer", "threads", "tokenizer", "model", "train"),
+    }
 
     def generate(self, ctx: StageContext) -> StageResult:
         return _data.generate(ctx, ctx.cfg(LlamaConfig))

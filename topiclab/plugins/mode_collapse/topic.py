@@ -25,6 +25,18 @@ class ModeCollapseTopic(Topic):
     summary = "PacGAN's ring and metric: GANs drop modes, VAEs blur, DDPM covers; KL directions."
     Config = ModeCollapseConfig
     profiles = {"quick": QUICK, "standard": STANDARD, "full": FULL}
+    # What generate reads (core.reads), so a method option (seeds, trainers) reuses the data.
+    # train draws the samples and Lipschitz estimates evaluate scores, so it reads all.
+    reads = {
+        "generate": (
+            "datasets",
+            "n_train",
+            "n_samples",
+            "regression.n",
+            "stacked.enabled",
+            "stacked.n_train",
+        ),
+    }
 
     def generate(self, ctx: StageContext) -> StageResult:
         return _data.generate(ctx, ctx.cfg(ModeCollapseConfig))

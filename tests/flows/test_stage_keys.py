@@ -1,0 +1,106 @@
+"""Per-stage cache keys through the flow: a stage is recomputed only when something it reads
+(``Topic.reads``) or stands on changed (``support.stage_reads``'s topics)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from topiclab.core.manifest import DONE_MARKER
+from topiclab.core.stages import stage_dir, work_root
+
+
+@pytest.fixture
+def counted(plugin_env: pytest.MonkeyPatch) -> Any:
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.stage_reads")
+    from support import stage_reads
+
+    stage_reads.TRAINED.clear()
+    return stage_reads
+
+
+def _run(overrides: list[str], out: Path, use_cache: bool = True) -> dict[str, Any]:
+    from topiclab.flows.pipeline import topic_pipeline
+
+    return topic_pipeline("counted", "quick", overrides, None, str(out), use_cache)
+
+
+def _marker(result: dict[str, Any], stage: str) -> Path:
+    return stage_dir(work_root(), "counted", result["stage_keys"][stage], stage) / DONE_MARKER
+
+
+def test_an_evaluation_option_reuses_the_trained_stage(prefect_harness, counted, tmp_path):
+    first = _run(["seed=71"], tmp_path)
+    assert first["cached_stages"] == [] and counted.TRAINED == [("counted", 50)]
+    trained = _marker(first, "train")
+    before = trained.stat().st_mtime_ns
+
+    second = _run(["seed=71", "eval.test_share=0.3"], tmp_path)
+    assert second["cached_stages"] == ["generate", "train"]  # evaluate and report recomputed
+    assert counted.TRAINED == [("counted", 50)]  # train did not run again
+    assert trained.stat().st_mtime_ns == before  # nor was its folder rewritten
+    keys, again = first["stage_keys"], second["stage_keys"]
+    assert [s for s in keys if keys[s] == again[s]] == ["generate", "train"]
+    assert second["metrics"]["mu"] == first["metrics"]["mu"]
+    assert second["metrics"]["mse"] != first["metrics"]["mse"]  # on another share of the data
+    assert second["cache_key"] == again["report"] != first["cache_key"]
+
+
+def test_a_data_option_recomputes_every_stage(prefect_harness, counted, tmp_path):
+    first = _run(["seed=72"], tmp_path)
+    second = _run(["seed=72", "data.n=300"], tmp_path)
+    assert second["cached_stages"] == []
+    assert counted.TRAINED == [("counted", 50), ("counted", 50)]
+    assert all(first["stage_keys"][s] != second["stage_keys"][s] for s in first["stage_keys"])
+    third = _run(["seed=72", "train.steps=60"], tmp_path)  # a train option: data reused
+    assert third["cached_stages"] == ["generate"] and counted.TRAINED[-1] == ("counted", 60)
+
+
+def test_no_cache_still_recomputes_every_stage(prefect_harness, counted, tmp_path):
+    first = _run(["seed=73"], tmp_path)
+    before = _marker(first, "train").stat().st_mtime_ns
+    again = _run(["seed=73"], tmp_path, use_cache=False)
+    assert again["cached_stages"] == [] and len(counted.TRAINED) == 2
+    assert again["stage_keys"] == first["stage_keys"]  # recomputed into the same folders
+    assert _marker(again, "train").stat().st_mtime_ns != before
+
+
+def test_an_undeclared_read_is_refused_before_it_can_be_cached(prefect_harness, counted, tmp_path):
+    from topiclab.core.reads import UndeclaredRead
+    from topiclab.flows.pipeline import topic_pipeline
+
+    with pytest.raises(UndeclaredRead) as refused:
+        topic_pipeline("sneaky", "quick", ["seed=74"], None, str(tmp_path))
+    assert str(refused.value).startswith(
+        "stage 'train' of topic 'sneaky' read config field 'eval', which it does not "
+        "declare: add it to the topic's reads"
+    )
+    assert counted.TRAINED == []
+    assert not list((work_root() / "sneaky").glob(f"*/train/{DONE_MARKER}"))
+
+
+@pytest.mark.parametrize(
+    ("topic", "option", "kept"),
+    [
+        ("gato", "eval.episodes=50", ["generate", "train"]),
+        ("gato", "data.episodes=5", []),
+        ("llama", "eval.sample_tokens=50", ["generate", "train"]),
+        ("llama", "data.max_train_chars=100000", []),
+        ("diffusion", "toy.n_bound=100", ["generate", "train"]),
+        ("diffusion", "toy.n_train=500", []),
+        ("mode-collapse", "seeds=3", ["generate"]),  # its train stage draws the samples
+        ("mode-collapse", "n_train=500", []),
+    ],
+)
+def test_built_in_topics_recompute_the_stages_an_option_reaches(topic, option, kept):
+    """The declarations of the topics with long trainings (their quick runs in
+    ``tests/plugins`` check that the stages read nothing else)."""
+    from topiclab.core.dag import identity
+    from topiclab.core.registry import get_registry
+
+    reg = get_registry()
+    base = identity(reg, topic, "quick").stage_keys
+    changed = identity(reg, topic, "quick", [option]).stage_keys
+    assert [s for s in base if base[s] == changed[s]] == kept
