@@ -59,7 +59,9 @@ def noisy_episodes(n: int, noise: float) -> list[list[np.ndarray]]:
     return kept
 
 
-def train(episodes: int, steps: int, noise: float, out: str, hide: bool = False) -> None:
+def train(
+    episodes: int, steps: int, noise: float, out: str, hide: bool = False, value: bool = False
+) -> None:
     rng = np.random.default_rng(0)
     if noise > 0:
         eps = noisy_episodes(episodes, noise)
@@ -72,7 +74,7 @@ def train(episodes: int, steps: int, noise: float, out: str, hide: bool = False)
     cfg = GatoTrainerConfig(
         dim=128, n_layers=4, n_heads=4, n_kv_heads=2, multiple_of=32, seq_len=96,
         vocab_size=gt.VOCAB_SIZE, steps=steps, batch_size=16, eval_every=0, lr=3e-3,
-        warmup_steps=50, hide_continuous_actions=hide,
+        warmup_steps=50, hide_continuous_actions=hide, value_features=value,
     )  # fmt: skip
     trainer = GatoTrainer(cfg)
     c0 = time.process_time()
@@ -130,6 +132,7 @@ def main() -> None:
     t.add_argument("--noise", type=float, default=0.0)
     t.add_argument("--out", default="pendulum_only.pt")
     t.add_argument("--hide", action="store_true", help="actions enter the context without ids")
+    t.add_argument("--value", action="store_true", help="continuous tokens add w·(bin value)")
     sub.add_parser("rollout").add_argument("model")
     te = sub.add_parser("teacher")
     te.add_argument("model")
@@ -137,7 +140,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.cmd == "train":
-        train(a.episodes, a.steps, a.noise, a.out, a.hide)
+        train(a.episodes, a.steps, a.noise, a.out, a.hide, a.value)
     else:
         model = torch.load(a.model, weights_only=False).eval()
         if a.cmd == "rollout":

@@ -209,3 +209,22 @@ def test_hidden_continuous_actions_do_not_reach_the_model(hide: bool) -> None:
     base = logits(0.9, 1)
     assert torch.equal(base, logits(-0.9, 1)) == hide
     assert not torch.allclose(base[:, 4:], logits(0.9, 2)[:, 4:])
+
+
+def test_value_features_add_a_direction_scaled_by_the_bin_value() -> None:
+    """With ``value_features`` a continuous token's embedding is its row plus w·y (y its bin
+    centre in [-1, 1]): opposite bins get opposite features; other ids get none."""
+    torch.manual_seed(0)
+    args = ModelArgs(dim=16, n_layers=1, n_heads=2, vocab_size=gt.VOCAB_SIZE, multiple_of=8)
+    model = GatoModel(Transformer(args), value_features=True)
+    ids = torch.tensor([[gt.CONT_START, gt.CONT_START + gt.N_BINS - 1, 65, gt.DISCRETE_START]])
+    feat = model.value_feature(ids)[0].detach()
+    assert model.value is not None
+    w = model.value.weight[:, 0].detach()
+    assert torch.allclose(feat[0], -w * (1 - 1 / gt.N_BINS)) and torch.allclose(feat[1], -feat[0])
+    assert torch.equal(feat[2:], torch.zeros(2, 16))
+    x = torch.stack([ids, torch.full_like(ids, gt.LOCAL_OBS), torch.full_like(ids, -1)], -1)
+    rows = model.llama.tok_embeddings(ids) + model.local(x[..., 1])
+    assert torch.allclose(model.embed(x), rows + feat)
+    plain = GatoModel(Transformer(args))
+    assert plain.value is None
