@@ -54,12 +54,20 @@ class DataConfig(ConfigSection):
         description="control tasks DAgger rolls out",
     )
     text_chars: int = Field(default=400_000, ge=10_000, le=100_000_000)
+    task_weights: dict[ControlTaskName, Annotated[int, Field(ge=1, le=16)]] = Field(
+        default_factory=dict,
+        description="sequences of a control task per round of the mix (1 if absent; digits "
+        "and text 1): Gato weights its datasets",
+    )
 
     @model_validator(mode="after")
     def _dagger(self) -> DataConfig:
         unknown = set(self.dagger_tasks) - set(self.tasks)
         if self.dagger_rounds and unknown:
             raise ValueError(f"dagger_tasks not among data.tasks: {sorted(unknown)}")
+        weighted = set(self.task_weights) - set(self.tasks)
+        if weighted:
+            raise ValueError(f"task_weights names tasks not among data.tasks: {sorted(weighted)}")
         return self
 
 
@@ -74,6 +82,11 @@ class ModelConfig(ConfigSection):
         default=True,
         description="continuous actions enter the context as their slot only (not in Gato): "
         "a torque repeats from step to step, and a model that sees it copies the last one",
+    )
+    value_features: bool = Field(
+        default=True,
+        description="a continuous token's embedding adds w·y, y its bin's value in [-1, 1] (not "
+        "in Gato): the sign and size of an observation are linear from the first step",
     )
 
     @model_validator(mode="after")
