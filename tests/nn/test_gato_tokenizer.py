@@ -217,11 +217,13 @@ def test_value_features_add_a_direction_scaled_by_the_bin_value() -> None:
     torch.manual_seed(0)
     args = ModelArgs(dim=16, n_layers=1, n_heads=2, vocab_size=gt.VOCAB_SIZE, multiple_of=8)
     model = GatoModel(Transformer(args), value_features=True)
-    ids = torch.tensor([[gt.CONT_START, gt.CONT_START + gt.N_BINS - 1, 65, gt.DISCRETE_START]])
+    cont = gt.continuous_tokens(np.array([-1.0, 1.0]))  # μ-law: bins 1023 - b and b
+    ids = torch.tensor([[*cont, 65, gt.DISCRETE_START]])
     feat = model.value_feature(ids)[0].detach()
     assert model.value is not None
-    w = model.value.weight[:, 0].detach()
-    assert torch.allclose(feat[0], -w * (1 - 1 / gt.N_BINS)) and torch.allclose(feat[1], -feat[0])
+    y = float(gt.bin_centres(cont[0] - gt.CONT_START))
+    assert torch.allclose(feat[0], model.value.weight[:, 0].detach() * y, atol=1e-6)
+    assert torch.allclose(feat[1], -feat[0], atol=1e-6)
     assert torch.equal(feat[2:], torch.zeros(2, 16))
     x = torch.stack([ids, torch.full_like(ids, gt.LOCAL_OBS), torch.full_like(ids, -1)], -1)
     rows = model.llama.tok_embeddings(ids) + model.local(x[..., 1])
