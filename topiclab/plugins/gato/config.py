@@ -57,7 +57,7 @@ class DataConfig(ConfigSection):
     task_weights: dict[ControlTaskName, Annotated[int, Field(ge=1, le=16)]] = Field(
         default_factory=dict,
         description="sequences of a control task per round of the mix (1 if absent; digits "
-        "and text 1): Gato weights its datasets",
+        "and text 1): Gato weights its datasets (Reed et al. 2022, Table 1, sample weight)",
     )
 
     @model_validator(mode="after")

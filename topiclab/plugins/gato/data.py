@@ -7,8 +7,8 @@ Every sequence is one task's: a window of an expert episode (prefixed, for a sha
 demonstration from another episode of the same task, half of them taken from episode ends, as
 Gato's prompts), a run of digit images each followed by its label, or a window of text. The mix
 is uniform over tasks unless ``data.task_weights`` gives a control task more sequences (Gato
-weights its datasets, Reed et al. 2022, sec. 3). Expert episodes come from training seeds (< 10,000) and are filtered to
-those scoring at least ``filter_share`` of expert (Reed et al. 2022, sec. 3).
+weights its datasets: Reed et al. 2022, Table 1). Expert episodes come from training seeds
+(< 10,000) and are filtered to those scoring at least ``filter_share`` of expert (sec. 3).
 """
 
 from __future__ import annotations
