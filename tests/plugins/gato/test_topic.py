@@ -220,7 +220,8 @@ def test_text_specialist_sees_at_least_the_generalists_text() -> None:
 
 def test_task_weights_give_a_task_more_sequences_and_its_specialist_more_steps() -> None:
     """``data.task_weights`` repeats a task in the mix; its rows, and its specialist's steps
-    (the generalist's compute on it), follow; a weight for a task not trained is refused."""
+    (the generalist's compute on it), follow; a task not trained is not in the mix; an unknown
+    name is refused."""
     tasks = ["CartPole-v1", "Pendulum-v1"]
     cfg = GatoConfig.model_validate({"data": {"tasks": tasks, "task_weights": {tasks[1]: 3}}})
     order = d.groups(cfg)
@@ -230,7 +231,7 @@ def test_task_weights_give_a_task_more_sequences_and_its_specialist_more_steps()
     assert d.task_rows(np.arange(60), cfg, "CartPole-v1").tolist() == list(range(0, 60, 6))
     pend, cart = (train_mod.specialist_steps(cfg, t) for t in (tasks[1], tasks[0]))
     assert (pend, cart) == (500, 167)
+    alone = GatoConfig.model_validate({"data": {"tasks": tasks[:1]}})
+    assert d.groups(alone) == ["CartPole-v1", "digits", "text"]
     with pytest.raises(ValueError, match="task_weights"):
-        GatoConfig.model_validate(
-            {"data": {"tasks": ["CartPole-v1"], "task_weights": {"Pendulum-v1": 2}}}
-        )
+        GatoConfig.model_validate({"data": {"task_weights": {"Acrobot-v1": 2}}})
