@@ -18,6 +18,10 @@ scale of the other rows) rather than independent noise; they are trained like ev
 independent rows a small model must learn each bin's place on the line from the few times it
 sees it; smooth rows start with neighbouring bins alike, so what is learned on one bin carries
 to its neighbours (measured in ``benchmarks/gato_pendulum.py``).
+
+Not in Gato, ``value_features``: a continuous token's embedding also gets w·y, y its bin's
+value in [-1, 1] and w one learned vector, so an observation's sign and size are linear in the
+input from the first step; Gato learns each row's place on the line from far more data.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ class GatoModel(nn.Module):
         self.local = nn.Embedding(N_LOCAL, dim)
         for emb in (self.row, self.col, self.local):
             nn.init.normal_(emb.weight, std=0.02)
-        # not in Gato: a learned direction scaled by a continuous token's encoded value
+        # not in Gato (module docstring): w·y for a continuous token of bin value y
         self.value: nn.Linear | None = nn.Linear(1, dim, bias=False) if value_features else None
         if self.value is not None:
             nn.init.normal_(self.value.weight, std=0.02)
