@@ -55,7 +55,7 @@ class DataConfig(ConfigSection):
     )
     text_chars: int = Field(default=400_000, ge=10_000, le=100_000_000)
     task_weights: dict[ControlTaskName, Annotated[int, Field(ge=1, le=16)]] = Field(
-        default_factory=lambda: {"Pendulum-v1": 3},
+        default_factory=lambda: dict[ControlTaskName, int]({"Pendulum-v1": 3}),
         description="sequences of a control task per round of the mix (1 if absent, digits and "
         "text 1; a task not in data.tasks is ignored): Gato weights its datasets (Reed et al. "
         "2022, Table 1, sample weight). Pendulum 3: its swing-up is the slowest to learn",
