@@ -209,3 +209,24 @@ def test_hidden_continuous_actions_do_not_reach_the_model(hide: bool) -> None:
     base = logits(0.9, 1)
     assert torch.equal(base, logits(-0.9, 1)) == hide
     assert not torch.allclose(base[:, 4:], logits(0.9, 2)[:, 4:])
+
+
+def test_value_features_add_a_direction_scaled_by_the_bin_value() -> None:
+    """With ``value_features`` a continuous token's embedding is its row plus w·y (y its bin
+    centre in [-1, 1]): opposite bins get opposite features; other ids get none."""
+    torch.manual_seed(0)
+    args = ModelArgs(dim=16, n_layers=1, n_heads=2, vocab_size=gt.VOCAB_SIZE, multiple_of=8)
+    model = GatoModel(Transformer(args), value_features=True)
+    cont = gt.continuous_tokens(np.array([-1.0, 1.0]))  # μ-law: bins 1023 - b and b
+    ids = torch.tensor([[*cont, 65, gt.DISCRETE_START]])
+    feat = model.value_feature(ids)[0].detach()
+    assert model.value is not None
+    y = float(gt.bin_centres(cont[0] - gt.CONT_START))
+    assert torch.allclose(feat[0], model.value.weight[:, 0].detach() * y, atol=1e-6)
+    assert torch.allclose(feat[1], -feat[0], atol=1e-6)
+    assert torch.equal(feat[2:], torch.zeros(2, 16))
+    x = torch.stack([ids, torch.full_like(ids, gt.LOCAL_OBS), torch.full_like(ids, -1)], -1)
+    rows = model.llama.tok_embeddings(ids) + model.local(x[..., 1])
+    assert torch.allclose(model.embed(x), rows + feat)
+    plain = GatoModel(Transformer(args))
+    assert plain.value is None

@@ -18,6 +18,10 @@ scale of the other rows) rather than independent noise; they are trained like ev
 independent rows a small model must learn each bin's place on the line from the few times it
 sees it; smooth rows start with neighbouring bins alike, so what is learned on one bin carries
 to its neighbours (measured in ``benchmarks/gato_pendulum.py``).
+
+Not in Gato, ``value_features``: a continuous token's embedding also gets w·y, y its bin's
+value in [-1, 1] and w one learned vector, so an observation's sign and size are linear in the
+input from the first step; Gato learns each row's place on the line from far more data.
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ class GatoModel(nn.Module):
         grid: int = 2,
         channels: int = 8,
         hide_continuous_actions: bool = False,
+        value_features: bool = False,
     ) -> None:
         super().__init__()
         dim = llama.params.dim
@@ -89,6 +94,10 @@ class GatoModel(nn.Module):
         self.local = nn.Embedding(N_LOCAL, dim)
         for emb in (self.row, self.col, self.local):
             nn.init.normal_(emb.weight, std=0.02)
+        # not in Gato (module docstring): w·y for a continuous token of bin value y
+        self.value: nn.Linear | None = nn.Linear(1, dim, bias=False) if value_features else None
+        if self.value is not None:
+            nn.init.normal_(self.value.weight, std=0.02)
         gen = torch.Generator().manual_seed(int(torch.randint(0, 2**31, ()).item()))
         with torch.no_grad():
             for table in (llama.tok_embeddings.weight, llama.output.weight):
@@ -113,12 +122,22 @@ class GatoModel(nn.Module):
             where = (local[is_patch] - 2).clamp(0, self.grid * self.grid - 1)
             e = self.patch_embed(self.images[idx]) + self.row(where // self.grid)
             h = h.masked_scatter(is_patch[..., None], e + self.col(where % self.grid))
+        if getattr(self, "value", None) is not None:  # models pickled before it: none
+            h = h + self.value_feature(ids).to(h.dtype)
         if getattr(self, "hide_continuous_actions", False):  # models pickled before it: off
             # a continuous action enters the context as its slot only (the local embedding):
             # the model cannot copy the last torque and must read it off the observations
             cont = (ids >= CONT_START) & (ids < CONT_START + N_BINS) & (local == LOCAL_ACTION)
             h = h.masked_fill(cont[..., None], 0.0)
         return h + self.local(local.clamp(0, N_LOCAL - 1))
+
+    def value_feature(self, ids: torch.Tensor) -> torch.Tensor:
+        """w·y for a continuous id whose bin centre is y in [-1, 1] (after μ-law where it
+        applies), 0 for every other id: the value's sign and size, linear in one direction."""
+        assert self.value is not None
+        cont = (ids >= CONT_START) & (ids < CONT_START + N_BINS)
+        y = ((ids - CONT_START).clamp(0, N_BINS - 1) + 0.5) / N_BINS * 2 - 1
+        return self.value((y * cont)[..., None].to(self.value.weight.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [batch, seq, 3] int64 -> logits [batch, seq, vocab] (float32)."""

@@ -33,6 +33,9 @@ class GatoTrainerConfig(LlamaTrainerConfig):
     hide_continuous_actions: bool = Field(
         default=False, description="continuous action tokens enter the context without their id"
     )
+    value_features: bool = Field(
+        default=False, description="add w·(bin value) to a continuous token's embedding row"
+    )
 
 
 def masked_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -56,7 +59,12 @@ class GatoTrainer(LlamaTrainer):
         torch.manual_seed(cfg.seed + 1)
         llama = self.model
         self.model = GatoModel(  # type: ignore[assignment]
-            llama, cfg.patch_size, cfg.image_grid, cfg.resnet_channels, cfg.hide_continuous_actions
+            llama,
+            cfg.patch_size,
+            cfg.image_grid,
+            cfg.resnet_channels,
+            cfg.hide_continuous_actions,
+            cfg.value_features,
         )
         self.model.to(self.device)
         self.optimizer = self._make_optimizer()

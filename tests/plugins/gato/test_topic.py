@@ -62,7 +62,8 @@ def test_quick_run_outputs(quick: dict[str, StageResult]) -> None:
     assert is_text(d.task_rows(seqs, cfg, "text")).all()
     for t in tasks:  # a specialist's rows are its task's only: ids of that task's kind
         rows = d.task_rows(seqs, cfg, t)
-        assert len(rows) == len(seqs) // len(d.groups(cfg)) and not is_text(rows).any()
+        share = d.groups(cfg).count(t) / len(d.groups(cfg))
+        assert len(rows) == round(len(seqs) * share) and not is_text(rows).any()
         kinds = rows[..., 0][rows[..., 3] == 1] >= gt.CONT_START  # action tokens
         assert kinds.all() == (tk.TASKS[t].n_actions == 0) and kinds.any() == kinds.all(), t
     m = evaluation.metrics
@@ -245,3 +246,22 @@ def test_text_specialist_sees_at_least_the_generalists_text() -> None:
     assert (train_mod.text_batch(cfg) - 1) * groups < cfg.train.batch_size
     big = GatoConfig.model_validate({"train": {"text_specialist_batch": 16}})
     assert train_mod.text_batch(big) == 16
+
+
+def test_task_weights_give_a_task_more_sequences_and_its_specialist_more_steps() -> None:
+    """``data.task_weights`` repeats a task in the mix; its rows, and its specialist's steps
+    (the generalist's compute on it), follow; a task not trained is not in the mix; an unknown
+    name is refused."""
+    tasks = ["CartPole-v1", "Pendulum-v1"]
+    cfg = GatoConfig.model_validate({"data": {"tasks": tasks, "task_weights": {tasks[1]: 3}}})
+    order = d.groups(cfg)
+    assert order == ["CartPole-v1", *[tasks[1]] * 3, "digits", "text"]
+    rows = d.task_rows(np.arange(60), cfg, tasks[1])
+    assert len(rows) == 30 and all(order[k % 6] == tasks[1] for k in rows)
+    assert d.task_rows(np.arange(60), cfg, "CartPole-v1").tolist() == list(range(0, 60, 6))
+    pend, cart = (train_mod.specialist_steps(cfg, t) for t in (tasks[1], tasks[0]))
+    assert (pend, cart) == (round(cfg.train.steps / 2), round(cfg.train.steps / 6))
+    alone = GatoConfig.model_validate({"data": {"tasks": tasks[:1]}})
+    assert d.groups(alone) == ["CartPole-v1", "digits", "text"]
+    with pytest.raises(ValueError, match="task_weights"):
+        GatoConfig.model_validate({"data": {"task_weights": {"Acrobot-v1": 2}}})

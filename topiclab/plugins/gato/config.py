@@ -59,6 +59,12 @@ class DataConfig(ConfigSection):
         description="control tasks DAgger rolls out",
     )
     text_chars: int = Field(default=400_000, ge=10_000, le=100_000_000)
+    task_weights: dict[ControlTaskName, Annotated[int, Field(ge=1, le=16)]] = Field(
+        default_factory=lambda: dict[ControlTaskName, int]({"Pendulum-v1": 3}),
+        description="sequences of a control task per round of the mix (1 if absent, digits and "
+        "text 1; a task not in data.tasks is ignored): Gato weights its datasets (Reed et al. "
+        "2022, Table 1, sample weight). Pendulum 3: its swing-up is the slowest to learn",
+    )
 
     @model_validator(mode="after")
     def _dagger(self) -> DataConfig:
@@ -80,6 +86,11 @@ class ModelConfig(ConfigSection):
         description="continuous actions enter the context as their slot only (not in Gato): "
         "a torque repeats from step to step, and a model that sees it copies the last one",
     )
+    value_features: bool = Field(
+        default=True,
+        description="a continuous token's embedding adds w·y, y its bin's value in [-1, 1] (not "
+        "in Gato): the sign and size of an observation are linear from the first step",
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> ModelConfig:
@@ -90,7 +101,7 @@ class ModelConfig(ConfigSection):
 
 
 class TrainConfig(ConfigSection):
-    steps: int = Field(default=1000, ge=1, le=MAX_STEPS)
+    steps: int = Field(default=1300, ge=1, le=MAX_STEPS)
     batch_size: int = Field(default=16, ge=1, le=4_096)
     lr: float = Field(default=3e-3, gt=0, le=1)
     warmup_steps: int = Field(default=50, ge=0, le=MAX_STEPS)

@@ -119,7 +119,7 @@ class DaggerHook:
             for task in self.cfg.data.dagger_tasks:
                 new, returns = dagger_episodes(self.model, tk.TASKS[task], self.cfg, k)
                 self.episodes[task] += new
-                rows = np.arange(order.index(task), len(seqs), len(order))
+                rows = d.task_index(len(seqs), self.cfg, task)
                 rows = rows[: round(self.cfg.data.dagger_share * len(rows))]
                 rng = np.random.default_rng([self.cfg.seed, k, order.index(task)])
                 rewrite_rows(seqs, rows, self.episodes[task], self.cfg, rng)

@@ -6,8 +6,9 @@
 Every sequence is one task's: a window of an expert episode (prefixed, for a share of them, by a
 demonstration from another episode of the same task, half of them taken from episode ends, as
 Gato's prompts), a run of digit images each followed by its label, or a window of text. The mix
-is uniform over tasks. Expert episodes come from training seeds (< 10,000) and are filtered to
-those scoring at least ``filter_share`` of expert (Reed et al. 2022, sec. 3).
+is uniform over tasks unless ``data.task_weights`` gives a control task more sequences (Gato
+weights its datasets: Reed et al. 2022, Table 1). Expert episodes come from training seeds
+(< 10,000) and are filtered to those scoring at least ``filter_share`` of expert (sec. 3).
 """
 
 from __future__ import annotations
@@ -151,14 +152,21 @@ def digits_split(n_test: int) -> dict[str, np.ndarray]:
 
 
 def groups(cfg: GatoConfig) -> list[str]:
-    """The task of every sequence group, in the order sequences are built."""
-    return [*cfg.data.tasks, "digits", "text"]
+    """The task of every sequence group, in the order sequences are built: a control task
+    ``data.task_weights`` times (default once), then digits and text."""
+    weights = cfg.data.task_weights
+    return [*(t for t in cfg.data.tasks for _ in range(weights.get(t, 1))), "digits", "text"]
+
+
+def task_index(n: int, cfg: GatoConfig, task: str) -> np.ndarray:
+    """The indices, among ``n`` sequences built in turn, of one task's."""
+    order = groups(cfg)
+    return np.nonzero(np.array([order[k % len(order)] == task for k in range(n)]))[0]
 
 
 def task_rows(seqs: np.ndarray, cfg: GatoConfig, task: str) -> np.ndarray:
     """The sequences of one task (built in turn by ``build_sequences``)."""
-    order = groups(cfg)
-    return seqs[order.index(task) :: len(order)]
+    return seqs[task_index(len(seqs), cfg, task)]
 
 
 def build_sequences(
@@ -169,8 +177,8 @@ def build_sequences(
     n: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """``n`` sequences of seq_len + 1 token records, the tasks in turn (a uniform mix): the
-    k-th is task ``groups(cfg)[k % len(groups(cfg))]``'s."""
+    """``n`` sequences of seq_len + 1 token records, the tasks in turn (uniform, or weighted by
+    ``data.task_weights``): the k-th is task ``groups(cfg)[k % len(groups(cfg))]``'s."""
     length = cfg.model.seq_len + 1
     out = np.zeros((n, length, gt.FIELDS), dtype=np.int32)
     order = groups(cfg)

@@ -32,7 +32,7 @@ from topiclab.nn import gato_tokenizer as gt
 from topiclab.nn.threads import torch_threads
 from topiclab.plugins.gato.config import GatoConfig
 from topiclab.plugins.gato.dagger import DaggerHook
-from topiclab.plugins.gato.data import task_rows
+from topiclab.plugins.gato.data import groups, task_rows
 
 HISTORY_COLUMNS = ("step", "loss", "val_loss", "lr", "grad_norm")
 
@@ -66,15 +66,17 @@ def trainer_options(
     }
 
 
-def specialist_steps(cfg: GatoConfig) -> int:
-    n_groups = len(cfg.data.tasks) + 2  # control tasks, digits, text
-    return cfg.train.specialist_steps or max(1, round(cfg.train.steps / n_groups))
+def specialist_steps(cfg: GatoConfig, task: str) -> int:
+    """The generalist's steps on ``task``: its share of the sequence groups."""
+    order = groups(cfg)
+    share = order.count(task) / len(order)
+    return cfg.train.specialist_steps or max(1, round(cfg.train.steps * share))
 
 
 def text_batch(cfg: GatoConfig) -> int:
     """The text specialist's batch: the text task's share of the generalist's batch, rounded
     up, so that in as many steps it sees at least the text sequences the generalist saw."""
-    n_groups = len(cfg.data.tasks) + 2
+    n_groups = len(groups(cfg))
     return cfg.train.text_specialist_batch or math.ceil(cfg.train.batch_size / n_groups)
 
 
@@ -163,7 +165,7 @@ def train(ctx: StageContext, cfg: GatoConfig, data: StageResult) -> StageResult:
     ]
     for task in cfg.data.tasks:
         tr, va = (task_rows(s, cfg, task) for s in (train_seqs, val_seqs))
-        runs.append((f"spec_{task}", tr, va, specialist_steps(cfg), None))
+        runs.append((f"spec_{task}", tr, va, specialist_steps(cfg, task), None))
     hooks: dict[str, DaggerHook] = {}
     with torch_threads(cfg.threads):
         fitted = fit_all(ctx, cfg, runs, images, hooks)
