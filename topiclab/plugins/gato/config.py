@@ -101,7 +101,7 @@ class ModelConfig(ConfigSection):
 
 
 class TrainConfig(ConfigSection):
-    steps: int = Field(default=1300, ge=1, le=MAX_STEPS)
+    steps: int = Field(default=1430, ge=1, le=MAX_STEPS)  # 143 steps of each of 10 groups a round
     batch_size: int = Field(default=16, ge=1, le=4_096)
     lr: float = Field(default=3e-3, gt=0, le=1)
     warmup_steps: int = Field(default=50, ge=0, le=MAX_STEPS)
