@@ -161,7 +161,7 @@ class GatoConfig(TopicConfig):
 
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
-        "data": {"episodes": 4, "sequences": 128, "val_sequences": 16, "text_chars": 20_000},
+        "data": {"episodes": 4, "sequences": 120, "val_sequences": 20, "text_chars": 20_000},
         "model": {
             "dim": 32,
             "n_layers": 1,
