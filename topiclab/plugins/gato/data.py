@@ -3,10 +3,11 @@
     from topiclab.plugins.gato.data import generate
     result = generate(ctx, cfg)     # files: train/val sequences [n, seq_len+1, 4], patch table
 
-Every sequence is one task's: a window of an expert episode (prefixed, for a share of them, by a
-demonstration from another episode of the same task, half of them taken from episode ends, as
-Gato's prompts), a run of digit images each followed by its label, or a window of text. The mix
-is uniform over tasks. Expert episodes come from training seeds (< 10,000) and are filtered to
+Every sequence is one task's: a window of an expert episode (prefixed, for ``prompt_share`` of
+them, by a demonstration from another episode of the same task, taken from its end for
+``prompt_end_share`` of them; Gato: 25 % and half; the defaults: all and all, the shape of the
+evaluation's prompt), a run of digit images each followed by its label, or a window of text. The
+mix is uniform over tasks. Expert episodes come from training seeds (< 10,000) and are filtered to
 those scoring at least ``filter_share`` of expert (Reed et al. 2022, sec. 3).
 """
 
