@@ -112,6 +112,26 @@ def test_demonstrations_are_filtered_and_tokenised() -> None:
     assert all(step[:, 0].tolist()[1] == gt.SEP for ep in eps for step in ep)
 
 
+def test_training_prompts_are_demonstration_ends_as_the_evaluation_prompt() -> None:
+    """With the defaults every control sequence starts with the last ``prompt_steps`` steps of
+    another episode of its task, the shape of the evaluation's prompt; with ``prompt_end_share``
+    0.5 (Gato's) some prompts come from the middle of an episode."""
+    eps, _ = d.expert_episodes(tk.TASKS["FrozenLake-v1"], 8, 0.8, 0)
+    tails = {np.concatenate(ep[-4:]).astype(np.int32).tobytes() for ep in eps}
+
+    def prompts(**data: float) -> list[bool]:
+        cfg = GatoConfig.model_validate({"data": {"tasks": ["FrozenLake-v1"], **data}})
+        rng = np.random.default_rng(0)
+        seqs = d.build_sequences(
+            cfg, {"FrozenLake-v1": eps}, np.zeros(4, int), np.zeros(500, int), 60, rng
+        )
+        return [r[:12].tobytes() in tails for r in d.task_rows(seqs, cfg, "FrozenLake-v1")]
+
+    assert all(prompts())
+    assert not all(prompts(prompt_end_share=0.5)) and any(prompts(prompt_end_share=0.5))
+    assert not all(prompts(prompt_share=0.0))
+
+
 def test_an_environment_that_raises_fails_that_task_only(monkeypatch) -> None:
     broken = tk.ControlTask("Broken-v0", n_actions=2)
     monkeypatch.setitem(tk.TASKS, "Broken-v0", broken)

@@ -31,8 +31,20 @@ class DataConfig(ConfigSection):
     episodes: int = Field(default=300, ge=1, le=100_000, description="expert episodes per task")
     sequences: int = Field(default=12_000, ge=6, le=1_000_000, description="training sequences")
     val_sequences: int = Field(default=240, ge=6, le=100_000)
-    prompt_share: float = Field(default=0.25, ge=0, le=1, description="sequences with a demo")
+    prompt_share: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="control sequences that start with a demonstration (Gato: 25 %)",
+    )
     prompt_steps: int = Field(default=4, ge=1, le=1000, description="time steps in a prompt")
+    prompt_end_share: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="training prompts taken from a demonstration's end (Gato: half; the rest "
+        "from anywhere in it); evaluation prompts always are",
+    )
     filter_share: float = Field(
         default=0.8, ge=0, le=1, description="keep episodes scoring ≥ this share of expert"
     )

@@ -82,11 +82,14 @@ def rewrite_rows(
     rng: np.random.Generator,
 ) -> None:
     """Overwrite ``pool[rows]`` in place with sequences cut from ``episodes`` as the data
-    stage cuts expert ones (a prompt from another of them on ``prompt_share``)."""
+    stage cuts expert ones (a prompt from another of them on ``prompt_share``, from its end
+    on ``prompt_end_share``)."""
     length = cfg.model.seq_len + 1
     for r in rows:
         prompt = rng.random() < cfg.data.prompt_share
-        seq = d.control_sequence(episodes, length, prompt, cfg.data.prompt_steps, rng)
+        seq = d.control_sequence(
+            episodes, length, prompt, cfg.data.prompt_steps, rng, cfg.data.prompt_end_share
+        )
         pool[int(r)] = torch.from_numpy(seq.astype(np.int64))
 
 

@@ -3,10 +3,11 @@
     from topiclab.plugins.gato.data import generate
     result = generate(ctx, cfg)     # files: train/val sequences [n, seq_len+1, 4], patch table
 
-Every sequence is one task's: a window of an expert episode (prefixed, for a share of them, by a
-demonstration from another episode of the same task, half of them taken from episode ends, as
-Gato's prompts), a run of digit images each followed by its label, or a window of text. The mix
-is uniform over tasks unless ``data.task_weights`` gives a control task more sequences (Gato
+Every sequence is one task's: a window of an expert episode (prefixed, for ``prompt_share`` of
+them, by a demonstration from another episode of the same task, taken from its end for
+``prompt_end_share`` of them; Gato: 25 % and half; the defaults: all and all, the shape of the
+evaluation's prompt), a run of digit images each followed by its label, or a window of text. The
+mix is uniform over tasks unless ``data.task_weights`` gives a control task more sequences (Gato
 weights its datasets: Reed et al. 2022, Table 1). Expert episodes come from training seeds
 (< 10,000) and are filtered to those scoring at least ``filter_share`` of expert (sec. 3).
 """
@@ -63,12 +64,15 @@ def pad(rec: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def prompt_block(episode: list[np.ndarray], steps: int, rng: np.random.Generator) -> np.ndarray:
-    """``steps`` time steps of a demonstration: from its end half of the time, else anywhere."""
+def prompt_block(
+    episode: list[np.ndarray], steps: int, rng: np.random.Generator, end_share: float = 0.5
+) -> np.ndarray:
+    """``steps`` time steps of a demonstration: from its end with probability ``end_share``
+    (Gato: half), else anywhere."""
     steps = min(steps, len(episode))
     start = (
         len(episode) - steps
-        if rng.random() < 0.5
+        if rng.random() < end_share
         else int(rng.integers(0, len(episode) - steps + 1))
     )
     return np.concatenate(episode[start : start + steps])
@@ -80,12 +84,13 @@ def control_sequence(
     prompt: bool,
     steps: int,
     rng: np.random.Generator,
+    end_share: float = 0.5,
 ) -> np.ndarray:
     i = int(rng.integers(len(episodes)))
     head = np.zeros((0, gt.FIELDS), dtype=np.int64)
     if prompt and len(episodes) > 1:
         j = int(rng.choice([k for k in range(len(episodes)) if k != i]))
-        head = prompt_block(episodes[j], steps, rng)
+        head = prompt_block(episodes[j], steps, rng, end_share)
     ep = episodes[i]
     start = int(rng.integers(0, len(ep)))
     body = np.concatenate(ep[start:])
@@ -190,7 +195,9 @@ def build_sequences(
             out[k] = text_sequence(text, length, rng)
         else:
             prompt = rng.random() < cfg.data.prompt_share
-            out[k] = control_sequence(episodes[g], length, prompt, cfg.data.prompt_steps, rng)
+            out[k] = control_sequence(
+                episodes[g], length, prompt, cfg.data.prompt_steps, rng, cfg.data.prompt_end_share
+            )
     return out
 
 
