@@ -134,3 +134,32 @@ def test_naming_an_installed_plugin_again_keeps_it_registered(plugin_env):
     reg = build_registry()
     assert "llama" in reg.topics and "llama" in names(reg.plugins)
     assert not reg.plugins.failures
+
+
+SINGLE_FILE_PLUGIN = '''
+from topiclab.core.hookspecs import hookimpl
+from topiclab.core.specs import TrainerSpec
+from topiclab_example.gmm import GMMConfig, GMMTrainer
+
+
+def build(config):
+    return GMMTrainer(config)
+
+
+@hookimpl
+def topiclab_register_trainers():
+    return [TrainerSpec(key="onefile-gmm", task="generative", build=build, config=GMMConfig)]
+'''
+
+
+def test_fingerprint_covers_a_single_file_plugin(plugin_env, tmp_path):
+    """A trainer plugin that is one module (``TOPICLAB_PLUGINS=myplugin`` while writing it),
+    not a package: editing it must change the key of the stages that select its trainer."""
+    source = tmp_path / "onefile_plugin.py"
+    source.write_text(SINGLE_FILE_PLUGIN)
+    plugin_env.syspath_prepend(str(tmp_path))
+    plugin_env.setenv("TOPICLAB_PLUGINS", "onefile_plugin")
+    config = {"trainer": "onefile-gmm"}
+    before = build_registry().fingerprint("diffusion", config)
+    with touched(source):
+        assert build_registry().fingerprint("diffusion", config) != before

@@ -5,7 +5,8 @@
 
 The scope is the plugin package that defines the topic, the plugin packages of the trainers and
 estimators its config selects, and every ``topiclab`` module those import, followed through
-their import statements (``core`` always). The CLI, the flows and other topics' plugins are not
+their import statements (``core`` always); a third party's plugin that is one module, not a
+package, is that file. The CLI, the flows and other topics' plugins are not
 in it, so editing them does not recompute a topic; editing a shared module it imports does.
 Imports are read from the source with ``ast`` (nothing is imported), inside functions too,
 because plugins import heavy modules lazily.
@@ -50,6 +51,16 @@ def module_file(module: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def single_file(module: str) -> Path | None:
+    """The source of a third party's plugin that is one module, not a package (a file named
+    by ``TOPICLAB_PLUGINS`` while it is being written): hashed like a package's files."""
+    if "." in module or module == "topiclab":
+        return None
+    spec = importlib.util.find_spec(module)
+    origin = spec.origin if spec is not None else None
+    return Path(origin).resolve() if origin and origin.endswith(".py") else None
 
 
 _PARSE_LOCK = threading.Lock()
@@ -110,7 +121,7 @@ def code_files(modules: Iterable[str]) -> list[Path]:
         folder = plugin_folder(module)
         if folder is not None:
             files.update(folder.rglob("*.py"))
-        elif (path := module_file(module)) is not None:
+        elif (path := module_file(module) or single_file(module)) is not None:
             files.add(path)
     todo = list(files)
     while todo:
