@@ -136,7 +136,7 @@ def test_naming_an_installed_plugin_again_keeps_it_registered(plugin_env):
     assert not reg.plugins.failures
 
 
-SINGLE_FILE_PLUGIN = '''
+SINGLE_FILE_PLUGIN = """
 from topiclab.core.hookspecs import hookimpl
 from topiclab.core.specs import TrainerSpec
 from topiclab_example.gmm import GMMConfig, GMMTrainer
@@ -149,7 +149,7 @@ def build(config):
 @hookimpl
 def topiclab_register_trainers():
     return [TrainerSpec(key="onefile-gmm", task="generative", build=build, config=GMMConfig)]
-'''
+"""
 
 
 def test_fingerprint_covers_a_single_file_plugin(plugin_env, tmp_path):
