@@ -163,3 +163,19 @@ def test_fingerprint_covers_a_single_file_plugin(plugin_env, tmp_path):
     before = build_registry().fingerprint("diffusion", config)
     with touched(source):
         assert build_registry().fingerprint("diffusion", config) != before
+
+
+def test_fingerprint_covers_the_module_beside_a_single_file_plugin(plugin_env, tmp_path):
+    """The plugin file imports its trainer from a module next to it (a folder on the path,
+    not a package): editing that module must change the key too."""
+    (tmp_path / "beside_plugin.py").write_text(
+        SINGLE_FILE_PLUGIN.replace("from topiclab_example.gmm", "from beside_gmm")
+    )
+    helper = tmp_path / "beside_gmm.py"
+    helper.write_text("from topiclab_example.gmm import GMMConfig, GMMTrainer\n")
+    plugin_env.syspath_prepend(str(tmp_path))
+    plugin_env.setenv("TOPICLAB_PLUGINS", "beside_plugin")
+    config = {"trainer": "onefile-gmm"}
+    before = build_registry().fingerprint("diffusion", config)
+    with touched(helper):
+        assert build_registry().fingerprint("diffusion", config) != before
