@@ -157,11 +157,17 @@ def test_fingerprint_covers_a_single_file_plugin(plugin_env, tmp_path):
     not a package: editing it must change the key of the stages that select its trainer."""
     source = tmp_path / "onefile_plugin.py"
     source.write_text(SINGLE_FILE_PLUGIN)
-    plugin_env.syspath_prepend(str(tmp_path))
-    plugin_env.setenv("TOPICLAB_PLUGINS", "onefile_plugin")
+    assert_edit_moves_fingerprint(plugin_env, tmp_path, "onefile_plugin", source)
+
+
+def assert_edit_moves_fingerprint(plugin_env, folder: Path, plugin: str, edited: Path) -> None:
+    """Load ``plugin`` (a module in ``folder``) and select its trainer; editing ``edited``
+    must change the fingerprint of diffusion's stages."""
+    plugin_env.syspath_prepend(str(folder))
+    plugin_env.setenv("TOPICLAB_PLUGINS", plugin)
     config = {"trainer": "onefile-gmm"}
     before = build_registry().fingerprint("diffusion", config)
-    with touched(source):
+    with touched(edited):
         assert build_registry().fingerprint("diffusion", config) != before
 
 
@@ -173,9 +179,4 @@ def test_fingerprint_covers_the_module_beside_a_single_file_plugin(plugin_env, t
     )
     helper = tmp_path / "beside_gmm.py"
     helper.write_text("from topiclab_example.gmm import GMMConfig, GMMTrainer\n")
-    plugin_env.syspath_prepend(str(tmp_path))
-    plugin_env.setenv("TOPICLAB_PLUGINS", "beside_plugin")
-    config = {"trainer": "onefile-gmm"}
-    before = build_registry().fingerprint("diffusion", config)
-    with touched(helper):
-        assert build_registry().fingerprint("diffusion", config) != before
+    assert_edit_moves_fingerprint(plugin_env, tmp_path, "beside_plugin", helper)

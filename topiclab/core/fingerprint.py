@@ -6,10 +6,10 @@
 The scope is the plugin package that defines the topic, the plugin packages of the trainers and
 estimators its config selects, and every ``topiclab`` module those import, followed through
 their import statements (``core`` always); a third party's plugin that is one module, not a
-package, is that file and the modules beside it that it imports. The CLI, the flows and other topics' plugins are not
-in it, so editing them does not recompute a topic; editing a shared module it imports does.
-Imports are read from the source with ``ast`` (nothing is imported), inside functions too,
-because plugins import heavy modules lazily.
+package, is that file and the modules beside it that it imports. The CLI, the flows and other
+topics' plugins are not in it, so editing them does not recompute a topic; editing a shared
+module it imports does. Imports are read from the source with ``ast`` (nothing is imported),
+inside functions too, because plugins import heavy modules lazily.
 """
 
 from __future__ import annotations
