@@ -134,3 +134,49 @@ def test_naming_an_installed_plugin_again_keeps_it_registered(plugin_env):
     reg = build_registry()
     assert "llama" in reg.topics and "llama" in names(reg.plugins)
     assert not reg.plugins.failures
+
+
+SINGLE_FILE_PLUGIN = """
+from topiclab.core.hookspecs import hookimpl
+from topiclab.core.specs import TrainerSpec
+from topiclab_example.gmm import GMMConfig, GMMTrainer
+
+
+def build(config):
+    return GMMTrainer(config)
+
+
+@hookimpl
+def topiclab_register_trainers():
+    return [TrainerSpec(key="onefile-gmm", task="generative", build=build, config=GMMConfig)]
+"""
+
+
+def test_fingerprint_covers_a_single_file_plugin(plugin_env, tmp_path):
+    """A trainer plugin that is one module (``TOPICLAB_PLUGINS=myplugin`` while writing it),
+    not a package: editing it must change the key of the stages that select its trainer."""
+    source = tmp_path / "onefile_plugin.py"
+    source.write_text(SINGLE_FILE_PLUGIN)
+    assert_edit_moves_fingerprint(plugin_env, tmp_path, "onefile_plugin", source)
+
+
+def assert_edit_moves_fingerprint(plugin_env, folder: Path, plugin: str, edited: Path) -> None:
+    """Load ``plugin`` (a module in ``folder``) and select its trainer; editing ``edited``
+    must change the fingerprint of diffusion's stages."""
+    plugin_env.syspath_prepend(str(folder))
+    plugin_env.setenv("TOPICLAB_PLUGINS", plugin)
+    config = {"trainer": "onefile-gmm"}
+    before = build_registry().fingerprint("diffusion", config)
+    with touched(edited):
+        assert build_registry().fingerprint("diffusion", config) != before
+
+
+def test_fingerprint_covers_the_module_beside_a_single_file_plugin(plugin_env, tmp_path):
+    """The plugin file imports its trainer from a module next to it (a folder on the path,
+    not a package): editing that module must change the key too."""
+    (tmp_path / "beside_plugin.py").write_text(
+        SINGLE_FILE_PLUGIN.replace("from topiclab_example.gmm", "from beside_gmm")
+    )
+    helper = tmp_path / "beside_gmm.py"
+    helper.write_text("from topiclab_example.gmm import GMMConfig, GMMTrainer\n")
+    assert_edit_moves_fingerprint(plugin_env, tmp_path, "beside_plugin", helper)

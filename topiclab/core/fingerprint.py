@@ -5,10 +5,11 @@
 
 The scope is the plugin package that defines the topic, the plugin packages of the trainers and
 estimators its config selects, and every ``topiclab`` module those import, followed through
-their import statements (``core`` always). The CLI, the flows and other topics' plugins are not
-in it, so editing them does not recompute a topic; editing a shared module it imports does.
-Imports are read from the source with ``ast`` (nothing is imported), inside functions too,
-because plugins import heavy modules lazily.
+their import statements (``core`` always); a third party's plugin that is one module, not a
+package, is that file and the modules beside it that it imports. The CLI, the flows and other
+topics' plugins are not in it, so editing them does not recompute a topic; editing a shared
+module it imports does. Imports are read from the source with ``ast`` (nothing is imported),
+inside functions too, because plugins import heavy modules lazily.
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ def module_file(module: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def single_file(module: str) -> Path | None:
+    """The source of a third party's plugin that is one module, not a package (a file named
+    by ``TOPICLAB_PLUGINS`` while it is being written): hashed like a package's files."""
+    if "." in module or module == "topiclab":
+        return None
+    spec = importlib.util.find_spec(module)
+    origin = spec.origin if spec is not None else None
+    return Path(origin).resolve() if origin and origin.endswith(".py") else None
 
 
 _PARSE_LOCK = threading.Lock()
@@ -100,7 +111,8 @@ def _parsed_imports(path: Path) -> set[str]:
                 base = f"{anchor}.{base}" if base else anchor
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
-    return {n for n in names if n.split(".")[0] == "topiclab"}
+    # Outside topiclab, a plain name may be a module beside the file (``code_files``).
+    return {n for n in names if n.split(".")[0] == "topiclab" or not (inside or "." in n)}
 
 
 def code_files(modules: Iterable[str]) -> list[Path]:
@@ -110,12 +122,17 @@ def code_files(modules: Iterable[str]) -> list[Path]:
         folder = plugin_folder(module)
         if folder is not None:
             files.update(folder.rglob("*.py"))
-        elif (path := module_file(module)) is not None:
+        elif (path := module_file(module) or single_file(module)) is not None:
             files.add(path)
     todo = list(files)
     while todo:
-        for name in _imports(todo.pop()):
-            found = module_file(name)
+        path = todo.pop()
+        for name in _imports(path):
+            # A single-module plugin's helpers are the modules beside it (its folder is on
+            # sys.path); anything else outside topiclab is a library, not hashed.
+            beside = path.parent / f"{name}.py"
+            found = module_file(name) or (beside if not path.is_relative_to(ROOT) else None)
+            found = found if found is None or found.is_file() else None
             if found is not None and found not in files:
                 files.add(found)
                 todo.append(found)
