@@ -7,6 +7,7 @@ also go through the whole flow, since what matters there is what gets published.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,20 @@ def test_marker_keeps_non_finite_metrics_and_relocates_every_path(tmp_path: Path
     assert math.isnan(back.metrics["kl"]) and back.metrics["big"] == math.inf
     assert back.files["w"] == str(dst / "w.npy")
     assert back.data["nested"][0]["path"] == str(dst / "w.npy")
+
+
+def test_a_stage_that_continues_an_interrupted_run_says_so(tmp_path: Path) -> None:
+    config = _config("ridge", "quick", ["seed=44"])
+    _stages("ridge", config, tmp_path, "train")
+    shutil.rmtree(tmp_path / "train")
+    fresh = _stages("ridge", config, tmp_path, "train")["train"]
+    assert fresh.reason == "not in the cache"  # an empty start says nothing more
+    shutil.rmtree(tmp_path / "train")
+    (tmp_path / "train.partial").mkdir()  # as a killed run leaves it
+    (tmp_path / "train.partial" / "ckpt.pt").write_bytes(b"\0")
+    again = _stages("ridge", config, tmp_path, "train")["train"]
+    assert not again.cached
+    assert (
+        again.reason
+        == "not in the cache; continues in the folder an interrupted run left (train.partial)"
+    )

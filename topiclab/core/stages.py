@@ -203,6 +203,9 @@ def run_stage(
         partial = workdir.with_name(f"{workdir.name}.partial")
         if not use_cache:
             shutil.rmtree(partial, ignore_errors=True)
+        elif partial.is_dir() and any(partial.iterdir()):
+            # a killed run's files stay: a trainer that checkpoints there resumes from them
+            reason += f"; continues in the folder an interrupted run left ({partial.name})"
         start = time.perf_counter()
         result = execute_stage(
             topic_key, stage, profile, config, partial, upstream, run, inputs, log
