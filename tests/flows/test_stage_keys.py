@@ -92,6 +92,8 @@ def test_an_undeclared_read_is_refused_before_it_can_be_cached(prefect_harness, 
         ("diffusion", "toy.n_train=500", []),
         ("mode-collapse", "seeds=3", ["generate"]),  # its train stage draws the samples
         ("mode-collapse", "n_train=500", []),
+        ("causal-recsys", "train.epochs=5", ["generate"]),
+        ("causal-recsys", "world.n_users=300", []),
     ],
 )
 def test_built_in_topics_recompute_the_stages_an_option_reaches(topic, option, kept):

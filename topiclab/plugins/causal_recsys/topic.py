@@ -35,6 +35,9 @@ class CausalRecsysTopic(Topic):
     )
     Config = CausalRecsysConfig
     profiles = PROFILES
+    # What generate reads (core.reads): the SCM's sample and the worlds, so a training or
+    # estimator option reuses the simulated logs. The later stages read the whole config.
+    reads = {"generate": ("scm.n", "world")}
 
     def generate(self, ctx: StageContext) -> StageResult:
         return _data.generate(ctx, ctx.cfg(CausalRecsysConfig))
