@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from topiclab.core.config import resolve_config
 from topiclab.core.console import logged_progress, rich_progress
 from topiclab.core.errors import ConfigError
+from topiclab.core.fingerprint import KEY_LIBRARIES, library_versions
 from topiclab.core.locks import file_lock
 from topiclab.core.manifest import (
     DONE_MARKER,
@@ -60,11 +61,13 @@ def stage_keys(
 ) -> dict[str, str]:
     """Each stage's cache key, ``{stage: key}``: the topic, the profile (the report states
     it), the config values the stage reads (``Topic.reads``; undeclared: all of it), the code
-    those values select (``fingerprint(values)``), the cache keys of upstream topics
-    (``{topic: key}``: their outputs are this topic's inputs) and the previous stage's key, so
-    a stage is recomputed whenever anything it stands on is."""
+    those values select (``fingerprint(values)``), the versions of the libraries that can
+    change its numbers (``fingerprint.KEY_LIBRARIES`` and the topic's ``libraries``), the keys
+    of the upstream stages whose outputs it consumes (``{"topic:stage": key}``) and the
+    previous stage's key, so a stage is recomputed whenever anything it stands on is."""
     keys: dict[str, str] = {}
     previous = ""
+    libraries = dict(library_versions((*KEY_LIBRARIES, *getattr(topic, "libraries", ()))))
     for stage in STAGES:
         try:
             values = project(cfg, read_tree(topic, stage))
@@ -76,6 +79,7 @@ def stage_keys(
             "profile": profile,
             "config": values,
             "code": fingerprint(values),
+            "libraries": libraries,
             "previous": previous,
         }
         if upstream:

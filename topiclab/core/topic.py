@@ -286,6 +286,9 @@ class Topic(abc.ABC):
     #: ``core.reads.UndeclaredRead``. A stage not named here reads the whole config (leave
     #: ``report`` out while it is the default one: the report shows the whole config).
     reads: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: Distributions besides numpy, scipy, scikit-learn and torch whose version can change
+    #: what the stages compute (``("gymnasium",)``): their versions are in every stage key.
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def generate(self, ctx: StageContext) -> StageResult:
