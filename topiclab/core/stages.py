@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 import shutil
 import time
@@ -91,14 +92,26 @@ def stage_keys(
 
 def work_root() -> Path:
     """Where stage outputs live: ``$TOPICLAB_HOME/work`` (default ``./.topiclab/work``)."""
-    import os
-
     home = Path(os.environ.get("TOPICLAB_HOME", ".topiclab")).resolve()
     return home / "work"
 
 
 def stage_dir(root: Path, topic_key: str, chash: str, stage: str) -> Path:
     return root / topic_key / chash / stage
+
+
+def lock_path(workdir: Path) -> Path:
+    """The lock a stage folder is computed, reused and removed under (``core.locks``)."""
+    return workdir.with_name(f".{workdir.name}.lock")
+
+
+def mark_used(workdir: Path) -> None:
+    """Record that a run used the stage now: the lock file's mtime is its last use, which
+    ``topiclab cache clean --older-than`` reads (the marker and files stay untouched)."""
+    try:
+        os.utime(lock_path(workdir))
+    except OSError:  # a read-only cache is still usable; it just ages
+        pass
 
 
 def seed_everything(seed: int) -> None:
@@ -191,9 +204,10 @@ def run_stage(
     """Reuse ``workdir`` if its files are intact, else compute it atomically (module doc)."""
     label = f"{topic_key}.{stage}"
     with file_lock(
-        workdir.with_name(f".{workdir.name}.lock"),
+        lock_path(workdir),
         on_wait=lambda: log(f"{label}: another run is computing this stage; waiting for it"),
     ):
+        mark_used(workdir)
         for old in workdir.parent.glob(f"{workdir.name}.old-*"):  # a crash mid-swap
             shutil.rmtree(old, ignore_errors=True)
         reason = "recompute requested (no cache), from an empty folder"

@@ -71,7 +71,7 @@ from topiclab.core.report import (  # noqa: E402
     write_index,
 )
 from topiclab.core.secrets import public_url, redact  # noqa: E402
-from topiclab.core.stages import StageOutcome, run_stage, work_root  # noqa: E402
+from topiclab.core.stages import StageOutcome, mark_used, run_stage, work_root  # noqa: E402
 from topiclab.core.topic import STAGES, StageResult, verdict  # noqa: E402
 from topiclab.flows.assets import record_output  # noqa: E402
 from topiclab.flows.pool import start_topic_runs, wait_for_runs, work_pool  # noqa: E402
@@ -181,6 +181,8 @@ def _cached_results(ident: Identity) -> dict[str, StageResult] | None:
         if result is None:
             return None
         results[stage] = result
+    for stage in STAGES:  # a downstream run uses them: not old for `topiclab cache clean`
+        mark_used(ident.stage_folder(stage))
     return results
 
 
