@@ -19,6 +19,7 @@ stages read (an evaluation option) reuses the earlier ones. ``run_stage`` is the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -108,10 +109,8 @@ def lock_path(workdir: Path) -> Path:
 def mark_used(workdir: Path) -> None:
     """Record that a run used the stage now: the lock file's mtime is its last use, which
     ``topiclab cache clean --older-than`` reads (the marker and files stay untouched)."""
-    try:
+    with contextlib.suppress(OSError):  # a read-only cache is still usable; it just ages
         os.utime(lock_path(workdir))
-    except OSError:  # a read-only cache is still usable; it just ages
-        pass
 
 
 def seed_everything(seed: int) -> None:
