@@ -134,12 +134,12 @@ def list_cmd(
     keys = current_keys(_registry(), {e.topic for e in entries}) if current else None
     out.print(_table(entries, keys), highlight=False)
     total = sum(e.size for e in entries)
-    out.print(f"{len(entries)} folders, {decimal(total)} in {work}", highlight=False)
+    out.print(f"{_folders(len(entries))}, {decimal(total)} in {work}", highlight=False)
 
 
 def _days(value: float | None) -> float | None:
     if value is not None and (math.isnan(value) or value < 0):
-        raise TopiclabError(f"--older-than takes a number of days >= 0, not {value}")
+        raise TopiclabError(f"--older-than takes a number of days >= 0, not {value:g}")
     return value
 
 
@@ -187,7 +187,7 @@ def clean(
         out.print(_table(chosen, None), highlight=False)
         busy = sum(e.in_use for e in chosen)
         note = f" ({busy} in use now, which would be skipped)" if busy else ""
-        out.print(f"would remove {len(chosen)} folders, {size}{note}", highlight=False)
+        out.print(f"would remove {_folders(len(chosen))}, {size}{note}", highlight=False)
         return
     check_writable(work, "the stage cache")
     if not yes:
@@ -200,4 +200,9 @@ def clean(
 def _report(done: Cleaned) -> None:
     for entry, why in done.skipped:
         out.print(f"skipped {entry.label}: {why}", highlight=False, soft_wrap=True)
-    out.print(f"removed {len(done.removed)} folders, {decimal(done.freed)} freed", highlight=False)
+    removed = _folders(len(done.removed))
+    out.print(f"removed {removed}, {decimal(done.freed)} freed", highlight=False)
+
+
+def _folders(count: int, kind: str = "") -> str:
+    return f"{count} {kind}folder{'' if count == 1 else 's'}"
