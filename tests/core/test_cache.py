@@ -166,3 +166,41 @@ def test_current_keys_name_the_profiles_that_would_reuse_a_folder(work: Path) ->
     }
     seeded = {e.key for e in scan(work)} - {k for (_, k) in current}
     assert len(seeded) == 6  # the seed=5 runs' folders: no profile default makes them
+
+
+def test_a_clean_during_a_run_keeps_what_the_running_stage_reads(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While ``evaluate`` computes, it holds its own folder and reads generate's and train's:
+    a clean removes everything else and skips those three, and the stage finishes."""
+    from topiclab.core import stages
+
+    computing, finish = threading.Event(), threading.Event()
+    real = stages.execute_stage
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        args[4].mkdir(parents=True)  # its <stage>.partial folder, where it writes
+        computing.set()
+        assert finish.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stages, "execute_stage", slow)
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:  # a third config: evaluate and report are new, generate and train reused
+            run_direct("counted", "quick", ["seed=5", "eval.test_share=0.2"], work, True)
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert computing.wait(20)
+    done = remove(scan(work))
+    finish.set()
+    thread.join(20)
+    assert not failed
+    kept = sorted(e.path.name for e, why in done.skipped if why == IN_USE)
+    assert kept == ["evaluate.partial", "generate", "train"]
+    assert sorted(e.stage for e in done.removed) == ["evaluate", "evaluate", "report", "report"]
+    assert sorted(e.stage for e in scan(work)) == ["evaluate", "generate", "report", "train"]

@@ -3,6 +3,8 @@
     from topiclab.core.locks import file_lock, try_lock, is_locked
     with file_lock(folder / ".train.lock", on_wait=lambda: log.info("waiting")):
         ...  # only one process of this machine (or of one NFS-free shared disk) is here
+    with file_lock(folder / ".train.lock", shared=True):
+        ...  # any number of readers, while nobody holds it exclusively
     with try_lock(folder / ".train.lock") as held:   # never waits: False if someone holds it
         ...
 
@@ -23,9 +25,12 @@ from pathlib import Path
 
 
 @contextmanager
-def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if missing); block until it is free."""
-    fd = _acquire(path, blocking=True, on_wait=on_wait, create_parents=True)
+def file_lock(
+    path: Path, on_wait: Callable[[], None] | None = None, shared: bool = False
+) -> Iterator[None]:
+    """Hold an exclusive (or ``shared``) lock on ``path`` (created if missing); block until
+    it is free (for a shared lock: until nobody holds it exclusively)."""
+    fd = _acquire(path, blocking=True, on_wait=on_wait, create_parents=True, shared=shared)
     assert fd is not None  # a blocking acquire returns only with the lock
     try:
         yield
@@ -38,7 +43,7 @@ def try_lock(path: Path) -> Iterator[bool]:
     """Hold an exclusive lock on ``path`` if it is free (True), else yield False at once.
     The folder is not created: a missing one means nothing is there to guard."""
     try:
-        fd = _acquire(path, blocking=False, on_wait=None, create_parents=False)
+        fd = _acquire(path, blocking=False, on_wait=None, create_parents=False, shared=False)
     except FileNotFoundError:
         fd = None
     try:
@@ -49,13 +54,13 @@ def try_lock(path: Path) -> Iterator[bool]:
 
 
 def is_locked(path: Path) -> bool:
-    """Whether a process holds ``path``'s lock now (read-only: nothing is created)."""
+    """Whether a process holds ``path``'s lock now, shared or exclusive (nothing created)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
     finally:
@@ -64,10 +69,15 @@ def is_locked(path: Path) -> bool:
 
 
 def _acquire(
-    path: Path, blocking: bool, on_wait: Callable[[], None] | None, create_parents: bool
+    path: Path,
+    blocking: bool,
+    on_wait: Callable[[], None] | None,
+    create_parents: bool,
+    shared: bool,
 ) -> int | None:
     """A descriptor holding the lock of the file ``path`` names now, or None (non-blocking,
     held by another process)."""
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     while True:
         if create_parents:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +89,7 @@ def _acquire(
             continue  # the folder was removed between mkdir and open: make it again
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
             except BlockingIOError:
                 if not blocking:
                     os.close(fd)
@@ -87,7 +97,7 @@ def _acquire(
                 if on_wait is not None:
                     on_wait()  # say why we stand still before blocking
                     on_wait = None
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                fcntl.flock(fd, mode)
         except BaseException:
             os.close(fd)
             raise

@@ -28,7 +28,7 @@ import random
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from pydantic import BaseModel
 
 from topiclab.core.config import resolve_config
 from topiclab.core.console import logged_progress, rich_progress
-from topiclab.core.errors import ConfigError
+from topiclab.core.errors import ConfigError, TopiclabError
 from topiclab.core.fingerprint import KEY_LIBRARIES, library_versions
 from topiclab.core.locks import file_lock
 from topiclab.core.manifest import (
@@ -199,39 +199,97 @@ def run_stage(
     inputs: dict[str, UpstreamOutput] | None = None,
     use_cache: bool = True,
     log: Callable[[str], None] = _log.info,
+    reads: Sequence[Path] = (),
 ) -> StageOutcome:
-    """Reuse ``workdir`` if its files are intact, else compute it atomically (module doc)."""
+    """Reuse ``workdir`` if its files are intact, else compute it atomically (module doc).
+    ``reads``: the folders of the earlier stages whose results are ``upstream``; they (and
+    the upstream topics' stage folders of ``inputs``) are locked shared while it computes, so
+    neither a recompute nor ``topiclab cache clean`` removes them from under it."""
     label = f"{topic_key}.{stage}"
-    with file_lock(
-        lock_path(workdir),
-        on_wait=lambda: log(f"{label}: another run is computing this stage; waiting for it"),
-    ):
-        mark_used(workdir)
-        for old in workdir.parent.glob(f"{workdir.name}.old-*"):  # a crash mid-swap
-            shutil.rmtree(old, ignore_errors=True)
-        reason = "recompute requested (no cache), from an empty folder"
-        if use_cache:
-            cached, why = read_marker(workdir)
+    lock = lock_path(workdir)
+
+    def waiting() -> None:
+        log(f"{label}: another run is computing this stage; waiting for it")
+
+    if use_cache:  # readers share the lock: reusing never waits for another reuse
+        with file_lock(lock, on_wait=waiting, shared=True):
+            cached, _ = read_marker(workdir)
             if cached is not None:
+                mark_used(workdir)
                 return StageOutcome(result=cached, cached=True)
-            reason = "not in the cache" if why == NOT_COMPUTED else f"cached copy damaged: {why}"
-            if why != NOT_COMPUTED:
-                log(f"{label}: cached stage is damaged ({why}); recomputing it")
-        partial = workdir.with_name(f"{workdir.name}.partial")
-        if not use_cache:
-            shutil.rmtree(partial, ignore_errors=True)
-        elif partial.is_dir() and any(partial.iterdir()):
-            # a killed run's files stay: a trainer that checkpoints there resumes from them
-            reason += f"; continues in the folder an interrupted run left ({partial.name})"
-        start = time.perf_counter()
-        result = execute_stage(
-            topic_key, stage, profile, config, partial, upstream, run, inputs, log
+    with contextlib.ExitStack() as held:
+        for folder in dict.fromkeys([*reads, *_input_folders(inputs)]):
+            held.enter_context(_reading(folder, label, log))
+        held.enter_context(file_lock(lock, on_wait=waiting))
+        return _compute(
+            topic_key, stage, profile, config, workdir, upstream, run, inputs, use_cache, log
         )
-        seconds = time.perf_counter() - start
-        result = _relocate(result, partial, workdir)
-        write_marker(partial, result)
-        _swap_in(partial, workdir)
-        return StageOutcome(result=result, cached=False, seconds=seconds, reason=reason)
+
+
+@contextlib.contextmanager
+def _reading(folder: Path, label: str, log: Callable[[str], None]) -> Iterator[None]:
+    """A shared lock on a stage folder this stage reads, which must still be there."""
+    waiting = f"{label}: another run is recomputing {folder.name}, which it reads; waiting"
+    with file_lock(lock_path(folder), on_wait=lambda: log(waiting), shared=True):
+        if not (folder / DONE_MARKER).is_file():
+            raise TopiclabError(
+                f"{label}: the {folder.name} stage it reads ({folder}) was removed meanwhile "
+                "(topiclab cache clean?); run again to recompute it"
+            )
+        yield
+
+
+def _input_folders(inputs: dict[str, UpstreamOutput] | None) -> list[Path]:
+    """The upstream stage folders that hold ``inputs`` (``<key>/<stage>/`` above the path)."""
+    found = []
+    for item in (inputs or {}).values():
+        path = Path(item.path)
+        for folder in (path, *path.parents):
+            if item.stage and folder.name == item.stage and folder.parent.name == item.cache_key:
+                found.append(folder)
+                break
+    return found
+
+
+def _compute(
+    topic_key: str,
+    stage: str,
+    profile: str,
+    config: dict[str, Any],
+    workdir: Path,
+    upstream: list[StageResult],
+    run: dict[str, Any] | None,
+    inputs: dict[str, UpstreamOutput] | None,
+    use_cache: bool,
+    log: Callable[[str], None],
+) -> StageOutcome:
+    """``run_stage`` under the stage's exclusive lock: reuse what another run finished while
+    this one waited, else compute in ``<stage>.partial`` and swap it into place."""
+    label = f"{topic_key}.{stage}"
+    mark_used(workdir)
+    for old in workdir.parent.glob(f"{workdir.name}.old-*"):  # a crash mid-swap
+        shutil.rmtree(old, ignore_errors=True)
+    reason = "recompute requested (no cache), from an empty folder"
+    if use_cache:
+        cached, why = read_marker(workdir)
+        if cached is not None:
+            return StageOutcome(result=cached, cached=True)
+        reason = "not in the cache" if why == NOT_COMPUTED else f"cached copy damaged: {why}"
+        if why != NOT_COMPUTED:
+            log(f"{label}: cached stage is damaged ({why}); recomputing it")
+    partial = workdir.with_name(f"{workdir.name}.partial")
+    if not use_cache:
+        shutil.rmtree(partial, ignore_errors=True)
+    elif partial.is_dir() and any(partial.iterdir()):
+        # a killed run's files stay: a trainer that checkpoints there resumes from them
+        reason += f"; continues in the folder an interrupted run left ({partial.name})"
+    start = time.perf_counter()
+    result = execute_stage(topic_key, stage, profile, config, partial, upstream, run, inputs, log)
+    seconds = time.perf_counter() - start
+    result = _relocate(result, partial, workdir)
+    write_marker(partial, result)
+    _swap_in(partial, workdir)
+    return StageOutcome(result=result, cached=False, seconds=seconds, reason=reason)
 
 
 def _relocate(result: StageResult, src: Path, dst: Path) -> StageResult:
@@ -277,8 +335,9 @@ def run_direct(
     for stage in STAGES:
         upstream = [results[s] for s in STAGES[: STAGES.index(stage)]]
         workdir = stage_dir(root, topic_key, keys[stage], stage)
+        reads = [stage_dir(root, topic_key, keys[s], s) for s in STAGES[: STAGES.index(stage)]]
         outcome = run_stage(
-            topic_key, stage, profile, config, workdir, upstream, use_cache=use_cache
+            topic_key, stage, profile, config, workdir, upstream, use_cache=use_cache, reads=reads
         )
         results[stage] = outcome.result
     return results

@@ -99,10 +99,22 @@ def stage_task(
     run: dict[str, Any],
     inputs: dict[str, UpstreamOutput],
     use_cache: bool,
+    reads: list[str] | None = None,
 ) -> StageOutcome:
     logger = get_run_logger()
+    folders = [Path(p) for p in reads or []]
     return run_stage(
-        topic, stage, profile, config, Path(workdir), upstream, run, inputs, use_cache, logger.info
+        topic,
+        stage,
+        profile,
+        config,
+        Path(workdir),
+        upstream,
+        run,
+        inputs,
+        use_cache,
+        logger.info,
+        folders,
     )
 
 
@@ -158,6 +170,7 @@ def _run_stages(
                 {**run, "stage": stage},
                 inputs,
                 use_cache,
+                [str(ident.stage_folder(s)) for s in STAGES[: STAGES.index(stage)]],
             )
         except BaseException as exc:
             hook.topiclab_on_stage_error(run=run, stage=stage, error=exc)
