@@ -148,7 +148,7 @@ def test_two_cleans_at_once_beside_a_running_stage(home, tmp_path: Path) -> None
         outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     said = "\n".join(o for o, _ in outputs)
-    assert f"skipped counted/{train.key}/train: a running stage holds it" in said
+    assert f"skipped counted/{train.key}/train: a run is using it" in said
     removed = sum(int(o.split("removed ")[1].split()[0]) for o, _ in outputs)
     assert removed == 5 and [e.path for e in scan(work)] == [train.path]
     assert (train.path / DONE_MARKER).is_file()

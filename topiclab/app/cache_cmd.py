@@ -119,7 +119,7 @@ def list_cmd(
     ] = True,
 ) -> None:
     """List the cached stage folders: topic, stage, key, size, last use, state (complete,
-    partial, damaged; "in use" while a running stage holds it), and the profiles whose
+    partial, damaged; "in use" while a run computes or reads it), and the profiles whose
     default config (`topiclab run TOPIC --profile P`, no --set) would reuse it.
 
     Example: topiclab cache list --topic llama

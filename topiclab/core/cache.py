@@ -7,8 +7,8 @@ and removing what a selection names, as ``topiclab cache list`` and ``clean`` do
     cleaned = remove(old)                                  # each under its stage's lock
 
 A folder is removed only while this process holds the stage's lock (``core.locks``), the one
-``core.stages.run_stage`` computes and reuses it under, taken without waiting: a folder a
-running stage holds is skipped and reported. A folder is first renamed aside
+``core.stages.run_stage`` computes it under (and reuses or reads it under, shared), taken
+without waiting: a folder a run is computing or reading is skipped and reported. A folder is first renamed aside
 (``<stage>.old-*``, which a run also clears), so an interrupted removal never leaves a folder
 that looks complete. Listing reads the done-markers but hashes nothing (a run does that).
 """
@@ -50,7 +50,7 @@ class CacheEntry:
     state: State
     size: int  # bytes of the files under it (links not followed)
     used: float  # last use by a run (its lock file's mtime), else creation, as a timestamp
-    in_use: bool  # a running stage holds its lock now
+    in_use: bool  # a run holds its lock now (computing it, or reading it)
 
     @property
     def lock(self) -> Path:
@@ -169,7 +169,7 @@ class Cleaned:
         return sum(e.size for e in self.removed)
 
 
-IN_USE = "a running stage holds it"
+IN_USE = "a run is using it"
 
 
 def remove(entries: list[CacheEntry]) -> Cleaned:

@@ -9,7 +9,9 @@ values the stage reads, the code they select, upstream topics, the previous stag
 unchanged re-run finds its earlier outputs in the same place, and a change that only later
 stages read (an evaluation option) reuses the earlier ones. ``run_stage`` is the stage cache:
 
-- under a per-stage file lock (two runs of one topic and config: the second waits, then reuses);
+- under a per-stage file lock (two runs of one topic and config: the second waits, then reuses),
+  taken shared to reuse a stage, and shared on the folders a computing stage reads, so that
+  ``topiclab cache clean`` (``core.cache``) never removes them from under it;
 - a cached folder counts only if its ``.done.json`` records match every file (``core.manifest``);
 - a stage is computed in ``<stage>.partial/`` and renamed into place when done, so nobody sees
   half-written files; the old folder is kept aside until then, and removed after;
