@@ -223,9 +223,13 @@ def run_stage(
         for folder in dict.fromkeys([*reads, *_input_folders(inputs)]):
             held.enter_context(_reading(folder, label, log))
         held.enter_context(file_lock(lock, on_wait=waiting))
-        return _compute(
-            topic_key, stage, profile, config, workdir, upstream, run, inputs, use_cache, log
-        )
+
+        def compute(folder: Path) -> StageResult:
+            return execute_stage(
+                topic_key, stage, profile, config, folder, upstream, run, inputs, log
+            )
+
+        return _compute(label, workdir, compute, use_cache, log)
 
 
 @contextlib.contextmanager
@@ -254,20 +258,14 @@ def _input_folders(inputs: dict[str, UpstreamOutput] | None) -> list[Path]:
 
 
 def _compute(
-    topic_key: str,
-    stage: str,
-    profile: str,
-    config: dict[str, Any],
+    label: str,
     workdir: Path,
-    upstream: list[StageResult],
-    run: dict[str, Any] | None,
-    inputs: dict[str, UpstreamOutput] | None,
+    compute: Callable[[Path], StageResult],
     use_cache: bool,
     log: Callable[[str], None],
 ) -> StageOutcome:
     """``run_stage`` under the stage's exclusive lock: reuse what another run finished while
     this one waited, else compute in ``<stage>.partial`` and swap it into place."""
-    label = f"{topic_key}.{stage}"
     mark_used(workdir)
     for old in workdir.parent.glob(f"{workdir.name}.old-*"):  # a crash mid-swap
         shutil.rmtree(old, ignore_errors=True)
@@ -286,7 +284,7 @@ def _compute(
         # a killed run's files stay: a trainer that checkpoints there resumes from them
         reason += f"; continues in the folder an interrupted run left ({partial.name})"
     start = time.perf_counter()
-    result = execute_stage(topic_key, stage, profile, config, partial, upstream, run, inputs, log)
+    result = compute(partial)
     seconds = time.perf_counter() - start
     result = _relocate(result, partial, workdir)
     write_marker(partial, result)
