@@ -3,11 +3,13 @@
 env = fresh_env(tmp_path)                      # TOPICLAB_HOME etc. under tmp_path/home
 proc = topiclab("run", "ridge", env=env, cwd=tmp_path)
 one_line_error(proc)                           # exit 2 and exactly one line on stderr
+run_with_read_only(folder, ["run", "ridge"], env, tmp_path)   # with folder mounted read-only
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -77,3 +79,29 @@ def processes_of(home: Path) -> list[str]:
         except OSError:
             continue
     return found
+
+
+def unshare_available() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+def run_with_read_only(folder: Path, args: list[str], env: dict[str, str], cwd: Path):
+    """The CLI with ``folder`` bind-mounted read-only (a private mount namespace): tests may
+    run as root, which ignores mode bits."""
+    import shlex
+
+    command = f"mount --bind -o ro {shlex.quote(str(folder))} {shlex.quote(str(folder))} && "
+    command += "exec " + " ".join(shlex.quote(a) for a in cli(*args))
+    return subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", command],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -9,13 +9,17 @@ user namespace (``unshare``), because tests may run as root, which ignores mode 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from app.clirun import cli, fresh_env, one_line_error, topiclab
+from app.clirun import (
+    fresh_env,
+    one_line_error,
+    run_with_read_only,
+    topiclab,
+    unshare_available,
+)
 
 FAST_S = 10.0
 
@@ -86,31 +90,6 @@ def test_multi_topic_run_refuses_a_misspelled_table(tmp_path: Path) -> None:
     )  # fmt: skip
     assert "table [rigde] is neither a topic nor a config key" in one_line_error(proc)
     assert not (tmp_path / "results").exists()
-
-
-def unshare_available() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True
-    )
-    return probe.returncode == 0
-
-
-def run_with_read_only(folder: Path, args: list[str], env: dict[str, str], cwd: Path):
-    """The CLI with ``folder`` bind-mounted read-only (a private mount namespace)."""
-    import shlex
-
-    command = f"mount --bind -o ro {shlex.quote(str(folder))} {shlex.quote(str(folder))} && "
-    command += "exec " + " ".join(shlex.quote(a) for a in cli(*args))
-    return subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", command],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.mark.skipif(not unshare_available(), reason="needs unshare --user --mount (namespaces)")

@@ -9,6 +9,8 @@ def test_graph_shows_consumed_topics_and_registry_keys(plugin_env):
     reg = get_registry()
     found = {(e.source, e.target, e.kind) for e in edges(reg, "quick")}
     assert ("ridge-probe", "ridge", "consumes") in found
+    labels = {e.label for e in edges(reg, "quick") if e.source == "compression"}
+    assert labels == {"model (train) as model", "val_text (generate) as held_out"}
     assert ("llama", "trainer:llama", "trainer") in found
     assert ("causal-iv", "estimator:iv.2sls", "estimator") in found
     chart = mermaid(reg, "quick")

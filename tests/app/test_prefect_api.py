@@ -20,6 +20,7 @@ from topiclab.app.prefect_api import (
     wait_healthy,
 )
 from topiclab.core.errors import TopiclabError
+from topiclab.core.locks import is_locked
 
 
 class Health(http.server.BaseHTTPRequestHandler):
@@ -87,21 +88,6 @@ def test_run_uses_the_running_server(tmp_path: Path, prefect_server: str) -> Non
     print(f"quick ridge run against a running server: {seconds:.1f} s wall")
 
 
-def lock_is_held(path: Path) -> bool:
-    """Whether another open file description of ``path`` can take the flock now."""
-    import fcntl
-    import os
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
 def test_own_server_sets_up_its_database_under_a_lock(monkeypatch, tmp_path: Path) -> None:
     """Two runs on a fresh home must not migrate one prefect.db at once: the lock is held
     from the server's start until it is healthy (migrated), and released before the run."""
@@ -122,13 +108,13 @@ def test_own_server_sets_up_its_database_under_a_lock(monkeypatch, tmp_path: Pat
         return proc, "u"
 
     def wait(p: object, u: str, log: Path) -> None:
-        seen.append(f"healthy {lock_is_held(api.setup_lock())}")
+        seen.append(f"healthy {is_locked(api.setup_lock())}")
 
     monkeypatch.setattr(api, "start_server", start)
     monkeypatch.setattr(api, "wait_healthy", wait)
     monkeypatch.setattr(api, "stop_server", lambda p: seen.append("stop"))
     with api.prefect_api() as found:
-        seen.append(f"run {lock_is_held(api.setup_lock())}")
+        seen.append(f"run {is_locked(api.setup_lock())}")
     assert found.url == "u" and found.pid == proc.pid
     assert seen == ["start", "healthy True", "run False", "stop"]
     assert api.setup_lock() == tmp_path / "prefect" / ".server-setup.lock"

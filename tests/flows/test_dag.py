@@ -42,7 +42,8 @@ def test_downstream_runs_its_upstream_first_then_reuses_it(prefect_harness, prob
     # The output arrived as a manifest of paths and hashes, and the stages read it.
     weights = work_root() / "ridge" / ridge["stage_keys"]["train"] / "train" / "weights.npy"
     handed = first_manifest(first["stage_keys"]["generate"])
-    assert handed["path"] == str(weights) and handed["cache_key"] == ridge["cache_key"]
+    assert handed["path"] == str(weights) and handed["stage"] == "train"
+    assert handed["cache_key"] == ridge["stage_keys"]["train"]  # the key of the stage that made it
     assert handed["files"]["weights.npy"]["size"] == weights.stat().st_size
     assert first["metrics"]["scaled_weight_sum"] == pytest.approx(2 * np.load(weights).sum())
 

@@ -21,14 +21,16 @@ def counted(plugin_env: pytest.MonkeyPatch) -> Any:
     return stage_reads
 
 
-def _run(overrides: list[str], out: Path, use_cache: bool = True) -> dict[str, Any]:
+def _run(
+    overrides: list[str], out: Path, use_cache: bool = True, topic: str = "counted"
+) -> dict[str, Any]:
     from topiclab.flows.pipeline import topic_pipeline
 
-    return topic_pipeline("counted", "quick", overrides, None, str(out), use_cache)
+    return topic_pipeline(topic, "quick", overrides, None, str(out), use_cache)
 
 
-def _marker(result: dict[str, Any], stage: str) -> Path:
-    return stage_dir(work_root(), "counted", result["stage_keys"][stage], stage) / DONE_MARKER
+def _marker(result: dict[str, Any], stage: str, topic: str = "counted") -> Path:
+    return stage_dir(work_root(), topic, result["stage_keys"][stage], stage) / DONE_MARKER
 
 
 def test_an_evaluation_option_reuses_the_trained_stage(prefect_harness, counted, tmp_path):
@@ -65,6 +67,30 @@ def test_no_cache_still_recomputes_every_stage(prefect_harness, counted, tmp_pat
     assert again["cached_stages"] == [] and len(counted.TRAINED) == 2
     assert again["stage_keys"] == first["stage_keys"]  # recomputed into the same folders
     assert _marker(again, "train").stat().st_mtime_ns != before
+
+
+def test_an_upstream_evaluation_option_reuses_the_downstream_stages(
+    prefect_harness, counted, tmp_path
+):
+    """``counted-probe`` consumes ``counted``'s trained mean: its keys cover counted's train
+    stage, not its report, so an evaluation option of counted recomputes counted's evaluate
+    and report and nothing downstream; a train option of counted recomputes it all."""
+    first = _run(["counted:seed=75"], tmp_path, topic="counted-probe")
+    assert counted.TRAINED == [("counted", 50), ("counted-probe", 0)]
+    trained = _marker(first, "train", "counted-probe")
+    before = trained.stat().st_mtime_ns
+
+    evaluation = ["counted:seed=75", "counted:eval.test_share=0.3"]
+    second = _run(evaluation, tmp_path, topic="counted-probe")
+    assert second["cached_stages"] == ["generate", "train", "evaluate", "report"]
+    assert counted.TRAINED == [("counted", 50), ("counted-probe", 0)]  # counted: eval only
+    assert trained.stat().st_mtime_ns == before and second["stage_keys"] == first["stage_keys"]
+    assert second["upstream"]["counted"]["cache_key"] != first["upstream"]["counted"]["cache_key"]
+
+    third = _run(["counted:seed=75", "counted:train.steps=60"], tmp_path, topic="counted-probe")
+    assert third["cached_stages"] == []
+    assert counted.TRAINED[2:] == [("counted", 60), ("counted-probe", 0)]
+    assert third["metrics"]["scaled"] != first["metrics"]["scaled"]
 
 
 def test_an_undeclared_read_is_refused_before_it_can_be_cached(prefect_harness, counted, tmp_path):

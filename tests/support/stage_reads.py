@@ -1,6 +1,7 @@
 """Two small topics that declare what their stages read (``Topic.reads``), so tests can see
 which stages a config change recomputes: ``counted`` counts its trainings; ``sneaky``'s train
-stage reads an evaluation option it does not declare.
+stage reads an evaluation option it does not declare; ``counted-probe`` consumes ``counted``'s
+trained mean (its train stage counts too).
 
     TOPICLAB_PLUGINS=support.stage_reads      then read ``support.stage_reads.TRAINED``
 """
@@ -95,6 +96,30 @@ class Sneaky(Counted):
         return int(ctx.cfg(CountedConfig).train.steps * ctx.cfg(CountedConfig).eval.test_share)
 
 
+class ProbeConfig(TopicConfig):
+    scale: float = Field(2.0, gt=0)
+
+
+class CountedProbe(Topic):
+    """Scales ``counted``'s trained mean: it consumes the upstream's train stage only."""
+
+    key = "counted-probe"
+    title = "Counted probe: reads the counted topic's trained mean"
+    Config = ProbeConfig
+    consumes = {"mu": "counted:mu"}  # made by counted's train stage (the default)
+
+    def generate(self, ctx: StageContext) -> StageResult:
+        return StageResult(data={"mu": ctx.upstream["mu"].model_dump()})
+
+    def train(self, ctx: StageContext, data: StageResult) -> StageResult:
+        TRAINED.append((self.key, 0))
+        scaled = float(np.load(ctx.upstream["mu"].path)[0]) * ctx.cfg(ProbeConfig).scale
+        return StageResult(metrics={"scaled": scaled})
+
+    def evaluate(self, ctx: StageContext, data: StageResult, trained: StageResult) -> StageResult:
+        return StageResult(metrics=dict(trained.metrics))
+
+
 @hookimpl
 def topiclab_register_topics() -> list[type[Topic]]:
-    return [Counted, Sneaky]
+    return [Counted, Sneaky, CountedProbe]

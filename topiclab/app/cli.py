@@ -10,6 +10,7 @@
     topiclab ui                        Prefect and MLflow UIs on 127.0.0.1 (Ctrl-C stops both)
     topiclab serve --cron "0 3 * * *"  deployments the Prefect UI can trigger and schedule
     topiclab new-plugin my-plugin      scaffold a pip-installable plugin package
+    topiclab cache list                the cached stage folders; `cache clean` removes them
 
 Heavy libraries (torch, prefect, mlflow) are imported inside the commands that need them, so
 ``topiclab --help`` stays fast.
@@ -30,6 +31,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from topiclab.app.cache_cmd import cache_app
 from topiclab.app.plugin_commands import PluginCommandsGroup
 from topiclab.app.preflight import (
     check_config_tables,
@@ -52,6 +54,7 @@ app = typer.Typer(
         "Example: topiclab run ridge --profile quick"
     ),
 )
+app.add_typer(cache_app, name="cache", short_help="See and clean the stage cache.")
 out = Console()
 err = Console(stderr=True)
 

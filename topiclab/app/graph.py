@@ -31,8 +31,9 @@ def edges(reg: Registry, profile: str = "standard") -> list[Edge]:
     """Every edge of the registered topics, for their ``profile`` config."""
     found: list[Edge] = []
     for key in sorted(reg.topics):
-        found += [
-            Edge(key, c.topic, "consumes", f"{c.output} as {c.name}") for c in consumed(reg, key)
+        found += [  # the upstream stage too: its key is what this topic's keys cover
+            Edge(key, c.topic, "consumes", f"{c.output} ({c.stage}) as {c.name}")
+            for c in consumed(reg, key)
         ]
         config = resolve_config(reg.topics[key], profile)
         used = {(meta.kind, name, path) for path, meta, name in registry_keys(config)}

@@ -8,8 +8,11 @@
 
 A topic declares ``consumes = {"model": "llama:model"}``: its stages get the ``model`` output of
 the ``llama`` topic (same profile, llama's own config) as ``ctx.upstream["model"]``, a manifest
-of paths and hashes. Every downstream stage key includes the upstream's cache key, so a
-retrained upstream recomputes everything that stands on it.
+of paths and hashes. The output comes from the upstream's ``train`` stage or an earlier one;
+``"llama:generate:val_text"`` names the stage, and an output of ``evaluate`` or ``report`` must
+be named so (``find_output`` refuses a later one). Every downstream stage key includes the key
+of each upstream stage it consumes, so a retrained upstream recomputes everything that stands
+on it, and an upstream evaluation option recomputes nothing downstream.
 """
 
 from __future__ import annotations
@@ -27,24 +30,41 @@ from topiclab.core.stages import stage_dir, stage_keys, work_root
 from topiclab.core.topic import STAGES, StageResult
 
 RUN_RECORD = "run.json"
+#: The upstream stage a ``consumes`` entry that names none reads from: trained models, and
+#: data its ``generate`` wrote, come from it or before it.
+DEFAULT_CONSUMED_STAGE = "train"
 
 
 @dataclass(frozen=True)
 class Consumed:
-    """One entry of ``Topic.consumes``: local ``name`` <- ``topic``'s output ``output``."""
+    """One entry of ``Topic.consumes``: local ``name`` <- output ``output`` of ``topic``,
+    made by its stage ``stage`` or an earlier one (the key this topic's stages include)."""
 
     name: str
     topic: str
     output: str
+    stage: str = DEFAULT_CONSUMED_STAGE
 
 
 def consumed(reg: Registry, key: str) -> list[Consumed]:
+    """``Topic.consumes`` parsed: ``"topic:output"`` or ``"topic:stage:output"``."""
     out = []
     for name, ref in reg.topics[key].consumes.items():
-        topic, sep, output = ref.partition(":")
-        if not (sep and topic and output):
-            raise TopiclabError(f"topic '{key}' consumes '{ref}'; write it as 'topic:output'")
-        out.append(Consumed(name, topic, output))
+        parts = ref.split(":")
+        if len(parts) == 2:
+            parts.insert(1, DEFAULT_CONSUMED_STAGE)
+        if len(parts) != 3 or not all(parts):
+            raise TopiclabError(
+                f"topic '{key}' consumes '{ref}'; "
+                "write it as 'topic:output' or 'topic:stage:output'"
+            )
+        topic, stage, output = parts
+        if stage not in STAGES:
+            raise TopiclabError(
+                f"topic '{key}' consumes '{ref}': unknown stage '{stage}'; "
+                f"choose from: {', '.join(STAGES)}"
+            )
+        out.append(Consumed(name, topic, output, stage))
     return out
 
 
@@ -150,46 +170,51 @@ def identity(
         up: identity(reg, up, profile, overrides, config_file, multi_topic=True)
         for up in upstream_topics(reg, key)
     }
+    # The keys of the upstream stages whose outputs the stages read, not the upstream's
+    # report key: an upstream evaluation option must not recompute what stands on its model.
+    inputs = {f"{c.topic}:{c.stage}": ups[c.topic].stage_keys[c.stage] for c in consumed(reg, key)}
     keys = stage_keys(
-        reg.topics[key],
-        cfg,
-        lambda values: reg.fingerprint(key, values),
-        profile,
-        {u: i.cache_key for u, i in ups.items()},
+        reg.topics[key], cfg, lambda values: reg.fingerprint(key, values), profile, inputs
     )
     return Identity(key, profile, config, keys, ups)
 
 
-def find_output(topic: str, results: dict[str, StageResult], output: str) -> Path:
-    """The path a topic's stages published as ``files[output]`` or ``models[output]``."""
+def find_output(
+    topic: str, results: dict[str, StageResult], output: str, last: str = STAGES[-1]
+) -> tuple[str, Path]:
+    """The stage that published ``output`` (as ``files[output]`` or ``models[output]``) and its
+    path; a stage after ``last`` (what the consumer declares) is refused: the consumer's keys
+    cover ``last`` and the stages before it, not what comes after."""
     found = [
-        r.files.get(output) or r.models.get(output)
+        (s, p)
         for s in STAGES
-        if (r := results.get(s)) is not None
+        if (r := results.get(s)) is not None and (p := r.files.get(output) or r.models.get(output))
     ]
-    paths = [p for p in found if p]
-    if len(paths) != 1:
+    if len(found) != 1:
         names = sorted({n for r in results.values() for n in (*r.files, *r.models)})
-        what = "is ambiguous" if paths else "does not exist"
+        what = "is ambiguous" if found else "does not exist"
         raise TopiclabError(
             f"output '{output}' of topic '{topic}' {what}; its outputs: {', '.join(names)}"
         )
-    return Path(paths[0])
+    stage, path = found[0]
+    if STAGES.index(stage) > STAGES.index(last):
+        raise TopiclabError(
+            f"output '{output}' of topic '{topic}' comes from its {stage} stage, after the "
+            f"{last} stage consumed; declare it as '{topic}:{stage}:{output}'"
+        )
+    return stage, Path(path)
 
 
 def upstream_outputs(
     reg: Registry, key: str, ident: Identity, results: dict[str, dict[str, StageResult]]
 ) -> dict[str, UpstreamOutput]:
     """The manifests ``key``'s stages get, from its upstream topics' stage ``results``."""
-    return {
-        c.name: UpstreamOutput.of(
-            c.topic,
-            c.output,
-            ident.upstream[c.topic].cache_key,
-            find_output(c.topic, results[c.topic], c.output),
-        )
-        for c in consumed(reg, key)
-    }
+    outputs = {}
+    for c in consumed(reg, key):
+        stage, path = find_output(c.topic, results[c.topic], c.output, c.stage)
+        up = ident.upstream[c.topic]
+        outputs[c.name] = UpstreamOutput.of(c.topic, c.output, up.stage_keys[stage], path, stage)
+    return outputs
 
 
 def write_run_record(folder: Path, record: dict[str, Any]) -> None:

@@ -15,10 +15,13 @@ inside functions too, because plugins import heavy modules lazily.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.util
+import sys
 import threading
 from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path
 
 import topiclab
@@ -137,3 +140,24 @@ def code_files(modules: Iterable[str]) -> list[Path]:
                 files.add(found)
                 todo.append(found)
     return sorted(files)
+
+
+#: Distributions whose version can change what any stage computes (kernels, random streams,
+#: solvers): part of every stage key, so a cached model is not reused after ``pip install -U
+#: torch``. A topic names more in ``Topic.libraries``; plugin versions are in the fingerprint.
+KEY_LIBRARIES: tuple[str, ...] = ("numpy", "scipy", "scikit-learn", "torch")
+
+
+@functools.cache
+def library_versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``(name, version)`` of each distribution (``"absent"`` if not installed) and Python's
+    ``major.minor``; read once per process from the installed metadata (~1 ms), nothing
+    imported. A process that upgraded a library in place keeps the version it started with,
+    like the modules it already imported."""
+    found = [("python", f"{sys.version_info.major}.{sys.version_info.minor}")]
+    for name in sorted(set(names)):
+        try:
+            found.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            found.append((name, "absent"))
+    return tuple(found)

@@ -1,12 +1,18 @@
 """An advisory inter-process lock on a file (POSIX ``flock``).
 
-    from topiclab.core.locks import file_lock
+    from topiclab.core.locks import file_lock, try_lock, is_locked
     with file_lock(folder / ".train.lock", on_wait=lambda: log.info("waiting")):
         ...  # only one process of this machine (or of one NFS-free shared disk) is here
+    with file_lock(folder / ".train.lock", shared=True):
+        ...  # any number of readers, while nobody holds it exclusively
+    with try_lock(folder / ".train.lock") as held:   # never waits: False if someone holds it
+        ...
 
 The kernel drops the lock when its process dies, SIGKILL included, so a killed run never
-leaves a stale lock behind. Lock files are never deleted: deleting one while another process
-waits on it would let two processes in.
+leaves a stale lock behind. A lock file may be deleted only by a process that holds it
+(``topiclab cache clean`` removes a stage's folder that way): whoever was waiting on the
+deleted file finds, once it gets it, that the path no longer names that file, and locks the
+path again, so two processes are never in at once.
 """
 
 from __future__ import annotations
@@ -19,17 +25,91 @@ from pathlib import Path
 
 
 @contextmanager
-def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if missing); block until it is free."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def file_lock(
+    path: Path, on_wait: Callable[[], None] | None = None, shared: bool = False
+) -> Iterator[None]:
+    """Hold an exclusive (or ``shared``) lock on ``path`` (created if missing); block until
+    it is free (for a shared lock: until nobody holds it exclusively)."""
+    fd = _acquire(path, blocking=True, on_wait=on_wait, create_parents=True, shared=shared)
+    assert fd is not None  # a blocking acquire returns only with the lock
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if on_wait is not None:
-                on_wait()  # say why we stand still before blocking
-            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextmanager
+def try_lock(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` if it is free (True), else yield False at once.
+    The folder is not created: a missing one means nothing is there to guard."""
+    try:
+        fd = _acquire(path, blocking=False, on_wait=None, create_parents=False, shared=False)
+    except FileNotFoundError:
+        fd = None
+    try:
+        yield fd is not None
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def is_locked(path: Path) -> bool:
+    """Whether a process holds ``path``'s lock now, shared or exclusive (nothing created)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _acquire(
+    path: Path,
+    blocking: bool,
+    on_wait: Callable[[], None] | None,
+    create_parents: bool,
+    shared: bool,
+) -> int | None:
+    """A descriptor holding the lock of the file ``path`` names now, or None (non-blocking,
+    held by another process)."""
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    while True:
+        if create_parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            if not create_parents:
+                raise
+            continue  # the folder was removed between mkdir and open: make it again
+        try:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not blocking:
+                    os.close(fd)
+                    return None
+                if on_wait is not None:
+                    on_wait()  # say why we stand still before blocking
+                    on_wait = None
+                fcntl.flock(fd, mode)
+        except BaseException:
+            os.close(fd)
+            raise
+        if _names(path, fd):
+            return fd
+        os.close(fd)  # deleted by its holder while we waited: lock the file there now
+
+
+def _names(path: Path, fd: int) -> bool:
+    try:
+        there = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino)

@@ -96,8 +96,9 @@ def read_marker(folder: Path) -> tuple[StageResult | None, str]:
 class UpstreamOutput(BaseModel):
     """A named output of another topic, handed to a downstream topic's stages.
 
-    ``path`` is a file or a folder under the upstream's stage folder; ``files`` its records
-    (relative to the folder, or the file's own name), so a consumer can check what it reads.
+    ``stage`` made it, in the folder of that stage's key ``cache_key``; ``path`` is a file or a
+    folder there; ``files`` its records (relative to the folder, or the file's own name), so a
+    consumer can check what it reads.
     """
 
     topic: str
@@ -105,10 +106,20 @@ class UpstreamOutput(BaseModel):
     cache_key: str
     path: str
     files: dict[str, FileRecord]
+    stage: str = ""
 
     @classmethod
-    def of(cls, topic: str, name: str, cache_key: str, path: Path) -> UpstreamOutput:
-        return cls(topic=topic, name=name, cache_key=cache_key, path=str(path), files=records(path))
+    def of(
+        cls, topic: str, name: str, cache_key: str, path: Path, stage: str = ""
+    ) -> UpstreamOutput:
+        return cls(
+            topic=topic,
+            name=name,
+            cache_key=cache_key,
+            path=str(path),
+            files=records(path),
+            stage=stage,
+        )
 
     def verify(self) -> str | None:
         """Why the output on disk no longer matches this record, or None."""

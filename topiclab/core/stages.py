@@ -9,7 +9,9 @@ values the stage reads, the code they select, upstream topics, the previous stag
 unchanged re-run finds its earlier outputs in the same place, and a change that only later
 stages read (an evaluation option) reuses the earlier ones. ``run_stage`` is the stage cache:
 
-- under a per-stage file lock (two runs of one topic and config: the second waits, then reuses);
+- under a per-stage file lock (two runs of one topic and config: the second waits, then reuses),
+  taken shared to reuse a stage, and shared on the folders a computing stage reads, so that
+  ``topiclab cache clean`` (``core.cache``) never removes them from under it;
 - a cached folder counts only if its ``.done.json`` records match every file (``core.manifest``);
 - a stage is computed in ``<stage>.partial/`` and renamed into place when done, so nobody sees
   half-written files; the old folder is kept aside until then, and removed after;
@@ -19,14 +21,16 @@ stages read (an evaluation option) reuses the earlier ones. ``run_stage`` is the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import random
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,8 @@ from pydantic import BaseModel
 
 from topiclab.core.config import resolve_config
 from topiclab.core.console import logged_progress, rich_progress
-from topiclab.core.errors import ConfigError
+from topiclab.core.errors import ConfigError, TopiclabError
+from topiclab.core.fingerprint import KEY_LIBRARIES, library_versions
 from topiclab.core.locks import file_lock
 from topiclab.core.manifest import (
     DONE_MARKER,
@@ -60,11 +65,13 @@ def stage_keys(
 ) -> dict[str, str]:
     """Each stage's cache key, ``{stage: key}``: the topic, the profile (the report states
     it), the config values the stage reads (``Topic.reads``; undeclared: all of it), the code
-    those values select (``fingerprint(values)``), the cache keys of upstream topics
-    (``{topic: key}``: their outputs are this topic's inputs) and the previous stage's key, so
-    a stage is recomputed whenever anything it stands on is."""
+    those values select (``fingerprint(values)``), the versions of the libraries that can
+    change its numbers (``fingerprint.KEY_LIBRARIES`` and the topic's ``libraries``), the keys
+    of the upstream stages whose outputs it consumes (``{"topic:stage": key}``) and the
+    previous stage's key, so a stage is recomputed whenever anything it stands on is."""
     keys: dict[str, str] = {}
     previous = ""
+    libraries = dict(library_versions((*KEY_LIBRARIES, *getattr(topic, "libraries", ()))))
     for stage in STAGES:
         try:
             values = project(cfg, read_tree(topic, stage))
@@ -76,6 +83,7 @@ def stage_keys(
             "profile": profile,
             "config": values,
             "code": fingerprint(values),
+            "libraries": libraries,
             "previous": previous,
         }
         if upstream:
@@ -87,14 +95,24 @@ def stage_keys(
 
 def work_root() -> Path:
     """Where stage outputs live: ``$TOPICLAB_HOME/work`` (default ``./.topiclab/work``)."""
-    import os
-
     home = Path(os.environ.get("TOPICLAB_HOME", ".topiclab")).resolve()
     return home / "work"
 
 
 def stage_dir(root: Path, topic_key: str, chash: str, stage: str) -> Path:
     return root / topic_key / chash / stage
+
+
+def lock_path(workdir: Path) -> Path:
+    """The lock a stage folder is computed, reused and removed under (``core.locks``)."""
+    return workdir.with_name(f".{workdir.name}.lock")
+
+
+def mark_used(workdir: Path) -> None:
+    """Record that a run used the stage now: the lock file's mtime is its last use, which
+    ``topiclab cache clean --older-than`` reads (the marker and files stay untouched)."""
+    with contextlib.suppress(OSError):  # a read-only cache is still usable; it just ages
+        os.utime(lock_path(workdir))
 
 
 def seed_everything(seed: int) -> None:
@@ -183,38 +201,95 @@ def run_stage(
     inputs: dict[str, UpstreamOutput] | None = None,
     use_cache: bool = True,
     log: Callable[[str], None] = _log.info,
+    reads: Sequence[Path] = (),
 ) -> StageOutcome:
-    """Reuse ``workdir`` if its files are intact, else compute it atomically (module doc)."""
+    """Reuse ``workdir`` if its files are intact, else compute it atomically (module doc).
+    ``reads``: the folders of the earlier stages whose results are ``upstream``; they (and
+    the upstream topics' stage folders of ``inputs``) are locked shared while it computes, so
+    neither a recompute nor ``topiclab cache clean`` removes them from under it."""
     label = f"{topic_key}.{stage}"
-    with file_lock(
-        workdir.with_name(f".{workdir.name}.lock"),
-        on_wait=lambda: log(f"{label}: another run is computing this stage; waiting for it"),
-    ):
-        for old in workdir.parent.glob(f"{workdir.name}.old-*"):  # a crash mid-swap
-            shutil.rmtree(old, ignore_errors=True)
-        reason = "recompute requested (no cache), from an empty folder"
-        if use_cache:
-            cached, why = read_marker(workdir)
+    lock = lock_path(workdir)
+
+    def waiting() -> None:
+        log(f"{label}: another run is computing this stage; waiting for it")
+
+    if use_cache:  # readers share the lock: reusing never waits for another reuse
+        with file_lock(lock, on_wait=waiting, shared=True):
+            cached, _ = read_marker(workdir)
             if cached is not None:
+                mark_used(workdir)
                 return StageOutcome(result=cached, cached=True)
-            reason = "not in the cache" if why == NOT_COMPUTED else f"cached copy damaged: {why}"
-            if why != NOT_COMPUTED:
-                log(f"{label}: cached stage is damaged ({why}); recomputing it")
-        partial = workdir.with_name(f"{workdir.name}.partial")
-        if not use_cache:
-            shutil.rmtree(partial, ignore_errors=True)
-        elif partial.is_dir() and any(partial.iterdir()):
-            # a killed run's files stay: a trainer that checkpoints there resumes from them
-            reason += f"; continues in the folder an interrupted run left ({partial.name})"
-        start = time.perf_counter()
-        result = execute_stage(
-            topic_key, stage, profile, config, partial, upstream, run, inputs, log
-        )
-        seconds = time.perf_counter() - start
-        result = _relocate(result, partial, workdir)
-        write_marker(partial, result)
-        _swap_in(partial, workdir)
-        return StageOutcome(result=result, cached=False, seconds=seconds, reason=reason)
+    with contextlib.ExitStack() as held:
+        for folder in dict.fromkeys([*reads, *_input_folders(inputs)]):
+            held.enter_context(_reading(folder, label, log))
+        held.enter_context(file_lock(lock, on_wait=waiting))
+
+        def compute(folder: Path) -> StageResult:
+            return execute_stage(
+                topic_key, stage, profile, config, folder, upstream, run, inputs, log
+            )
+
+        return _compute(label, workdir, compute, use_cache, log)
+
+
+@contextlib.contextmanager
+def _reading(folder: Path, label: str, log: Callable[[str], None]) -> Iterator[None]:
+    """A shared lock on a stage folder this stage reads, which must still be there."""
+    waiting = f"{label}: another run is recomputing {folder.name}, which it reads; waiting"
+    with file_lock(lock_path(folder), on_wait=lambda: log(waiting), shared=True):
+        if not (folder / DONE_MARKER).is_file():
+            raise TopiclabError(
+                f"{label}: the {folder.name} stage it reads ({folder}) was removed meanwhile "
+                "(topiclab cache clean?); run again to recompute it"
+            )
+        yield
+
+
+def _input_folders(inputs: dict[str, UpstreamOutput] | None) -> list[Path]:
+    """The upstream stage folders that hold ``inputs`` (``<key>/<stage>/`` above the path)."""
+    found = []
+    for item in (inputs or {}).values():
+        path = Path(item.path)
+        for folder in (path, *path.parents):
+            if item.stage and folder.name == item.stage and folder.parent.name == item.cache_key:
+                found.append(folder)
+                break
+    return found
+
+
+def _compute(
+    label: str,
+    workdir: Path,
+    compute: Callable[[Path], StageResult],
+    use_cache: bool,
+    log: Callable[[str], None],
+) -> StageOutcome:
+    """``run_stage`` under the stage's exclusive lock: reuse what another run finished while
+    this one waited, else compute in ``<stage>.partial`` and swap it into place."""
+    mark_used(workdir)
+    for old in workdir.parent.glob(f"{workdir.name}.old-*"):  # a crash mid-swap
+        shutil.rmtree(old, ignore_errors=True)
+    reason = "recompute requested (no cache), from an empty folder"
+    if use_cache:
+        cached, why = read_marker(workdir)
+        if cached is not None:
+            return StageOutcome(result=cached, cached=True)
+        reason = "not in the cache" if why == NOT_COMPUTED else f"cached copy damaged: {why}"
+        if why != NOT_COMPUTED:
+            log(f"{label}: cached stage is damaged ({why}); recomputing it")
+    partial = workdir.with_name(f"{workdir.name}.partial")
+    if not use_cache:
+        shutil.rmtree(partial, ignore_errors=True)
+    elif partial.is_dir() and any(partial.iterdir()):
+        # a killed run's files stay: a trainer that checkpoints there resumes from them
+        reason += f"; continues in the folder an interrupted run left ({partial.name})"
+    start = time.perf_counter()
+    result = compute(partial)
+    seconds = time.perf_counter() - start
+    result = _relocate(result, partial, workdir)
+    write_marker(partial, result)
+    _swap_in(partial, workdir)
+    return StageOutcome(result=result, cached=False, seconds=seconds, reason=reason)
 
 
 def _relocate(result: StageResult, src: Path, dst: Path) -> StageResult:
@@ -260,8 +335,9 @@ def run_direct(
     for stage in STAGES:
         upstream = [results[s] for s in STAGES[: STAGES.index(stage)]]
         workdir = stage_dir(root, topic_key, keys[stage], stage)
+        reads = [stage_dir(root, topic_key, keys[s], s) for s in STAGES[: STAGES.index(stage)]]
         outcome = run_stage(
-            topic_key, stage, profile, config, workdir, upstream, use_cache=use_cache
+            topic_key, stage, profile, config, workdir, upstream, use_cache=use_cache, reads=reads
         )
         results[stage] = outcome.result
     return results

@@ -278,7 +278,9 @@ class Topic(abc.ABC):
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
     #: Outputs of other topics this one needs: local name -> ``"topic:output"``, where
     #: ``output`` names a ``files``/``models`` entry of that topic's stages. The flow runs or
-    #: reuses that topic first and hands the output over as ``ctx.upstream[name]``.
+    #: reuses that topic first and hands the output over as ``ctx.upstream[name]``. This
+    #: topic's keys cover the key of the upstream stage that makes it: ``train`` (or an
+    #: earlier stage), unless named: ``"topic:stage:output"`` (``core.dag``).
     consumes: ClassVar[dict[str, str]] = {}
     #: The config fields each stage reads, as dotted paths: ``{"train": ("model", "train")}``.
     #: A stage's cache key covers only these (and the previous stage's key), so changing an
@@ -286,6 +288,9 @@ class Topic(abc.ABC):
     #: ``core.reads.UndeclaredRead``. A stage not named here reads the whole config (leave
     #: ``report`` out while it is the default one: the report shows the whole config).
     reads: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: Distributions besides numpy, scipy, scikit-learn and torch whose version can change
+    #: what the stages compute (``("gymnasium",)``): their versions are in every stage key.
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def generate(self, ctx: StageContext) -> StageResult:

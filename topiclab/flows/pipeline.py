@@ -71,7 +71,7 @@ from topiclab.core.report import (  # noqa: E402
     write_index,
 )
 from topiclab.core.secrets import public_url, redact  # noqa: E402
-from topiclab.core.stages import StageOutcome, run_stage, work_root  # noqa: E402
+from topiclab.core.stages import StageOutcome, mark_used, run_stage, work_root  # noqa: E402
 from topiclab.core.topic import STAGES, StageResult, verdict  # noqa: E402
 from topiclab.flows.assets import record_output  # noqa: E402
 from topiclab.flows.pool import start_topic_runs, wait_for_runs, work_pool  # noqa: E402
@@ -99,10 +99,22 @@ def stage_task(
     run: dict[str, Any],
     inputs: dict[str, UpstreamOutput],
     use_cache: bool,
+    reads: list[str] | None = None,
 ) -> StageOutcome:
     logger = get_run_logger()
+    folders = [Path(p) for p in reads or []]
     return run_stage(
-        topic, stage, profile, config, Path(workdir), upstream, run, inputs, use_cache, logger.info
+        topic,
+        stage,
+        profile,
+        config,
+        Path(workdir),
+        upstream,
+        run,
+        inputs,
+        use_cache,
+        logger.info,
+        folders,
     )
 
 
@@ -158,6 +170,7 @@ def _run_stages(
                 {**run, "stage": stage},
                 inputs,
                 use_cache,
+                [str(ident.stage_folder(s)) for s in STAGES[: STAGES.index(stage)]],
             )
         except BaseException as exc:
             hook.topiclab_on_stage_error(run=run, stage=stage, error=exc)
@@ -181,6 +194,8 @@ def _cached_results(ident: Identity) -> dict[str, StageResult] | None:
         if result is None:
             return None
         results[stage] = result
+    for stage in STAGES:  # a downstream run uses them: not old for `topiclab cache clean`
+        mark_used(ident.stage_folder(stage))
     return results
 
 

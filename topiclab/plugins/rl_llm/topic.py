@@ -33,7 +33,12 @@ class RLLLMTopic(Topic):
     )
     Config = RLLLMConfig
     profiles = PROFILES
-    consumes: ClassVar[dict[str, str]] = {"model": "llama:model", "held_out": "llama:val_text"}
+    # llama's trained model and the text its generate stage held out: an llama evaluation
+    # option recomputes nothing here (core.dag).
+    consumes: ClassVar[dict[str, str]] = {
+        "model": "llama:train:model",
+        "held_out": "llama:generate:val_text",
+    }
 
     def generate(self, ctx: StageContext) -> StageResult:
         return _data.generate(ctx, ctx.cfg(RLLLMConfig))

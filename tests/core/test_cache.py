@@ -1,0 +1,206 @@
+"""The stage cache on disk (``core.cache``): listing, selecting and removing folders, never one
+a running stage holds, never through a link; and the lock that makes removal safe."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from topiclab.core.cache import DAY_S, IN_USE, current_keys, remove, scan, select
+from topiclab.core.locks import file_lock, is_locked
+from topiclab.core.manifest import DONE_MARKER
+from topiclab.core.stages import run_direct
+
+
+@pytest.fixture
+def work(plugin_env: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A cache with two configs of ``counted`` (six stage folders: generate and train shared)."""
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.stage_reads")
+    root = tmp_path / "work"
+    run_direct("counted", "quick", ["seed=5"], root, use_cache=True)
+    run_direct("counted", "quick", ["seed=5", "eval.test_share=0.3"], root, use_cache=True)
+    return root
+
+
+def _age(entry: Any, days: float) -> None:
+    """Make a folder look unused for ``days``: its lock, marker and folder mtimes."""
+    stamp = time.time() - days * DAY_S
+    for path in (entry.lock, entry.path / DONE_MARKER, entry.path):
+        if path.exists():
+            os.utime(path, (stamp, stamp))
+
+
+def test_scan_lists_every_stage_folder_with_its_state(work: Path) -> None:
+    entries = scan(work)
+    assert sorted(e.stage for e in entries) == sorted(
+        ["generate", "train", "evaluate", "evaluate", "report", "report"]
+    )
+    assert {e.state for e in entries} == {"complete"} and all(e.size > 0 for e in entries)
+    assert not any(e.in_use for e in entries)
+    train = next(e for e in entries if e.stage == "train")
+    (train.path.with_name("train.partial")).mkdir()  # a killed run's folder
+    (train.path.with_name("train.partial") / "ckpt.pt").write_bytes(b"x" * 10)
+    evaluate = next(e for e in entries if e.stage == "evaluate")
+    (evaluate.path / DONE_MARKER).write_text("{not json")  # a corrupt marker
+    states = {(e.stage, e.state) for e in scan(work)}
+    assert ("train", "partial") in states and ("evaluate", "damaged") in states
+    unusable = select(scan(work), partial=True)
+    assert sorted((e.stage, e.state, e.path) for e in unusable) == [
+        ("evaluate", "damaged", evaluate.path),
+        ("train", "partial", train.path.with_name("train.partial")),
+    ]
+    assert next(e.size for e in unusable if e.stage == "train") == 10
+
+
+def test_older_than_reads_the_last_use_and_a_run_renews_it(work: Path) -> None:
+    for entry in scan(work):
+        _age(entry, 40)
+    assert len(select(scan(work), older_than_days=30)) == 6
+    # The same config again reuses its four stages: they count as used now.
+    run_direct("counted", "quick", ["seed=5"], work, use_cache=True)
+    old = select(scan(work), older_than_days=30)
+    assert sorted(e.stage for e in old) == ["evaluate", "report"]  # the other config's
+    assert select(scan(work), older_than_days=30, topics=["other"]) == []
+
+
+def test_remove_skips_a_folder_a_running_stage_holds(work: Path) -> None:
+    entries = scan(work)
+    train = next(e for e in entries if e.stage == "train")
+    with file_lock(train.lock):  # what run_stage holds while it computes or reuses it
+        assert is_locked(train.lock) and next(e for e in scan(work) if e.stage == "train").in_use
+        done = remove(entries)
+    assert [(e.stage, why) for e, why in done.skipped] == [("train", IN_USE)]
+    assert len(done.removed) == 5 and done.freed == sum(e.size for e in done.removed)
+    assert [e.stage for e in scan(work)] == ["train"] and (train.path / DONE_MARKER).is_file()
+    # Emptied key folders are gone, lock files included; the held one stays.
+    assert sorted(p.name for p in work.glob("counted/*")) == [train.key]
+    assert remove(scan(work)).freed == train.size
+    assert not work.joinpath("counted").exists()
+
+
+def test_two_cleans_at_once_remove_each_folder_once(work: Path) -> None:
+    entries = scan(work)
+    results: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def clean() -> None:
+        barrier.wait()
+        results.append(remove(entries))
+
+    threads = [threading.Thread(target=clean) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    removed = [e.path for r in results for e in r.removed]
+    assert sorted(removed) == sorted(e.path for e in entries)  # each once, by one of them
+    assert scan(work) == [] and not work.joinpath("counted").exists()
+
+
+def test_a_link_is_removed_never_what_it_points_at(work: Path, tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    entry = next(e for e in scan(work) if e.stage == "evaluate")
+    linked = entry.path.with_name("evaluate.partial")
+    linked.symlink_to(precious)  # a stage folder that is a link
+    (entry.path / "outside").symlink_to(precious)  # a link inside a stage folder
+    found = {e.path: e for e in scan(work)}
+    assert found[linked].size < 100  # the link, not its target
+    assert len(remove([found[linked], found[entry.path]]).removed) == 2
+    assert (precious / "keep.txt").read_text() == "mine"
+    assert not list(entry.path.parent.glob("evaluate*"))  # nothing left aside either
+
+
+def test_a_linked_topic_folder_is_cleaned_inside_and_kept(work: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "other-disk" / "counted"
+    elsewhere.parent.mkdir()
+    (work / "counted").rename(elsewhere)
+    (work / "counted").symlink_to(elsewhere)
+    entries = scan(work)
+    assert len(entries) == 6
+    assert len(remove(entries).removed) == 6
+    assert (work / "counted").is_symlink() and list(elsewhere.iterdir()) == []
+
+
+def test_a_waiter_on_a_removed_lock_file_locks_its_successor(tmp_path: Path) -> None:
+    """The lock holder deletes the file (as a clean does) while another thread waits on it:
+    the waiter must not get in beside a newcomer that locks the new file at that path."""
+    path = tmp_path / "k" / ".train.lock"
+    inside: list[int] = []  # how many were inside, as each one entered
+    waiting = threading.Event()
+
+    def hold(on_wait: Any = None) -> None:
+        with file_lock(path, on_wait=on_wait):
+            inside.append(len(inside) - len(left) + 1)
+            time.sleep(0.3)
+            left.append(1)
+
+    left: list[int] = []
+    with file_lock(path):
+        thread = threading.Thread(target=hold, args=(waiting.set,))
+        thread.start()
+        assert waiting.wait(10)
+        path.unlink()
+        path.parent.rmdir()
+    hold()  # a newcomer, at once
+    thread.join(10)
+    assert inside == [1, 1]  # one after the other, never both
+
+
+def test_current_keys_name_the_profiles_that_would_reuse_a_folder(work: Path) -> None:
+    from topiclab.core.registry import get_registry
+
+    run_direct("counted", "quick", None, work, use_cache=True)
+    current = current_keys(get_registry(), ["counted", "not-registered"])
+    assert {e.stage for e in scan(work) if "quick" in current.get((e.topic, e.key), [])} == {
+        "generate",
+        "train",
+        "evaluate",
+        "report",
+    }
+    seeded = {e.key for e in scan(work)} - {k for (_, k) in current}
+    assert len(seeded) == 6  # the seed=5 runs' folders: no profile default makes them
+
+
+def test_a_clean_during_a_run_keeps_what_the_running_stage_reads(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While ``evaluate`` computes, it holds its own folder and reads generate's and train's:
+    a clean removes everything else and skips those three, and the stage finishes."""
+    from topiclab.core import stages
+
+    computing, finish = threading.Event(), threading.Event()
+    real = stages.execute_stage
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        args[4].mkdir(parents=True)  # its <stage>.partial folder, where it writes
+        computing.set()
+        assert finish.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stages, "execute_stage", slow)
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:  # a third config: evaluate and report are new, generate and train reused
+            run_direct("counted", "quick", ["seed=5", "eval.test_share=0.2"], work, True)
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert computing.wait(20)
+    done = remove(scan(work))
+    finish.set()
+    thread.join(20)
+    assert not failed
+    kept = sorted(e.path.name for e, why in done.skipped if why == IN_USE)
+    assert kept == ["evaluate.partial", "generate", "train"]
+    assert sorted(e.stage for e in done.removed) == ["evaluate", "evaluate", "report", "report"]
+    assert sorted(e.stage for e in scan(work)) == ["evaluate", "generate", "report", "train"]

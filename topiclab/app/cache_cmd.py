@@ -1,0 +1,208 @@
+"""``topiclab cache``: see and clean the stage cache (``$TOPICLAB_HOME/work``).
+
+    topiclab cache list                          every stage folder: size, last use, state
+    topiclab cache list --topic llama
+    topiclab cache clean --older-than 30         not used for 30 days (asks first)
+    topiclab cache clean --partial --dry-run     what abandoned .partial folders would free
+    topiclab cache clean --topic llama --yes     all of llama's stages, no question
+    topiclab cache clean --all
+
+The work is ``core.cache``: a folder a running stage holds is skipped and named, never removed.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.filesize import decimal
+from rich.table import Table
+
+from topiclab.app.preflight import check_writable
+from topiclab.core.environment import topiclab_home
+from topiclab.core.errors import TopiclabError
+
+if TYPE_CHECKING:  # core.cache imports pydantic: `topiclab --help` does not need it
+    from topiclab.core.cache import CacheEntry, Cleaned
+
+cache_app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help="See and clean the stage cache ($TOPICLAB_HOME/work): `topiclab cache list`, "
+    "`topiclab cache clean --older-than 30`.",
+)
+out = Console()
+
+TopicOption = Annotated[
+    list[str] | None,
+    typer.Option("--topic", metavar="TOPIC", help="Only this topic's stages (repeatable)."),
+]
+
+
+def _work() -> Path:
+    """``$TOPICLAB_HOME/work``; a home that is missing or not a folder is an error."""
+    home = topiclab_home()
+    if not home.exists():
+        raise TopiclabError(
+            f"TOPICLAB_HOME '{home}' does not exist: no runs wrote there (set TOPICLAB_HOME "
+            "to the folder your runs use)"
+        )
+    if not home.is_dir():
+        raise TopiclabError(f"TOPICLAB_HOME '{home}' is a file, not a folder")
+    return home / "work"
+
+
+def _entries(work: Path, topics: list[str] | None) -> list[CacheEntry]:
+    """The cached stages, of ``topics`` if given; a topic neither cached nor registered is
+    an error (the registry is loaded only then: it takes seconds)."""
+    from topiclab.core.cache import scan, select
+
+    entries = scan(work)
+    if not topics:
+        return entries
+    unknown = sorted(set(topics) - {e.topic for e in entries})
+    if unknown:
+        registered = set(_registry().topics)
+        for name in unknown:
+            if name not in registered:
+                cached = sorted({e.topic for e in entries})
+                raise TopiclabError(
+                    f"unknown topic '{name}'; cached: {', '.join(cached) or '(none)'}; "
+                    f"registered: {', '.join(sorted(registered))}"
+                )
+    return select(entries, topics=topics)
+
+
+def _registry() -> Any:
+    from topiclab.core.environment import configure_environment
+    from topiclab.core.registry import get_registry
+
+    configure_environment()  # the home exists (``_work``): this only sets the environment
+    return get_registry()
+
+
+def _when(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
+
+
+def _table(entries: list[CacheEntry], current: dict[tuple[str, str], list[str]] | None) -> Table:
+    from topiclab.core.topic import STAGES
+
+    columns = ["topic", "stage", "key", "size", "last used", "state"]
+    table = Table(*columns, *(["current"] if current is not None else []))
+    table.columns[3].justify = "right"
+    for column in table.columns[1:5]:
+        column.no_wrap = True  # a key or a date cut in two is harder to read than a short topic
+    for e in sorted(entries, key=lambda e: (e.topic, STAGES.index(e.stage), -e.used)):
+        state = e.state + (" (in use)" if e.in_use else "")
+        row = [e.topic, e.stage, e.key, decimal(e.size), _when(e.used), state]
+        if current is not None:
+            row.append(", ".join(current.get((e.topic, e.key), [])))
+        table.add_row(*row)
+    return table
+
+
+@cache_app.command("list")
+def list_cmd(
+    topic: TopicOption = None,
+    current: Annotated[
+        bool,
+        typer.Option(
+            help="Name the profiles whose default config would reuse each folder "
+            "(loads the plugins: a few seconds)."
+        ),
+    ] = True,
+) -> None:
+    """List the cached stage folders: topic, stage, key, size, last use, state (complete,
+    partial, damaged; "in use" while a run computes or reads it), and the profiles whose
+    default config (`topiclab run TOPIC --profile P`, no --set) would reuse it.
+
+    Example: topiclab cache list --topic llama
+    """
+    from topiclab.core.cache import current_keys
+
+    work = _work()
+    entries = _entries(work, topic)
+    if not entries:
+        out.print(f"the stage cache is empty ({work})", highlight=False, soft_wrap=True)
+        return
+    keys = current_keys(_registry(), {e.topic for e in entries}) if current else None
+    out.print(_table(entries, keys), highlight=False)
+    total = sum(e.size for e in entries)
+    out.print(f"{_folders(len(entries))}, {decimal(total)} in {work}", highlight=False)
+
+
+def _days(value: float | None) -> float | None:
+    if value is not None and (math.isnan(value) or value < 0):
+        raise TopiclabError(f"--older-than takes a number of days >= 0, not {value:g}")
+    return value
+
+
+@cache_app.command()
+def clean(
+    topic: TopicOption = None,
+    older_than: Annotated[
+        float | None,
+        typer.Option(
+            "--older-than", metavar="DAYS", help="Only folders no run used for DAYS days."
+        ),
+    ] = None,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial", help="Only folders no run can reuse: partial, damaged, left over."
+        ),
+    ] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Every cached stage folder.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would go and the bytes freed.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
+) -> None:
+    """Remove cached stage folders: those every selector given matches (--topic,
+    --older-than, --partial), or --all. A folder a running stage holds is skipped and named.
+    A removed stage is recomputed by the next run that needs it.
+
+    Example: topiclab cache clean --older-than 30 --dry-run
+    """
+    from topiclab.core.cache import remove, select
+
+    days = _days(older_than)
+    if all_ and (topic or days is not None or partial):
+        raise TopiclabError("--all selects everything: leave out --topic, --older-than, --partial")
+    if not (all_ or topic or days is not None or partial):
+        raise TopiclabError("say what to remove: --all, --topic, --older-than DAYS or --partial")
+    work = _work()
+    chosen = select(_entries(work, topic), older_than_days=days, partial=partial)
+    if not chosen:
+        out.print("nothing to remove", highlight=False)
+        return
+    size = decimal(sum(e.size for e in chosen))
+    if dry_run:
+        out.print(_table(chosen, None), highlight=False)
+        busy = sum(e.in_use for e in chosen)
+        note = f" ({busy} in use now, which would be skipped)" if busy else ""
+        out.print(f"would remove {_folders(len(chosen))}, {size}{note}", highlight=False)
+        return
+    check_writable(work, "the stage cache")
+    if not yes:
+        typer.confirm(
+            f"remove {len(chosen)} cached stage folders ({size}) from {work}?", abort=True
+        )
+    _report(remove(chosen))
+
+
+def _report(done: Cleaned) -> None:
+    for entry, why in done.skipped:
+        out.print(f"skipped {entry.label}: {why}", highlight=False, soft_wrap=True)
+    removed = _folders(len(done.removed))
+    out.print(f"removed {removed}, {decimal(done.freed)} freed", highlight=False)
+
+
+def _folders(count: int, kind: str = "") -> str:
+    return f"{count} {kind}folder{'' if count == 1 else 's'}"
