@@ -122,7 +122,8 @@ STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
     # m = 2: PacGAN4's D input is 4× larger and learned too slowly in 2,000 steps.
     "pacgan": _GAN | {"pack": 2},
     # Unrolling (k = 5 second-order D steps) costs ~10 vanilla steps per step, seeds batched:
-    # 800 steps (400 left it at 3.8 % HQ).
+    # 800 steps (with PyTorch's init 400 left it at 3.8 % HQ; on this recipe it stays
+    # collapsed at 800: 0.6 modes, docs/topics/mode-collapse.md).
     "unrolled-gan": _GAN | {"unroll": 5, "steps": 800},
     "vae": {"steps": 1000},
     "mdn": {"steps": 500, "components": 30},
