@@ -100,6 +100,7 @@ METZ_NOTEBOOK: dict[str, Any] = {
     "z_dim": 256,
     "hidden": 128,
     "layers": 2,
+    "d_layers": 2,  # stated: `standard`'s D has 3, and the config files merge onto it
     "g_act": "tanh",
     "d_act": "tanh",
     "init": "orthogonal",
