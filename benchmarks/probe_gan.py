@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,8 +27,8 @@ from topiclab.plugins.mode_collapse.data import mixture, sample_mixture
 DATA_SEED = {"ring": 0, "grid": 1}
 
 
-def parse_sets(items: list[str]) -> dict[str, object]:
-    out: dict[str, object] = {}
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for item in items:
         key, _, value = item.partition("=")
         try:
@@ -60,7 +61,7 @@ def main() -> None:
     mix = mixture(args.data)
     x = sample_mixture(mix, args.n_train, seed=DATA_SEED[args.data])
     options = parse_sets(args.set)
-    steps = int(options.get("steps", GANConfig().steps))  # type: ignore[arg-type]
+    steps = int(options.get("steps", GANConfig().steps))
     every = max(1, steps // args.checkpoints)
     cfgs = [GANConfig(**options, checkpoint_every=every, seed=s) for s in range(args.seeds)]
     print(f"{args.data}: {options}")

@@ -10,7 +10,7 @@ import pytest
 
 from topiclab.nn.sample_metrics import mode_metrics
 from topiclab.plugins.mode_collapse.data import Mixture, mixture, sample_mixture
-from topiclab.plugins.mode_collapse.evaluate import same_columns, covered, mean_se, summarize
+from topiclab.plugins.mode_collapse.evaluate import covered, mean_se, same_columns, summarize
 
 HQ_EXACT = 1 - np.exp(-4.5)  # 0.98889: a 2-D Gaussian's mass within 3σ
 
@@ -77,8 +77,10 @@ def test_summary_rows_share_columns_when_a_method_has_no_finite_kl():
     ring = mixture("ring")
     point = mode_metrics(np.zeros((100, 2)), ring.means, ring.std)  # all at the centre
     exact = mode_metrics(sample_mixture(ring, 100, seed=0), ring.means, ring.std)
-    runs = [{"dataset": "ring", "method": k, "status": "ok"} | m for k, m in
-            [("gan", point), ("gan", point), ("mdn", exact)]]
+    runs = [
+        {"dataset": "ring", "method": k, "status": "ok"} | m
+        for k, m in [("gan", point), ("gan", point), ("mdn", exact)]
+    ]
     summary = summarize(runs, "ring", ["gan", "mdn"])
     assert "kl_uniform_mean" not in summary["gan"] and "kl_uniform_mean" in summary["mdn"]
     rows = same_columns([{"method": m} | r for m, r in summary.items()])
