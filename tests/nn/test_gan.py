@@ -102,6 +102,20 @@ def test_metz_networks_and_init():
     assert all(torch.all(m.bias == 0) for m in tr.G if isinstance(m, torch.nn.Linear))
 
 
+def test_pacgans_normal_init():
+    """PacGAN's init: every weight N(0, 0.02²) (G and D), biases zero; G starts as a point."""
+    tr = small(init="normal", hidden=128)
+    tr._prepare(X)
+    assert tr.G is not None and tr.D is not None
+    for net in (tr.G, tr.D):
+        linear = [m for m in net if isinstance(m, torch.nn.Linear)]
+        assert all(torch.all(m.bias == 0) for m in linear)
+        w = linear[1].weight  # 128 × 128 draws
+        assert abs(w.std().item() - 0.02) < 0.001 and abs(w.mean().item()) < 0.001
+    spread = tr.G(torch.randn(500, tr.config.z_dim)).std(0)
+    assert torch.all(spread < 1e-3)  # in standardized units: all of G's mass at one point
+
+
 def test_lr_d_is_ds_learning_rate_alone():
     """lr_d ≈ 0 freezes D while G (at lr) moves: the two optimizers have their own rates."""
     tr, init = small(steps=3, lr_d=1e-12), small()
@@ -171,6 +185,7 @@ def test_simultaneous_g_step_ignores_ds_step(updates):
         {"pack": 2},
         {"unroll": 2},
         METZ | {"lr_d": 3e-4, "d_input_scale": 0.5},
+        {"init": "normal", "d_layers": 3, "pack": 2},
         NOTEBOOK | {"init": "orthogonal", "init_gain": 1.4, "lr_d": 1e-4},
         NOTEBOOK | {"unroll": 2, "g_loss": "non-saturating"},
         NOTEBOOK | {"unroll": 2, "pack": 2},

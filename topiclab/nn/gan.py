@@ -70,10 +70,12 @@ class GANConfig(BaseModel):
         default="alternating",
         description="G steps against D after (alternating) or before (simultaneous) D's step",
     )
-    init: Literal["torch", "orthogonal"] = Field(
-        default="torch", description="weights: PyTorch's default, or orthogonal × init_gain"
+    init: Literal["torch", "orthogonal", "normal"] = Field(
+        default="torch",
+        description="weights: PyTorch's default, orthogonal × init_gain, or N(0, init_std²)",
     )
     init_gain: float = Field(default=1.0, gt=0, le=100, description="orthogonal init's gain")
+    init_std: float = Field(default=0.02, gt=0, le=100, description="normal init's std (PacGAN)")
     d_input_scale: float = Field(
         default=1.0, gt=0, le=1e6, description="D sees scale·x (Metz et al.: 1/4 for radius 2)"
     )
@@ -130,6 +132,14 @@ def _orthogonal(net: nn.Module, gain: float) -> None:
     for layer in net.modules():
         if isinstance(layer, nn.Linear):
             nn.init.orthogonal_(layer.weight, gain=gain)
+            nn.init.zeros_(layer.bias)
+
+
+def _normal(net: nn.Module, std: float) -> None:
+    """N(0, std²) weights and zero biases (PacGAN's code: std 0.02)."""
+    for layer in net.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, std=std)
             nn.init.zeros_(layer.bias)
 
 
@@ -207,6 +217,9 @@ class GANTrainer:
         if c.init == "orthogonal":
             _orthogonal(self.G, c.init_gain)
             _orthogonal(self.D, c.init_gain)
+        elif c.init == "normal":
+            _normal(self.G, c.init_std)
+            _normal(self.D, c.init_std)
 
     # --- losses -----------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import pytest
 
 from topiclab.nn.sample_metrics import mode_metrics
 from topiclab.plugins.mode_collapse.data import Mixture, mixture, sample_mixture
-from topiclab.plugins.mode_collapse.evaluate import covered, mean_se
+from topiclab.plugins.mode_collapse.evaluate import covered, mean_se, same_columns, summarize
 
 HQ_EXACT = 1 - np.exp(-4.5)  # 0.98889: a 2-D Gaussian's mass within 3σ
 
@@ -69,6 +69,22 @@ def test_mean_and_standard_error():
     m, se = mean_se([6.0, 8.0, 7.0, 7.0])
     assert m == 7.0 and se == pytest.approx(np.std([6, 8, 7, 7], ddof=1) / 2)
     assert np.isnan(mean_se([8.0])[1])
+
+
+def test_summary_rows_share_columns_when_a_method_has_no_finite_kl():
+    """A generator with no HQ sample in any seed (KL = inf) has no KL mean of its own; the
+    summary table still gets one column set (the quick run's point-init GAN)."""
+    ring = mixture("ring")
+    point = mode_metrics(np.zeros((100, 2)), ring.means, ring.std)  # all at the centre
+    exact = mode_metrics(sample_mixture(ring, 100, seed=0), ring.means, ring.std)
+    runs = [
+        {"dataset": "ring", "method": k, "status": "ok"} | m
+        for k, m in [("gan", point), ("gan", point), ("mdn", exact)]
+    ]
+    summary = summarize(runs, "ring", ["gan", "mdn"])
+    assert "kl_uniform_mean" not in summary["gan"] and "kl_uniform_mean" in summary["mdn"]
+    rows = same_columns([{"method": m} | r for m, r in summary.items()])
+    assert list(rows[0]) == list(rows[1]) and rows[0]["kl_uniform_mean"] == ""
 
 
 def test_stacked_digits_count_triples_with_the_classifier():

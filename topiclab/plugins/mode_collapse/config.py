@@ -35,13 +35,26 @@ TrainerOptions = Annotated[
     RegistryKey("trainer", task=GENERATIVE_TASK, keys_of_mapping=True),
 ]
 
-# Every GAN: PacGAN's data and z ∼ N(0, I₂), but Adam at 1e-3 with a cosine decay for a few
-# thousand steps instead of PacGAN's 1e-4 for 400 epochs (400k steps; their 4 × 400 / maxout
-# nets cost 2.7 CPU hours per seed here, benchmarks/bench_gan_seeds.py): minutes, not hours.
-# Measured on the ring (5 seeds batched): 2,000 steps left 17–64 % of samples high-quality,
-# 8,000 steps 87–94 %; β1 = 0.8 (PacGAN's) 75–88 %; lr 3e-4 without decay left 2 of 5 seeds
-# untrained. The standard run at 4,000 steps took 299 s wall (2 cores, load 5-7): 8,000 fit.
-_GAN: dict[str, Any] = {"steps": 8000, "lr": 1e-3, "lr_min_frac": 0.02, "batch": 128}
+# Every GAN: PacGAN's data, z ∼ N(0, I₂) and init (weights N(0, 0.02²), zero biases), but
+# Adam at 2e-3 with a cosine decay to 2e-5 for a few thousand steps instead of PacGAN's 1e-4
+# for 400 epochs (400k steps; their 4 × 400 / maxout nets cost 2.7 CPU hours per seed here,
+# benchmarks/bench_gan_seeds.py): minutes, not hours. D has 3 hidden layers, G 2.
+# Measured (benchmarks/probe_gan.py, 5 seeds; docs/topics/mode-collapse.md): PyTorch's init
+# trains the ring GAN to 91 % HQ but never drops a mode (8.0 of 8); PacGAN's init starts G as
+# one point at the centre, and with the 3-layer D the ring GAN drops modes at 88–90 % HQ
+# (7.0 at lr 2e-3, 5.6 at 1e-3) while PacGAN2 keeps 7.6–7.8; lr 2e-3 also takes the grid GAN
+# to 51 % HQ (1e-3: 30 %). Init std 0.1 or PyTorch's init with the 3-layer D: 8.0 again.
+_GAN: dict[str, Any] = {
+    "steps": 8000,
+    "lr": 2e-3,
+    "lr_min_frac": 0.01,
+    "batch": 128,
+    "init": "normal",
+    "d_layers": 3,
+}
+# The stacked-digits GAN keeps the earlier recipe (PyTorch's init, D 2 layers, lr 1e-3 → 2e-5):
+# PacGAN's init on 192-D images was not measured.
+_GAN_STACKED: dict[str, Any] = {"steps": 1000, "lr": 1e-3, "lr_min_frac": 0.02, "batch": 128}
 # A measurement, not a profile (docs/topics/mode-collapse.md): Metz et al. 2017 (Unrolled GAN),
 # App. A, their 2-D mixture setup for the ring and grid GANs, run by
 # `topiclab run mode-collapse --config docs/topics/mode-collapse-metz-2017.toml` (that file
@@ -87,6 +100,7 @@ METZ_NOTEBOOK: dict[str, Any] = {
     "z_dim": 256,
     "hidden": 128,
     "layers": 2,
+    "d_layers": 2,  # stated: `standard`'s D has 3, and the config files merge onto it
     "g_act": "tanh",
     "d_act": "tanh",
     "init": "orthogonal",
@@ -109,7 +123,8 @@ STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
     # m = 2: PacGAN4's D input is 4× larger and learned too slowly in 2,000 steps.
     "pacgan": _GAN | {"pack": 2},
     # Unrolling (k = 5 second-order D steps) costs ~10 vanilla steps per step, seeds batched:
-    # 800 steps (400 left it at 3.8 % HQ).
+    # 800 steps (with PyTorch's init 400 left it at 3.8 % HQ; on this recipe it stays
+    # collapsed at 800: 0.6 modes, docs/topics/mode-collapse.md).
     "unrolled-gan": _GAN | {"unroll": 5, "steps": 800},
     "vae": {"steps": 1000},
     "mdn": {"steps": 500, "components": 30},
@@ -120,7 +135,7 @@ STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
 
 # 192-D images: wider nets, a larger z/latent than the ring's 2 (1,000 modes to reach).
 STACKED_TRAINERS: dict[str, dict[str, Any]] = {
-    "gan": _GAN | {"steps": 1000, "hidden": 256, "z_dim": 16},
+    "gan": _GAN_STACKED | {"hidden": 256, "z_dim": 16},
     "vae": {"steps": 600, "hidden": 256, "latent": 8},
 }
 

@@ -59,7 +59,7 @@ def evaluate(
             out.metrics |= {f"{dataset}.{method}.{k}": v for k, v in row.items()}
             out.children[f"{dataset}-{method}"] = dict(row)
         out.tables[f"summary_{dataset}"] = ctx.write_table(
-            f"summary_{dataset}.csv", [{"method": m} | row for m, row in summary.items()]
+            f"summary_{dataset}.csv", same_columns([{"method": m} | r for m, r in summary.items()])
         )
         out.sections[f"Ring and grid beside the published tables ({dataset})"] = published_section(
             cfg, dataset, summary, exact
@@ -109,6 +109,13 @@ def summarize(runs: list[dict], dataset: str, methods: list[str]) -> dict[str, d
                 row[f"{k}_mean"], row[f"{k}_se"] = mean_se(vals)
         out[method] = row
     return out
+
+
+def same_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every row with every row's keys ('' where missing): a method whose seeds all lack a
+    finite value (KL with no HQ sample) has no such column of its own."""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return [{k: r.get(k, "") for k in keys} for r in rows]
 
 
 def pm(row: dict[str, float], key: str, scale: float = 1.0, digits: int = 1) -> str:
