@@ -92,15 +92,22 @@ def train(a: argparse.Namespace) -> None:
     n_seqs = max(2000, 4 * a.steps)
 
     def cut(pool: list[list[np.ndarray]], n: int) -> np.ndarray:
-        return np.stack(
-            [d.control_sequence(pool, 97, rng.random() < a.prompt, 4, rng, a.prompt_end) for _ in range(n)]
-        ).astype(np.int64)
+        """``n`` sequences from ``pool``, prompted (``--prompt``) with an expert episode's steps
+        (the evaluation's kind of prompt, also for DAgger's roll-outs)."""
+        out = []
+        for _ in range(n):
+            ep = pool[int(rng.integers(len(pool)))]
+            head = ep[:0]
+            if rng.random() < a.prompt:
+                head = [d.prompt_block(eps[int(rng.integers(len(eps)))], 4, rng, a.prompt_end)]
+            body = ep[int(rng.integers(len(ep))) :]
+            out.append(d.pad(np.concatenate([*head, *body]), 97))
+        return np.stack(out).astype(np.int64)
 
     cfg = GatoTrainerConfig(
         dim=128, n_layers=4, n_heads=4, n_kv_heads=2, multiple_of=32, seq_len=96,
         vocab_size=gt.VOCAB_SIZE, steps=a.steps, batch_size=16, eval_every=0, lr=3e-3,
         warmup_steps=50, hide_continuous_actions=a.hide, value_features=a.value, seed=a.seed,
-        step_features=a.step,
     )  # fmt: skip
     trainer = GatoTrainer(cfg)
     trainer.gato.set_images(torch.zeros((4, 4, 4)))
@@ -210,7 +217,6 @@ def main() -> None:
     t.add_argument("--out", default="pendulum_only.pt")
     t.add_argument("--hide", action="store_true", help="actions enter the context without ids")
     t.add_argument("--value", action="store_true", help="continuous tokens add w·(bin value)")
-    t.add_argument("--step", action="store_true", help="U·(step's obs values) at separators")
     t.add_argument("--seed", type=int, default=0, help="model and sequence seed")
     t.add_argument("--prompt", type=float, default=0.25, help="share of prompted sequences")
     t.add_argument("--prompt-end", type=float, default=0.5, help="prompts from an episode's end")

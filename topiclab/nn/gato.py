@@ -22,14 +22,6 @@ to its neighbours (measured in ``benchmarks/gato_pendulum.py``).
 Not in Gato, ``value_features``: a continuous token's embedding also gets w·y, y its bin's
 value in [-1, 1] and w one learned vector, so an observation's sign and size are linear in the
 input from the first step; Gato learns each row's place on the line from far more data.
-
-Not in Gato, ``step_features``: the separator of a time step (the position whose output
-predicts the first action token) also gets U·s, s the vector of that step's continuous
-observation values y by observation slot (``STEP_SLOTS`` of them, 0 where a slot has no
-continuous token) and U one learned matrix. The decoder's feed-forward layers at that position
-then see the whole state at once, as a policy network's would; without it attention must first
-learn to gather the observation's tokens into the separator, which a small model trained on
-10⁵ steps does not do well (Pendulum's catch at the top: ``benchmarks/gato_pendulum.py``).
 """
 
 from __future__ import annotations
@@ -39,10 +31,8 @@ import math
 import torch
 from torch import nn
 
-from topiclab.nn.gato_tokenizer import CONT_START, LOCAL_ACTION, LOCAL_OBS, N_BINS, N_LOCAL, SEP
+from topiclab.nn.gato_tokenizer import CONT_START, LOCAL_ACTION, N_BINS, N_LOCAL
 from topiclab.nn.llama import Transformer
-
-STEP_SLOTS = 8  # observation slots summarised at the separator (CartPole has 4 values)
 
 
 class PatchResNet(nn.Module):
@@ -93,7 +83,6 @@ class GatoModel(nn.Module):
         channels: int = 8,
         hide_continuous_actions: bool = False,
         value_features: bool = False,
-        step_features: bool = False,
     ) -> None:
         super().__init__()
         dim = llama.params.dim
@@ -109,12 +98,6 @@ class GatoModel(nn.Module):
         self.value: nn.Linear | None = nn.Linear(1, dim, bias=False) if value_features else None
         if self.value is not None:
             nn.init.normal_(self.value.weight, std=0.02)
-        # not in Gato (module docstring): U·s at a step's separator, s its observation values
-        self.step: nn.Linear | None = (
-            nn.Linear(STEP_SLOTS, dim, bias=False) if step_features else None
-        )
-        if self.step is not None:
-            nn.init.normal_(self.step.weight, std=0.02)
         gen = torch.Generator().manual_seed(int(torch.randint(0, 2**31, ()).item()))
         with torch.no_grad():
             for table in (llama.tok_embeddings.weight, llama.output.weight):
@@ -141,8 +124,6 @@ class GatoModel(nn.Module):
             h = h.masked_scatter(is_patch[..., None], e + self.col(where % self.grid))
         if getattr(self, "value", None) is not None:  # models pickled before it: none
             h = h + self.value_feature(ids).to(h.dtype)
-        if getattr(self, "step", None) is not None:  # models pickled before it: none
-            h = h + self.step_feature(ids, local).to(h.dtype)
         if getattr(self, "hide_continuous_actions", False):  # models pickled before it: off
             # a continuous action enters the context as its slot only (the local embedding):
             # the model cannot copy the last torque and must read it off the observations
@@ -157,26 +138,6 @@ class GatoModel(nn.Module):
         cont = (ids >= CONT_START) & (ids < CONT_START + N_BINS)
         y = ((ids - CONT_START).clamp(0, N_BINS - 1) + 0.5) / N_BINS * 2 - 1
         return self.value((y * cont)[..., None].to(self.value.weight.dtype))
-
-    def step_feature(self, ids: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
-        """U·s at every separator, s [STEP_SLOTS] the bin values y of the continuous
-        observation tokens of its time step by slot (the tokens since the last slot-0 token:
-        an observation's tokens are contiguous before its separator), 0 at other positions and
-        where the step's observation is not in ``ids`` (a feed that starts at the separator)."""
-        assert self.step is not None
-        slot = local - LOCAL_OBS
-        cont = (ids >= CONT_START) & (ids < CONT_START + N_BINS) & (slot >= 0)
-        cont &= slot < STEP_SLOTS
-        y = ((ids - CONT_START).clamp(0, N_BINS - 1) + 0.5) / N_BINS * 2 - 1
-        onehot = nn.functional.one_hot(slot.clamp(0, STEP_SLOTS - 1), STEP_SLOTS)
-        v = (onehot * (y * cont)[..., None]).to(self.step.weight.dtype)
-        csum = torch.cumsum(v, dim=1)
-        pos = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
-        start = torch.cummax(torch.where(slot == 0, pos, -1), dim=1).values  # last slot-0 token
-        before = torch.gather(csum, 1, (start - 1).clamp_min(0)[..., None].expand_as(csum))
-        s = csum - before * (start > 0)[..., None]
-        s = s * ((ids == SEP) & (start >= 0))[..., None]
-        return self.step(s)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [batch, seq, 3] int64 -> logits [batch, seq, vocab] (float32)."""

@@ -36,9 +36,6 @@ class GatoTrainerConfig(LlamaTrainerConfig):
     value_features: bool = Field(
         default=False, description="add w·(bin value) to a continuous token's embedding row"
     )
-    step_features: bool = Field(
-        default=False, description="add U·(the step's observation values) at its separator"
-    )
 
 
 def masked_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -68,7 +65,6 @@ class GatoTrainer(LlamaTrainer):
             cfg.resnet_channels,
             cfg.hide_continuous_actions,
             cfg.value_features,
-            cfg.step_features,
         )
         self.model.to(self.device)
         self.optimizer = self._make_optimizer()
