@@ -69,8 +69,9 @@ def test_seeds_never_reach_evaluation_seeds_and_bad_config_is_refused() -> None:
     assert len(set(every)) == len(every) and max(every) < 10_000 <= EvalConfig().first_seed
     with pytest.raises(ValueError, match="past training seed 10,000"):
         dg.dagger_seeds(20, 200)
-    with pytest.raises(ValueError, match="dagger_tasks not among"):
-        small_cfg(tasks=["CartPole-v1"])
+    assert small_cfg(tasks=["CartPole-v1"]).data.dagger_active() == []  # not trained: ignored
+    assert small_cfg(dagger_rounds=0).data.dagger_active() == []
+    assert small_cfg().data.dagger_active() == ["Pendulum-v1"]
     assert dg.round_steps(1000, 3) == [500, 666, 833]
 
 

@@ -114,11 +114,11 @@ class DaggerHook:
     ) -> None:
         self.model, self.pool, self.cfg, self.progress = model, pool, cfg, progress
         self.stops = round_steps(cfg.train.steps, cfg.data.dagger_rounds)
-        self.episodes: dict[str, list[list[np.ndarray]]] = {t: [] for t in cfg.data.dagger_tasks}
+        self.episodes: dict[str, list[list[np.ndarray]]] = {t: [] for t in cfg.data.dagger_active()}
         # prompts: the task's first demonstrations (the data stage's, without DART noise)
         n, share = min(PROMPT_EPISODES, cfg.data.episodes), cfg.data.filter_share
         self.prompts = {
-            t: d.expert_episodes(tk.TASKS[t], n, share, 0)[0] for t in cfg.data.dagger_tasks
+            t: d.expert_episodes(tk.TASKS[t], n, share, 0)[0] for t in cfg.data.dagger_active()
         }
         self.returns: list[dict[str, Any]] = []
 
@@ -133,7 +133,7 @@ class DaggerHook:
         order = d.groups(self.cfg)
         self.model.eval()
         try:
-            for task in self.cfg.data.dagger_tasks:
+            for task in self.cfg.data.dagger_active():
                 new, returns = dagger_episodes(self.model, tk.TASKS[task], self.cfg, k)
                 self.episodes[task] += new
                 rows = d.task_index(len(seqs), self.cfg, task)
