@@ -7,8 +7,12 @@
     PYTHONPATH=$PWD python benchmarks/gato_pendulum.py teacher MODEL.pt --history 0 1 18
     PYTHONPATH=$PWD python benchmarks/gato_pendulum.py train --steps 400 --hide --value
     PYTHONPATH=$PWD python benchmarks/gato_pendulum.py phases MODEL.pt      # pump, coast, catch
+    PYTHONPATH=$PWD python benchmarks/gato_pendulum.py train --hide --value --steps 400 \
+        --prompt 1 --prompt-end 1 --rollouts 20 --dagger 3 --seed 1     # the standard's DAgger
 
-``train`` builds sequences as the data stage does (25 % prompted) from ``--episodes`` filtered
+``train`` builds sequences as the data stage does (``--prompt`` of them prompted, 25 % by
+default; the standard profile prompts all, ``--prompt 1 --prompt-end 1``; a prompt is 4 steps
+of an expert episode, its last ones with probability ``--prompt-end``) from ``--episodes`` filtered
 expert episodes (``--noise`` σ: DART, the executed torque is the expert's plus N(0, σ²), the
 recorded one the expert's; ``--hide``: continuous actions enter the context without their ids),
 trains the standard-size model with the ``gato`` trainer, saves it
@@ -19,7 +23,12 @@ feeds held-out expert episodes and compares the decoded torque with the expert's
 the same comparison (the first 120 steps of 10 held-out episodes, 18 steps of context) by what
 the expert does: pump (cos θ ≤ 0.6, E < 0: ±2 along θ'), coast (cos θ ≤ 0.6, E ≥ 0: 0) and, for
 cos θ > 0.6, by the size of the expert's torque (the large ones are the catch at the top).
-``--value``: continuous tokens add w·(bin value) to their rows. One torch thread.
+``--value``: continuous tokens add w·(bin value) to their rows. ``--dagger R``: R rounds of
+DAgger in the second half (20 roll-outs on training seeds each, relabelled by the expert,
+``--dagger-share`` of the pool re-cut from them, prompted with expert episodes as the
+``gato`` topic does); ``--catch-weight W``: loss weight W on the action of catch steps
+(``CATCH``); ``--rollouts N``: N roll-outs after training (mean ± standard error); ``--seed``:
+model and sequence seed. One torch thread.
 """
 
 from __future__ import annotations
