@@ -7,8 +7,12 @@
     PYTHONPATH=$PWD python benchmarks/gato_pendulum.py teacher MODEL.pt --history 0 1 18
     PYTHONPATH=$PWD python benchmarks/gato_pendulum.py train --steps 400 --hide --value
     PYTHONPATH=$PWD python benchmarks/gato_pendulum.py phases MODEL.pt      # pump, coast, catch
+    PYTHONPATH=$PWD python benchmarks/gato_pendulum.py train --hide --value --steps 400 \
+        --prompt 1 --prompt-end 1 --rollouts 20 --dagger 3 --seed 1     # the standard's DAgger
 
-``train`` builds sequences as the data stage does (25 % prompted) from ``--episodes`` filtered
+``train`` builds sequences as the data stage does (``--prompt`` of them prompted, 25 % by
+default; the standard profile prompts all, ``--prompt 1 --prompt-end 1``; a prompt is 4 steps
+of an expert episode, its last ones with probability ``--prompt-end``) from ``--episodes`` filtered
 expert episodes (``--noise`` σ: DART, the executed torque is the expert's plus N(0, σ²), the
 recorded one the expert's; ``--hide``: continuous actions enter the context without their ids),
 trains the standard-size model with the ``gato`` trainer, saves it
@@ -19,7 +23,12 @@ feeds held-out expert episodes and compares the decoded torque with the expert's
 the same comparison (the first 120 steps of 10 held-out episodes, 18 steps of context) by what
 the expert does: pump (cos θ ≤ 0.6, E < 0: ±2 along θ'), coast (cos θ ≤ 0.6, E ≥ 0: 0) and, for
 cos θ > 0.6, by the size of the expert's torque (the large ones are the catch at the top).
-``--value``: continuous tokens add w·(bin value) to their rows. One torch thread.
+``--value``: continuous tokens add w·(bin value) to their rows. ``--dagger R``: R rounds of
+DAgger in the second half (20 roll-outs on training seeds each, relabelled by the expert,
+``--dagger-share`` of the pool re-cut from them, prompted with expert episodes as the
+``gato`` topic does); ``--catch-weight W``: loss weight W on the action of catch steps
+(``CATCH``); ``--rollouts N``: N roll-outs after training (mean ± standard error); ``--seed``:
+model and sequence seed. One torch thread.
 """
 
 from __future__ import annotations
@@ -32,12 +41,29 @@ import torch
 
 from topiclab.nn import gato_tokenizer as gt
 from topiclab.nn.gato_trainer import GatoTrainer, GatoTrainerConfig
+from topiclab.plugins.gato import dagger
 from topiclab.plugins.gato import data as d
 from topiclab.plugins.gato import tasks as tk
+from topiclab.plugins.gato.config import GatoConfig
 from topiclab.plugins.gato.rollout import median_bin, rollout_task
 
 TASK = tk.TASKS["Pendulum-v1"]
 SEEDS = list(range(100_000, 100_010))
+CATCH = (0.6, 0.7)  # cos θ above, |expert torque| at least: the catch at the top
+
+
+def weight_catch(episode: list[np.ndarray], weight: int) -> list[np.ndarray]:
+    """The action token of every catch step (``CATCH``) gets loss weight ``weight`` (the mask
+    field; the loss is Σ m·nll / Σ m). Read back from the tokens: cos θ is binned uniformly."""
+    out = []
+    for rec in episode:
+        cos = float(gt.decode_continuous(rec[0, 0], False))
+        u = float(TASK.action_of(rec[-1:, 0])[0])
+        if weight != 1 and cos > CATCH[0] and abs(u) >= CATCH[1]:
+            rec = rec.copy()
+            rec[-1, 3] = weight
+        out.append(rec)
+    return out
 
 
 def noisy_episodes(n: int, noise: float) -> list[list[np.ndarray]]:
@@ -65,40 +91,68 @@ def noisy_episodes(n: int, noise: float) -> list[list[np.ndarray]]:
     return kept
 
 
-def train(
-    episodes: int, steps: int, noise: float, out: str, hide: bool = False, value: bool = False
-) -> None:
-    rng = np.random.default_rng(0)
-    if noise > 0:
-        eps = noisy_episodes(episodes, noise)
+def train(a: argparse.Namespace) -> None:
+    rng = np.random.default_rng(a.seed)
+    if a.noise > 0:
+        eps = noisy_episodes(a.episodes, a.noise)
     else:
-        eps = d.expert_episodes(TASK, episodes, 0.8, 0)[0]
-    n_seqs = max(2000, 4 * steps)
-    seqs = np.stack(
-        [d.control_sequence(eps, 97, rng.random() < 0.25, 4, rng) for _ in range(n_seqs)]
-    )
+        eps = d.expert_episodes(TASK, a.episodes, 0.8, 0)[0]
+    eps = [weight_catch(e, a.catch_weight) for e in eps]
+    n_seqs = max(2000, 4 * a.steps)
+
+    def cut(pool: list[list[np.ndarray]], n: int) -> np.ndarray:
+        """``n`` sequences from ``pool``, prompted (``--prompt``) with an expert episode's steps
+        (the evaluation's kind of prompt, also for DAgger's roll-outs)."""
+        out = []
+        for _ in range(n):
+            ep = pool[int(rng.integers(len(pool)))]
+            head = ep[:0]
+            if rng.random() < a.prompt:
+                head = [d.prompt_block(eps[int(rng.integers(len(eps)))], 4, rng, a.prompt_end)]
+            body = ep[int(rng.integers(len(ep))) :]
+            out.append(d.pad(np.concatenate([*head, *body]), 97))
+        return np.stack(out).astype(np.int64)
+
     cfg = GatoTrainerConfig(
         dim=128, n_layers=4, n_heads=4, n_kv_heads=2, multiple_of=32, seq_len=96,
-        vocab_size=gt.VOCAB_SIZE, steps=steps, batch_size=16, eval_every=0, lr=3e-3,
-        warmup_steps=50, hide_continuous_actions=hide, value_features=value,
+        vocab_size=gt.VOCAB_SIZE, steps=a.steps, batch_size=16, eval_every=0, lr=3e-3,
+        warmup_steps=50, hide_continuous_actions=a.hide, value_features=a.value, seed=a.seed,
     )  # fmt: skip
     trainer = GatoTrainer(cfg)
+    trainer.gato.set_images(torch.zeros((4, 4, 4)))
+    data = torch.from_numpy(cut(eps, n_seqs))
     c0 = time.process_time()
-    history = trainer.fit(seqs.astype(np.int32), None, None, images=np.zeros((4, 4, 4), np.float32))
-    print(f"episodes {episodes} steps {steps} noise {noise}: final loss {history[-1]['loss']:.3f}, "
-          f"train cpu {time.process_time() - c0:.0f} s")  # fmt: skip
+    extra: list[list[np.ndarray]] = []
+    stops = dagger.round_steps(a.steps, a.dagger) if a.dagger else []
+    gcfg = GatoConfig.model_validate({"data": {"dagger_episodes": 20}}, strict=False)
+    for k, stop in enumerate([*stops, a.steps]):
+        while trainer.step < stop:
+            trainer.train_step(data)
+        if stop == a.steps:
+            break
+        trainer.model.eval()
+        new, rets = dagger.dagger_episodes(trainer.gato, TASK, gcfg, k)
+        trainer.model.train()
+        extra += [weight_catch(e, a.catch_weight) for e in new]
+        n_new = int(a.dagger_share * n_seqs)  # a share of the pool cut from all roll-outs so far
+        data = torch.from_numpy(np.concatenate([cut(eps, n_seqs - n_new), cut(extra, n_new)]))
+        score = np.mean([tk.normalised(TASK.name, x) for x in rets])
+        print(f"DAgger round {k} at step {trainer.step}: roll-outs {score:.1f} %", flush=True)
+    print(f"{vars(a)}: train cpu {time.process_time() - c0:.0f} s", flush=True)
     model = trainer.model.eval()
-    torch.save(model, out)
-    rollouts(model)
+    torch.save(model, a.out)
+    rollouts(model, a.rollouts)
 
 
-def rollouts(model: torch.nn.Module) -> None:
+def rollouts(model: torch.nn.Module, n: int = len(SEEDS)) -> None:
     _, obs, acts = tk.run_episode(TASK, TASK.expert, 9_999)
     prompt = np.concatenate(d.episode_records(TASK, obs, acts)[-4:])
+    seeds = list(range(SEEDS[0], SEEDS[0] + n))
     for label, p, seq_len in (("prompt, full context", prompt, 96), ("no history", prompt[:0], 5)):
-        returns = rollout_task(model, TASK, SEEDS, p, seq_len)  # type: ignore[arg-type]
-        score = np.mean([tk.normalised(TASK.name, r) for r in returns])
-        print(f"  {label}: {score:.1f} % of expert ({len(SEEDS)} roll-outs)")
+        returns = rollout_task(model, TASK, seeds, p, seq_len)  # type: ignore[arg-type]
+        s = np.array([tk.normalised(TASK.name, r) for r in returns])
+        print(f"  {label}: {s.mean():.1f} ± {s.std(ddof=1) / np.sqrt(n):.1f} % of expert "
+              f"({n} roll-outs)", flush=True)  # fmt: skip
 
 
 @torch.no_grad()
@@ -172,6 +226,13 @@ def main() -> None:
     t.add_argument("--out", default="pendulum_only.pt")
     t.add_argument("--hide", action="store_true", help="actions enter the context without ids")
     t.add_argument("--value", action="store_true", help="continuous tokens add w·(bin value)")
+    t.add_argument("--seed", type=int, default=0, help="model and sequence seed")
+    t.add_argument("--prompt", type=float, default=0.25, help="share of prompted sequences")
+    t.add_argument("--prompt-end", type=float, default=0.5, help="prompts from an episode's end")
+    t.add_argument("--rollouts", type=int, default=len(SEEDS), help="roll-outs after training")
+    t.add_argument("--catch-weight", type=int, default=1, help="loss weight of catch actions")
+    t.add_argument("--dagger", type=int, default=0, help="DAgger rounds (20 roll-outs each)")
+    t.add_argument("--dagger-share", type=float, default=0.5, help="pool share from DAgger")
     sub.add_parser("rollout").add_argument("model")
     te = sub.add_parser("teacher")
     te.add_argument("model")
@@ -180,7 +241,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.cmd == "train":
-        train(a.episodes, a.steps, a.noise, a.out, a.hide, a.value)
+        train(a)
     else:
         model = torch.load(a.model, weights_only=False).eval()
         if a.cmd == "rollout":

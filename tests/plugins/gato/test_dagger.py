@@ -69,14 +69,15 @@ def test_seeds_never_reach_evaluation_seeds_and_bad_config_is_refused() -> None:
     assert len(set(every)) == len(every) and max(every) < 10_000 <= EvalConfig().first_seed
     with pytest.raises(ValueError, match="past training seed 10,000"):
         dg.dagger_seeds(20, 200)
-    with pytest.raises(ValueError, match="dagger_tasks not among"):
-        small_cfg(tasks=["CartPole-v1"])
+    assert small_cfg(tasks=["CartPole-v1"]).data.dagger_active() == []  # not trained: ignored
+    assert small_cfg(dagger_rounds=0).data.dagger_active() == []
+    assert small_cfg().data.dagger_active() == ["Pendulum-v1"]
     assert dg.round_steps(1000, 3) == [500, 666, 833]
 
 
 def test_hook_rewrites_only_its_tasks_rows_and_is_deterministic() -> None:
     n = 4 * len(d.groups(small_cfg()))  # four rows of each task: half of them is two
-    cfg = small_cfg(sequences=n)
+    cfg = small_cfg(sequences=n, dagger_share=0.5)
     eps = {t: d.expert_episodes(tk.TASKS[t], 2, 0.8, 0)[0] for t in cfg.data.tasks}
     text = gt.text_tokens("to be or not to be " * 20)
     seqs = d.build_sequences(cfg, eps, np.arange(10) % 10, text, n, np.random.default_rng(0))
@@ -91,3 +92,22 @@ def test_hook_rewrites_only_its_tasks_rows_and_is_deterministic() -> None:
     rows = d.task_rows(np.arange(n), cfg, "Pendulum-v1")
     changed = np.flatnonzero((pools[0] != seqs).any(axis=(1, 2)))
     assert set(changed) == set(rows[: len(rows) // 2])  # dagger_share 0.5 of Pendulum's rows
+
+
+def test_rewritten_rows_are_prompted_with_an_expert_demonstrations_end() -> None:
+    """Every relabelled sequence starts with the last ``prompt_steps`` steps of one of the
+    expert's demonstrations (the evaluation's kind of prompt), not of a roll-out: the
+    roll-outs here are of an untrained model, which never ends at rest at the top."""
+    cfg = small_cfg(sequences=2 * len(d.groups(small_cfg())), dagger_share=1.0)
+    hook = dg.DaggerHook(tiny_model(cfg), torch.zeros(0), cfg, None)
+    expert = hook.prompts["Pendulum-v1"]
+    assert len(expert) == min(dg.PROMPT_EPISODES, cfg.data.episodes)
+    ends = {np.concatenate(ep[-cfg.data.prompt_steps :]).tobytes() for ep in expert}
+    rollouts, _ = dg.dagger_episodes(hook.model, PENDULUM, cfg, 0)
+    pool = torch.zeros((6, cfg.model.seq_len + 1, gt.FIELDS), dtype=torch.int64)
+    dg.rewrite_rows(pool, np.arange(6), rollouts, expert, cfg, np.random.default_rng(0))
+    head = cfg.data.prompt_steps * len(rollouts[0][0])  # prompt_share 1: every row
+    for row in pool.numpy():
+        assert row[:head].tobytes() in ends
+        step = row[head : head + len(rollouts[0][0])]  # the body's first step: a roll-out's
+        assert any(np.array_equal(step, rec) for ep in rollouts for rec in ep)

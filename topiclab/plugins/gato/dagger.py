@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 DAGGER_SEEDS = range(6_000, 10_000)  # training seeds: demonstrations 0.., validation 5,000..
 PROMPT_SEED = 4_999  # a training expert episode for the roll-outs' prompt
+PROMPT_EPISODES = 20  # expert demonstrations that prompt the relabelled sequences
 
 
 def dagger_seeds(round_: int, n: int) -> list[int]:
@@ -78,17 +79,25 @@ def rewrite_rows(
     pool: torch.Tensor,
     rows: np.ndarray,
     episodes: list[list[np.ndarray]],
+    prompts: list[list[np.ndarray]],
     cfg: GatoConfig,
     rng: np.random.Generator,
 ) -> None:
     """Overwrite ``pool[rows]`` in place with sequences cut from ``episodes`` as the data
-    stage cuts expert ones (a prompt from another of them on ``prompt_share``, from its end
-    on ``prompt_end_share``)."""
+    stage cuts expert ones, prompted (``prompt_share``, from the end on ``prompt_end_share``)
+    with one of ``prompts``, expert demonstrations: the roll-outs' own ends (a pendulum
+    spinning, a car short of the flag) are not what evaluation prompts with."""
     length = cfg.model.seq_len + 1
     for r in rows:
         prompt = rng.random() < cfg.data.prompt_share
         seq = d.control_sequence(
-            episodes, length, prompt, cfg.data.prompt_steps, rng, cfg.data.prompt_end_share
+            episodes,
+            length,
+            prompt,
+            cfg.data.prompt_steps,
+            rng,
+            cfg.data.prompt_end_share,
+            prompts,
         )
         pool[int(r)] = torch.from_numpy(seq.astype(np.int64))
 
@@ -105,7 +114,12 @@ class DaggerHook:
     ) -> None:
         self.model, self.pool, self.cfg, self.progress = model, pool, cfg, progress
         self.stops = round_steps(cfg.train.steps, cfg.data.dagger_rounds)
-        self.episodes: dict[str, list[list[np.ndarray]]] = {t: [] for t in cfg.data.dagger_tasks}
+        self.episodes: dict[str, list[list[np.ndarray]]] = {t: [] for t in cfg.data.dagger_active()}
+        # prompts: the task's first demonstrations (the data stage's, without DART noise)
+        n, share = min(PROMPT_EPISODES, cfg.data.episodes), cfg.data.filter_share
+        self.prompts = {
+            t: d.expert_episodes(tk.TASKS[t], n, share, 0)[0] for t in cfg.data.dagger_active()
+        }
         self.returns: list[dict[str, Any]] = []
 
     def __call__(self, step: int, **metrics: float) -> None:
@@ -119,13 +133,13 @@ class DaggerHook:
         order = d.groups(self.cfg)
         self.model.eval()
         try:
-            for task in self.cfg.data.dagger_tasks:
+            for task in self.cfg.data.dagger_active():
                 new, returns = dagger_episodes(self.model, tk.TASKS[task], self.cfg, k)
                 self.episodes[task] += new
                 rows = d.task_index(len(seqs), self.cfg, task)
                 rows = rows[: round(self.cfg.data.dagger_share * len(rows))]
                 rng = np.random.default_rng([self.cfg.seed, k, order.index(task)])
-                rewrite_rows(seqs, rows, self.episodes[task], self.cfg, rng)
+                rewrite_rows(seqs, rows, self.episodes[task], self.prompts[task], self.cfg, rng)
                 score = np.mean([tk.normalised(task, r) for r in returns])
                 self.returns.append({"round": k, "task": task, "rollout_score": float(score)})
         finally:

@@ -85,10 +85,16 @@ def control_sequence(
     steps: int,
     rng: np.random.Generator,
     end_share: float = 0.5,
+    prompts: list[list[np.ndarray]] | None = None,
 ) -> np.ndarray:
+    """One sequence: a prompt (``prompt``: ``steps`` time steps of another of ``episodes``, or
+    of one of ``prompts`` when given: DAgger's roll-outs are prompted with the expert's
+    demonstrations, as evaluation is), then an episode from a random step, padded."""
     i = int(rng.integers(len(episodes)))
     head = np.zeros((0, gt.FIELDS), dtype=np.int64)
-    if prompt and len(episodes) > 1:
+    if prompt and prompts:
+        head = prompt_block(prompts[int(rng.integers(len(prompts)))], steps, rng, end_share)
+    elif prompt and len(episodes) > 1:
         j = int(rng.choice([k for k in range(len(episodes)) if k != i]))
         head = prompt_block(episodes[j], steps, rng, end_share)
     ep = episodes[i]

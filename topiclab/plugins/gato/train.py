@@ -133,7 +133,7 @@ def fit_all(
         t0 = time.perf_counter()
         progress: Any = bar.progress(name)
         pool: np.ndarray | torch.Tensor = train
-        if name == "gato" and cfg.data.dagger_rounds:
+        if name == "gato" and cfg.data.dagger_active():
             # DAgger rewrites rows of this tensor in place; the trainer batches from it
             pool = torch.from_numpy(train.astype(np.int64))
             progress = hooks[name] = DaggerHook(trainers[name].gato, pool, cfg, progress)
