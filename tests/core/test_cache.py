@@ -4,6 +4,7 @@ a running stage holds, never through a link; and the lock that makes removal saf
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -204,3 +205,37 @@ def test_a_clean_during_a_run_keeps_what_the_running_stage_reads(
     assert kept == ["evaluate.partial", "generate", "train"]
     assert sorted(e.stage for e in done.removed) == ["evaluate", "evaluate", "report", "report"]
     assert sorted(e.stage for e in scan(work)) == ["evaluate", "generate", "report", "train"]
+
+
+def test_a_lock_that_cannot_be_opened_skips_its_folder_and_cleans_the_rest(work: Path) -> None:
+    """A key folder on a read-only mount (a shared cache) or a lock path that is a folder:
+    opening the lock fails with an OSError other than "missing". That folder is skipped with
+    the reason; the clean goes on with the others instead of ending in a traceback."""
+    train = next(e for e in scan(work) if e.stage == "train")
+    train.lock.unlink()
+    train.lock.mkdir()  # os.open(O_RDWR) fails: IsADirectoryError, like EROFS on a ro mount
+    done = remove(scan(work))
+    assert [(e.stage, why) for e, why in done.skipped] == [("train", "Is a directory")]
+    assert len(done.removed) == 5 and [e.stage for e in scan(work)] == ["train"]
+
+
+def test_a_stage_folder_replaced_by_a_file_is_listed_recomputed_and_cleaned(work: Path) -> None:
+    """A file where a stage folder belongs is listed as damaged; a run recomputes the stage
+    and leaves nothing aside; a clean removes such a file (and a left-over ``.old-*`` one)."""
+    train = next(e for e in scan(work) if e.stage == "train")
+    shutil.rmtree(train.path)
+    train.path.write_text("not a folder")
+    assert {(e.stage, e.state) for e in scan(work) if e.key == train.key} == {("train", "damaged")}
+    run_direct("counted", "quick", ["seed=5"], work, use_cache=True)
+    assert sorted(p.name for p in train.path.parent.iterdir()) == [".train.lock", "train"]
+    assert (train.path / DONE_MARKER).is_file()
+    leftover = train.path.with_name("train.old-12345678")
+    leftover.write_text("left by an older version's swap")
+    train_entries = [e for e in scan(work) if e.key == train.key]
+    assert sorted((e.path.name, e.state) for e in train_entries) == [
+        ("train", "complete"),
+        ("train.old-12345678", "partial"),
+    ]
+    done = remove(train_entries)
+    assert len(done.removed) == 2 and not done.skipped
+    assert not train.path.parent.exists()

@@ -268,7 +268,7 @@ def _compute(
     this one waited, else compute in ``<stage>.partial`` and swap it into place."""
     mark_used(workdir)
     for old in workdir.parent.glob(f"{workdir.name}.old-*"):  # a crash mid-swap
-        shutil.rmtree(old, ignore_errors=True)
+        _discard(old)
     reason = "recompute requested (no cache), from an empty folder"
     if use_cache:
         cached, why = read_marker(workdir)
@@ -278,8 +278,8 @@ def _compute(
         if why != NOT_COMPUTED:
             log(f"{label}: cached stage is damaged ({why}); recomputing it")
     partial = workdir.with_name(f"{workdir.name}.partial")
-    if not use_cache:
-        shutil.rmtree(partial, ignore_errors=True)
+    if not use_cache or not partial.is_dir():
+        _discard(partial)
     elif partial.is_dir() and any(partial.iterdir()):
         # a killed run's files stay: a trainer that checkpoints there resumes from them
         reason += f"; continues in the folder an interrupted run left ({partial.name})"
@@ -310,10 +310,18 @@ def _replace(tree: Any, old: str, new: str) -> Any:
 def _swap_in(partial: Path, workdir: Path) -> None:
     """Rename the finished folder into place; the previous one is removed only afterwards."""
     aside = workdir.with_name(f"{workdir.name}.old-{uuid.uuid4().hex[:8]}")
-    if workdir.exists():
+    if workdir.exists() or workdir.is_symlink():
         workdir.rename(aside)
     partial.rename(workdir)
-    shutil.rmtree(aside, ignore_errors=True)
+    _discard(aside)
+
+
+def _discard(path: Path) -> None:
+    """Remove a folder, or the file or link in its place (a link: never what it points at)."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def run_direct(
