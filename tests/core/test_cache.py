@@ -239,3 +239,25 @@ def test_a_stage_folder_replaced_by_a_file_is_listed_recomputed_and_cleaned(work
     done = remove(train_entries)
     assert len(done.removed) == 2 and not done.skipped
     assert not train.path.parent.exists()
+
+
+def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_instead_of_failing(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``generate`` is reused (its lock is free again), then a clean removes it before
+    ``train`` locks it to read: the run recomputes generate instead of ending in an error."""
+    from topiclab.core import stages
+
+    real = stages._reading
+    cleaned: list[Any] = []
+
+    def clean_first(folder: Path, label: str, log: Any) -> Any:
+        if not cleaned:
+            cleaned.append(remove(scan(work)))  # `topiclab cache clean --all` at that moment
+        return real(folder, label, log)
+
+    monkeypatch.setattr(stages, "_reading", clean_first)
+    results = run_direct("counted", "quick", ["seed=5", "train.steps=7"], work, use_cache=True)
+    assert len(cleaned[0].removed) == 6 and not cleaned[0].skipped
+    assert Path(results["train"].files["mu"]).is_file()
+    assert sorted(e.stage for e in scan(work)) == ["evaluate", "generate", "report", "train"]
