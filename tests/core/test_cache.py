@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from app.clirun import fresh_env, unshare_available
 
 from topiclab.core.cache import DAY_S, IN_USE, current_keys, remove, scan, select
 from topiclab.core.locks import file_lock, is_locked
@@ -261,3 +264,26 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_instead_of_failin
     assert len(cleaned[0].removed) == 6 and not cleaned[0].skipped
     assert Path(results["train"].files["mu"]).is_file()
     assert sorted(e.stage for e in scan(work)) == ["evaluate", "generate", "report", "train"]
+
+
+@pytest.mark.skipif(not unshare_available(), reason="needs unshare --user --mount (namespaces)")
+def test_a_read_only_cache_is_reused(work: Path, tmp_path: Path) -> None:
+    """A cache on a read-only mount (shared, or a finished team's copy) still serves runs
+    that only reuse it: the shared lock opens its lock file read-only (``mark_used``: "a
+    read-only cache is still usable; it just ages")."""
+    script = (
+        "import sys; from pathlib import Path; from topiclab.core.stages import run_direct; "
+        "r = run_direct('counted', 'quick', ['seed=5'], Path(sys.argv[1]), use_cache=True); "
+        "print(r['evaluate'].metrics['mse'])"
+    )
+    env = fresh_env(tmp_path, TOPICLAB_PLUGINS="support.stage_reads")
+    mount = f"mount --bind -o ro {work} {work} && exec {sys.executable} -c \"{script}\" {work}"
+    proc = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", mount],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-600:]
+    assert float(proc.stdout.split()[-1]) < 2
