@@ -277,7 +277,7 @@ def test_a_read_only_cache_is_reused(work: Path, tmp_path: Path) -> None:
         "print(r['evaluate'].metrics['mse'])"
     )
     env = fresh_env(tmp_path, TOPICLAB_PLUGINS="support.stage_reads")
-    mount = f"mount --bind -o ro {work} {work} && exec {sys.executable} -c \"{script}\" {work}"
+    mount = f'mount --bind -o ro {work} {work} && exec {sys.executable} -c "{script}" {work}'
     proc = subprocess.run(
         ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", mount],
         env=env,
