@@ -174,3 +174,19 @@ def test_run_quick_end_to_end_prints_summary(tmp_path):
     (out / "other" / "metrics.json").unlink()
     report = topiclab("report", str(out), env=fresh_env(tmp_path))
     assert report.returncode == 0 and "2/2" in report.stdout
+
+
+def test_set_may_target_an_upstream_topic_the_run_computes(plugin_env) -> None:
+    """`topiclab run compression` runs llama first with the run's overrides, as a suite
+    would (`--set llama:train.steps=50`, docs/architecture.md): such a --set is accepted,
+    and a bad value for it is refused before anything runs, naming llama."""
+    from topiclab.app.cli import _validate_run
+    from topiclab.core.errors import ConfigError, TopiclabError
+    from topiclab.core.registry import get_registry
+
+    reg = get_registry()
+    _validate_run(reg, ["compression"], "quick", None, ["llama:eval.decode_tokens=16"])
+    with pytest.raises(ConfigError, match=r"^topic 'llama': invalid value for 'train.steps'"):
+        _validate_run(reg, ["compression"], "quick", None, ["llama:train.steps=-5"])
+    with pytest.raises(TopiclabError, match="targets topic 'ridge', which is not in this run"):
+        _validate_run(reg, ["compression"], "quick", None, ["ridge:seed=1"])

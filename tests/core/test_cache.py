@@ -4,12 +4,16 @@ a running stage holds, never through a link; and the lock that makes removal saf
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from app.clirun import fresh_env, unshare_available
 
 from topiclab.core.cache import DAY_S, IN_USE, current_keys, remove, scan, select
 from topiclab.core.locks import file_lock, is_locked
@@ -204,3 +208,82 @@ def test_a_clean_during_a_run_keeps_what_the_running_stage_reads(
     assert kept == ["evaluate.partial", "generate", "train"]
     assert sorted(e.stage for e in done.removed) == ["evaluate", "evaluate", "report", "report"]
     assert sorted(e.stage for e in scan(work)) == ["evaluate", "generate", "report", "train"]
+
+
+def test_a_lock_that_cannot_be_opened_skips_its_folder_and_cleans_the_rest(work: Path) -> None:
+    """A key folder on a read-only mount (a shared cache) or a lock path that is a folder:
+    opening the lock fails with an OSError other than "missing". That folder is skipped with
+    the reason; the clean goes on with the others instead of ending in a traceback."""
+    train = next(e for e in scan(work) if e.stage == "train")
+    train.lock.unlink()
+    train.lock.mkdir()  # os.open(O_RDWR) fails: IsADirectoryError, like EROFS on a ro mount
+    done = remove(scan(work))
+    assert [(e.stage, why) for e, why in done.skipped] == [("train", "Is a directory")]
+    assert len(done.removed) == 5 and [e.stage for e in scan(work)] == ["train"]
+
+
+def test_a_stage_folder_replaced_by_a_file_is_listed_recomputed_and_cleaned(work: Path) -> None:
+    """A file where a stage folder belongs is listed as damaged; a run recomputes the stage
+    and leaves nothing aside; a clean removes such a file (and a left-over ``.old-*`` one)."""
+    train = next(e for e in scan(work) if e.stage == "train")
+    shutil.rmtree(train.path)
+    train.path.write_text("not a folder")
+    assert {(e.stage, e.state) for e in scan(work) if e.key == train.key} == {("train", "damaged")}
+    run_direct("counted", "quick", ["seed=5"], work, use_cache=True)
+    assert sorted(p.name for p in train.path.parent.iterdir()) == [".train.lock", "train"]
+    assert (train.path / DONE_MARKER).is_file()
+    leftover = train.path.with_name("train.old-12345678")
+    leftover.write_text("left by an older version's swap")
+    train_entries = [e for e in scan(work) if e.key == train.key]
+    assert sorted((e.path.name, e.state) for e in train_entries) == [
+        ("train", "complete"),
+        ("train.old-12345678", "partial"),
+    ]
+    done = remove(train_entries)
+    assert len(done.removed) == 2 and not done.skipped
+    assert not train.path.parent.exists()
+
+
+def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_instead_of_failing(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``generate`` is reused (its lock is free again), then a clean removes it before
+    ``train`` locks it to read: the run recomputes generate instead of ending in an error."""
+    from topiclab.core import stages
+
+    real = stages._reading
+    cleaned: list[Any] = []
+
+    def clean_first(folder: Path, label: str, log: Any) -> Any:
+        if not cleaned:
+            cleaned.append(remove(scan(work)))  # `topiclab cache clean --all` at that moment
+        return real(folder, label, log)
+
+    monkeypatch.setattr(stages, "_reading", clean_first)
+    results = run_direct("counted", "quick", ["seed=5", "train.steps=7"], work, use_cache=True)
+    assert len(cleaned[0].removed) == 6 and not cleaned[0].skipped
+    assert Path(results["train"].files["mu"]).is_file()
+    assert sorted(e.stage for e in scan(work)) == ["evaluate", "generate", "report", "train"]
+
+
+@pytest.mark.skipif(not unshare_available(), reason="needs unshare --user --mount (namespaces)")
+def test_a_read_only_cache_is_reused(work: Path, tmp_path: Path) -> None:
+    """A cache on a read-only mount (shared, or a finished team's copy) still serves runs
+    that only reuse it: the shared lock opens its lock file read-only (``mark_used``: "a
+    read-only cache is still usable; it just ages")."""
+    script = (
+        "import sys; from pathlib import Path; from topiclab.core.stages import run_direct; "
+        "r = run_direct('counted', 'quick', ['seed=5'], Path(sys.argv[1]), use_cache=True); "
+        "print(r['evaluate'].metrics['mse'])"
+    )
+    env = fresh_env(tmp_path, TOPICLAB_PLUGINS="support.stage_reads")
+    mount = f'mount --bind -o ro {work} {work} && exec {sys.executable} -c "{script}" {work}'
+    proc = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", mount],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-600:]
+    assert float(proc.stdout.split()[-1]) < 2

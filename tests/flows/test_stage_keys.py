@@ -132,3 +132,27 @@ def test_built_in_topics_recompute_the_stages_an_option_reaches(topic, option, k
     base = identity(reg, topic, "quick").stage_keys
     changed = identity(reg, topic, "quick", [option]).stage_keys
     assert [s for s in base if base[s] == changed[s]] == kept
+
+
+def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_it(
+    prefect_harness, counted, tmp_path, monkeypatch
+):
+    """`topiclab cache clean --all` after ``generate`` was reused and before ``train`` locks
+    it to read: the flow starts its stages over and recomputes generate, and the run ends
+    well (``core.stages.over_if_removed``) instead of failing with "run again"."""
+    from topiclab.core import stages
+    from topiclab.core.cache import remove, scan
+
+    _run(["seed=74"], tmp_path)
+    real, cleaned = stages._reading, []
+
+    def clean_first(folder: Path, label: str, log: Any) -> Any:
+        if not cleaned:
+            cleaned.append(remove(scan(work_root())))
+        return real(folder, label, log)
+
+    monkeypatch.setattr(stages, "_reading", clean_first)
+    second = _run(["seed=74", "train.steps=7"], tmp_path)
+    assert len(cleaned[0].removed) == 4 and second["cached_stages"] == []
+    assert counted.TRAINED == [("counted", 50), ("counted", 7)]
+    assert _marker(second, "generate").is_file() and _marker(second, "report").is_file()

@@ -177,33 +177,36 @@ def plugins() -> None:
 def _validate_run(
     reg: Any, topics: list[str], profile: str, config: Path | None, overrides: list[str]
 ) -> None:
-    """Every topic key and every config layer, checked before anything runs."""
+    """Every topic key and every config layer, checked before anything runs: those of
+    ``topics`` and of the upstream topics they consume (the run computes or reuses them with
+    the same overrides, ``core.dag.identity``)."""
     from topiclab.core.config import load_toml, resolve_config
-    from topiclab.core.dag import topic_overrides
+    from topiclab.core.dag import topic_overrides, with_upstream
 
+    everything = with_upstream(reg, topics)  # an unknown topic: a one-line error
     for text in overrides:  # `--set topic:key=value` must name a topic of this run
         head, sep, _ = text.partition(":")
-        if sep and "=" not in head and head not in topics:
+        if sep and "=" not in head and head not in everything:
             raise TopiclabError(
                 f"--set '{text}' targets topic '{head}', which is not in this run; "
-                f"topics of this run: {', '.join(topics)}"
+                f"topics of this run: {', '.join(everything)}"
             )
     if config is not None:
         data = load_toml(config)
         check_config_tables(config, data, [reg.topic(k) for k in topics], set(reg.topics))
-    for key in topics:
-        topic = reg.topic(key)
+    for key in everything:
         try:
             resolve_config(
-                type(topic),
+                type(reg.topic(key)),
                 profile,
                 config,
                 topic_overrides(key, overrides),
-                multi_topic_toml=len(topics) > 1,
+                # an upstream topic reads the file as a suite does (``core.dag.identity``)
+                multi_topic_toml=len(topics) > 1 or key not in topics,
                 other_topics=set(reg.topics) - {key},
             )
         except ConfigError as err:
-            if len(topics) == 1:
+            if len(everything) == 1:
                 raise
             # several topics share --set and --config: say which one refused the value
             raise ConfigError(f"topic '{key}': {err}") from None

@@ -97,8 +97,8 @@ def _folders(path: Path) -> list[Path]:
 def _stage_of(path: Path) -> tuple[str | None, State | None]:
     name = path.name
     stage, sep, rest = name.partition(".")
-    if stage not in STAGES or not (path.is_dir() or path.is_symlink()):
-        return None, None
+    if stage not in STAGES or not (path.exists() or path.is_symlink()):
+        return None, None  # a file there is listed too: damaged, or left over from a swap
     if not sep:
         return stage, "complete" if _marker_ok(path) else "damaged"
     if rest == "partial" or rest.startswith("old-"):
@@ -132,8 +132,8 @@ def _entry(topic: str, key: str, stage: str, path: Path, state: State) -> CacheE
 
 
 def _files(path: Path) -> Iterator[Path]:
-    if path.is_symlink():
-        yield path  # the link itself: what it points at is not the cache's
+    if path.is_symlink() or not path.is_dir():
+        yield path  # the link itself (what it points at is not the cache's), or a file
         return
     for parent, _, names in os.walk(path):  # links inside are not followed
         yield from (Path(parent) / n for n in names)
@@ -177,26 +177,35 @@ def remove(entries: list[CacheEntry]) -> Cleaned:
     """Remove each entry's folder under its stage's lock, taken without waiting."""
     done = Cleaned()
     for entry in entries:
-        with try_lock(entry.lock) as held:
-            if not held:
-                done.skipped.append((entry, IN_USE))
-                continue
-            if not (entry.path.exists() or entry.path.is_symlink()):
-                done.skipped.append((entry, "already removed (another clean?)"))
-                continue
-            try:
-                _delete(entry.path)
-            except OSError as exc:
-                done.skipped.append((entry, exc.strerror or type(exc).__name__))
-                continue
+        try:
+            why = _remove_one(entry)
+        except OSError as exc:  # the lock cannot be opened: a read-only mount, a folder there
+            why = exc.strerror or type(exc).__name__
+        if why is None:
             done.removed.append(entry)
-            _prune(entry.path.parent, entry.lock)
+        else:
+            done.skipped.append((entry, why))
     return done
 
 
+def _remove_one(entry: CacheEntry) -> str | None:
+    """Remove one folder under its lock: None, or why it was not."""
+    with try_lock(entry.lock) as held:
+        if not held:
+            return IN_USE
+        if not (entry.path.exists() or entry.path.is_symlink()):
+            return "already removed (another clean?)"
+        try:
+            _delete(entry.path)
+        except OSError as exc:
+            return exc.strerror or type(exc).__name__
+        _prune(entry.path.parent, entry.lock)
+    return None
+
+
 def _delete(path: Path) -> None:
-    if path.is_symlink():
-        path.unlink()  # never what it points at
+    if path.is_symlink() or not path.is_dir():
+        path.unlink()  # a link (never what it points at) or a file where a folder belongs
         return
     aside = path.with_name(f"{path.name.split('.')[0]}.old-{uuid.uuid4().hex[:8]}")
     if not path.name.partition(".")[2].startswith("old-"):

@@ -17,6 +17,7 @@ path again, so two processes are never in at once.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from collections.abc import Callable, Iterator
@@ -87,6 +88,11 @@ def _acquire(
             if not create_parents:
                 raise
             continue  # the folder was removed between mkdir and open: make it again
+        except OSError as exc:
+            if not shared or exc.errno not in (errno.EROFS, errno.EACCES):
+                raise
+            # a read-only cache: flock needs no write access, so its readers still share it
+            fd = os.open(path, os.O_RDONLY)
         try:
             try:
                 fcntl.flock(fd, mode | fcntl.LOCK_NB)

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -52,8 +52,38 @@ from topiclab.core.reads import guarded, project, read_tree
 from topiclab.core.registry import get_registry
 from topiclab.core.topic import STAGES, StageContext, StageResult, TopicConfig
 
-__all__ = ["DONE_MARKER", "StageOutcome", "run_direct", "run_stage", "stage_keys"]
+__all__ = [
+    "DONE_MARKER",
+    "StageOutcome",
+    "StageRemoved",
+    "over_if_removed",
+    "run_direct",
+    "run_stage",
+    "stage_keys",
+]
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: How many times a run's stages start over when a clean removes a stage they reuse.
+PASSES = 3
+
+
+class StageRemoved(TopiclabError):
+    """A stage folder a stage reads was removed between its reuse and the shared lock the
+    reading stage takes on it (``topiclab cache clean``): nothing was computed yet."""
+
+
+def over_if_removed(stages: Callable[[], T], log: Callable[[str], None]) -> T:
+    """Run ``stages`` (a topic's stages, in order), and again from the first when a clean
+    removed a stage they reused (``StageRemoved``): that pass recomputes it. A few passes at
+    most: a clean that keeps removing it ends the run with its one-line error."""
+    for attempt in range(1, PASSES + 1):
+        try:
+            return stages()
+        except StageRemoved as exc:
+            if attempt == PASSES:
+                raise
+            log(f"{exc.args[0].split(' (')[0]}; starting the stages over to recompute it")
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def stage_keys(
@@ -238,7 +268,7 @@ def _reading(folder: Path, label: str, log: Callable[[str], None]) -> Iterator[N
     waiting = f"{label}: another run is recomputing {folder.name}, which it reads; waiting"
     with file_lock(lock_path(folder), on_wait=lambda: log(waiting), shared=True):
         if not (folder / DONE_MARKER).is_file():
-            raise TopiclabError(
+            raise StageRemoved(
                 f"{label}: the {folder.name} stage it reads ({folder}) was removed meanwhile "
                 "(topiclab cache clean?); run again to recompute it"
             )
@@ -268,7 +298,7 @@ def _compute(
     this one waited, else compute in ``<stage>.partial`` and swap it into place."""
     mark_used(workdir)
     for old in workdir.parent.glob(f"{workdir.name}.old-*"):  # a crash mid-swap
-        shutil.rmtree(old, ignore_errors=True)
+        _discard(old)
     reason = "recompute requested (no cache), from an empty folder"
     if use_cache:
         cached, why = read_marker(workdir)
@@ -278,8 +308,8 @@ def _compute(
         if why != NOT_COMPUTED:
             log(f"{label}: cached stage is damaged ({why}); recomputing it")
     partial = workdir.with_name(f"{workdir.name}.partial")
-    if not use_cache:
-        shutil.rmtree(partial, ignore_errors=True)
+    if not use_cache or not partial.is_dir():
+        _discard(partial)
     elif partial.is_dir() and any(partial.iterdir()):
         # a killed run's files stay: a trainer that checkpoints there resumes from them
         reason += f"; continues in the folder an interrupted run left ({partial.name})"
@@ -310,10 +340,18 @@ def _replace(tree: Any, old: str, new: str) -> Any:
 def _swap_in(partial: Path, workdir: Path) -> None:
     """Rename the finished folder into place; the previous one is removed only afterwards."""
     aside = workdir.with_name(f"{workdir.name}.old-{uuid.uuid4().hex[:8]}")
-    if workdir.exists():
+    if workdir.exists() or workdir.is_symlink():
         workdir.rename(aside)
     partial.rename(workdir)
-    shutil.rmtree(aside, ignore_errors=True)
+    _discard(aside)
+
+
+def _discard(path: Path) -> None:
+    """Remove a folder, or the file or link in its place (a link: never what it points at)."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def run_direct(
@@ -330,14 +368,23 @@ def run_direct(
     cfg = resolve_config(topic, profile, overrides=overrides)
     config = cfg.model_dump(mode="json")
     keys = stage_keys(topic, cfg, lambda values: registry.fingerprint(topic_key, values), profile)
-    root = root or work_root()
-    results: dict[str, StageResult] = {}
-    for stage in STAGES:
-        upstream = [results[s] for s in STAGES[: STAGES.index(stage)]]
-        workdir = stage_dir(root, topic_key, keys[stage], stage)
-        reads = [stage_dir(root, topic_key, keys[s], s) for s in STAGES[: STAGES.index(stage)]]
-        outcome = run_stage(
-            topic_key, stage, profile, config, workdir, upstream, use_cache=use_cache, reads=reads
-        )
-        results[stage] = outcome.result
-    return results
+    folders = {s: stage_dir(root or work_root(), topic_key, keys[s], s) for s in STAGES}
+
+    def stages() -> dict[str, StageResult]:
+        results: dict[str, StageResult] = {}
+        for stage in STAGES:
+            before = STAGES[: STAGES.index(stage)]
+            outcome = run_stage(
+                topic_key,
+                stage,
+                profile,
+                config,
+                folders[stage],
+                [results[s] for s in before],
+                use_cache=use_cache,
+                reads=[folders[s] for s in before],
+            )
+            results[stage] = outcome.result
+        return results
+
+    return over_if_removed(stages, _log.info)

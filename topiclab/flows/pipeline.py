@@ -71,7 +71,14 @@ from topiclab.core.report import (  # noqa: E402
     write_index,
 )
 from topiclab.core.secrets import public_url, redact  # noqa: E402
-from topiclab.core.stages import StageOutcome, mark_used, run_stage, work_root  # noqa: E402
+from topiclab.core.stages import (  # noqa: E402
+    StageOutcome,
+    StageRemoved,
+    mark_used,
+    over_if_removed,
+    run_stage,
+    work_root,
+)
 from topiclab.core.topic import STAGES, StageResult, verdict  # noqa: E402
 from topiclab.flows.assets import record_output  # noqa: E402
 from topiclab.flows.pool import start_topic_runs, wait_for_runs, work_pool  # noqa: E402
@@ -172,6 +179,8 @@ def _run_stages(
                 use_cache,
                 [str(ident.stage_folder(s)) for s in STAGES[: STAGES.index(stage)]],
             )
+        except StageRemoved:
+            raise  # nothing failed yet: the stages start over (core.stages.over_if_removed)
         except BaseException as exc:
             hook.topiclab_on_stage_error(run=run, stage=stage, error=exc)
             raise
@@ -335,7 +344,9 @@ def topic_pipeline(
         run["links"]["urls"].update(prefect_urls(run["flow_run_id"]))
         for links in registry.hook.topiclab_before_run(run=run):
             merge_links(run["links"], links)
-        results, cached, stage_seconds = _run_stages(ident, run, inputs, use_cache)
+        results, cached, stage_seconds = over_if_removed(
+            lambda: _run_stages(ident, run, inputs, use_cache), get_run_logger().info
+        )
         seconds = time.perf_counter() - start
         metrics_json = publish_topic(
             out,
