@@ -310,7 +310,7 @@ def _compute(
     partial = workdir.with_name(f"{workdir.name}.partial")
     if not use_cache or not partial.is_dir():
         _discard(partial)
-    elif partial.is_dir() and any(partial.iterdir()):
+    elif any(partial.iterdir()):
         # a killed run's files stay: a trainer that checkpoints there resumes from them
         reason += f"; continues in the folder an interrupted run left ({partial.name})"
     start = time.perf_counter()
