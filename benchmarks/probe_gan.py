@@ -4,7 +4,7 @@ PacGAN's metric on 2,500 samples of G at a few checkpoints, and the fit's CPU ti
     python benchmarks/probe_gan.py ring --set steps=8000 lr=1e-3 lr_min_frac=0.02
     python benchmarks/probe_gan.py grid --set steps=8000 beta1=0.8 pack=2 --seeds 5
 
-``--set`` takes GANConfig options (values parsed as JSON, else strings). The data are the
+``--set`` takes GANConfig options, read as ``topiclab run --set`` reads them. The data are the
 topic's (100,000 points, data seed 0 for the ring, 1 for the grid), and each seed's samples use
 the topic's z seed (10,000 + seed), so the last line repeats what the standard run would print.
 CPU time is ``time.process_time`` of the fit alone, one torch thread.
@@ -13,13 +13,13 @@ CPU time is ``time.process_time`` of the fit alone, one torch thread.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Any
 
 import numpy as np
 import torch
 
+from topiclab.core.config import parse_override
 from topiclab.nn.gan import GANConfig, GANTrainer
 from topiclab.nn.sample_metrics import mode_metrics
 from topiclab.plugins.mode_collapse.data import mixture, sample_mixture
@@ -28,14 +28,8 @@ DATA_SEED = {"ring": 0, "grid": 1}
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    """``key=value`` items as ``topiclab run --set`` reads them (``core.config``)."""
+    return {".".join(key): value for key, value in map(parse_override, items)}
 
 
 def row(label: str, ms: list[dict[str, float]]) -> str:

@@ -148,3 +148,32 @@ def test_suite_skips_a_topic_whose_upstream_failed(prefect_harness, plugin_env, 
 
     with pytest.raises(TopiclabError, match="upstream topic 'failing' failed: RuntimeError: train"):
         topic_pipeline("failing-probe", "quick", None, None, str(tmp_path / "one"))
+
+
+def test_a_clean_of_the_upstream_stage_it_reads_recomputes_it(
+    prefect_harness, probe_env, tmp_path, monkeypatch
+):
+    """ridge's train is reused, then removed (``topiclab cache clean``) before ridge-probe's
+    generate locks it to read: the run starts over, recomputes ridge's train, and finishes."""
+    import shutil
+
+    from topiclab.core import stages
+    from topiclab.flows.pipeline import topic_pipeline
+
+    topic_pipeline("ridge", "quick", ["seed=71"], None, str(tmp_path))
+    real, seen = stages._reading, []
+
+    def clean_first(folder: Path, label: str, log: Any) -> Any:
+        if not seen and folder.parts[-3] == "ridge" and folder.name == "train":
+            seen.append(folder)
+            shutil.rmtree(folder)
+        return real(folder, label, log)
+
+    monkeypatch.setattr(stages, "_reading", clean_first)
+    out = topic_pipeline("ridge-probe", "quick", ["ridge:seed=71"], None, str(tmp_path))
+    assert seen and (seen[0] / "weights.npy").is_file()  # ridge's train, computed again
+    # ridge ran again, as a subflow of the probe's run (its tracked run had started)
+    assert [topic for topic, _ in probe_env.RUNS] == ["ridge", "ridge-probe", "ridge"]
+    assert out["metrics"]["scaled_weight_sum"] == pytest.approx(
+        2 * np.load(seen[0] / "weights.npy").sum()
+    )

@@ -143,12 +143,12 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_it(
     from topiclab.core import stages
     from topiclab.core.cache import remove, scan
 
-    _run(["seed=74"], tmp_path)
+    keys = set(_run(["seed=74"], tmp_path)["stage_keys"].values())
     real, cleaned = stages._reading, []
 
     def clean_first(folder: Path, label: str, log: Any) -> Any:
-        if not cleaned:
-            cleaned.append(remove(scan(work_root())))
+        if not cleaned:  # the first run's folders (the work root is the session's, shared)
+            cleaned.append(remove([e for e in scan(work_root()) if e.key in keys]))
         return real(folder, label, log)
 
     monkeypatch.setattr(stages, "_reading", clean_first)

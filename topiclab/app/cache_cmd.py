@@ -204,5 +204,5 @@ def _report(done: Cleaned) -> None:
     out.print(f"removed {removed}, {decimal(done.freed)} freed", highlight=False)
 
 
-def _folders(count: int, kind: str = "") -> str:
-    return f"{count} {kind}folder{'' if count == 1 else 's'}"
+def _folders(count: int) -> str:
+    return f"{count} folder{'' if count == 1 else 's'}"

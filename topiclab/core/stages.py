@@ -38,6 +38,7 @@ from pydantic import BaseModel
 
 from topiclab.core.config import resolve_config
 from topiclab.core.console import logged_progress, rich_progress
+from topiclab.core.environment import topiclab_home
 from topiclab.core.errors import ConfigError, TopiclabError
 from topiclab.core.fingerprint import KEY_LIBRARIES, library_versions
 from topiclab.core.locks import file_lock
@@ -125,8 +126,7 @@ def stage_keys(
 
 def work_root() -> Path:
     """Where stage outputs live: ``$TOPICLAB_HOME/work`` (default ``./.topiclab/work``)."""
-    home = Path(os.environ.get("TOPICLAB_HOME", ".topiclab")).resolve()
-    return home / "work"
+    return topiclab_home() / "work"  # the folder `topiclab cache` lists and cleans
 
 
 def stage_dir(root: Path, topic_key: str, chash: str, stage: str) -> Path:
@@ -310,7 +310,7 @@ def _compute(
     partial = workdir.with_name(f"{workdir.name}.partial")
     if not use_cache or not partial.is_dir():
         _discard(partial)
-    elif partial.is_dir() and any(partial.iterdir()):
+    elif any(partial.iterdir()):
         # a killed run's files stay: a trainer that checkpoints there resumes from them
         reason += f"; continues in the folder an interrupted run left ({partial.name})"
     start = time.perf_counter()

@@ -344,9 +344,16 @@ def topic_pipeline(
         run["links"]["urls"].update(prefect_urls(run["flow_run_id"]))
         for links in registry.hook.topiclab_before_run(run=run):
             merge_links(run["links"], links)
-        results, cached, stage_seconds = over_if_removed(
-            lambda: _run_stages(ident, run, inputs, use_cache), get_run_logger().info
-        )
+        passes = 0
+
+        def stages() -> tuple[dict[str, StageResult], list[str], dict[str, float]]:
+            nonlocal inputs, passes
+            if passes:  # a clean removed a stage: an upstream topic's is recomputed here
+                inputs, run["upstream"] = _upstream(registry, ident, overrides, config_file, out)
+            passes += 1
+            return _run_stages(ident, run, inputs, use_cache)
+
+        results, cached, stage_seconds = over_if_removed(stages, get_run_logger().info)
         seconds = time.perf_counter() - start
         metrics_json = publish_topic(
             out,

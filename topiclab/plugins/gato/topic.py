@@ -39,6 +39,9 @@ class GatoTopic(Topic):
         "generate": ("data", "model.seq_len", "eval.digits_test"),
         "train": ("trainer", "threads", "data", "model", "train", "eval.first_seed"),
     }
+    # The environments' dynamics and seeding make the demonstrations and the roll-outs: a
+    # gymnasium upgrade recomputes (core.fingerprint.library_versions).
+    libraries = ("gymnasium",)
 
     def generate(self, ctx: StageContext) -> StageResult:
         return _data.generate(ctx, ctx.cfg(GatoConfig))
