@@ -10,8 +10,8 @@ A folder is removed only while this process holds the stage's lock (``core.locks
 ``core.stages.run_stage`` computes it under (and reuses or reads it under, shared), taken
 without waiting: a folder a run is computing or reading is skipped and reported. A folder is
 first renamed aside (``<stage>.old-*``, which a run also clears), so an interrupted removal
-never leaves a folder that looks complete. Listing reads the done-markers but hashes nothing
-(a run does that).
+never leaves a folder that looks complete. Listing reads the done-markers and hashes no stage
+file (a run does that); its "current" column hashes the plugins' sources to compute keys.
 """
 
 from __future__ import annotations
