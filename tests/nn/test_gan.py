@@ -6,11 +6,23 @@ Lipschitz constant, save/load.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.func import functional_call
 
-from topiclab.nn.gan import GANConfig, GANTrainer, TrainingDiverged, jacobian_norms
+from topiclab.nn.gan import (
+    ACTIVATIONS,
+    GANConfig,
+    GANTrainer,
+    TrainingDiverged,
+    jacobian_norms,
+    mlp,
+    unrolled,
+)
 from topiclab.nn.generative import GenerativeTrainer
 
 X = np.random.default_rng(0).normal(size=(2_000, 2)).astype(np.float32) * [1.0, 3.0] + 5.0
@@ -50,6 +62,64 @@ def test_unrolled_generator_gradient_differs_from_the_plain_one():
     assert a.G is not None and b.G is not None
     wa, wb = a.G[0].weight, b.G[0].weight
     assert not torch.allclose(wa, wb)
+
+
+def _d_with_adam(t0: int, dtype: torch.dtype = torch.float32):
+    """A small D (tanh: smooth for finite differences) whose Adam has taken ``t0`` steps."""
+    torch.manual_seed(0)
+    D = mlp(2, 1, 8, 2, ACTIVATIONS["tanh"]).to(dtype)
+    opt = torch.optim.Adam(D.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    for _ in range(t0):
+        opt.zero_grad()
+        x = torch.randn(16, 2, dtype=dtype)
+        GANTrainer.d_loss(D(x), D(x + 1)).backward()
+        opt.step()
+    return D, opt
+
+
+def _lookahead_loss(D, fake):
+    return lambda p, r: GANTrainer.d_loss(functional_call(D, p, r), functional_call(D, p, fake))
+
+
+@pytest.mark.parametrize("t0", [0, 3])
+def test_unrolled_is_k_steps_of_ds_adam(t0):
+    """The look-ahead's values are D's own Adam (moments, bias correction from its step count)
+    taking k steps, one real minibatch each: Metz et al.'s notebook unrolls D's optimizer."""
+    D, opt = _d_with_adam(t0)
+    real, fake = torch.randn(3, 16, 2), torch.randn(16, 2) + 1
+    c = GANConfig(unroll=3, lr=1e-2, beta1=0.5)
+    ahead = unrolled(dict(D.named_parameters()), opt, _lookahead_loss(D, fake), real, c)
+    ref = copy.deepcopy(D)
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    ref_opt.load_state_dict(copy.deepcopy(opt.state_dict()))  # shares no moment tensor
+    for r in real:
+        ref_opt.zero_grad()
+        GANTrainer.d_loss(ref(r), ref(fake)).backward()
+        ref_opt.step()
+    for name, p in ref.named_parameters():
+        assert torch.allclose(ahead[name], p, atol=1e-6), name
+    assert all(s["step"] == t0 for s in opt.state.values())  # D's own optimizer untouched
+
+
+def test_unrolled_gradient_in_the_fakes_matches_finite_differences():
+    """G's loss at the look-ahead D, differentiated through D's k Adam steps: autograd equals
+    central differences in the fakes (float64), so the through-D part is the true one."""
+    D, opt = _d_with_adam(5, torch.float64)
+    real = torch.randn(3, 16, 2, dtype=torch.float64)
+    c = GANConfig(unroll=3, lr=1e-2, beta1=0.5)
+
+    def g_loss(fake):
+        ahead = unrolled(dict(D.named_parameters()), opt, _lookahead_loss(D, fake), real, c)
+        return F.softplus(-functional_call(D, ahead, fake)).mean()
+
+    fake = torch.randn(4, 2, dtype=torch.float64) + 1
+    grad = torch.autograd.grad(g_loss(fake.requires_grad_()), fake)[0]
+    fd = torch.zeros_like(grad)
+    for i, j in np.ndindex(*fake.shape):
+        e = torch.zeros_like(fake)
+        e[i, j] = 1e-6
+        fd[i, j] = (g_loss(fake.detach() + e) - g_loss(fake.detach() - e)).item() / 2e-6
+    assert torch.allclose(grad, fd, rtol=1e-5, atol=1e-9)
 
 
 def test_nan_loss_raises_training_diverged():

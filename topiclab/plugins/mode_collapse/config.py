@@ -123,8 +123,13 @@ STANDARD_TRAINERS: dict[str, dict[str, Any]] = {
     # m = 2: PacGAN4's D input is 4× larger and learned too slowly in 2,000 steps.
     "pacgan": _GAN | {"pack": 2},
     # Unrolling (k = 5 second-order D steps) costs ~10 vanilla steps per step, seeds batched:
-    # 800 steps (with PyTorch's init 400 left it at 3.8 % HQ; on this recipe it stays
-    # collapsed at 800: 0.6 modes, docs/topics/mode-collapse.md).
+    # 800 steps (with PyTorch's init 400 left it at 3.8 % HQ). On this recipe it stays
+    # collapsed (0.6 modes), and no fair change fixed it (docs/topics/mode-collapse.md, "The
+    # unrolled GAN: why it stays collapsed"): the look-ahead is D's own Adam (tested), but G's
+    # gradient through the look-ahead D's parameters is as large as the direct part and mostly
+    # opposed, so G settles as a blob or on one sharp mode it does not leave; k = 1 or 10,
+    # 1,600 or 3,200 steps (one mode at 91–100 % HQ), the decayed lr in the look-ahead or
+    # G's minimax loss kept it at ≤ 1 mode (2 seeds).
     "unrolled-gan": _GAN | {"unroll": 5, "steps": 800},
     "vae": {"steps": 1000},
     "mdn": {"steps": 500, "components": 30},
