@@ -74,6 +74,11 @@ def test_list_then_clean_old_folders_after_asking(home, tmp_path: Path) -> None:
     assert {e.path for e in scan(work)} == {e.path for e in entries} - {e.path for e in old}
     nothing = _cache("clean", "--older-than", "30", "--yes", env=env, cwd=tmp_path)
     assert nothing.stdout.strip() == "nothing to remove"
+    report = next(e for e in scan(work) if e.stage == "report")
+    for path in (report.lock, report.path / DONE_MARKER, report.path):
+        os.utime(path, (stamp, stamp))
+    one = _cache("clean", "--older-than", "30", env=env, cwd=tmp_path, stdin="n\n")
+    assert f"remove 1 cached stage folder ({decimal(report.size)}) from" in one.stdout
 
 
 @pytest.mark.parametrize(
@@ -93,7 +98,7 @@ def test_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) ->
     assert message in one_line_error(topiclab("cache", *args, env=env, cwd=tmp_path))
 
 
-def test_a_home_that_is_missing_or_a_file_is_one_line(tmp_path: Path) -> None:
+def test_a_home_or_cache_that_is_missing_or_a_file_is_one_line(tmp_path: Path) -> None:
     env = fresh_env(tmp_path)
     home = Path(env["TOPICLAB_HOME"])
     line = one_line_error(topiclab("cache", "list", env=env, cwd=tmp_path))
@@ -105,6 +110,12 @@ def test_a_home_that_is_missing_or_a_file_is_one_line(tmp_path: Path) -> None:
     home.write_text("not a folder")
     line = one_line_error(topiclab("cache", "clean", "--all", "--yes", env=env, cwd=tmp_path))
     assert line == f"error: TOPICLAB_HOME '{home}' is a file, not a folder"
+    home.unlink()
+    home.mkdir()
+    (home / "work").write_text("not a folder either")
+    for args in (["list"], ["clean", "--all", "--yes"]):
+        line = one_line_error(topiclab("cache", *args, env=env, cwd=tmp_path))
+        assert line == f"error: the stage cache '{home / 'work'}' is a file, not a folder"
 
 
 def test_a_linked_home_is_listed_and_cleaned_through_its_link(home, tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ from prefect.runtime import deployment, flow_run  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner  # noqa: E402
 
+from topiclab.core.console import TERMINAL  # noqa: E402
 from topiclab.core.dag import (  # noqa: E402
     Identity,
     identity,
@@ -122,6 +123,7 @@ def stage_task(
         use_cache,
         logger.info,
         folders,
+        on_wait=lambda line: logger.info(line, extra={TERMINAL: True}),  # CLI: at the terminal
     )
 
 
