@@ -204,6 +204,8 @@ def _remove_one(entry: CacheEntry) -> str | None:
     """Remove one folder under its lock: None, or why it was not."""
     with try_lock(entry.lock) as held:
         if not (entry.path.exists() or entry.path.is_symlink()):
+            if held:  # the lock file may be one this made again, after another clean
+                _prune(entry.path.parent, entry.lock)
             return GONE  # a missing key folder cannot be locked either: not "in use"
         if not held:
             return IN_USE
