@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -143,7 +144,10 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_it(
     it to read: the flow starts its stages over and recomputes generate, and the run ends
     well (``core.stages.over_if_removed``) instead of failing with "run again". Trackers
     hear of each stage once, and again only of one whose outcome changed (generate, now
-    computed); no Prefect task run fails."""
+    computed); no Prefect task run fails; the terminal says why the stages start over."""
+    from rich.console import Console
+
+    from topiclab.app.logfile import library_log
     from topiclab.core import stages
     from topiclab.core.cache import remove, scan
     from topiclab.flows.pipeline import topic_pipeline
@@ -161,10 +165,14 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_it(
 
     monkeypatch.setattr(stages, "_reading", clean_first)
     events.unlink()  # the first run's
-    state = topic_pipeline(
-        "counted", "quick", ["seed=74", "train.steps=7"], None, str(tmp_path), return_state=True
-    )
+    terminal = Console(file=io.StringIO(), width=250)
+    with library_log(tmp_path / "run.log", terminal):  # as `topiclab run` does
+        state = topic_pipeline(
+            "counted", "quick", ["seed=74", "train.steps=7"], None, str(tmp_path), return_state=True
+        )
     second = state.result()
+    said = "counted.train: a stage it reads was removed meanwhile; starting the stages over"
+    assert said in terminal.file.getvalue()  # type: ignore[attr-defined]
     assert len(cleaned[0].removed) == 4 and second["cached_stages"] == []
     assert counted.TRAINED == [("counted", 50), ("counted", 7)]
     assert _marker(second, "generate").is_file() and _marker(second, "report").is_file()

@@ -126,11 +126,16 @@ def stage_task(
             use_cache,
             logger.info,
             folders,
-            on_wait=lambda line: logger.info(line, extra={TERMINAL: True}),  # CLI: terminal
+            on_wait=_terminal(logger),
         )
     except StageRemoved as exc:
         logger.info("%s", exc.args[0].split(" (")[0])  # over_if_removed says what follows
         return None
+
+
+def _terminal(logger: Any) -> Callable[[str], None]:
+    """Log at INFO a line that a CLI run also shows at the terminal (``core.console``)."""
+    return lambda line: logger.info(line, extra={TERMINAL: True})
 
 
 def new_run_info(topic: str, profile: str, config: dict[str, Any]) -> RunInfo:
@@ -374,7 +379,8 @@ def topic_pipeline(
             passes += 1
             return _run_stages(ident, run, inputs, use_cache, told)
 
-        results, cached, stage_seconds = over_if_removed(stages, get_run_logger().info)
+        # at the terminal too: it says why a stage's line comes twice
+        results, cached, stage_seconds = over_if_removed(stages, _terminal(get_run_logger()))
         seconds = time.perf_counter() - start
         metrics_json = publish_topic(
             out,
