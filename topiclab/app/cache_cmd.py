@@ -123,7 +123,7 @@ def list_cmd(
     ] = True,
 ) -> None:
     """List the cached stage folders: topic, stage, key, size, last use, state (complete,
-    partial, damaged; "in use" while a run computes or reads it), and the profiles whose
+    partial, damaged, empty; "in use" while a run computes or reads it), and the profiles whose
     default config (`topiclab run TOPIC --profile P`, no --set) would reuse it.
 
     Example: topiclab cache list --topic llama
@@ -159,7 +159,7 @@ def clean(
     partial: Annotated[
         bool,
         typer.Option(
-            "--partial", help="Only folders no run can reuse: partial, damaged, left over."
+            "--partial", help="Only folders no run can reuse: partial, damaged, empty, left over."
         ),
     ] = False,
     all_: Annotated[bool, typer.Option("--all", help="Every cached stage folder.")] = False,
