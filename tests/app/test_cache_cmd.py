@@ -4,6 +4,7 @@ what they remove, bad input in one line, two cleans at once beside a running sta
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -74,6 +75,11 @@ def test_list_then_clean_old_folders_after_asking(home, tmp_path: Path) -> None:
     assert {e.path for e in scan(work)} == {e.path for e in entries} - {e.path for e in old}
     nothing = _cache("clean", "--older-than", "30", "--yes", env=env, cwd=tmp_path)
     assert nothing.stdout.strip() == "nothing to remove"
+    report = next(e for e in scan(work) if e.stage == "report")
+    for path in (report.lock, report.path / DONE_MARKER, report.path):
+        os.utime(path, (stamp, stamp))
+    one = _cache("clean", "--older-than", "30", env=env, cwd=tmp_path, stdin="n\n")
+    assert f"remove 1 cached stage folder ({decimal(report.size)}) from" in one.stdout
 
 
 @pytest.mark.parametrize(
@@ -93,7 +99,7 @@ def test_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) ->
     assert message in one_line_error(topiclab("cache", *args, env=env, cwd=tmp_path))
 
 
-def test_a_home_that_is_missing_or_a_file_is_one_line(tmp_path: Path) -> None:
+def test_a_home_or_cache_that_is_missing_or_a_file_is_one_line(tmp_path: Path) -> None:
     env = fresh_env(tmp_path)
     home = Path(env["TOPICLAB_HOME"])
     line = one_line_error(topiclab("cache", "list", env=env, cwd=tmp_path))
@@ -105,6 +111,12 @@ def test_a_home_that_is_missing_or_a_file_is_one_line(tmp_path: Path) -> None:
     home.write_text("not a folder")
     line = one_line_error(topiclab("cache", "clean", "--all", "--yes", env=env, cwd=tmp_path))
     assert line == f"error: TOPICLAB_HOME '{home}' is a file, not a folder"
+    home.unlink()
+    home.mkdir()
+    (home / "work").write_text("not a folder either")
+    for args in (["list"], ["clean", "--all", "--yes"]):
+        line = one_line_error(topiclab("cache", *args, env=env, cwd=tmp_path))
+        assert line == f"error: the stage cache '{home / 'work'}' is a file, not a folder"
 
 
 def test_a_linked_home_is_listed_and_cleaned_through_its_link(home, tmp_path: Path) -> None:
@@ -148,7 +160,13 @@ def test_two_cleans_at_once_beside_a_running_stage(home, tmp_path: Path) -> None
         outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     said = "\n".join(o for o, _ in outputs)
-    assert f"skipped counted/{train.key}/train: a run is using it" in said
-    removed = sum(int(o.split("removed ")[1].split()[0]) for o, _ in outputs)
+    held = f"skipped counted/{train.key}/train: a run is using it"
+    assert held in said
+    # what one clean removed before the other came to it is "already removed" (while the
+    # other holds its lock, it is in use), never an error
+    skips = [line for line in said.splitlines() if line.startswith("skipped ")]
+    reasons = (": a run is using it", ": already removed (another clean?)")
+    assert all(line.endswith(reasons) for line in skips), skips
+    removed = sum(int(re.findall(r"^removed (\d+) folder", o, re.M)[0]) for o, _ in outputs)
     assert removed == 5 and [e.path for e in scan(work)] == [train.path]
     assert (train.path / DONE_MARKER).is_file()

@@ -190,3 +190,49 @@ def test_set_may_target_an_upstream_topic_the_run_computes(plugin_env) -> None:
         _validate_run(reg, ["compression"], "quick", None, ["llama:train.steps=-5"])
     with pytest.raises(TopiclabError, match="targets topic 'ridge', which is not in this run"):
         _validate_run(reg, ["compression"], "quick", None, ["ridge:seed=1"])
+
+
+def _waiters(lock: Path) -> int:
+    """How many processes wait on ``lock`` now (``->`` lines of Linux's ``/proc/locks``)."""
+    st = lock.stat()
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    rows = [line.split() for line in Path("/proc/locks").read_text().splitlines()]
+    return sum(1 for fields in rows if fields[1:2] == ["->"] and dev in fields)
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="reads Linux's /proc/locks")
+def test_a_run_waiting_for_a_stage_lock_says_so_at_the_terminal(
+    plugin_env, prefect_harness, tmp_path
+):
+    """`topiclab run --no-cache` while another run computes its first stage: it waits for
+    that stage's lock, and the terminal (not only the Prefect log) says why it stands still."""
+    from app.clirun import cli
+
+    from topiclab.core.cache import scan
+    from topiclab.core.locks import file_lock
+    from topiclab.core.stages import run_direct
+
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.stage_reads")
+    env = fresh_env(tmp_path, TOPICLAB_PLUGINS="support.stage_reads")
+    env["PREFECT_API_URL"] = prefect_harness
+    work = Path(env["TOPICLAB_HOME"]) / "work"
+    run_direct("counted", "quick", None, work, use_cache=True)  # makes the stage folders
+    lock = next(e.lock for e in scan(work) if e.stage == "generate")
+    with file_lock(lock):  # another run computing generate
+        proc = subprocess.Popen(
+            [*cli("run", "counted", "--profile", "quick", "--no-cache", "--out", "out")],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 240
+        while not _waiters(lock) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        waited = _waiters(lock)
+    stdout, stderr = proc.communicate(timeout=240)
+    assert waited and proc.returncode == 0, stderr[-3000:]
+    said = "counted.generate: another run is computing this stage; waiting for it"
+    assert said in stdout + stderr, stdout + stderr

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from app.clirun import fresh_env, unshare_available
 
-from topiclab.core.cache import DAY_S, IN_USE, current_keys, remove, scan, select
+from topiclab.core.cache import DAY_S, GONE, IN_USE, current_keys, remove, scan, select
 from topiclab.core.locks import file_lock, is_locked
 from topiclab.core.manifest import DONE_MARKER
 from topiclab.core.stages import run_direct
@@ -261,29 +261,115 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_instead_of_failin
 
     monkeypatch.setattr(stages, "_reading", clean_first)
     results = run_direct("counted", "quick", ["seed=5", "train.steps=7"], work, use_cache=True)
-    assert len(cleaned[0].removed) == 6 and not cleaned[0].skipped
+    # the six folders, and the lock the run made checking for its new train stage (``empty``)
+    removed = sorted(e.state for e in cleaned[0].removed)
+    assert removed == ["complete"] * 6 + ["empty"] and not cleaned[0].skipped
     assert Path(results["train"].files["mu"]).is_file()
     assert sorted(e.stage for e in scan(work)) == ["evaluate", "generate", "report", "train"]
 
 
-@pytest.mark.skipif(not unshare_available(), reason="needs unshare --user --mount (namespaces)")
-def test_a_read_only_cache_is_reused(work: Path, tmp_path: Path) -> None:
-    """A cache on a read-only mount (shared, or a finished team's copy) still serves runs
-    that only reuse it: the shared lock opens its lock file read-only (``mark_used``: "a
-    read-only cache is still usable; it just ages")."""
+def _run_read_only(work: Path, tmp_path: Path, overrides: list[str]) -> Any:
+    """``run_direct`` of ``counted`` with ``work`` mounted read-only: prints its mse, or
+    ``error: `` and the one line of a ``TopiclabError``."""
     script = (
         "import sys; from pathlib import Path; from topiclab.core.stages import run_direct; "
-        "r = run_direct('counted', 'quick', ['seed=5'], Path(sys.argv[1]), use_cache=True); "
+        "from topiclab.core.errors import TopiclabError\n"
+        "try: r = run_direct('counted', 'quick', sys.argv[2:], Path(sys.argv[1]), True)\n"
+        "except TopiclabError as e: sys.exit(f'error: {e}')\n"
         "print(r['evaluate'].metrics['mse'])"
     )
     env = fresh_env(tmp_path, TOPICLAB_PLUGINS="support.stage_reads")
-    mount = f'mount --bind -o ro {work} {work} && exec {sys.executable} -c "{script}" {work}'
-    proc = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", mount],
+    mount = f'mount --bind -o ro {work} {work} && exec {sys.executable} -c "$0" "$@"'
+    unshare = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", mount, script]
+    return subprocess.run(
+        [*unshare, str(work), *overrides],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+@pytest.mark.skipif(not unshare_available(), reason="needs unshare --user --mount (namespaces)")
+@pytest.mark.parametrize("locks", ["kept", "missing"])
+def test_a_read_only_cache_is_reused(work: Path, tmp_path: Path, locks: str) -> None:
+    """A cache on a read-only mount (shared, or a finished team's copy) still serves runs
+    that only reuse it: the shared lock opens its lock file read-only (``mark_used``: "a
+    read-only cache is still usable; it just ages"), or, where the lock files are missing
+    (copied without them), reads unlocked: none can be made there."""
+    if locks == "missing":
+        for lock in work.glob("counted/*/.*.lock"):
+            lock.unlink()
+    proc = _run_read_only(work, tmp_path, ["seed=5"])
     assert proc.returncode == 0, proc.stderr[-600:]
     assert float(proc.stdout.split()[-1]) < 2
+
+
+@pytest.mark.skipif(not unshare_available(), reason="needs unshare --user --mount (namespaces)")
+def test_a_stage_to_compute_in_a_read_only_cache_is_one_line(work: Path, tmp_path: Path) -> None:
+    """A new evaluation option reuses generate and train, then must compute evaluate: a
+    read-only cache cannot hold it, and the run says so in one line, naming the stage."""
+    proc = _run_read_only(work, tmp_path, ["seed=5", "eval.test_share=0.25"])
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-600:]
+    assert lines[0].startswith("error: counted.evaluate: cannot compute it in the stage cache")
+    assert "Read-only file system" in lines[0]
+
+
+def test_a_second_clean_of_the_same_folders_says_they_are_gone(work: Path) -> None:
+    """A clean that finds what another clean removed (and pruned, key folders and locks
+    included) says so, not "a run is using it"."""
+    entries = scan(work)
+    assert len(remove(entries).removed) == 6
+    again = remove(entries)
+    assert not again.removed and {why for _, why in again.skipped} == {GONE}
+    # The other clean has unlinked the lock, not yet removed the key folder: trying the
+    # lock makes the file again, and this clean removes it with the folder.
+    entries[0].path.parent.mkdir(parents=True)
+    assert remove(entries[:1]).skipped == [(entries[0], GONE)]
+    assert scan(work) == [] and not work.joinpath("counted").exists()
+
+
+def test_is_locked_asks_the_kernel_and_never_takes_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cache list`` must not disturb a run: a probe that took the lock, however briefly,
+    would make a run starting then wait (and say so), and a clean skip the folder as in use."""
+    import fcntl
+
+    path = tmp_path / ".train.lock"
+    path.touch()
+    taken: list[int] = []
+    real = fcntl.flock
+
+    def recorded(fd: int, operation: int) -> None:
+        taken.append(operation)
+        real(fd, operation)
+
+    assert not is_locked(path) and not is_locked(tmp_path / "missing.lock")
+    for shared in (True, False):
+        with file_lock(path, shared=shared):
+            monkeypatch.setattr(fcntl, "flock", recorded)
+            assert is_locked(path)
+            monkeypatch.setattr(fcntl, "flock", real)
+    monkeypatch.setattr(fcntl, "flock", recorded)
+    assert not is_locked(path)
+    assert taken == []
+
+
+def test_a_key_folder_holding_only_a_lock_is_listed_and_cleaned(work: Path) -> None:
+    """A run stopped after taking a stage's lock, before its folder existed, leaves only the
+    lock file: listed as ``empty`` (unusable, so ``--partial`` selects it), and removed with
+    its key folder; while a run holds it, it is in use and stays."""
+    key = work / "counted" / "0123456789abcdef"
+    key.mkdir()
+    lock = key / ".train.lock"
+    lock.touch()
+    (found,) = [e for e in scan(work) if e.key == key.name]
+    assert (found.stage, found.state, found.path, found.in_use) == ("train", "empty", lock, False)
+    assert select(scan(work), partial=True) == [found]
+    with file_lock(lock):  # a run beginning this stage
+        assert [e.in_use for e in scan(work) if e.key == key.name] == [True]
+        assert remove([found]).skipped == [(found, IN_USE)]
+    done = remove([found])
+    assert done.removed == [found] and not key.exists() and len(scan(work)) == 6

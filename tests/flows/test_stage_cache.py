@@ -211,3 +211,24 @@ def test_a_stage_that_continues_an_interrupted_run_says_so(tmp_path: Path) -> No
         again.reason
         == "not in the cache; continues in the folder an interrupted run left (train.partial)"
     )
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_linked_partial_folder_is_removed_never_written_into(
+    tmp_path: Path, use_cache: bool
+) -> None:
+    """A ``train.partial`` that is a link (to someone's folder) is not resumed into: the link
+    is removed, never what it points at, and the stage is computed in a folder of its own."""
+    config = _config("ridge", "quick", ["seed=45"])
+    root = tmp_path / "work"
+    _stages("ridge", config, root, "train")
+    (root / "train" / DONE_MARKER).write_text("{")  # damaged: train is computed again
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    (root / "train.partial").symlink_to(precious)
+    outcome = _stages("ridge", config, root, "train", use_cache=use_cache)["train"]
+    assert not outcome.cached and "continues" not in outcome.reason
+    assert [p.name for p in precious.iterdir()] == ["keep.txt"]
+    assert not (root / "train").is_symlink() and (root / "train" / DONE_MARKER).is_file()
+    assert sorted(p.name for p in root.glob("train*")) == ["train"]

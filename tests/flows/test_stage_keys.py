@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -135,14 +138,23 @@ def test_built_in_topics_recompute_the_stages_an_option_reaches(topic, option, k
 
 
 def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_it(
-    prefect_harness, counted, tmp_path, monkeypatch
+    prefect_harness, counted, plugin_env, tmp_path, monkeypatch
 ):
     """`topiclab cache clean --all` after ``generate`` was reused and before ``train`` locks
     it to read: the flow starts its stages over and recomputes generate, and the run ends
-    well (``core.stages.over_if_removed``) instead of failing with "run again"."""
+    well (``core.stages.over_if_removed``) instead of failing with "run again". Trackers
+    hear of each stage once, and again only of one whose outcome changed (generate, now
+    computed); no Prefect task run fails; the terminal says why the stages start over."""
+    from rich.console import Console
+
+    from topiclab.app.logfile import library_log
     from topiclab.core import stages
     from topiclab.core.cache import remove, scan
+    from topiclab.flows.pipeline import topic_pipeline
 
+    events = tmp_path / "events.jsonl"
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.stage_reads,support.jsonl_tracker")
+    plugin_env.setenv("TOPICLAB_JSONL_TRACKER", str(events))
     keys = set(_run(["seed=74"], tmp_path)["stage_keys"].values())
     real, cleaned = stages._reading, []
 
@@ -152,7 +164,53 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_it(
         return real(folder, label, log)
 
     monkeypatch.setattr(stages, "_reading", clean_first)
-    second = _run(["seed=74", "train.steps=7"], tmp_path)
+    events.unlink()  # the first run's
+    terminal = Console(file=io.StringIO(), width=250)
+    with library_log(tmp_path / "run.log", terminal):  # as `topiclab run` does
+        state = topic_pipeline(
+            "counted", "quick", ["seed=74", "train.steps=7"], None, str(tmp_path), return_state=True
+        )
+    second = state.result()
+    said = "counted.train: a stage it reads was removed meanwhile; starting the stages over"
+    assert said in terminal.file.getvalue()  # type: ignore[attr-defined]
     assert len(cleaned[0].removed) == 4 and second["cached_stages"] == []
     assert counted.TRAINED == [("counted", 50), ("counted", 7)]
     assert _marker(second, "generate").is_file() and _marker(second, "report").is_file()
+    told = [json.loads(line) for line in events.read_text().splitlines()]
+    stages_told = [(e["event"], e["stage"], e.get("cached")) for e in told if "stage" in e]
+    assert stages_told == [
+        ("before_stage", "generate", None),
+        ("after_stage", "generate", True),
+        ("before_stage", "train", None),
+        ("after_stage", "generate", False),  # the pass that started over computed it
+        ("after_stage", "train", False),
+        ("before_stage", "evaluate", None),
+        ("after_stage", "evaluate", False),
+        ("before_stage", "report", None),
+        ("after_stage", "report", False),
+    ]
+    ran = _task_states(state.state_details.flow_run_id, 6)
+    assert ran == {"counted.generate": ["COMPLETED"] * 2, "counted.train": ["COMPLETED"] * 2}
+
+
+def _task_states(flow_run_id: Any, count: int, wait: float = 60) -> dict[str, list[str]]:
+    """The states of the flow run's stage tasks run more than once, once ``count`` stage
+    tasks ended (the server records them a moment after they are sent)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    runs = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    deadline = time.monotonic() + wait
+    while True:
+        with get_client(sync_client=True) as client:
+            tasks = client.read_task_runs(flow_run_filter=runs)
+        ended = [
+            (t.name, t.state.type.value)
+            for t in tasks
+            if t.name.startswith("counted.") and t.state and t.state.is_final()
+        ]
+        if len(ended) >= count or time.monotonic() > deadline:
+            names = [name for name, _ in ended]
+            again = {name for name in names if names.count(name) > 1}
+            return {name: sorted(st for n, st in ended if n == name) for name in again}
+        time.sleep(1)

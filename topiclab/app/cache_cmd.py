@@ -45,7 +45,8 @@ TopicOption = Annotated[
 
 
 def _work() -> Path:
-    """``$TOPICLAB_HOME/work``; a home that is missing or not a folder is an error."""
+    """``$TOPICLAB_HOME/work``; a home that is missing or not a folder, or a ``work`` that
+    is not a folder, is an error (a missing ``work`` is an empty cache)."""
     home = topiclab_home()
     if not home.exists():
         raise TopiclabError(
@@ -54,7 +55,10 @@ def _work() -> Path:
         )
     if not home.is_dir():
         raise TopiclabError(f"TOPICLAB_HOME '{home}' is a file, not a folder")
-    return home / "work"
+    work = home / "work"
+    if work.exists() and not work.is_dir():
+        raise TopiclabError(f"the stage cache '{work}' is a file, not a folder")
+    return work
 
 
 def _entries(work: Path, topics: list[str] | None) -> list[CacheEntry]:
@@ -119,7 +123,7 @@ def list_cmd(
     ] = True,
 ) -> None:
     """List the cached stage folders: topic, stage, key, size, last use, state (complete,
-    partial, damaged; "in use" while a run computes or reads it), and the profiles whose
+    partial, damaged, empty; "in use" while a run computes or reads it), and the profiles whose
     default config (`topiclab run TOPIC --profile P`, no --set) would reuse it.
 
     Example: topiclab cache list --topic llama
@@ -155,7 +159,7 @@ def clean(
     partial: Annotated[
         bool,
         typer.Option(
-            "--partial", help="Only folders no run can reuse: partial, damaged, left over."
+            "--partial", help="Only folders no run can reuse: partial, damaged, empty, left over."
         ),
     ] = False,
     all_: Annotated[bool, typer.Option("--all", help="Every cached stage folder.")] = False,
@@ -192,7 +196,8 @@ def clean(
     check_writable(work, "the stage cache")
     if not yes:
         typer.confirm(
-            f"remove {len(chosen)} cached stage folders ({size}) from {work}?", abort=True
+            f"remove {_folders(len(chosen), 'cached stage folder')} ({size}) from {work}?",
+            abort=True,
         )
     _report(remove(chosen))
 
@@ -204,5 +209,5 @@ def _report(done: Cleaned) -> None:
     out.print(f"removed {removed}, {decimal(done.freed)} freed", highlight=False)
 
 
-def _folders(count: int) -> str:
-    return f"{count} folder{'' if count == 1 else 's'}"
+def _folders(count: int, noun: str = "folder") -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -8,7 +8,8 @@ What moves: every console handler of the logging tree (Prefect's flow/task-run l
 server hints, MLflow's INFO/WARNING lines such as the pickle warning), Python warnings, and
 MLflow's ``eprint`` ("Successfully registered model ..."), which writes to ``sys.stderr``
 behind logging's back. What stays on the terminal: the CLI's own lines and progress bars, plus
-one line per finished stage, echoed from the flow's log. Everything is restored at exit.
+one line per finished stage, echoed from the flow's log, and the lines a task marks for it
+(``core.console.TERMINAL``: a stage waiting for another run). Everything is restored at exit.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from topiclab.core.console import TERMINAL
 from topiclab.core.environment import topiclab_home
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+FLOW_RUNS, TASK_RUNS = "prefect.flow_runs", "prefect.task_runs"  # Prefect's run loggers
 
 
 def new_log_path(kind: str) -> Path:
@@ -33,14 +36,16 @@ def new_log_path(kind: str) -> Path:
 
 
 class StageEcho(logging.Handler):
-    """Echo the flow's "stage <name> done" lines, so the terminal still shows progress."""
+    """Echo the flow's "stage <name> done" lines, so the terminal still shows progress, and
+    any line marked ``TERMINAL`` (a stage waiting for another run's lock)."""
 
     def __init__(self, console: Any) -> None:
         super().__init__(logging.INFO)
         self.console = console
 
     def emit(self, record: logging.LogRecord) -> None:
-        if str(record.msg).startswith("stage "):
+        flow_line = record.name == FLOW_RUNS and str(record.msg).startswith("stage ")
+        if flow_line or getattr(record, TERMINAL, False):
             name = getattr(record, "flow_run_name", "") or ""
             self.console.print(f"  {name}: {record.getMessage()}", highlight=False)
 
@@ -71,9 +76,10 @@ def library_log(path: Path, console: Any = None) -> Iterator[Path]:
         if handler not in lg.handlers:
             lg.addHandler(handler)
     echo = StageEcho(console) if console is not None else None
-    flow_runs = logging.getLogger("prefect.flow_runs")
+    run_loggers = [logging.getLogger(name) for name in (FLOW_RUNS, TASK_RUNS)]
     if echo is not None:
-        flow_runs.addHandler(echo)
+        for lg in run_loggers:
+            lg.addHandler(echo)
     logging.captureWarnings(True)
     warnings_logger = logging.getLogger("py.warnings")
     warnings_logger.addHandler(handler)
@@ -85,7 +91,8 @@ def library_log(path: Path, console: Any = None) -> Iterator[Path]:
         warnings_logger.removeHandler(handler)
         logging.captureWarnings(False)
         if echo is not None:
-            flow_runs.removeHandler(echo)
+            for lg in run_loggers:
+                lg.removeHandler(echo)
         for lg, h in swapped:
             lg.removeHandler(handler)
             lg.addHandler(h)

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,18 +29,19 @@ from pydantic import ValidationError
 from topiclab.core.dag import RUN_RECORD, Identity, identity
 from topiclab.core.locks import is_locked, try_lock
 from topiclab.core.manifest import DONE_MARKER, DoneMarker
-from topiclab.core.stages import lock_path
+from topiclab.core.stages import discard, lock_path
 from topiclab.core.topic import PROFILES, STAGES
 
-State = Literal["complete", "partial", "damaged"]
+State = Literal["complete", "partial", "damaged", "empty"]
 DAY_S = 86_400.0
 
 
 @dataclass(frozen=True)
 class CacheEntry:
     """One stage folder: ``complete`` (a readable done-marker), ``partial`` (a ``.partial``
-    folder of a stage being computed or abandoned, or an ``.old-*`` one a swap left) or
-    ``damaged`` (no readable marker: a run recomputes it)."""
+    folder of a stage being computed or abandoned, or an ``.old-*`` one a swap left),
+    ``damaged`` (no readable marker: a run recomputes it) or ``empty`` (only the stage's lock
+    file, ``path``: a run stopped before it began, or is beginning)."""
 
     topic: str
     key: str
@@ -71,15 +70,27 @@ def scan(root: Path, topics: Iterable[str] | None = None) -> list[CacheEntry]:
         if wanted is not None and topic_dir.name not in wanted:
             continue
         for key_dir in _folders(topic_dir):
-            for path in _children(key_dir):
-                stage, state = _stage_of(path)
-                if stage is None or state is None:
-                    continue
+            for stage, path, state in _stages_in(key_dir):
                 try:
                     found.append(_entry(topic_dir.name, key_dir.name, stage, path, state))
                 except FileNotFoundError:  # removed while we looked (a run's swap, a clean)
                     continue
     return found
+
+
+def _stages_in(key_dir: Path) -> Iterator[tuple[str, Path, State]]:
+    """The stage folders of a key folder, and the lock files no stage folder goes with."""
+    children = _children(key_dir)
+    seen = set()
+    for path in children:
+        stage, state = _stage_of(path)
+        if stage is not None and state is not None:
+            seen.add(stage)
+            yield stage, path, state
+    for stage in STAGES:
+        lock = lock_path(key_dir / stage)
+        if stage not in seen and lock in children:
+            yield stage, lock, "empty"
 
 
 def _children(path: Path) -> list[Path]:
@@ -171,6 +182,7 @@ class Cleaned:
 
 
 IN_USE = "a run is using it"
+GONE = "already removed (another clean?)"
 
 
 def remove(entries: list[CacheEntry]) -> Cleaned:
@@ -191,45 +203,40 @@ def remove(entries: list[CacheEntry]) -> Cleaned:
 def _remove_one(entry: CacheEntry) -> str | None:
     """Remove one folder under its lock: None, or why it was not."""
     with try_lock(entry.lock) as held:
+        if not (entry.path.exists() or entry.path.is_symlink()):
+            if held:  # the lock file may be one this made again, after another clean
+                _prune(entry.path.parent, entry.lock)
+            return GONE  # a missing key folder cannot be locked either: not "in use"
         if not held:
             return IN_USE
-        if not (entry.path.exists() or entry.path.is_symlink()):
-            return "already removed (another clean?)"
+        if entry.state == "empty":  # the lock alone: it goes with its key folder
+            return None if _prune(entry.path.parent, entry.lock) else "no longer empty (a run?)"
         try:
-            _delete(entry.path)
+            discard(entry.path)
         except OSError as exc:
             return exc.strerror or type(exc).__name__
         _prune(entry.path.parent, entry.lock)
     return None
 
 
-def _delete(path: Path) -> None:
-    if path.is_symlink() or not path.is_dir():
-        path.unlink()  # a link (never what it points at) or a file where a folder belongs
-        return
-    aside = path.with_name(f"{path.name.split('.')[0]}.old-{uuid.uuid4().hex[:8]}")
-    if not path.name.partition(".")[2].startswith("old-"):
-        path.rename(aside)  # no longer a stage folder: nobody reuses a half-removed one
-        path = aside
-    shutil.rmtree(path)
-
-
-def _prune(key_dir: Path, held: Path) -> None:
+def _prune(key_dir: Path, held: Path) -> bool:
     """Remove the key folder once no stage is left in it: its run record, the lock this
-    process holds (a waiter then locks a new file, ``core.locks``), then the folder."""
+    process holds (a waiter then locks a new file, ``core.locks``), then the folder. False
+    if something else is still there."""
     try:
         left = {p.name for p in key_dir.iterdir()}
     except OSError:
-        return
+        return False
     if not left <= {held.name, RUN_RECORD}:
-        return
+        return False
     for name in (RUN_RECORD, held.name):
         (key_dir / name).unlink(missing_ok=True)
     for folder in (key_dir, key_dir.parent):
         try:
             folder.rmdir()  # only if empty: a run may have started here meanwhile
         except OSError:
-            return
+            break
+    return True
 
 
 def current_keys(reg: Any, topics: Iterable[str]) -> dict[tuple[str, str], list[str]]:

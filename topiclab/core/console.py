@@ -2,6 +2,7 @@
 
 with rich_progress("train", 300) as advance: ...       # a bar on a terminal, else nothing
 factory = logged_progress(logger.info)                 # the bar, plus ~10 log lines
+logger.info("waiting", extra={TERMINAL: True})         # a CLI run echoes it (app.logfile)
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 console = Console(stderr=True)
+#: A log record with this attribute true is shown at the terminal of a CLI run too
+#: (``app.logfile``): ``logger.info(line, extra={TERMINAL: True})``, for a line the person
+#: watching needs (a stage waiting for another run's lock), not only the run's log.
+TERMINAL = "topiclab_terminal"
 
 
 def progress_enabled() -> bool:

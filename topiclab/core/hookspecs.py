@@ -148,12 +148,14 @@ def topiclab_before_run(run: RunInfo) -> Links | None:
 
 @hookspec
 def topiclab_before_stage(run: RunInfo, stage: str) -> None:
-    """A stage (``generate``, ``train``, ``evaluate`` or ``report``) is about to run."""
+    """A stage (``generate``, ``train``, ``evaluate`` or ``report``) is about to run; once a
+    stage per run, also when a clean made the run start its stages over."""
 
 
 @hookspec
 def topiclab_after_stage(run: RunInfo, stage: str, result: StageResult, cached: bool) -> None:
-    """A stage finished (``cached``: its result came from the cache of an earlier run)."""
+    """A stage finished (``cached``: its result came from the cache of an earlier run); again
+    only if a pass that starts the stages over (a clean removed one) changed its outcome."""
 
 
 @hookspec

@@ -57,6 +57,7 @@ __all__ = [
     "DONE_MARKER",
     "StageOutcome",
     "StageRemoved",
+    "discard",
     "over_if_removed",
     "run_direct",
     "run_stage",
@@ -232,16 +233,20 @@ def run_stage(
     use_cache: bool = True,
     log: Callable[[str], None] = _log.info,
     reads: Sequence[Path] = (),
+    on_wait: Callable[[str], None] | None = None,
 ) -> StageOutcome:
     """Reuse ``workdir`` if its files are intact, else compute it atomically (module doc).
     ``reads``: the folders of the earlier stages whose results are ``upstream``; they (and
     the upstream topics' stage folders of ``inputs``) are locked shared while it computes, so
-    neither a recompute nor ``topiclab cache clean`` removes them from under it."""
+    neither a recompute nor ``topiclab cache clean`` removes them from under it.
+    ``on_wait`` (default ``log``) says that it waits for another run's lock, once per lock:
+    the CLI shows that line at the terminal, where the run seems to stand still."""
     label = f"{topic_key}.{stage}"
     lock = lock_path(workdir)
+    say = on_wait or log
 
     def waiting() -> None:
-        log(f"{label}: another run is computing this stage; waiting for it")
+        say(f"{label}: another run is computing this stage; waiting for it")
 
     if use_cache:  # readers share the lock: reusing never waits for another reuse
         with file_lock(lock, on_wait=waiting, shared=True):
@@ -251,8 +256,14 @@ def run_stage(
                 return StageOutcome(result=cached, cached=True)
     with contextlib.ExitStack() as held:
         for folder in dict.fromkeys([*reads, *_input_folders(inputs)]):
-            held.enter_context(_reading(folder, label, log))
-        held.enter_context(file_lock(lock, on_wait=waiting))
+            held.enter_context(_reading(folder, label, say))
+        try:
+            held.enter_context(file_lock(lock, on_wait=waiting))
+        except OSError as exc:  # a read-only cache serves reuses only (core.locks)
+            raise TopiclabError(
+                f"{label}: cannot compute it in the stage cache ({exc.strerror}: "
+                f"{workdir.parent}); a stage is computed only where it can be written"
+            ) from exc
 
         def compute(folder: Path) -> StageResult:
             return execute_stage(
@@ -298,7 +309,8 @@ def _compute(
     this one waited, else compute in ``<stage>.partial`` and swap it into place."""
     mark_used(workdir)
     for old in workdir.parent.glob(f"{workdir.name}.old-*"):  # a crash mid-swap
-        _discard(old)
+        with contextlib.suppress(OSError):  # a clean may try again; it says why
+            discard(old)
     reason = "recompute requested (no cache), from an empty folder"
     if use_cache:
         cached, why = read_marker(workdir)
@@ -308,8 +320,8 @@ def _compute(
         if why != NOT_COMPUTED:
             log(f"{label}: cached stage is damaged ({why}); recomputing it")
     partial = workdir.with_name(f"{workdir.name}.partial")
-    if not use_cache or not partial.is_dir():
-        _discard(partial)
+    if not use_cache or partial.is_symlink() or not partial.is_dir():
+        discard(partial)  # a link goes too: the stage never writes into what it points at
     elif any(partial.iterdir()):
         # a killed run's files stay: a trainer that checkpoints there resumes from them
         reason += f"; continues in the folder an interrupted run left ({partial.name})"
@@ -343,15 +355,22 @@ def _swap_in(partial: Path, workdir: Path) -> None:
     if workdir.exists() or workdir.is_symlink():
         workdir.rename(aside)
     partial.rename(workdir)
-    _discard(aside)
+    with contextlib.suppress(OSError):  # the new folder is in place; the next run retries
+        discard(aside)
 
 
-def _discard(path: Path) -> None:
-    """Remove a folder, or the file or link in its place (a link: never what it points at)."""
-    if path.is_symlink() or (path.exists() and not path.is_dir()):
+def discard(path: Path) -> None:
+    """Remove a stage folder, or the file or link in its place: a link itself, never what it
+    points at (nothing is followed). A folder is first renamed aside (``<stage>.old-*``), so
+    that an interrupted removal leaves nothing a run would reuse or resume; an ``OSError``
+    says what could not be removed (``core.cache`` reports it)."""
+    if path.is_symlink() or not path.is_dir():
         path.unlink(missing_ok=True)
-    else:
-        shutil.rmtree(path, ignore_errors=True)
+        return
+    stage, _, rest = path.name.partition(".")
+    if not rest.startswith("old-"):
+        path = path.rename(path.with_name(f"{stage}.old-{uuid.uuid4().hex[:8]}"))
+    shutil.rmtree(path)
 
 
 def run_direct(

@@ -42,6 +42,7 @@ from prefect.runtime import deployment, flow_run  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner  # noqa: E402
 
+from topiclab.core.console import TERMINAL  # noqa: E402
 from topiclab.core.dag import (  # noqa: E402
     Identity,
     identity,
@@ -107,22 +108,34 @@ def stage_task(
     inputs: dict[str, UpstreamOutput],
     use_cache: bool,
     reads: list[str] | None = None,
-) -> StageOutcome:
+) -> StageOutcome | None:
+    """The stage's outcome; None if a stage it reads was removed meanwhile (nothing was
+    computed: the flow starts its stages over, and this task is not a failure)."""
     logger = get_run_logger()
     folders = [Path(p) for p in reads or []]
-    return run_stage(
-        topic,
-        stage,
-        profile,
-        config,
-        Path(workdir),
-        upstream,
-        run,
-        inputs,
-        use_cache,
-        logger.info,
-        folders,
-    )
+    try:
+        return run_stage(
+            topic,
+            stage,
+            profile,
+            config,
+            Path(workdir),
+            upstream,
+            run,
+            inputs,
+            use_cache,
+            logger.info,
+            folders,
+            on_wait=_terminal(logger),
+        )
+    except StageRemoved as exc:
+        logger.info("%s", exc.args[0].split(" (")[0])  # over_if_removed says what follows
+        return None
+
+
+def _terminal(logger: Any) -> Callable[[str], None]:
+    """Log at INFO a line that a CLI run also shows at the terminal (``core.console``)."""
+    return lambda line: logger.info(line, extra={TERMINAL: True})
 
 
 def new_run_info(topic: str, profile: str, config: dict[str, Any]) -> RunInfo:
@@ -153,19 +166,29 @@ def prefect_urls(flow_run_id: str) -> dict[str, str]:
     return {"Prefect flow run": f"{base.rstrip('/')}/runs/flow-run/{flow_run_id}"}
 
 
+#: What the trackers heard of each stage of a run, over the passes that start its stages over
+#: (``over_if_removed``): None once begun, then its last outcome (cached, result).
+Told = dict[str, tuple[bool, StageResult] | None]
+
+
 def _run_stages(
     ident: Identity,
     run: RunInfo,
     inputs: dict[str, UpstreamOutput],
     use_cache: bool,
+    told: Told,
 ) -> tuple[dict[str, StageResult], list[str], dict[str, float]]:
+    """One pass over the stages; ``StageRemoved`` if a stage found one it reads removed.
+    Hooks hear of each stage once, and again only when a later pass changed its outcome."""
     hook = get_registry().hook
     logger = get_run_logger()
     results: dict[str, StageResult] = {}
     cached: list[str] = []
     seconds: dict[str, float] = {}
     for stage in STAGES:
-        hook.topiclab_before_stage(run=run, stage=stage)
+        if stage not in told:
+            hook.topiclab_before_stage(run=run, stage=stage)
+            told[stage] = None
         try:
             outcome = stage_task(
                 ident.topic,
@@ -179,19 +202,21 @@ def _run_stages(
                 use_cache,
                 [str(ident.stage_folder(s)) for s in STAGES[: STAGES.index(stage)]],
             )
-        except StageRemoved:
-            raise  # nothing failed yet: the stages start over (core.stages.over_if_removed)
         except BaseException as exc:
             hook.topiclab_on_stage_error(run=run, stage=stage, error=exc)
             raise
+        if outcome is None:  # nothing failed yet: the stages start over (over_if_removed)
+            raise StageRemoved(f"{ident.topic}.{stage}: a stage it reads was removed meanwhile")
         results[stage], seconds[stage] = outcome.result, outcome.seconds
         if outcome.cached:
             cached.append(stage)
         why = "reused from cache" if outcome.cached else f"computed ({outcome.reason})"
         logger.info("stage %s %s", stage, why)
-        hook.topiclab_after_stage(
-            run=run, stage=stage, result=outcome.result, cached=outcome.cached
-        )
+        if told[stage] != (outcome.cached, outcome.result):  # a pass over: only what changed
+            hook.topiclab_after_stage(
+                run=run, stage=stage, result=outcome.result, cached=outcome.cached
+            )
+            told[stage] = (outcome.cached, outcome.result)
     return results, cached, seconds
 
 
@@ -345,15 +370,17 @@ def topic_pipeline(
         for links in registry.hook.topiclab_before_run(run=run):
             merge_links(run["links"], links)
         passes = 0
+        told: Told = {}
 
         def stages() -> tuple[dict[str, StageResult], list[str], dict[str, float]]:
             nonlocal inputs, passes
             if passes:  # a clean removed a stage: an upstream topic's is recomputed here
                 inputs, run["upstream"] = _upstream(registry, ident, overrides, config_file, out)
             passes += 1
-            return _run_stages(ident, run, inputs, use_cache)
+            return _run_stages(ident, run, inputs, use_cache, told)
 
-        results, cached, stage_seconds = over_if_removed(stages, get_run_logger().info)
+        # at the terminal too: it says why a stage's line comes twice
+        results, cached, stage_seconds = over_if_removed(stages, _terminal(get_run_logger()))
         seconds = time.perf_counter() - start
         metrics_json = publish_topic(
             out,
