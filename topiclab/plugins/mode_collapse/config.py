@@ -176,6 +176,11 @@ class ModeCollapseConfig(TopicConfig):
     regression: RegressionConfig = Field(default_factory=lambda: RegressionConfig())
     stacked: StackedConfig = Field(default_factory=lambda: StackedConfig())
     torch_threads: int = Field(default=1, ge=0, le=1_024, description="1: fastest on 2 cores")
+    # The fits are independent jobs (train.py); each worker runs one at a time with
+    # ``torch_threads`` threads. The numbers do not depend on it (tested).
+    workers: int = Field(
+        default=2, ge=1, le=64, description="processes the fits run in (1: this one, in turn)"
+    )
 
     def methods(self, dataset: str) -> list[str]:
         """The trainer keys fitted on ``dataset``, in the order of ``trainers``."""
