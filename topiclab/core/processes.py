@@ -92,6 +92,20 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
             p.join(timeout=5)
 
 
+def importable(obj: object) -> bool:
+    """Whether a spawned worker (started with this process's ``sys.path``) can import the
+    class of ``obj`` by name, as unpickling it there does. Not so for a class of ``__main__``
+    (a notebook's, a script's) or of a module imported from a file under another name (such
+    as pytest's ``--import-mode=importlib`` test modules)."""
+    module = type(obj).__module__
+    if module == "__main__" or module not in sys.modules:
+        return False
+    top = module.split(".")[0]
+    # The import system's finders (sys.path, an editable install's finder), not sys.modules.
+    finders = [getattr(f, "find_spec", None) for f in sys.meta_path]
+    return any(find is not None and find(top, None) is not None for find in finders)
+
+
 def completed(
     pool: ProcessPoolExecutor, run: Callable[[J], R], jobs: list[J], order: Iterable[int]
 ) -> Iterator[tuple[int, R]]:

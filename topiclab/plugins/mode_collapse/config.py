@@ -210,6 +210,9 @@ STANDARD: dict[str, Any] = {
 }
 QUICK: dict[str, Any] = {
     "datasets": ["ring", "grid"],
+    # Seconds of fits: starting the worker processes costs more than they save (5.5 s in
+    # one process, 7.9 s with two; docs/topics/mode-collapse.md).
+    "workers": 1,
     "n_train": 5_000,
     "seeds": 2,
     "checkpoints": 3,

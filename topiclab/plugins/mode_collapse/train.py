@@ -20,21 +20,23 @@ samples a non-finite number fails that seed only: its record says ``failed`` and
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from topiclab.core.processes import completed, worker_pool
+from topiclab.core.processes import completed, importable, worker_pool
 from topiclab.core.topic import MetricsSink, StageContext, StageResult
 from topiclab.nn.generative import GENERATIVE_TASK
 from topiclab.nn.mdn import MDNConfig, fit_conditional
 from topiclab.nn.threads import torch_threads
 from topiclab.plugins.mode_collapse.config import ModeCollapseConfig, RegressionConfig
 
+_log = logging.getLogger(__name__)
 Logged = tuple[dict[str, float], int | None, str | None]  # a MetricsSink call
 
 
@@ -79,43 +81,60 @@ def train(ctx: StageContext, cfg: ModeCollapseConfig, data: StageResult) -> Stag
     return result
 
 
-def run_jobs(ctx: StageContext, workers: int, todo: list[Any]) -> list[Output]:
+class Job(Protocol):
+    """A picklable unit of the stage: ``job(sink)`` fits, saves and returns its ``Output``."""
+
+    @property
+    def rank(self) -> int:
+        """Submission order in a pool: the costliest kinds of job first."""
+
+    def __call__(self, sink: MetricsSink) -> Output: ...
+
+
+def run_jobs(ctx: StageContext, workers: int, todo: list[Job]) -> list[Output]:
     """Each job's output, in the jobs' order: here one after the other (``workers`` = 1), or
     in worker processes, the longest first (``rank``), logged as each ends."""
     workers = min(workers, len(todo))
-    label = f"fits ({workers} processes)" if workers > 1 else "fits"
-    with ctx.progress(label, total=len(todo)) as bar:
-        if workers <= 1:
+    trainers = [t for job in todo for t in getattr(job, "trainers", ())]
+    strays = sorted({type(t).__qualname__ for t in trainers if not importable(t)})
+    if workers > 1 and strays:
+        _log.warning("fitting in this process: a worker process cannot import %s", strays)
+        workers = 1
+    if workers == 1:
+        with ctx.progress("fits", total=len(todo)) as bar:
             outs = []
             for i, job in enumerate(todo):
                 outs.append(job(ctx.log_metrics))
                 bar(i)
             return outs
-        done: dict[int, Output] = {}
-        threads = torch.get_num_threads()  # torch_threads' setting, in every worker too
-        order = sorted(range(len(todo)), key=lambda i: todo[i].rank)
-        with worker_pool(workers, torch.set_num_threads, (threads,)) as pool:
-            for i, out in completed(pool, in_worker, todo, order):
-                for metrics, step, child in out.logged:
-                    ctx.log_metrics(metrics, step, child)
-                done[i] = out
-                bar(len(done) - 1)
+    done: dict[int, Output] = {}
+    threads = torch.get_num_threads()  # torch_threads' setting, in every worker too
+    order = sorted(range(len(todo)), key=lambda i: todo[i].rank)
+    with (
+        ctx.progress(f"fits ({workers} processes)", total=len(todo)) as bar,
+        worker_pool(workers, torch.set_num_threads, (threads,)) as pool,
+    ):
+        for i, out in completed(pool, in_worker, todo, order):
+            for metrics, step, child in out.logged:
+                ctx.log_metrics(metrics, step, child)
+            done[i] = out
+            bar(len(done) - 1)
     return [done[i] for i in range(len(todo))]
 
 
-def in_worker(job: Any) -> Output:
+def in_worker(job: Job) -> Output:
     """Run ``job`` in a worker process, keeping its step metrics to log in the stage's."""
     logged: list[Logged] = []
     out = job(lambda metrics, step, child: logged.append((metrics, step, child)))
     return dataclasses.replace(out, logged=logged)
 
 
-def jobs(ctx: StageContext, cfg: ModeCollapseConfig, data: StageResult) -> list[Any]:
+def jobs(ctx: StageContext, cfg: ModeCollapseConfig, data: StageResult) -> list[Job]:
     """Every fit of the stage in the serial order: per data set and method its seeds (one
     batched job, or a job per seed), stacked digits, then the ±x regression."""
     sampling = {"n_samples": cfg.n_samples, "lipschitz_samples": cfg.lipschitz_samples}
-    out: list[Any] = []
-    sets = [(d, cfg.methods(d), cfg.seeds) for d in cfg.datasets]
+    out: list[Job] = []
+    sets: list[tuple[str, list[str], int]] = [(d, cfg.methods(d), cfg.seeds) for d in cfg.datasets]
     if cfg.stacked.enabled:
         sets.append(("stacked", list(cfg.stacked.trainers), cfg.stacked.seeds))
     for dataset, keys, seeds in sets:
