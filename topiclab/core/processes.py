@@ -71,19 +71,20 @@ def worker_pool(
     try:
         yield pool
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
         _terminate(pool)
         raise
     pool.shutdown(wait=True)
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
-    """SIGTERM to the pool's workers and wait for them (Python 3.14 has
-    ``terminate_workers()``; before it the processes are only reachable this way)."""
+    """Cancel the jobs not started and SIGTERM the workers, without waiting for the running
+    jobs (Python 3.14 has ``terminate_workers()``; before it the processes are reachable only
+    this way, and only before ``shutdown``, which forgets them)."""
     if hasattr(pool, "terminate_workers"):  # pragma: no cover - Python ≥ 3.14
         pool.terminate_workers()
         return
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
     for p in processes:
         with contextlib.suppress(Exception):
             p.terminate()
