@@ -50,7 +50,8 @@ def _start_worker(parent: int, initializer: Callable[..., None] | None, args: tu
     die_with(parent)
     # A worker leaves once every result is sent; tearing down an interpreter that holds torch
     # takes 1–2 s, which the pool's shutdown would wait for. The last exit handler ends it
-    # (the first registered runs last: multiprocessing's and the libraries' run before it).
+    # (the first registered runs last: the libraries' run before it; multiprocessing has
+    # flushed stdout and stderr by then).
     atexit.register(os._exit, 0)
     if initializer is not None:
         initializer(*args)
