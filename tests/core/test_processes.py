@@ -5,6 +5,7 @@ parent's to handle, and a SIGKILLed parent takes its workers along."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from support import pool_jobs
 
-from topiclab.core.processes import completed, importable, worker_pool
+from topiclab.core.processes import completed, importable, why_not_in_workers, worker_pool
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -40,6 +41,19 @@ def test_importable_by_a_fresh_process() -> None:
     assert importable(json.JSONDecoder())
     assert not importable(type("Notebook", (), {"__module__": "__main__"})())
     assert not importable(type("Loaded", (), {"__module__": "loaded_from_a_file"})())
+    assert why_not_in_workers([json.JSONDecoder()]) is None
+    notebook = type("Notebook", (), {"__module__": "__main__"})()
+    assert why_not_in_workers([notebook]) == "a new process cannot import Notebook"
+
+
+def test_a_daemonic_process_starts_no_workers() -> None:
+    """A Dask worker is daemonic: multiprocessing would refuse to start its children."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=pool_jobs.why_not_here, args=(queue,), daemon=True)
+    child.start()
+    assert queue.get(timeout=60) == "this is a daemonic process, which may not start processes"
+    child.join()
 
 
 def test_results_come_back_and_a_jobs_error_is_raised() -> None:

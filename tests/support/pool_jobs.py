@@ -18,3 +18,9 @@ def fail(message: str) -> None:
 
 def sigint_ignored(_: object) -> bool:
     return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def why_not_here(queue: object) -> None:
+    from topiclab.core.processes import why_not_in_workers
+
+    queue.put(why_not_in_workers([]))  # type: ignore[attr-defined]

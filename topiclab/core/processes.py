@@ -108,6 +108,16 @@ def importable(obj: object) -> bool:
     return any(find is not None and find(top, None) is not None for find in finders)
 
 
+def why_not_in_workers(objects: Iterable[object]) -> str | None:
+    """Why jobs holding ``objects`` cannot run in a ``worker_pool`` from this process, or
+    None: a daemonic process (a Dask worker's) may not start processes, and a worker must be
+    able to import every object's class."""
+    if multiprocessing.current_process().daemon:
+        return "this is a daemonic process, which may not start processes"
+    strays = sorted({type(o).__qualname__ for o in objects if not importable(o)})
+    return f"a new process cannot import {', '.join(strays)}" if strays else None
+
+
 def completed(
     pool: ProcessPoolExecutor, run: Callable[[J], R], jobs: list[J], order: Iterable[int]
 ) -> Iterator[tuple[int, R]]:

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from topiclab.core.processes import completed, importable, worker_pool
+from topiclab.core.processes import completed, why_not_in_workers, worker_pool
 from topiclab.core.topic import MetricsSink, StageContext, StageResult
 from topiclab.nn.generative import GENERATIVE_TASK
 from topiclab.nn.mdn import MDNConfig, fit_conditional
@@ -95,10 +95,9 @@ def run_jobs(ctx: StageContext, workers: int, todo: list[Job]) -> list[Output]:
     """Each job's output, in the jobs' order: here one after the other (``workers`` = 1), or
     in worker processes, the longest first (``rank``), logged as each ends."""
     workers = min(workers, len(todo))
-    trainers = [t for job in todo for t in getattr(job, "trainers", ())]
-    strays = sorted({type(t).__qualname__ for t in trainers if not importable(t)})
-    if workers > 1 and strays:
-        _log.warning("fitting in this process: a worker process cannot import %s", strays)
+    why = why_not_in_workers(t for job in todo for t in getattr(job, "trainers", ()))
+    if workers > 1 and why:
+        _log.warning("fitting in this process, not in %d workers: %s", workers, why)
         workers = 1
     if workers == 1:
         with ctx.progress("fits", total=len(todo)) as bar:
