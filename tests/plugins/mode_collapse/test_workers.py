@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.gan_trainers import registered
 
-from topiclab.core.registry import get_registry
-from topiclab.core.specs import TrainerSpec
 from topiclab.core.stages import run_direct
-from topiclab.nn.gan import GANConfig, GANTrainer
+from topiclab.nn.gan import GANTrainer
 from topiclab.plugins.mode_collapse import train as train_module
 
 # Every kind of job: batched GAN seeds (ring and grid), a trainer fitted seed by seed (VAE),
@@ -79,17 +78,13 @@ class LocalGAN(GANTrainer):
 def test_a_trainer_no_worker_can_import_is_fitted_here(
     tmp_path: Path, pools: list[int], caplog: pytest.LogCaptureFixture
 ) -> None:
-    reg = get_registry()
-    reg.trainers["local-gan"] = TrainerSpec("local-gan", "generative", LocalGAN, GANConfig)
-    try:
+    with registered("local-gan", LocalGAN):
         out = run_direct(
             "mode-collapse",
             "quick",
             ['trainers={"local-gan": {"steps": 20}}', 'datasets=["ring"]', "workers=2"],
             tmp_path,
         )
-    finally:
-        del reg.trainers["local-gan"]
     assert pools == []  # no pool opened
     assert "a new process cannot import LocalGAN" in caplog.text
     assert [r["status"] for r in out["train"].data["runs"]] == ["ok"] * 4  # + stacked digits
