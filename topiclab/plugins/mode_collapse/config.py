@@ -1,6 +1,6 @@
 """Config of the mode-collapse topic. ``standard`` aims at 8 minutes on 2 CPU cores: its fits
-run in ``workers`` = 2 processes, 289.77 s of wall time (473.93 s in one process, the same
-numbers; the timed runs are in docs/topics/mode-collapse.md).
+run in ``workers`` = 2 processes, 266–290 s of wall time in three runs (473.93 s in one
+process, the same numbers; the timed runs are in docs/topics/mode-collapse.md).
 
     topiclab run mode-collapse --profile quick
     topiclab run mode-collapse --set seeds=10 --set trainers.gan.steps=5000
