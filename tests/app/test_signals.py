@@ -7,7 +7,8 @@ to the whole process group (``os.killpg``), in the middle of the train stage.
   (``PR_SET_PDEATHSIG``).
 
 The run is the example plugin's ``ridge`` (quick profile) with so many gradient steps that it
-is still training when the signal comes.
+is still training when the signal comes; and mode-collapse with its fits in two worker
+processes (``workers=2``), a GAN of a million steps among them: the workers end with the run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,12 +35,26 @@ def as_foreground_job() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start_training(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    """A long ridge run in its own process group; returns once its train stage has begun."""
+RIDGE = ("run", "ridge", "--profile", "quick", "--set", "steps=1000000")
+MODE_COLLAPSE = (
+    "run", "mode-collapse", "--profile", "quick", "--set", "workers=2",
+    "--set", "trainers.gan.steps=1000000", "--set", "stacked.enabled=false",
+)  # fmt: skip
+
+
+def fit_workers(home: Path) -> list[str]:
+    """The run's worker processes (spawned by multiprocessing)."""
+    return [cmd for cmd in processes_of(home) if "spawn_main" in cmd]
+
+
+def start_training(
+    tmp_path: Path, args: tuple[str, ...] = RIDGE, ready: Callable[[Path], bool] = bool
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """A long run in its own process group; returns once its train stage has begun (and
+    ``ready(home)`` holds)."""
     env = fresh_env(tmp_path)
     home = Path(env["TOPICLAB_HOME"])
     log = (tmp_path / "cli.log").open("wb")
-    args = ("run", "ridge", "--profile", "quick", "--set", "steps=1000000")
     proc = subprocess.Popen(
         cli(*args, "--out", str(tmp_path / "out")),
         cwd=tmp_path,
@@ -50,7 +66,7 @@ def start_training(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
     )
     deadline = time.monotonic() + START_TIMEOUT_S
     try:  # a stage is computed in <stage>.partial/ and renamed when done
-        while not list(home.glob("work/ridge/*/train.partial")):
+        while not (list(home.glob(f"work/{args[1]}/*/train.partial")) and ready(home)):
             assert proc.poll() is None, (tmp_path / "cli.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "train stage did not start"
             time.sleep(0.2)
@@ -109,10 +125,38 @@ def test_sigkill_leaves_no_orphan_server(tmp_path: Path) -> None:
     assert any("uvicorn" in cmd for cmd in processes_of(home)), "no Prefect server found"
     os.kill(proc.pid, signal.SIGKILL)  # the CLI only: its children get no signal from us
     proc.wait()
-    deadline = time.monotonic() + 10
+    assert_no_process_within(home, 10)
+
+
+def assert_no_process_within(home: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
     while (left := processes_of(home)) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert left == [], f"orphans after SIGKILL: {left}"
+    assert left == [], f"orphans: {left}"
+
+
+def two_workers(home: Path) -> bool:
+    return len(fit_workers(home)) == 2
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+def test_a_signal_ends_the_fit_workers_with_the_run(tmp_path: Path, signum: int, code: int) -> None:
+    proc, home = start_training(tmp_path, MODE_COLLAPSE, two_workers)
+    returncode, seconds = signal_group(proc, signum)
+    output = (tmp_path / "cli.log").read_text()
+    assert returncode == code, output[-3000:]
+    assert seconds < EXIT_WITHIN_S, f"exit took {seconds:.1f} s"
+    assert_no_process_within(home, 1)
+    assert mlflow_statuses(home) == ["FAILED"]
+
+
+def test_sigkill_leaves_no_orphan_fit_worker(tmp_path: Path) -> None:
+    proc, home = start_training(tmp_path, MODE_COLLAPSE, two_workers)
+    os.kill(proc.pid, signal.SIGKILL)  # the CLI only: the workers die with it (PDEATHSIG)
+    proc.wait()
+    assert_no_process_within(home, 10)
 
 
 SWALLOWED = """

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.gan_trainers import NaNOnSecondSeed, registered
 
 from topiclab.core.config import resolve_config
 from topiclab.core.errors import ConfigError
 from topiclab.core.registry import get_registry
-from topiclab.core.specs import TrainerSpec
 from topiclab.core.stages import run_direct
 from topiclab.core.topic import verdict
-from topiclab.nn.gan import GANConfig, GANTrainer
 
 ALL = {"gan", "pacgan", "unrolled-gan", "vae", "mdn", "ddpm"}
 
@@ -81,19 +80,10 @@ def test_quick_claims_and_the_published_table(quick):
     assert claims["stacked-classifier-accuracy"].passed
 
 
-class NaNOnSecondSeed(GANTrainer):
-    """A GAN whose second seed sees NaN data: its loss is NaN at step 0."""
-
-    def fit(self, x, progress=None):
-        if self.config.seed == 1:
-            x = np.full_like(x, np.nan)
-        super().fit(x, progress)
-
-
-def test_a_diverging_gan_seed_fails_that_seed_only_and_the_report_says_so(tmp_path):
-    reg = get_registry()
-    reg.trainers["nan-gan"] = TrainerSpec("nan-gan", "generative", NaNOnSecondSeed, GANConfig)
-    try:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_diverging_gan_seed_fails_that_seed_only_and_the_report_says_so(tmp_path, workers):
+    """Also with the fits in worker processes (the trainer is unpickled there)."""
+    with registered("nan-gan", NaNOnSecondSeed):
         out = run_direct(
             "mode-collapse",
             "quick",
@@ -101,11 +91,10 @@ def test_a_diverging_gan_seed_fails_that_seed_only_and_the_report_says_so(tmp_pa
                 'trainers={"nan-gan": {"steps": 20}, "gan": {"steps": 20}}',
                 'datasets=["ring"]',
                 "stacked.enabled=false",
+                f"workers={workers}",
             ],
             root=tmp_path,
         )
-    finally:
-        del reg.trainers["nan-gan"]
     runs = {(r["method"], r["seed"]): r for r in out["train"].data["runs"]}
     assert runs[("nan-gan", 1)]["status"] == "failed"
     assert "not finite at step 0" in runs[("nan-gan", 1)]["error"]

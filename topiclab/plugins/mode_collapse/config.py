@@ -1,5 +1,6 @@
-"""Config of the mode-collapse topic. ``standard`` aims at 8 minutes on 2 CPU cores (the timed
-runs are in docs/topics/mode-collapse.md).
+"""Config of the mode-collapse topic. ``standard`` aims at 8 minutes on 2 CPU cores: its fits
+run in ``workers`` = 2 processes, 266–290 s of wall time in three runs (473.93 s in one
+process, the same numbers; the timed runs are in docs/topics/mode-collapse.md).
 
     topiclab run mode-collapse --profile quick
     topiclab run mode-collapse --set seeds=10 --set trainers.gan.steps=5000
@@ -181,6 +182,11 @@ class ModeCollapseConfig(TopicConfig):
     regression: RegressionConfig = Field(default_factory=lambda: RegressionConfig())
     stacked: StackedConfig = Field(default_factory=lambda: StackedConfig())
     torch_threads: int = Field(default=1, ge=0, le=1_024, description="1: fastest on 2 cores")
+    # The fits are independent jobs (train.py); each worker runs one at a time with
+    # ``torch_threads`` threads. The numbers do not depend on it (tested), the time does.
+    workers: int = Field(
+        default=2, ge=1, le=64, description="processes the fits run in (1: this one, in turn)"
+    )
 
     def methods(self, dataset: str) -> list[str]:
         """The trainer keys fitted on ``dataset``, in the order of ``trainers``."""
@@ -210,6 +216,9 @@ STANDARD: dict[str, Any] = {
 }
 QUICK: dict[str, Any] = {
     "datasets": ["ring", "grid"],
+    # Seconds of fits: starting the worker processes costs more than they save (5.4 s in
+    # one process, 8.5 s with two: benchmarks/bench_mode_collapse_workers.py).
+    "workers": 1,
     "n_train": 5_000,
     "seeds": 2,
     "checkpoints": 3,

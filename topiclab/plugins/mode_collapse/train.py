@@ -6,23 +6,38 @@ seeds of a method as one batched model.
     from topiclab.plugins.mode_collapse.train import train
     result = train(ctx, cfg, data)      # result.data["runs"]: one record per training
 
+The fits are independent jobs (``jobs``: a batched GAN fit, one seed of any other trainer, the
+regression), each seeded by its own options. With ``cfg.workers`` > 1 they run in that many
+worker processes (``core.processes``: spawned, one job each at a time, ``torch_threads``
+threads each), the longest first; a job's step losses reach the trackers when it ends. Each
+job computes what it computes in this process, so the numbers equal the serial path's
+(``workers = 1``; tested), and ``runs`` keeps the jobs' order.
+
 A training that diverges (a ``FloatingPointError``, such as the GAN's ``TrainingDiverged``) or
 samples a non-finite number fails that seed only: its record says ``failed`` and why.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from topiclab.core.topic import StageContext, StageResult
+from topiclab.core.processes import completed, why_not_in_workers, worker_pool
+from topiclab.core.topic import MetricsSink, StageContext, StageResult
 from topiclab.nn.generative import GENERATIVE_TASK
 from topiclab.nn.mdn import MDNConfig, fit_conditional
 from topiclab.nn.threads import torch_threads
-from topiclab.plugins.mode_collapse.config import ModeCollapseConfig
+from topiclab.plugins.mode_collapse.config import ModeCollapseConfig, RegressionConfig
+
+_log = logging.getLogger(__name__)
+Logged = tuple[dict[str, float], int | None, str | None]  # a MetricsSink call
 
 
 def run_name(dataset: str, key: str, seed: int) -> str:
@@ -44,69 +59,190 @@ def run_options(
     return options
 
 
+@dataclass
+class Output:
+    """What a job hands back: run records and the files and models it wrote."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+    logged: list[Logged] = field(default_factory=list)  # a worker's step metrics, to log
+
+
 def train(ctx: StageContext, cfg: ModeCollapseConfig, data: StageResult) -> StageResult:
     result = StageResult()
     runs: list[dict[str, Any]] = []
     with torch_threads(cfg.torch_threads):
-        for dataset in cfg.datasets:
-            x = np.load(data.files[f"{dataset}_train"])
-            for key in cfg.methods(dataset):
-                with ctx.progress(f"{key} on {dataset}", total=cfg.seeds, child=key) as bar:
-                    runs += fit_seeds(ctx, cfg, result, dataset, key, cfg.seeds, x, bar)
-        if cfg.stacked.enabled:
-            x = np.load(data.files["stacked_train"])
-            for key in cfg.stacked.trainers:
-                runs += fit_seeds(ctx, cfg, result, "stacked", key, cfg.stacked.seeds, x)
-        result.files |= regression(ctx, cfg, data)
+        for out in run_jobs(ctx, cfg.workers, jobs(ctx, cfg, data)):
+            runs += out.records
+            result.files |= out.files
+            result.models |= out.models
     result.data["runs"] = runs
     return result
 
 
-def fit_seeds(
-    ctx: StageContext,
-    cfg: ModeCollapseConfig,
-    result: StageResult,
-    dataset: str,
-    key: str,
-    seeds: int,
-    x: np.ndarray,
-    bar: Any = None,
-) -> list[dict[str, Any]]:
-    """All seeds of (data set, trainer): at once where the trainer class can fit several
-    seeds together (``fit_together``: the GANs, batched), else one after the other."""
-    spec = ctx.registry.trainer(key, task=GENERATIVE_TASK)
+class Job(Protocol):
+    """A picklable unit of the stage: ``job(sink)`` fits, saves and returns its ``Output``."""
 
-    def make(seed: int) -> Any:
-        return spec.create(run_options(ctx, cfg, key, seed, stacked=dataset == "stacked"))
+    @property
+    def rank(self) -> int:
+        """Submission order in a pool: the costliest kinds of job first."""
 
-    batched = getattr(type(make(0)), "fit_together", None)
-    if batched is None:
-        records = []
-        for s in range(seeds):
-            trainer, start = make(s), time.perf_counter()
-            error = _fit(trainer, x, _progress(ctx, dataset, key, s))
-            records.append(finish(ctx, cfg, result, dataset, key, s, trainer, error, start))
-            if bar:
-                bar(s + 1)
-        return records
-    trainers = [make(s) for s in range(seeds)]
-    start = time.perf_counter()
-    errors = batched(trainers, x, [_progress(ctx, dataset, key, s) for s in range(seeds)])
-    # Each seed is charged its share of the batched fit, then its own sampling.
-    share = (time.perf_counter() - start) / seeds
-    records = [
-        finish(ctx, cfg, result, dataset, key, s, t, e, time.perf_counter() - share)
-        for s, (t, e) in enumerate(zip(trainers, errors, strict=True))
-    ]
-    if bar:
-        bar(seeds)
-    return records
+    def __call__(self, sink: MetricsSink) -> Output: ...
 
 
-def _progress(ctx: StageContext, dataset: str, key: str, seed: int) -> Any:
+def run_jobs(ctx: StageContext, workers: int, todo: list[Job]) -> list[Output]:
+    """Each job's output, in the jobs' order: here one after the other (``workers`` = 1), or
+    in worker processes, the longest first (``rank``), logged as each ends."""
+    workers = min(workers, len(todo))
+    why = why_not_in_workers(t for job in todo for t in getattr(job, "trainers", ()))
+    if workers > 1 and why:
+        _log.warning("fitting in this process, not in %d workers: %s", workers, why)
+        workers = 1
+    if workers == 1:
+        with ctx.progress("fits", total=len(todo)) as bar:
+            outs = []
+            for i, job in enumerate(todo):
+                outs.append(job(ctx.log_metrics))
+                bar(i)
+            return outs
+    done: dict[int, Output] = {}
+    threads = torch.get_num_threads()  # torch_threads' setting, in every worker too
+    order = sorted(range(len(todo)), key=lambda i: todo[i].rank)
+    with (
+        ctx.progress(f"fits ({workers} processes)", total=len(todo)) as bar,
+        worker_pool(workers, torch.set_num_threads, (threads,)) as pool,
+    ):
+        for i, out in completed(pool, in_worker, todo, order):
+            for metrics, step, child in out.logged:
+                ctx.log_metrics(metrics, step, child)
+            done[i] = out
+            bar(len(done) - 1)
+    return [done[i] for i in range(len(todo))]
+
+
+def in_worker(job: Job) -> Output:
+    """Run ``job`` in a worker process, keeping its step metrics to log in the stage's."""
+    logged: list[Logged] = []
+    out = job(lambda metrics, step, child: logged.append((metrics, step, child)))
+    return dataclasses.replace(out, logged=logged)
+
+
+def jobs(ctx: StageContext, cfg: ModeCollapseConfig, data: StageResult) -> list[Job]:
+    """Every fit of the stage in the serial order: per data set and method its seeds (one
+    batched job, or a job per seed), stacked digits, then the ±x regression."""
+    sampling = {"n_samples": cfg.n_samples, "lipschitz_samples": cfg.lipschitz_samples}
+    out: list[Job] = []
+    sets: list[tuple[str, list[str], int]] = [(d, cfg.methods(d), cfg.seeds) for d in cfg.datasets]
+    if cfg.stacked.enabled:
+        sets.append(("stacked", list(cfg.stacked.trainers), cfg.stacked.seeds))
+    for dataset, keys, seeds in sets:
+        for key in keys:
+            spec = ctx.registry.trainer(key, task=GENERATIVE_TASK)
+            options = [run_options(ctx, cfg, key, s, dataset == "stacked") for s in range(seeds)]
+            trainers = [spec.create(o) for o in options]
+            together = hasattr(type(trainers[0]), "fit_together")
+            groups = [range(seeds)] if together else [range(s, s + 1) for s in range(seeds)]
+            for group in groups:
+                out.append(
+                    FitJob(
+                        dataset=dataset,
+                        key=key,
+                        seeds=tuple(group),
+                        together=together,
+                        trainers=tuple(trainers[s] for s in group),
+                        x=data.files[f"{dataset}_train"],
+                        workdir=str(ctx.workdir),
+                        save_module=dataset == cfg.datasets[0],
+                        **sampling,
+                    )
+                )
+    out.append(RegressionJob(data.files["pm_x"], data.files["pm_y"], cfg.regression, cfg.seed,
+                             str(ctx.workdir)))  # fmt: skip
+    return out
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """``seeds`` of the (unfitted) ``trainers`` on one data set: together where the trainer
+    class can fit several seeds at once (``fit_together``: the GANs, batched), else one."""
+
+    dataset: str
+    key: str
+    seeds: tuple[int, ...]
+    together: bool  # ``fit_together`` on all of them
+    trainers: tuple[Any, ...]
+    x: str  # the training rows (.npy)
+    workdir: str
+    save_module: bool  # seed 0's module is saved (the first data set's)
+    n_samples: int
+    lipschitz_samples: int
+
+    @property
+    def rank(self) -> int:
+        """Submission order: batched seeds (the costly GANs) first, single seeds last."""
+        return 0 if self.together else 2
+
+    def __call__(self, sink: MetricsSink) -> Output:
+        x = np.load(self.x)
+        progress = [_progress(sink, self.dataset, self.key, s) for s in self.seeds]
+        start = time.perf_counter()
+        if self.together:
+            errors = type(self.trainers[0]).fit_together(list(self.trainers), x, progress)
+        else:
+            errors = [_fit(self.trainers[0], x, progress[0])]
+        # Each seed is charged its share of a batched fit, then its own sampling.
+        share = (time.perf_counter() - start) / len(self.seeds)
+        out = Output()
+        for s, t, e in zip(self.seeds, self.trainers, errors, strict=True):
+            out.records.append(self.finish(out, s, t, e, time.perf_counter() - share))
+        return out
+
+    def finish(
+        self, out: Output, seed: int, trainer: Any, error: FloatingPointError | None, start: float
+    ) -> dict[str, Any]:
+        """Sample and record one fitted seed; a divergence (``error``, or a non-finite
+        sample) fails this run only."""
+        name = run_name(self.dataset, self.key, seed)
+        record: dict[str, Any] = {
+            "dataset": self.dataset, "method": self.key, "seed": seed, "status": "ok"
+        }  # fmt: skip
+        try:
+            if error is not None:
+                raise error
+            samples = np.asarray(trainer.sample(self.n_samples, seed=10_000 + seed), np.float64)
+            if not np.isfinite(samples).all():
+                bad = np.sum(~np.isfinite(samples))
+                raise FloatingPointError(f"{bad} non-finite sample values")
+        except FloatingPointError as err:
+            return record | {"status": "failed", "error": str(err).splitlines()[0]}
+        record["seconds"] = round(time.perf_counter() - start, 2)
+        out.files[name] = self.save(f"{name}.npy", samples)
+        if hasattr(trainer, "checkpoint_samples") and getattr(trainer, "checkpoints", None):
+            frames = trainer.checkpoint_samples(self.n_samples, seed=10_000 + seed)
+            path = self.path(f"{name}-checkpoints.npz")
+            np.savez(path, **{str(k): v for k, v in frames.items()})
+            out.files[f"{name}-checkpoints"] = str(path)
+        if hasattr(trainer, "lipschitz"):
+            record["lipschitz"] = trainer.lipschitz(self.lipschitz_samples, seed=20_000 + seed)
+        if seed == 0 and self.save_module and hasattr(trainer, "module"):
+            path = self.path(f"{self.key}-{self.dataset}.pt")
+            torch.save(trainer.module(), path)
+            out.models[f"{self.key}-{self.dataset}"] = str(path)
+        return record
+
+    def path(self, name: str) -> Path:
+        return Path(self.workdir) / name
+
+    def save(self, name: str, array: np.ndarray) -> str:
+        np.save(self.path(name), array)
+        return str(self.path(name))
+
+
+def _progress(sink: MetricsSink, dataset: str, key: str, seed: int) -> Any:
     """Step losses go to the child run that evaluate fills ("ring-gan"), a series per seed."""
-    return lambda step, **m: ctx.log_metrics(
-        {f"s{seed}.{k}": v for k, v in m.items()}, step, f"{dataset}-{key}"
+    return lambda step, **m: sink(
+        {f"s{seed}.{k}": float(v) for k, v in m.items()}, step, f"{dataset}-{key}"
     )
 
 
@@ -118,80 +254,52 @@ def _fit(trainer: Any, x: np.ndarray, progress: Any) -> FloatingPointError | Non
     return None
 
 
-def finish(
-    ctx: StageContext,
-    cfg: ModeCollapseConfig,
-    result: StageResult,
-    dataset: str,
-    key: str,
-    seed: int,
-    trainer: Any,
-    error: FloatingPointError | None,
-    start: float,
-) -> dict[str, Any]:
-    """Sample and record one fitted (data set, trainer, seed); a divergence (``error``, or a
-    non-finite sample) fails this run only."""
-    name = run_name(dataset, key, seed)
-    record: dict[str, Any] = {"dataset": dataset, "method": key, "seed": seed, "status": "ok"}
-    try:
-        if error is not None:
-            raise error
-        samples = np.asarray(trainer.sample(cfg.n_samples, seed=10_000 + seed), np.float64)
-        if not np.isfinite(samples).all():
-            raise FloatingPointError(f"{np.sum(~np.isfinite(samples))} non-finite sample values")
-    except FloatingPointError as err:
-        return record | {"status": "failed", "error": str(err).splitlines()[0]}
-    record["seconds"] = round(time.perf_counter() - start, 2)
-    np.save(ctx.path(f"{name}.npy"), samples)
-    result.files[name] = str(ctx.path(f"{name}.npy"))
-    if hasattr(trainer, "checkpoint_samples") and getattr(trainer, "checkpoints", None):
-        frames = trainer.checkpoint_samples(cfg.n_samples, seed=10_000 + seed)
-        np.savez(ctx.path(f"{name}-checkpoints.npz"), **{str(k): v for k, v in frames.items()})
-        result.files[f"{name}-checkpoints"] = str(ctx.path(f"{name}-checkpoints.npz"))
-    if hasattr(trainer, "lipschitz"):
-        record["lipschitz"] = trainer.lipschitz(cfg.lipschitz_samples, seed=20_000 + seed)
-    if seed == 0 and dataset == cfg.datasets[0] and hasattr(trainer, "module"):
-        torch.save(trainer.module(), ctx.path(f"{key}-{dataset}.pt"))
-        result.models[f"{key}-{dataset}"] = str(ctx.path(f"{key}-{dataset}.pt"))
-    return record
-
-
-def regression(ctx: StageContext, cfg: ModeCollapseConfig, data: StageResult) -> dict[str, str]:
+@dataclass(frozen=True)
+class RegressionJob:
     """Fit y = ±x by MSE and by an MDN; save both on a grid of x for the evaluate stage."""
-    x, y = np.load(data.files["pm_x"]), np.load(data.files["pm_y"])
-    r = cfg.regression
-    torch.manual_seed(cfg.seed)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(1, 64),
-        torch.nn.Tanh(),
-        torch.nn.Linear(64, 64),
-        torch.nn.Tanh(),
-        torch.nn.Linear(64, 1),
-    )
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
-    for _ in range(r.steps):  # full batch: a few thousand points
-        loss = ((net(xt) - yt) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    mdn = fit_conditional(
-        x,
-        y,
-        MDNConfig(components=r.components, steps=r.steps, lr=r.lr, batch=r.n, seed=cfg.seed),
-    )
-    grid = torch.linspace(0, 1, 101)[:, None]
-    with torch.no_grad():
-        pi, mu, sigma = mdn.params(grid)
-        path = ctx.path("regression.npz")
-        np.savez(
-            path,
-            x=grid.numpy(),
-            mse=net(grid).numpy(),
-            pi=pi.numpy(),
-            mu=mu.numpy(),
-            sigma=sigma.numpy(),
-            data_x=x,
-            data_y=y,
+
+    x: str
+    y: str
+    cfg: RegressionConfig
+    seed: int
+    workdir: str
+    rank: int = 1  # after the batched GANs, before the single seeds
+
+    def __call__(self, sink: MetricsSink) -> Output:
+        x, y = np.load(self.x), np.load(self.y)
+        r = self.cfg
+        torch.manual_seed(self.seed)
+        net = torch.nn.Sequential(
+            torch.nn.Linear(1, 64),
+            torch.nn.Tanh(),
+            torch.nn.Linear(64, 64),
+            torch.nn.Tanh(),
+            torch.nn.Linear(64, 1),
         )
-    return {"regression": str(path)}
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+        for _ in range(r.steps):  # full batch: a few thousand points
+            loss = ((net(xt) - yt) ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        mdn = fit_conditional(
+            x,
+            y,
+            MDNConfig(components=r.components, steps=r.steps, lr=r.lr, batch=r.n, seed=self.seed),
+        )
+        grid = torch.linspace(0, 1, 101)[:, None]
+        path = Path(self.workdir) / "regression.npz"
+        with torch.no_grad():
+            pi, mu, sigma = mdn.params(grid)
+            np.savez(
+                path,
+                x=grid.numpy(),
+                mse=net(grid).numpy(),
+                pi=pi.numpy(),
+                mu=mu.numpy(),
+                sigma=sigma.numpy(),
+                data_x=x,
+                data_y=y,
+            )
+        return Output(files={"regression": str(path)})

@@ -1,0 +1,90 @@
+"""The train stage's fits in worker processes give the serial path's numbers, bit for bit.
+
+.venv/bin/pytest tests/plugins/mode_collapse/test_workers.py -q
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support.gan_trainers import registered
+
+from topiclab.core.stages import run_direct
+from topiclab.nn.gan import GANTrainer
+from topiclab.plugins.mode_collapse import train as train_module
+
+# Every kind of job: batched GAN seeds (ring and grid), a trainer fitted seed by seed (VAE),
+# stacked digits and the ±x regression; a few steps each.
+SMALL = [
+    'trainers={"gan": {"steps": 40}, "vae": {"steps": 40}}',
+    'grid_trainers=["gan"]',
+    "checkpoints=2",
+    'stacked.trainers={"gan": {"steps": 10}, "vae": {"steps": 10}}',
+    "regression.steps=50",
+]
+
+
+def run(tmp_path: Path, workers: int) -> dict:
+    return run_direct("mode-collapse", "quick", [*SMALL, f"workers={workers}"], tmp_path)
+
+
+@pytest.fixture
+def pools(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of workers of each pool the train stage opens."""
+    opened: list[int] = []
+    real = train_module.worker_pool
+
+    @contextmanager
+    def spy(workers, *args, **kwargs):
+        opened.append(workers)
+        with real(workers, *args, **kwargs) as pool:
+            yield pool
+
+    monkeypatch.setattr(train_module, "worker_pool", spy)
+    return opened
+
+
+def test_worker_processes_give_the_serial_numbers(tmp_path: Path, pools: list[int]) -> None:
+    serial = run(tmp_path / "serial", 1)
+    assert pools == []
+    parallel = run(tmp_path / "parallel", 2)
+    assert pools == [2]
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in serial["train"].data["runs"]]
+    runs = [{k: v for k, v in r.items() if k != "seconds"} for r in parallel["train"].data["runs"]]
+    assert runs == strip  # the same records in the same order
+    assert {r["dataset"] for r in runs} == {"ring", "grid", "stacked"}
+    assert parallel["evaluate"].metrics == serial["evaluate"].metrics
+    files = serial["train"].files
+    assert set(parallel["train"].files) == set(files) and "regression" in files
+    for name, path in files.items():  # samples, checkpoint samples, the regression's grid
+        mine, theirs = arrays(parallel["train"].files[name]), arrays(path)
+        assert mine.keys() == theirs.keys()
+        assert all(np.array_equal(mine[k], theirs[k]) for k in theirs), name
+    assert set(parallel["train"].models) == set(serial["train"].models)
+
+
+def arrays(path: str) -> dict[str, np.ndarray]:
+    loaded = np.load(path)
+    return dict(loaded) if path.endswith(".npz") else {"": loaded}
+
+
+class LocalGAN(GANTrainer):
+    """Defined in a test module (pytest imports it from its file): no worker can import it."""
+
+
+def test_a_trainer_no_worker_can_import_is_fitted_here(
+    tmp_path: Path, pools: list[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    with registered("local-gan", LocalGAN):
+        out = run_direct(
+            "mode-collapse",
+            "quick",
+            ['trainers={"local-gan": {"steps": 20}}', 'datasets=["ring"]', "workers=2"],
+            tmp_path,
+        )
+    assert pools == []  # no pool opened
+    assert "a new process cannot import LocalGAN" in caplog.text
+    assert [r["status"] for r in out["train"].data["runs"]] == ["ok"] * 4  # + stacked digits

@@ -1,0 +1,26 @@
+"""Jobs for ``core.processes`` tests, importable by name in a spawned worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+
+def pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def sigint_ignored(_: object) -> bool:
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def why_not_here(queue: object) -> None:
+    from topiclab.core.processes import why_not_in_workers
+
+    queue.put(why_not_in_workers([]))  # type: ignore[attr-defined]

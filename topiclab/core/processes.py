@@ -1,0 +1,128 @@
+"""Worker processes for the independent jobs of a stage, which stop when the run stops.
+
+    with worker_pool(2, initializer=set_threads, initargs=(1,)) as pool:
+        for i, result in completed(pool, run, jobs, order):  # run(jobs[i]) in a worker
+            ...
+
+``concurrent.futures.ProcessPoolExecutor`` with the ``spawn`` start method (a forked copy of a
+process that holds torch's thread pools, Prefect's event loop and a SQLite connection is not
+safe), plus what a run needs around it:
+
+- each worker ignores Ctrl-C: the terminal sends SIGINT to the whole process group, and the
+  parent, which gets it too, ends the workers itself (no traceback from each worker);
+- each worker dies with its parent (Linux ``PR_SET_PDEATHSIG``), so a SIGKILLed run leaves no
+  orphan still training;
+- leaving the block by an exception (``KeyboardInterrupt``, the SIGTERM handler's ``Stopped``,
+  a job's own error) cancels the jobs not started and terminates the workers instead of
+  waiting for the running ones, as the executor's own exit would.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from typing import TypeVar
+
+J = TypeVar("J")
+R = TypeVar("R")
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with(parent: int) -> None:
+    """From now on this process gets SIGTERM when ``parent``'s thread that started it ends
+    (Linux; elsewhere nothing); exits at once if ``parent`` is already gone."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
+
+
+def _start_worker(parent: int, initializer: Callable[..., None] | None, args: tuple) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with(parent)
+    # A worker leaves once every result is sent; tearing down an interpreter that holds torch
+    # takes 1–2 s, which the pool's shutdown would wait for. The last exit handler ends it
+    # (the first registered runs last: the libraries' run before it; multiprocessing has
+    # flushed stdout and stderr by then).
+    atexit.register(os._exit, 0)
+    if initializer is not None:
+        initializer(*args)
+
+
+@contextlib.contextmanager
+def worker_pool(
+    workers: int, initializer: Callable[..., None] | None = None, initargs: tuple = ()
+) -> Iterator[ProcessPoolExecutor]:
+    """A spawn-context pool of ``workers`` processes (module docstring); ``initializer`` runs
+    once in each (it and the jobs must be importable, module-level functions)."""
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(os.getpid(), initializer, initargs),
+    )
+    try:
+        yield pool
+    except BaseException:
+        _terminate(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Cancel the jobs not started and SIGTERM the workers, without waiting for the running
+    jobs (Python 3.14 has ``terminate_workers()``; before it the processes are reachable only
+    this way, and only before ``shutdown``, which forgets them)."""
+    if hasattr(pool, "terminate_workers"):  # pragma: no cover - Python ≥ 3.14
+        pool.terminate_workers()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        with contextlib.suppress(Exception):
+            p.terminate()
+    for p in processes:
+        with contextlib.suppress(Exception):
+            p.join(timeout=5)
+
+
+def importable(obj: object) -> bool:
+    """Whether a spawned worker (started with this process's ``sys.path``) can import the
+    class of ``obj`` by name, as unpickling it there does. Not so for a class of ``__main__``
+    (a notebook's, a script's) or of a module imported from a file under another name (such
+    as pytest's ``--import-mode=importlib`` test modules)."""
+    module = type(obj).__module__
+    if module == "__main__" or module not in sys.modules:
+        return False
+    top = module.split(".")[0]
+    # The import system's finders (sys.path, an editable install's finder), not sys.modules.
+    finders = [getattr(f, "find_spec", None) for f in sys.meta_path]
+    return any(find is not None and find(top, None) is not None for find in finders)
+
+
+def why_not_in_workers(objects: Iterable[object]) -> str | None:
+    """Why jobs holding ``objects`` cannot run in a ``worker_pool`` from this process, or
+    None: a daemonic process (a Dask worker's) may not start processes, and a worker must be
+    able to import every object's class."""
+    if multiprocessing.current_process().daemon:
+        return "this is a daemonic process, which may not start processes"
+    strays = sorted({type(o).__qualname__ for o in objects if not importable(o)})
+    return f"a new process cannot import {', '.join(strays)}" if strays else None
+
+
+def completed(
+    pool: ProcessPoolExecutor, run: Callable[[J], R], jobs: list[J], order: Iterable[int]
+) -> Iterator[tuple[int, R]]:
+    """``run(jobs[i])`` for every ``i`` of ``order`` (submitted in that order: put the longest
+    first), and each ``(i, result)`` as it finishes; a job's exception is raised here."""
+    futures: dict[Future[R], int] = {pool.submit(run, jobs[i]): i for i in order}
+    for future in as_completed(futures):
+        yield futures[future], future.result()
