@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import multiprocessing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from topiclab.plugins.compression.compressors import classical
 from topiclab.plugins.compression.config import CompressionConfig
@@ -55,3 +58,16 @@ def test_worker_processes_give_the_in_process_rows(tmp_path: Path) -> None:
     pooled = run_jobs(_Ctx(), cfg.model_copy(update={"workers": 2}), jobs)
     assert strip(pooled) == strip(alone)
     assert [rs[0]["play"] for rs in pooled] == [j[1] for j in jobs]
+
+
+def test_a_daemonic_process_measures_in_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Dask worker is daemonic: multiprocessing refuses it children, so the jobs run here."""
+    (tmp_path / "a.txt").write_bytes(DATA[:300])
+    cfg = CompressionConfig(orders=[1], chunk_size=512, workers=2)
+    jobs = jobs_of(cfg, {"a": str(tmp_path / "a.txt")}, ["a"], "unused.pt", online=False)[:2]
+    monkeypatch.setitem(multiprocessing.current_process()._config, "daemon", True)  # type: ignore[attr-defined]
+    rows = run_jobs(_Ctx(), cfg, jobs)
+    assert [rs[0]["compressor"] for rs in rows] == ["gzip -9", "bz2 -9"]
+    assert "not in 2 workers: this is a daemonic process" in caplog.text

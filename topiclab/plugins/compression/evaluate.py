@@ -12,16 +12,21 @@ compressed stream is decompressed and compared: the ``lossless`` claim reads tho
 
 from __future__ import annotations
 
+import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from topiclab.core.processes import completed, why_not_in_workers, worker_pool
 from topiclab.core.report import md_records
 from topiclab.core.topic import StageContext, StageResult
 from topiclab.plugins.compression.claims import DELETANG, ONLINE, build_claims
 from topiclab.plugins.compression.compressors import Compressor, by_name, classical, order_k
 from topiclab.plugins.compression.config import CompressionConfig
 from topiclab.plugins.compression.figures import topic_figures
+
+_log = logging.getLogger(__name__)
 
 
 def row(play: str, name: str, mode: str, raw: int, size: int, ok: bool, sec: float) -> dict:
@@ -139,24 +144,23 @@ def jobs_of(cfg: CompressionConfig, files: dict[str, str], streams: list[str], m
 def run_jobs(ctx: StageContext, cfg: CompressionConfig, jobs: list[Job]) -> list[list[dict]]:
     """Each job's rows, in the jobs' order. With ``workers`` > 1 the jobs run in that many
     spawned processes, the costliest first (each job single-threaded, as ``threads`` says)."""
-    if cfg.workers == 1:
+    why = why_not_in_workers(())
+    if cfg.workers > 1 and why:
+        _log.warning("measuring in this process, not in %d workers: %s", cfg.workers, why)
+    if cfg.workers == 1 or why:
         rows = []
         with ctx.progress("compress", total=len(jobs)) as p:
             for i, job in enumerate(jobs):
                 rows.append(run_job(job, cfg))
                 p(i + 1)
         return rows
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     order = sorted(range(len(jobs)),
                    key=lambda i: -COST[jobs[i][0]] * Path(jobs[i][2]).stat().st_size)  # fmt: skip
-    pool = ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn"))
-    with pool, ctx.progress("compress", total=len(jobs)) as p:
-        futures = {pool.submit(run_job, jobs[i], cfg): i for i in order}
-        out: dict[int, list[dict]] = {}
-        for n, f in enumerate(as_completed(futures)):
-            out[futures[f]] = f.result()
+    out: dict[int, list[dict]] = {}
+    # core.processes: a Ctrl-C or SIGTERM ends the workers instead of waiting for their jobs.
+    with worker_pool(cfg.workers) as pool, ctx.progress("compress", total=len(jobs)) as p:
+        for n, (i, rows_i) in enumerate(completed(pool, partial(run_job, cfg=cfg), jobs, order)):
+            out[i] = rows_i
             p(n + 1)
     return [out[i] for i in range(len(jobs))]
 
