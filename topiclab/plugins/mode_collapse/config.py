@@ -171,6 +171,11 @@ class ModeCollapseConfig(TopicConfig):
     n_samples: int = Field(default=2_500, ge=10, le=MAX_POINTS, description="per evaluation")
     seeds: int = Field(default=5, ge=1, le=1_000, description="trainings per method")
     trainers: TrainerOptions = Field(default_factory=lambda: copy.deepcopy(STANDARD_TRAINERS))
+    # Options merged onto ``trainers`` on the grid only (a key of ``grid_trainers``): the grid
+    # GANs' own recipe, the same for each of them so that they compare on equal terms.
+    grid_options: TrainerOptions = Field(
+        default_factory=dict, description="per key of `grid_trainers`: options on the grid"
+    )
     checkpoints: int = Field(default=10, ge=0, le=1_000, description="GAN snapshots (cycling)")
     lipschitz_samples: int = Field(default=2_500, ge=1, le=1_000_000)
     regression: RegressionConfig = Field(default_factory=lambda: RegressionConfig())
@@ -180,6 +185,22 @@ class ModeCollapseConfig(TopicConfig):
     def methods(self, dataset: str) -> list[str]:
         """The trainer keys fitted on ``dataset``, in the order of ``trainers``."""
         return [k for k in self.trainers if dataset != "grid" or k in self.grid_trainers]
+
+    def options(self, key: str, dataset: str) -> dict[str, Any]:
+        """``key``'s options on ``dataset``: ``trainers[key]``, on the grid with
+        ``grid_options[key]`` merged on top."""
+        extra = self.grid_options.get(key, {}) if dataset == "grid" else {}
+        return self.trainers[key] | extra
+
+    @model_validator(mode="after")
+    def _grid_options_name_grid_methods(self) -> ModeCollapseConfig:
+        # An override for a method not fitted on the grid would be silently ignored.
+        if unknown := sorted(set(self.grid_options) - set(self.methods("grid"))):
+            raise FieldError(
+                "grid_options",
+                f"{unknown} not fitted on the grid (keys of `trainers` named in `grid_trainers`)",
+            )
+        return self
 
     @model_validator(mode="after")
     def _every_dataset_has_a_method(self) -> ModeCollapseConfig:

@@ -30,13 +30,15 @@ def run_name(dataset: str, key: str, seed: int) -> str:
 
 
 def run_options(
-    ctx: StageContext, cfg: ModeCollapseConfig, key: str, seed: int, stacked: bool = False
+    ctx: StageContext, cfg: ModeCollapseConfig, key: str, seed: int, dataset: str = "ring"
 ) -> dict:
-    """The user's options for ``key``, a seed per run, and checkpoints where the trainer has
-    them (GANs, not on stacked digits): ``checkpoints`` snapshots spread over its steps."""
+    """The user's options for ``key`` on ``dataset`` (the grid's merged on), a seed per run,
+    and checkpoints where the trainer has them (GANs, not on stacked digits): ``checkpoints``
+    snapshots spread over its steps."""
     spec = ctx.registry.trainer(key, task=GENERATIVE_TASK)
     fields = spec.config.model_fields if spec.config is not None else {}
-    options = dict((cfg.stacked.trainers if stacked else cfg.trainers)[key])
+    stacked = dataset == "stacked"
+    options = dict(cfg.stacked.trainers[key] if stacked else cfg.options(key, dataset))
     options["seed"] = 1000 * cfg.seed + seed
     if "checkpoint_every" in fields and cfg.checkpoints and not stacked:
         steps = options.get("steps", fields["steps"].default if "steps" in fields else 1)
@@ -77,7 +79,7 @@ def fit_seeds(
     spec = ctx.registry.trainer(key, task=GENERATIVE_TASK)
 
     def make(seed: int) -> Any:
-        return spec.create(run_options(ctx, cfg, key, seed, stacked=dataset == "stacked"))
+        return spec.create(run_options(ctx, cfg, key, seed, dataset))
 
     batched = getattr(type(make(0)), "fit_together", None)
     if batched is None:
