@@ -44,6 +44,7 @@ TrainerOptions = Annotated[
 # one point at the centre, and with the 3-layer D the ring GAN drops modes at 88–90 % HQ
 # (7.0 at lr 2e-3, 5.6 at 1e-3) while PacGAN2 keeps 7.6–7.8; lr 2e-3 also takes the grid GAN
 # to 51 % HQ (1e-3: 30 %). Init std 0.1 or PyTorch's init with the 3-layer D: 8.0 again.
+# On the grid the GANs train longer with a higher lr floor (GRID_GAN, below).
 _GAN: dict[str, Any] = {
     "steps": 8000,
     "lr": 2e-3,
