@@ -14,6 +14,7 @@ import pytest
 from topiclab.core.config import resolve_config
 from topiclab.core.errors import ConfigError
 from topiclab.plugins.mode_collapse.config import (
+    GRID_GAN,
     METZ_2017_TRAINERS,
     METZ_NOTEBOOK_TRAINERS,
     STACKED_TRAINERS,
@@ -73,7 +74,7 @@ def test_grid_options_merge_on_the_grid_only():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ('grid_options={"vae": {"steps": 10}}', "not fitted on the grid"),
+        ('grid_options={"gann": {"steps": 10}}', "invalid value for 'grid_options'"),
         ('grid_options={"gan": {"lr_min_frac": 2}}', "grid_options.gan"),
         ('grid_options={"gan": {"no_such_option": 1}}', "grid_options.gan"),
     ],
@@ -95,3 +96,10 @@ def test_the_train_stage_fits_the_grid_with_its_options():
     assert run_options(ctx, cfg, "gan", 0, "grid")["lr_min_frac"] == 0.5
     ring = run_options(ctx, cfg, "gan", 0, "ring")
     assert ring["lr_min_frac"] == cfg.trainers["gan"]["lr_min_frac"] != 0.5
+
+
+def test_standard_with_fewer_grid_methods_still_resolves():
+    """`standard`'s grid options name PacGAN; dropping it from the grid is no error."""
+    cfg = resolve_config(ModeCollapseTopic, "standard", overrides=['grid_trainers=["gan"]'])
+    assert cfg.methods("grid") == ["gan"]
+    assert cfg.options("gan", "grid") == cfg.trainers["gan"] | GRID_GAN
