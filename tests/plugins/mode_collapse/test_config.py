@@ -6,9 +6,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
 
 from topiclab.core.config import resolve_config
+from topiclab.core.errors import ConfigError
 from topiclab.plugins.mode_collapse.config import (
+    GRID_GAN,
     METZ_2017_TRAINERS,
     METZ_NOTEBOOK_TRAINERS,
     STACKED_TRAINERS,
@@ -40,3 +46,60 @@ def test_standard_is_not_a_metz_measurement():
     cfg = resolve_config(ModeCollapseTopic, "standard")
     for measured in (METZ_2017_TRAINERS, METZ_NOTEBOOK_TRAINERS):
         assert all(cfg.trainers[k] != v for k, v in measured.items())
+
+
+def test_metz_files_keep_their_gans_on_the_grid():
+    """The standard profile's `grid_options` must not leak into a measurement: on the grid
+    each file's GANs get its own options too."""
+    for toml, measured in (
+        (METZ_TOML, METZ_2017_TRAINERS),
+        (NOTEBOOK_TOML, METZ_NOTEBOOK_TRAINERS),
+    ):
+        cfg = resolve_config(ModeCollapseTopic, "standard", toml)
+        for key in cfg.methods("grid"):
+            assert cfg.options(key, "grid") == measured[key], (toml.name, key)
+
+
+def test_grid_options_merge_on_the_grid_only():
+    cfg = resolve_config(
+        ModeCollapseTopic, "quick", overrides=['grid_options={"gan": {"lr_min_frac": 0.5}}']
+    )
+    assert cfg.options("gan", "ring") == cfg.trainers["gan"]
+    assert cfg.options("gan", "grid") == cfg.trainers["gan"] | {"lr_min_frac": 0.5}
+    assert cfg.options("pacgan", "grid") == cfg.trainers["pacgan"] | cfg.grid_options.get(
+        "pacgan", {}
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ('grid_options={"gann": {"steps": 10}}', "invalid value for 'grid_options'"),
+        ('grid_options={"gan": {"lr_min_frac": 2}}', "grid_options.gan"),
+        ('grid_options={"gan": {"no_such_option": 1}}', "grid_options.gan"),
+    ],
+)
+def test_bad_grid_options_fail_with_one_line(override: str, message: str):
+    with pytest.raises(ConfigError, match=message) as err:
+        resolve_config(ModeCollapseTopic, "quick", overrides=[override])
+    assert "\n" not in str(err.value)
+
+
+def test_the_train_stage_fits_the_grid_with_its_options():
+    from topiclab.core.registry import get_registry
+    from topiclab.plugins.mode_collapse.train import run_options
+
+    cfg = resolve_config(
+        ModeCollapseTopic, "quick", overrides=['grid_options={"gan": {"lr_min_frac": 0.5}}']
+    )
+    ctx: Any = SimpleNamespace(registry=get_registry())
+    assert run_options(ctx, cfg, "gan", 0, "grid")["lr_min_frac"] == 0.5
+    ring = run_options(ctx, cfg, "gan", 0, "ring")
+    assert ring["lr_min_frac"] == cfg.trainers["gan"]["lr_min_frac"] != 0.5
+
+
+def test_standard_with_fewer_grid_methods_still_resolves():
+    """`standard`'s grid options name PacGAN; dropping it from the grid is no error."""
+    cfg = resolve_config(ModeCollapseTopic, "standard", overrides=['grid_trainers=["gan"]'])
+    assert cfg.methods("grid") == ["gan"]
+    assert cfg.options("gan", "grid") == cfg.trainers["gan"] | GRID_GAN

@@ -140,8 +140,10 @@ def published_section(
         ours = [pm(row, "modes"), pm(row, "modes_1pct"), pm(row, "hq_frac", 100)]
         ours += [pm(row, "kl_uniform", 1, 2), pm(row, "lipschitz")]
         seeds = f"{row['n_ok']:.0f}/{row['n_ok'] + row['n_failed']:.0f}"
-        rows.append([method, *ours, seeds, *published(dataset, method, cfg.trainers[method])])
-    opts = "; ".join(f"`{m}` {cfg.trainers[m]}" for m in cfg.methods(dataset))
+        rows.append(
+            [method, *ours, seeds, *published(dataset, method, cfg.options(method, dataset))]
+        )
+    opts = "; ".join(f"`{m}` {cfg.options(m, dataset)}" for m in cfg.methods(dataset))
     return (
         f"Modes captured (of {len(mixture(dataset).means)}, ≥ 1 high-quality sample: PacGAN's "
         "count; and the stricter ≥ 1 % of the samples), % high-quality (within 3σ), the "

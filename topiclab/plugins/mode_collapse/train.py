@@ -45,13 +45,15 @@ def run_name(dataset: str, key: str, seed: int) -> str:
 
 
 def run_options(
-    ctx: StageContext, cfg: ModeCollapseConfig, key: str, seed: int, stacked: bool = False
+    ctx: StageContext, cfg: ModeCollapseConfig, key: str, seed: int, dataset: str = "ring"
 ) -> dict:
-    """The user's options for ``key``, a seed per run, and checkpoints where the trainer has
-    them (GANs, not on stacked digits): ``checkpoints`` snapshots spread over its steps."""
+    """The user's options for ``key`` on ``dataset`` (the grid's merged on), a seed per run,
+    and checkpoints where the trainer has them (GANs, not on stacked digits): ``checkpoints``
+    snapshots spread over its steps."""
     spec = ctx.registry.trainer(key, task=GENERATIVE_TASK)
     fields = spec.config.model_fields if spec.config is not None else {}
-    options = dict((cfg.stacked.trainers if stacked else cfg.trainers)[key])
+    stacked = dataset == "stacked"
+    options = dict(cfg.stacked.trainers[key] if stacked else cfg.options(key, dataset))
     options["seed"] = 1000 * cfg.seed + seed
     if "checkpoint_every" in fields and cfg.checkpoints and not stacked:
         steps = options.get("steps", fields["steps"].default if "steps" in fields else 1)
@@ -139,7 +141,7 @@ def jobs(ctx: StageContext, cfg: ModeCollapseConfig, data: StageResult) -> list[
     for dataset, keys, seeds in sets:
         for key in keys:
             spec = ctx.registry.trainer(key, task=GENERATIVE_TASK)
-            options = [run_options(ctx, cfg, key, s, dataset == "stacked") for s in range(seeds)]
+            options = [run_options(ctx, cfg, key, s, dataset) for s in range(seeds)]
             trainers = [spec.create(o) for o in options]
             together = hasattr(type(trainers[0]), "fit_together")
             groups = [range(seeds)] if together else [range(s, s + 1) for s in range(seeds)]
