@@ -280,8 +280,8 @@ def _reading(folder: Path, label: str, log: Callable[[str], None]) -> Iterator[N
     with file_lock(lock_path(folder), on_wait=lambda: log(waiting), shared=True):
         if not (folder / DONE_MARKER).is_file():
             raise StageRemoved(
-                f"{label}: the {folder.name} stage it reads ({folder}) was removed meanwhile "
-                "(topiclab cache clean?); run again to recompute it"
+                f"{label}: the {folder.name} stage it reads was removed meanwhile ({folder}; "
+                "topiclab cache clean?); run again to recompute it"
             )
         yield
 

@@ -167,8 +167,8 @@ def prefect_urls(flow_run_id: str) -> dict[str, str]:
 
 
 #: What the trackers heard of each stage of a run, over the passes that start its stages over
-#: (``over_if_removed``): None once begun, then its last outcome (cached, result).
-Told = dict[str, tuple[bool, StageResult] | None]
+#: (``over_if_removed``): None once begun, then its last outcome.
+Told = dict[str, StageOutcome | None]
 
 
 def _run_stages(
@@ -207,16 +207,19 @@ def _run_stages(
             raise
         if outcome is None:  # nothing failed yet: the stages start over (over_if_removed)
             raise StageRemoved(f"{ident.topic}.{stage}: a stage it reads was removed meanwhile")
+        why = "reused from cache" if outcome.cached else f"computed ({outcome.reason})"
+        logger.info("stage %s %s", stage, why)
+        before = told[stage]
+        if before is not None and not before.cached and before.result == outcome.result:
+            outcome = before  # an earlier pass of this run computed what this one reused
         results[stage], seconds[stage] = outcome.result, outcome.seconds
         if outcome.cached:
             cached.append(stage)
-        why = "reused from cache" if outcome.cached else f"computed ({outcome.reason})"
-        logger.info("stage %s %s", stage, why)
-        if told[stage] != (outcome.cached, outcome.result):  # a pass over: only what changed
-            hook.topiclab_after_stage(
+        if before is None or (before.cached, before.result) != (outcome.cached, outcome.result):
+            hook.topiclab_after_stage(  # a pass over: only what changed
                 run=run, stage=stage, result=outcome.result, cached=outcome.cached
             )
-            told[stage] = (outcome.cached, outcome.result)
+            told[stage] = outcome
     return results, cached, seconds
 
 
