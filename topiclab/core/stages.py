@@ -324,7 +324,7 @@ def _compute(
         discard(partial)  # a link goes too: the stage never writes into what it points at
     elif any(partial.iterdir()):
         # a killed run's files stay: a trainer that checkpoints there resumes from them
-        reason += f"; continues in the folder an interrupted run left ({partial.name})"
+        reason += f"; continues in {partial.name}, which an interrupted run left"
     start = time.perf_counter()
     result = compute(partial)
     seconds = time.perf_counter() - start
