@@ -27,7 +27,7 @@ import errno
 import fcntl
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -111,10 +111,8 @@ def _devices(path: Path, there: os.stat_result) -> set[int]:
     On overlayfs a lower layer's file on another filesystem reports a device of overlayfs's
     own making, while the lock is on the overlay's, which its folders report."""
     devices = {there.st_dev}
-    try:
+    with suppress(OSError):
         devices.add(os.stat(path.parent).st_dev)
-    except OSError:
-        pass
     return devices
 
 
