@@ -3,6 +3,7 @@ a running stage holds, never through a link; and the lock that makes removal saf
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -245,10 +246,11 @@ def test_a_stage_folder_replaced_by_a_file_is_listed_recomputed_and_cleaned(work
 
 
 def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_instead_of_failing(
-    work: Path, monkeypatch: pytest.MonkeyPatch
+    work: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """``generate`` is reused (its lock is free again), then a clean removes it before
-    ``train`` locks it to read: the run recomputes generate instead of ending in an error."""
+    ``train`` locks it to read: the run recomputes generate instead of ending in an error,
+    and its log says why in a whole sentence."""
     from topiclab.core import stages
 
     real = stages._reading
@@ -260,7 +262,10 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_instead_of_failin
         return real(folder, label, log)
 
     monkeypatch.setattr(stages, "_reading", clean_first)
-    results = run_direct("counted", "quick", ["seed=5", "train.steps=7"], work, use_cache=True)
+    with caplog.at_level(logging.INFO, logger="topiclab.core.stages"):
+        results = run_direct("counted", "quick", ["seed=5", "train.steps=7"], work, True)
+    said = "counted.train: the generate stage it reads was removed meanwhile; starting the"
+    assert said in caplog.text, caplog.text
     # the six folders, and the lock the run made checking for its new train stage (``empty``)
     removed = sorted(e.state for e in cleaned[0].removed)
     assert removed == ["complete"] * 6 + ["empty"] and not cleaned[0].skipped
@@ -373,3 +378,33 @@ def test_a_key_folder_holding_only_a_lock_is_listed_and_cleaned(work: Path) -> N
         assert remove([found]).skipped == [(found, IN_USE)]
     done = remove([found])
     assert done.removed == [found] and not key.exists() and len(scan(work)) == 6
+
+
+@pytest.mark.skipif(not unshare_available(), reason="needs unshare --user --mount (namespaces)")
+def test_is_locked_sees_a_lock_on_an_overlay_file_of_another_filesystem(tmp_path: Path) -> None:
+    """A cache in a container (overlayfs) whose lower layer lies on another filesystem: a
+    lower file's ``st_dev`` is a device of overlayfs's own making, while ``/proc/locks`` names
+    the overlay's, which the file's folder reports. A held lock is still seen."""
+    t = tmp_path
+    script = (
+        "import fcntl, os, sys; from pathlib import Path; "
+        "from topiclab.core.locks import is_locked; "
+        "p = Path(sys.argv[1]); fd = os.open(p, os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_SH); "
+        "print('held', is_locked(p)); os.close(fd); print('free', is_locked(p))"
+    )
+    mount = (
+        f"mkdir -p {t}/low {t}/up {t}/w {t}/m && mount -t tmpfs tmpfs {t}/low && "
+        f"touch {t}/low/.train.lock && mount -t overlay overlay -o "
+        f"lowerdir={t}/low,upperdir={t}/up,workdir={t}/w {t}/m || exit 77; "
+        f'exec {sys.executable} -c "$0" {t}/m/.train.lock'
+    )
+    proc = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", mount, script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if proc.returncode == 77:
+        pytest.skip(f"cannot mount an overlay here: {proc.stderr.strip()[-200:]}")
+    assert proc.returncode == 0, proc.stderr[-600:]
+    assert proc.stdout.split() == ["held", "True", "free", "False"]

@@ -209,7 +209,7 @@ def test_a_stage_that_continues_an_interrupted_run_says_so(tmp_path: Path) -> No
     assert not again.cached
     assert (
         again.reason
-        == "not in the cache; continues in the folder an interrupted run left (train.partial)"
+        == "not in the cache; continues in train.partial, which an interrupted run left"
     )
 
 

@@ -171,7 +171,7 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_it(
             "counted", "quick", ["seed=74", "train.steps=7"], None, str(tmp_path), return_state=True
         )
     second = state.result()
-    said = "counted.train: a stage it reads was removed meanwhile; starting the stages over"
+    said = "counted.train: the generate stage it reads was removed meanwhile; starting the stages"
     assert said in terminal.file.getvalue()  # type: ignore[attr-defined]
     assert len(cleaned[0].removed) == 4 and second["cached_stages"] == []
     assert counted.TRAINED == [("counted", 50), ("counted", 7)]
@@ -191,6 +191,71 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_it(
     ]
     ran = _task_states(state.state_details.flow_run_id, 6)
     assert ran == {"counted.generate": ["COMPLETED"] * 2, "counted.train": ["COMPLETED"] * 2}
+
+
+def test_a_stage_computed_before_a_pass_starts_over_is_told_once_as_computed(
+    prefect_harness, counted, plugin_env, tmp_path, monkeypatch
+):
+    """generate computed (its folder was cleaned), train reused, then removed before evaluate
+    reads it: the pass that starts over reuses the generate this run computed. Trackers must
+    not hear it again as ``cached`` (MLflow would retag the run that computed it as one that
+    reused it, and log its metrics twice), and the run does not list it as reused."""
+    from topiclab.core import stages
+    from topiclab.core.cache import remove, scan
+
+    events = tmp_path / "events.jsonl"
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.stage_reads,support.jsonl_tracker")
+    plugin_env.setenv("TOPICLAB_JSONL_TRACKER", str(events))
+    keys = _run(["seed=76"], tmp_path)["stage_keys"]
+    remove([e for e in scan(work_root()) if e.key == keys["generate"]])
+    real, cleaned = stages._reading, []
+
+    def clean_train_first(folder: Path, label: str, log: Any) -> Any:
+        if folder.name == "train" and not cleaned:
+            cleaned.append(remove([e for e in scan(work_root()) if e.key == keys["train"]]))
+        return real(folder, label, log)
+
+    monkeypatch.setattr(stages, "_reading", clean_train_first)
+    events.unlink()  # the first run's
+    second = _run(["seed=76", "eval.test_share=0.3"], tmp_path)
+    told = [json.loads(line) for line in events.read_text().splitlines()]
+    stages_told = [(e["event"], e["stage"], e.get("cached")) for e in told if "stage" in e]
+    assert stages_told == [
+        ("before_stage", "generate", None),
+        ("after_stage", "generate", False),
+        ("before_stage", "train", None),
+        ("after_stage", "train", True),
+        ("before_stage", "evaluate", None),
+        ("after_stage", "train", False),  # the pass that started over computed it
+        ("after_stage", "evaluate", False),
+        ("before_stage", "report", None),
+        ("after_stage", "report", False),
+    ]
+    assert len(cleaned[0].removed) == 1 and second["cached_stages"] == []
+    assert second["stage_seconds"]["generate"] > 0  # its compute time, from the first pass
+
+
+def test_a_clean_that_keeps_removing_a_stage_ends_the_run_with_a_hint(
+    prefect_harness, counted, tmp_path, monkeypatch
+):
+    """A clean that removes the stage a run reads at every pass: after the last pass the run
+    ends with one line that names the stage and says what to do."""
+    from topiclab.core import stages
+    from topiclab.core.cache import remove, scan
+
+    keys = _run(["seed=77"], tmp_path)["stage_keys"]
+    real = stages._reading
+
+    def always_clean(folder: Path, label: str, log: Any) -> Any:
+        remove([e for e in scan(work_root()) if e.key == keys["generate"]])
+        return real(folder, label, log)
+
+    monkeypatch.setattr(stages, "_reading", always_clean)
+    with pytest.raises(stages.StageRemoved) as caught:
+        _run(["seed=77", "train.steps=9"], tmp_path)
+    line = str(caught.value)
+    assert line.startswith("counted.train: the generate stage it reads was removed meanwhile")
+    assert line.endswith("run again to recompute it") and "\n" not in line
 
 
 def _task_states(flow_run_id: Any, count: int, wait: float = 60) -> dict[str, list[str]]:

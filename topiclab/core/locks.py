@@ -27,7 +27,7 @@ import errno
 import fcntl
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -71,7 +71,7 @@ def is_locked(path: Path) -> bool:
         return False
     held = _held_files()
     if held is not None:
-        return (there.st_dev, there.st_ino) in held
+        return any((dev, there.st_ino) in held for dev in _devices(path, there))
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -104,6 +104,16 @@ def _held_files() -> set[tuple[int, int]] | None:
         except ValueError:  # not a line of this format
             continue
     return held
+
+
+def _devices(path: Path, there: os.stat_result) -> set[int]:
+    """The devices ``/proc/locks`` may name for the file: its ``st_dev``, and its folder's.
+    On overlayfs a lower layer's file on another filesystem reports a device of overlayfs's
+    own making, while the lock is on the overlay's, which its folders report."""
+    devices = {there.st_dev}
+    with suppress(OSError):
+        devices.add(os.stat(path.parent).st_dev)
+    return devices
 
 
 #: What ``_acquire`` returns for a shared lock whose file is missing and cannot be created.

@@ -280,8 +280,8 @@ def _reading(folder: Path, label: str, log: Callable[[str], None]) -> Iterator[N
     with file_lock(lock_path(folder), on_wait=lambda: log(waiting), shared=True):
         if not (folder / DONE_MARKER).is_file():
             raise StageRemoved(
-                f"{label}: the {folder.name} stage it reads ({folder}) was removed meanwhile "
-                "(topiclab cache clean?); run again to recompute it"
+                f"{label}: the {folder.name} stage it reads was removed meanwhile ({folder}; "
+                "topiclab cache clean?); run again to recompute it"
             )
         yield
 
@@ -324,7 +324,7 @@ def _compute(
         discard(partial)  # a link goes too: the stage never writes into what it points at
     elif any(partial.iterdir()):
         # a killed run's files stay: a trainer that checkpoints there resumes from them
-        reason += f"; continues in the folder an interrupted run left ({partial.name})"
+        reason += f"; continues in {partial.name}, which an interrupted run left"
     start = time.perf_counter()
     result = compute(partial)
     seconds = time.perf_counter() - start

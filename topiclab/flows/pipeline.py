@@ -108,9 +108,9 @@ def stage_task(
     inputs: dict[str, UpstreamOutput],
     use_cache: bool,
     reads: list[str] | None = None,
-) -> StageOutcome | None:
-    """The stage's outcome; None if a stage it reads was removed meanwhile (nothing was
-    computed: the flow starts its stages over, and this task is not a failure)."""
+) -> StageOutcome | str:
+    """The stage's outcome, or the line saying that a stage it reads was removed meanwhile
+    (nothing was computed: the flow starts its stages over, and this task is not a failure)."""
     logger = get_run_logger()
     folders = [Path(p) for p in reads or []]
     try:
@@ -130,7 +130,7 @@ def stage_task(
         )
     except StageRemoved as exc:
         logger.info("%s", exc.args[0].split(" (")[0])  # over_if_removed says what follows
-        return None
+        return str(exc.args[0])
 
 
 def _terminal(logger: Any) -> Callable[[str], None]:
@@ -167,8 +167,8 @@ def prefect_urls(flow_run_id: str) -> dict[str, str]:
 
 
 #: What the trackers heard of each stage of a run, over the passes that start its stages over
-#: (``over_if_removed``): None once begun, then its last outcome (cached, result).
-Told = dict[str, tuple[bool, StageResult] | None]
+#: (``over_if_removed``): None once begun, then its last outcome.
+Told = dict[str, StageOutcome | None]
 
 
 def _run_stages(
@@ -205,18 +205,21 @@ def _run_stages(
         except BaseException as exc:
             hook.topiclab_on_stage_error(run=run, stage=stage, error=exc)
             raise
-        if outcome is None:  # nothing failed yet: the stages start over (over_if_removed)
-            raise StageRemoved(f"{ident.topic}.{stage}: a stage it reads was removed meanwhile")
+        if isinstance(outcome, str):  # nothing failed yet: the stages start over
+            raise StageRemoved(outcome)  # (over_if_removed; after its last pass, the error)
+        why = "reused from cache" if outcome.cached else f"computed ({outcome.reason})"
+        logger.info("stage %s %s", stage, why)
+        before = told[stage]
+        if before is not None and not before.cached and before.result == outcome.result:
+            outcome = before  # an earlier pass of this run computed what this one reused
         results[stage], seconds[stage] = outcome.result, outcome.seconds
         if outcome.cached:
             cached.append(stage)
-        why = "reused from cache" if outcome.cached else f"computed ({outcome.reason})"
-        logger.info("stage %s %s", stage, why)
-        if told[stage] != (outcome.cached, outcome.result):  # a pass over: only what changed
-            hook.topiclab_after_stage(
+        if before is None or (before.cached, before.result) != (outcome.cached, outcome.result):
+            hook.topiclab_after_stage(  # a pass over: only what changed
                 run=run, stage=stage, result=outcome.result, cached=outcome.cached
             )
-            told[stage] = (outcome.cached, outcome.result)
+            told[stage] = outcome
     return results, cached, seconds
 
 
