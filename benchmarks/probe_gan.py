@@ -98,7 +98,8 @@ def main() -> None:
                 f"≥ 10σ {100 * far:.0f} %; median distance within 10σ {med:.2f}σ"
             )
     if args.save:
-        np.savez(args.save, **{f"seed{t.config.seed}": xs for t, xs in zip(ok, last, strict=True)})
+        arrays: dict[str, Any] = {f"seed{t.config.seed}": x for t, x in zip(ok, last, strict=True)}
+        np.savez(args.save, **arrays)
     print(f"fit CPU {cpu:.1f} s; failed seeds {failed}")
 
 
