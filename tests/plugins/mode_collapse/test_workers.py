@@ -88,3 +88,12 @@ def test_a_trainer_no_worker_can_import_is_fitted_here(
     assert pools == []  # no pool opened
     assert "a new process cannot import LocalGAN" in caplog.text
     assert [r["status"] for r in out["train"].data["runs"]] == ["ok"] * 4  # + stacked digits
+
+
+def test_no_more_workers_than_cores(
+    tmp_path: Path, pools: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # workers=64 on 2 cores started 14 processes of ~330 MB each (quick) for no speed-up.
+    monkeypatch.setattr(train_module.os, "cpu_count", lambda: 2)
+    run(tmp_path, 8)
+    assert pools == [2]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,8 @@ class Job(Protocol):
 def run_jobs(ctx: StageContext, workers: int, todo: list[Job]) -> list[Output]:
     """Each job's output, in the jobs' order: here one after the other (``workers`` = 1), or
     in worker processes, the longest first (``rank``), logged as each ends."""
-    workers = min(workers, len(todo))
+    # More CPU-bound processes than cores only adds memory (each imports torch).
+    workers = min(workers, len(todo), os.cpu_count() or 1)
     why = why_not_in_workers(t for job in todo for t in getattr(job, "trainers", ()))
     if workers > 1 and why:
         _log.warning("fitting in this process, not in %d workers: %s", workers, why)
