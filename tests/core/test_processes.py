@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 from support import pool_jobs
 
-from topiclab.core.processes import completed, importable, why_not_in_workers, worker_pool
+from topiclab.core.processes import (
+    completed,
+    importable,
+    useful_workers,
+    why_not_in_workers,
+    worker_pool,
+)
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -100,3 +106,10 @@ def test_workers_die_with_a_sigkilled_parent(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert gone_within(pids, 10), [p for p in pids if alive(p)]
+
+
+def test_useful_workers_are_capped_by_jobs_and_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert [useful_workers(8, 3), useful_workers(8, 1), useful_workers(1, 9)] == [2, 1, 1]
+    assert useful_workers(2, 0) == 1  # no jobs: one (the serial path), never a pool of 0

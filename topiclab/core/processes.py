@@ -108,6 +108,13 @@ def importable(obj: object) -> bool:
     return any(find is not None and find(top, None) is not None for find in finders)
 
 
+def useful_workers(asked: int, jobs: int) -> int:
+    """How many of ``asked`` CPU-bound workers help with ``jobs`` jobs: no more than the jobs
+    or the cores this process may run on (more only add memory: each imports torch)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(asked, jobs, cores or 1))
+
+
 def why_not_in_workers(objects: Iterable[object]) -> str | None:
     """Why jobs holding ``objects`` cannot run in a ``worker_pool`` from this process, or
     None: a daemonic process (a Dask worker's) may not start processes, and a worker must be

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -94,6 +95,7 @@ def test_no_more_workers_than_cores(
     tmp_path: Path, pools: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # workers=64 on 2 cores started 14 processes of ~330 MB each (quick) for no speed-up.
-    monkeypatch.setattr(train_module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     run(tmp_path, 8)
     assert pools == [2]

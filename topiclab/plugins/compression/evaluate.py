@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from topiclab.core.processes import completed, why_not_in_workers, worker_pool
+from topiclab.core.processes import completed, useful_workers, why_not_in_workers, worker_pool
 from topiclab.core.report import md_records
 from topiclab.core.topic import StageContext, StageResult
 from topiclab.plugins.compression.claims import DELETANG, ONLINE, build_claims
@@ -144,10 +144,10 @@ def jobs_of(cfg: CompressionConfig, files: dict[str, str], streams: list[str], m
 def run_jobs(ctx: StageContext, cfg: CompressionConfig, jobs: list[Job]) -> list[list[dict]]:
     """Each job's rows, in the jobs' order. With ``workers`` > 1 the jobs run in that many
     spawned processes, the costliest first (each job single-threaded, as ``threads`` says)."""
-    why = why_not_in_workers(())
-    if cfg.workers > 1 and why:
-        _log.warning("measuring in this process, not in %d workers: %s", cfg.workers, why)
-    if cfg.workers == 1 or why:
+    workers, why = useful_workers(cfg.workers, len(jobs)), why_not_in_workers(())
+    if workers > 1 and why:
+        _log.warning("measuring in this process, not in %d workers: %s", workers, why)
+    if workers == 1 or why:
         rows = []
         with ctx.progress("compress", total=len(jobs)) as p:
             for i, job in enumerate(jobs):
@@ -158,7 +158,7 @@ def run_jobs(ctx: StageContext, cfg: CompressionConfig, jobs: list[Job]) -> list
                    key=lambda i: -COST[jobs[i][0]] * Path(jobs[i][2]).stat().st_size)  # fmt: skip
     out: dict[int, list[dict]] = {}
     # core.processes: a Ctrl-C or SIGTERM ends the workers instead of waiting for their jobs.
-    with worker_pool(cfg.workers) as pool, ctx.progress("compress", total=len(jobs)) as p:
+    with worker_pool(workers) as pool, ctx.progress("compress", total=len(jobs)) as p:
         for n, (i, rows_i) in enumerate(completed(pool, partial(run_job, cfg=cfg), jobs, order)):
             out[i] = rows_i
             p(n + 1)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from topiclab.core.processes import completed, why_not_in_workers, worker_pool
+from topiclab.core.processes import completed, useful_workers, why_not_in_workers, worker_pool
 from topiclab.core.topic import MetricsSink, StageContext, StageResult
 from topiclab.nn.generative import GENERATIVE_TASK
 from topiclab.nn.mdn import MDNConfig, fit_conditional
@@ -97,8 +96,7 @@ class Job(Protocol):
 def run_jobs(ctx: StageContext, workers: int, todo: list[Job]) -> list[Output]:
     """Each job's output, in the jobs' order: here one after the other (``workers`` = 1), or
     in worker processes, the longest first (``rank``), logged as each ends."""
-    # More CPU-bound processes than cores only adds memory (each imports torch).
-    workers = min(workers, len(todo), os.cpu_count() or 1)
+    workers = useful_workers(workers, len(todo))
     why = why_not_in_workers(t for job in todo for t in getattr(job, "trainers", ()))
     if workers > 1 and why:
         _log.warning("fitting in this process, not in %d workers: %s", workers, why)
