@@ -144,6 +144,22 @@ def test_a_server_that_died_of_its_database_says_why(monkeypatch, tmp_path: Path
         wait_healthy(proc, f"http://127.0.0.1:{unused_port()}/api", log)
 
 
+def test_a_server_slow_to_start_names_the_timeout_to_raise(monkeypatch, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "0.3")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with pytest.raises(TopiclabError) as caught:
+            wait_healthy(proc, f"http://127.0.0.1:{unused_port()}/api", tmp_path / "s.log")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "not healthy after 0.3 s (on a busy machine, set " in str(caught.value)
+    assert "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher" in str(caught.value)
+
+
 def test_events_follow_the_server_a_run_points_this_process_at(prefect_harness):
     """Prefect binds a process's events worker to the first server it sent to (keyed by client
     type only), so ``using`` must retire it both ways; else, after a run on another server, this

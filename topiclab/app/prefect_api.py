@@ -137,7 +137,8 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
             )
         if time.monotonic() > deadline:
             raise TopiclabError(
-                f"the Prefect server was not healthy after {timeout:.0f} s; see {log}"
+                f"the Prefect server was not healthy after {timeout:g} s (on a busy machine, "
+                "set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher); see {log}"
             )
         time.sleep(0.1)
 
