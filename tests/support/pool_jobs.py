@@ -24,3 +24,8 @@ def why_not_here(queue: object) -> None:
     from topiclab.core.processes import why_not_in_workers
 
     queue.put(why_not_in_workers([]))  # type: ignore[attr-defined]
+
+
+def killed(_: object) -> None:
+    """What the kernel's OOM killer does to a worker."""
+    os.kill(os.getpid(), signal.SIGKILL)

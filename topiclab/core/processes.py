@@ -28,7 +28,10 @@ import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
+
+from topiclab.core.errors import TopiclabError
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -131,5 +134,15 @@ def completed(
     """``run(jobs[i])`` for every ``i`` of ``order`` (submitted in that order: put the longest
     first), and each ``(i, result)`` as it finishes; a job's exception is raised here."""
     futures: dict[Future[R], int] = {pool.submit(run, jobs[i]): i for i in order}
-    for future in as_completed(futures):
-        yield futures[future], future.result()
+    for done, future in enumerate(as_completed(futures)):
+        try:
+            result = future.result()
+        except BrokenProcessPool as exc:
+            # The worker left no traceback (SIGKILL by the OOM killer, a segfault in native
+            # code); the executor's own message does not say what to try.
+            raise TopiclabError(
+                f"a worker process ended abruptly with {len(futures) - done} of {len(futures)} "
+                "jobs unfinished (killed, e.g. out of memory, or crashed in native code); "
+                "with workers = 1 the jobs run in this process, which shows their error"
+            ) from exc
+        yield futures[future], result
