@@ -138,11 +138,12 @@ def completed(
         try:
             result = future.result()
         except BrokenProcessPool as exc:
-            # The worker left no traceback (SIGKILL by the OOM killer, a segfault in native
-            # code); the executor's own message does not say what to try.
+            # No traceback came back (the OOM killer's SIGKILL, a segfault, a worker that
+            # could not start); the executor's own message does not say what to try.
             raise TopiclabError(
                 f"a worker process ended abruptly with {len(futures) - done} of {len(futures)} "
-                "jobs unfinished (killed, e.g. out of memory, or crashed in native code); "
-                "with workers = 1 the jobs run in this process, which shows their error"
+                "jobs unfinished: killed (out of memory?), crashed in native code, or failed "
+                "to start (its error is above; a script must start the run under "
+                "`if __name__ == '__main__':`); with workers = 1 the jobs run in this process"
             ) from exc
         yield futures[future], result
