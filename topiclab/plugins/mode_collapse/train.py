@@ -118,7 +118,7 @@ def run_jobs(ctx: StageContext, workers: int, todo: list[Job]) -> list[Output]:
         for i, out in completed(pool, in_worker, todo, order):
             for metrics, step, child in out.logged:
                 ctx.log_metrics(metrics, step, child)
-            done[i] = out
+            done[i] = dataclasses.replace(out, logged=[])  # logged: the serial path's output
             bar(len(done) - 1)
     return [done[i] for i in range(len(todo))]
 
