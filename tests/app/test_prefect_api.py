@@ -158,6 +158,7 @@ def test_a_server_slow_to_start_names_the_timeout_to_raise(monkeypatch, tmp_path
         proc.wait()
     assert "not healthy after 0.3 s (on a busy machine, set " in str(caught.value)
     assert "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher" in str(caught.value)
+    assert str(caught.value).endswith(f"; see {tmp_path / 's.log'}")  # the path, not '{log}'
 
 
 def test_events_follow_the_server_a_run_points_this_process_at(prefect_harness):

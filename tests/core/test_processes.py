@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from support import pool_jobs
 
+from topiclab.core.errors import TopiclabError
 from topiclab.core.processes import (
     completed,
     importable,
@@ -113,3 +114,11 @@ def test_useful_workers_are_capped_by_jobs_and_cores(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert [useful_workers(8, 3), useful_workers(8, 1), useful_workers(1, 9)] == [2, 1, 1]
     assert useful_workers(2, 0) == 1  # no jobs: one (the serial path), never a pool of 0
+
+
+def test_a_killed_worker_is_one_clear_error() -> None:
+    """An OOM-killed or segfaulted worker: a one-line error that says what may have happened
+    and how to see it in this process, not ``BrokenProcessPool``'s 'terminated abruptly'."""
+    with pytest.raises(TopiclabError, match=r"worker process ended abruptly.*workers = 1"):
+        with worker_pool(1) as pool:
+            list(completed(pool, pool_jobs.killed, [None, None], [0, 1]))

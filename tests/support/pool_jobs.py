@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import dataclass
+from typing import Any
 
 
 def pid_after(seconds: float) -> int:
@@ -24,3 +26,23 @@ def why_not_here(queue: object) -> None:
     from topiclab.core.processes import why_not_in_workers
 
     queue.put(why_not_in_workers([]))  # type: ignore[attr-defined]
+
+
+def killed(_: object) -> None:
+    """What the kernel's OOM killer does to a worker."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class Logging:
+    """A mode-collapse train job that logs three steps to its child run (``name``)."""
+
+    name: str
+    rank: int = 0
+
+    def __call__(self, sink: Any) -> Any:
+        from topiclab.plugins.mode_collapse.train import Output
+
+        for step in range(3):
+            sink({f"{self.name}.loss": float(step)}, step, self.name)
+        return Output(records=[{"name": self.name}])

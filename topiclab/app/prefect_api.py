@@ -138,7 +138,7 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
         if time.monotonic() > deadline:
             raise TopiclabError(
                 f"the Prefect server was not healthy after {timeout:g} s (on a busy machine, "
-                "set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher); see {log}"
+                f"set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher); see {log}"
             )
         time.sleep(0.1)
 

@@ -28,7 +28,10 @@ import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
+
+from topiclab.core.errors import TopiclabError
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -131,5 +134,16 @@ def completed(
     """``run(jobs[i])`` for every ``i`` of ``order`` (submitted in that order: put the longest
     first), and each ``(i, result)`` as it finishes; a job's exception is raised here."""
     futures: dict[Future[R], int] = {pool.submit(run, jobs[i]): i for i in order}
-    for future in as_completed(futures):
-        yield futures[future], future.result()
+    for done, future in enumerate(as_completed(futures)):
+        try:
+            result = future.result()
+        except BrokenProcessPool as exc:
+            # No traceback came back (the OOM killer's SIGKILL, a segfault, a worker that
+            # could not start); the executor's own message does not say what to try.
+            raise TopiclabError(
+                f"a worker process ended abruptly with {len(futures) - done} of {len(futures)} "
+                "jobs unfinished: killed (out of memory?), crashed in native code, or failed "
+                "to start (its error is above; a script must start the run under "
+                "`if __name__ == '__main__':`); with workers = 1 the jobs run in this process"
+            ) from exc
+        yield futures[future], result

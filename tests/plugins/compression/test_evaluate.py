@@ -71,3 +71,20 @@ def test_a_daemonic_process_measures_in_itself(
     rows = run_jobs(_Ctx(), cfg, jobs)
     assert [rs[0]["compressor"] for rs in rows] == ["gzip -9", "bz2 -9"]
     assert "not in 2 workers: this is a daemonic process" in caplog.text
+
+
+def test_the_progress_bar_counts_from_step_0(tmp_path: Path) -> None:
+    """``ctx.progress`` takes the 0-based step (``Progress``): the last job is step total - 1,
+    or the bar and the logged 'step n/total' lines run one job ahead."""
+    (tmp_path / "a.txt").write_bytes(DATA[:300])
+    cfg = CompressionConfig(orders=[1], chunk_size=512, workers=1)
+    jobs = jobs_of(cfg, {"a": str(tmp_path / "a.txt")}, ["a"], "unused.pt", online=False)[:2]
+    steps: list[int] = []
+
+    class Recording:
+        @contextmanager
+        def progress(self, name: str, total: int) -> Iterator[Callable[[int], None]]:
+            yield steps.append
+
+    run_jobs(Recording(), cfg, jobs)  # type: ignore[arg-type]
+    assert steps == [0, 1]

@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support import pool_jobs
 from support.gan_trainers import registered
 
 from topiclab.core.stages import run_direct
@@ -99,3 +101,32 @@ def test_no_more_workers_than_cores(
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     run(tmp_path, 8)
     assert pools == [2]
+
+
+class _Ctx:
+    """The parts of a StageContext that ``run_jobs`` uses, recording what is logged."""
+
+    def __init__(self) -> None:
+        self.logged: list[tuple] = []
+
+    @contextmanager
+    def progress(self, name: str, total: int) -> Iterator[Callable[[int], None]]:
+        yield lambda step: None
+
+    def log_metrics(self, metrics: dict, step: int | None, child: str | None) -> None:
+        self.logged.append((metrics, step, child))
+
+
+def test_a_workers_step_metrics_are_logged_in_the_stages_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    todo = [pool_jobs.Logging("a"), pool_jobs.Logging("b")]
+    serial, pooled = _Ctx(), _Ctx()
+    outs = train_module.run_jobs(serial, 1, todo)  # type: ignore[arg-type]
+    assert train_module.run_jobs(pooled, 2, todo) == outs  # type: ignore[arg-type]
+    assert len(serial.logged) == 6
+    for child in ("a", "b"):  # each job's steps in order, under its child run
+        assert [x for x in pooled.logged if x[2] == child] == [
+            x for x in serial.logged if x[2] == child
+        ]

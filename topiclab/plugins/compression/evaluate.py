@@ -152,7 +152,7 @@ def run_jobs(ctx: StageContext, cfg: CompressionConfig, jobs: list[Job]) -> list
         with ctx.progress("compress", total=len(jobs)) as p:
             for i, job in enumerate(jobs):
                 rows.append(run_job(job, cfg))
-                p(i + 1)
+                p(i)  # the 0-based step (core.topic.Progress)
         return rows
     order = sorted(range(len(jobs)),
                    key=lambda i: -COST[jobs[i][0]] * Path(jobs[i][2]).stat().st_size)  # fmt: skip
@@ -161,7 +161,7 @@ def run_jobs(ctx: StageContext, cfg: CompressionConfig, jobs: list[Job]) -> list
     with worker_pool(workers) as pool, ctx.progress("compress", total=len(jobs)) as p:
         for n, (i, rows_i) in enumerate(completed(pool, partial(run_job, cfg=cfg), jobs, order)):
             out[i] = rows_i
-            p(n + 1)
+            p(n)
     return [out[i] for i in range(len(jobs))]
 
 

@@ -97,8 +97,9 @@ def run_jobs(ctx: StageContext, workers: int, todo: list[Job]) -> list[Output]:
     """Each job's output, in the jobs' order: here one after the other (``workers`` = 1), or
     in worker processes, the longest first (``rank``), logged as each ends."""
     workers = useful_workers(workers, len(todo))
-    why = why_not_in_workers(t for job in todo for t in getattr(job, "trainers", ()))
-    if workers > 1 and why:
+    trainers = (t for job in todo for t in getattr(job, "trainers", ()))
+    why = why_not_in_workers(trainers) if workers > 1 else None
+    if why:
         _log.warning("fitting in this process, not in %d workers: %s", workers, why)
         workers = 1
     if workers == 1:
@@ -118,7 +119,7 @@ def run_jobs(ctx: StageContext, workers: int, todo: list[Job]) -> list[Output]:
         for i, out in completed(pool, in_worker, todo, order):
             for metrics, step, child in out.logged:
                 ctx.log_metrics(metrics, step, child)
-            done[i] = out
+            done[i] = dataclasses.replace(out, logged=[])  # logged: the serial path's output
             bar(len(done) - 1)
     return [done[i] for i in range(len(todo))]
 
