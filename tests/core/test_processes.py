@@ -119,6 +119,6 @@ def test_useful_workers_are_capped_by_jobs_and_cores(monkeypatch: pytest.MonkeyP
 def test_a_killed_worker_is_one_clear_error() -> None:
     """An OOM-killed or segfaulted worker: a one-line error that says what may have happened
     and how to see it in this process, not ``BrokenProcessPool``'s 'terminated abruptly'."""
-    with pytest.raises(TopiclabError, match=r"worker process ended abruptly.*workers = 1"):
-        with worker_pool(1) as pool:
-            list(completed(pool, pool_jobs.killed, [None, None], [0, 1]))
+    abruptly = r"worker process ended abruptly.*workers = 1"
+    with pytest.raises(TopiclabError, match=abruptly), worker_pool(1) as pool:
+        list(completed(pool, pool_jobs.killed, [None, None], [0, 1]))
