@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from support.downstream_topic import ProbeConfig  # the same scale option
 from topiclab.core.hookspecs import hookimpl
 from topiclab.core.topic import (
     Claim,
@@ -94,10 +95,6 @@ class Sneaky(Counted):
 
     def train_steps(self, ctx: StageContext) -> int:
         return int(ctx.cfg(CountedConfig).train.steps * ctx.cfg(CountedConfig).eval.test_share)
-
-
-class ProbeConfig(TopicConfig):
-    scale: float = Field(2.0, gt=0)
 
 
 class CountedProbe(Topic):
