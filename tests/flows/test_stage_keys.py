@@ -176,8 +176,7 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_it(
     assert len(cleaned[0].removed) == 4 and second["cached_stages"] == []
     assert counted.TRAINED == [("counted", 50), ("counted", 7)]
     assert _marker(second, "generate").is_file() and _marker(second, "report").is_file()
-    told = [json.loads(line) for line in events.read_text().splitlines()]
-    stages_told = [(e["event"], e["stage"], e.get("cached")) for e in told if "stage" in e]
+    stages_told = _stages_told(events)
     assert stages_told == [
         ("before_stage", "generate", None),
         ("after_stage", "generate", True),
@@ -218,8 +217,7 @@ def test_a_stage_computed_before_a_pass_starts_over_is_told_once_as_computed(
     monkeypatch.setattr(stages, "_reading", clean_train_first)
     events.unlink()  # the first run's
     second = _run(["seed=76", "eval.test_share=0.3"], tmp_path)
-    told = [json.loads(line) for line in events.read_text().splitlines()]
-    stages_told = [(e["event"], e["stage"], e.get("cached")) for e in told if "stage" in e]
+    stages_told = _stages_told(events)
     assert stages_told == [
         ("before_stage", "generate", None),
         ("after_stage", "generate", False),
@@ -279,3 +277,9 @@ def _task_states(flow_run_id: Any, count: int, wait: float = 60) -> dict[str, li
             again = {name for name in names if names.count(name) > 1}
             return {name: sorted(st for n, st in ended if n == name) for name in again}
         time.sleep(1)
+
+
+def _stages_told(events: Path) -> list[tuple[str, str, bool | None]]:
+    """(hook, stage, cached) of every stage event the recording tracker wrote, in order."""
+    told = [json.loads(line) for line in events.read_text().splitlines()]
+    return [(e["event"], e["stage"], e.get("cached")) for e in told if "stage" in e]
