@@ -113,12 +113,58 @@ def test_own_server_sets_up_its_database_under_a_lock(monkeypatch, tmp_path: Pat
     monkeypatch.setattr(api, "start_server", start)
     monkeypatch.setattr(api, "wait_healthy", wait)
     monkeypatch.setattr(api, "stop_server", lambda p: seen.append("stop"))
-    with api.prefect_api() as found:
+    with api.prefect_api(lambda: seen.append("meanwhile")) as found:
         seen.append(f"run {is_locked(api.setup_lock())}")
     assert found.url == "u" and found.pid == proc.pid
-    assert seen == ["start", "healthy True", "run False", "stop"]
+    assert seen == ["start", "meanwhile", "healthy True", "run False", "stop"]
     assert api.setup_lock() == tmp_path / "prefect" / ".server-setup.lock"
     proc.wait()
+
+
+@pytest.mark.parametrize("error", [TopiclabError("store"), KeyboardInterrupt()])
+def test_what_runs_while_the_server_starts_stops_it_when_it_fails(
+    monkeypatch, tmp_path: Path, error: BaseException
+) -> None:
+    """The run's own start-up (MLflow's migrations) overlaps the server's; its error or a
+    Ctrl-C there passes on unchanged, with the server stopped and never waited for."""
+    import subprocess
+    import sys
+
+    from topiclab.app import prefect_api as api
+
+    monkeypatch.setenv("TOPICLAB_HOME", str(tmp_path))
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(unused_port()))
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    seen: list[str] = []
+
+    def fail() -> None:
+        raise error
+
+    monkeypatch.setattr(api, "start_server", lambda log: (server, "u"))
+    monkeypatch.setattr(api, "wait_healthy", lambda p, u, log: seen.append("waited"))
+    monkeypatch.setattr(api, "stop_server", lambda p: (seen.append("stop"), p.kill()))
+    with pytest.raises(type(error)) as caught, api.prefect_api(fail):
+        seen.append("run")
+    assert caught.value is error and seen == ["stop"]
+    assert server.wait(timeout=10) != 0 and not is_locked(api.setup_lock())
+
+
+def test_with_prefect_api_url_set_the_callers_errors_come_first(monkeypatch) -> None:
+    """No server to start, nothing to overlap: the store's error comes before an
+    unreachable PREFECT_API_URL's, as when the CLI checked the stores first."""
+    from topiclab.app import prefect_api as api
+
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{unused_port()}/api")
+
+    def fail() -> None:
+        raise TopiclabError("store")
+
+    with pytest.raises(TopiclabError, match=r"^store$"), api.prefect_api(fail):
+        pass
+    with pytest.raises(TopiclabError, match="does not answer"), api.prefect_api():
+        pass
 
 
 def test_a_server_that_died_of_its_database_says_why(monkeypatch, tmp_path: Path) -> None:

@@ -120,6 +120,45 @@ def test_signal_to_the_group_ends_the_run_promptly_and_cleanly(
     assert list(home.glob("work/ridge/*/generate/.done.json")), "generate must stay cached"
 
 
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+def test_a_signal_during_start_up_stops_the_server_starting_beside_it(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    """The trackers' stores are opened while the run's Prefect server boots: a signal then
+    ends the run as one during a stage does, and takes that server along."""
+    env = fresh_env(tmp_path, TOPICLAB_PLUGINS="support.slow_preflight")
+    home = Path(env["TOPICLAB_HOME"])
+    log = (tmp_path / "cli.log").open("wb")
+    proc = subprocess.Popen(
+        cli(*RIDGE, "--out", str(tmp_path / "out")), cwd=tmp_path, env=env, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=as_foreground_job,
+    )  # fmt: skip
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not (home / "preflight.started").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail((tmp_path / "cli.log").read_text()[-3000:] or "no start-up")
+        time.sleep(0.1)
+    time.sleep(0.5)  # the server was started before the stores were opened
+    if not server_of(home):
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("no Prefect server starting while the stores are opened")
+    returncode, seconds = signal_group(proc, signum)
+    output = (tmp_path / "cli.log").read_text()
+    assert returncode == code, output[-3000:]
+    assert seconds < EXIT_WITHIN_S, f"exit took {seconds:.1f} s"
+    assert f"stopped by {signal.Signals(signum).name}" in output
+    assert "marked FAILED" not in output  # no flow ran, so none to resume
+    assert_no_process_within(home, 1)
+    assert not (home / "work").exists()
+
+
+def server_of(home: Path) -> list[str]:
+    return [cmd for cmd in processes_of(home) if "uvicorn" in cmd]
+
+
 def test_sigkill_leaves_no_orphan_server(tmp_path: Path) -> None:
     proc, home = start_training(tmp_path)
     assert any("uvicorn" in cmd for cmd in processes_of(home)), "no Prefect server found"

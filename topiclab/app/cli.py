@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -291,10 +292,18 @@ def run(
         raise TopiclabError(f"name a topic or pass --all; topics: {', '.join(sorted(reg.topics))}")
     overrides = list(set_ or [])
     _validate_run(reg, keys, profile, config, overrides)  # the user's input first: it is cheap
-    reg.hook.topiclab_preflight(topics=keys)  # trackers' stores: one line, before any compute
     try:
         target, log, failed, started = _execute(
-            keys, profile, config, overrides, out_dir, no_cache, workers, dask_address
+            keys,
+            profile,
+            config,
+            overrides,
+            out_dir,
+            no_cache,
+            workers,
+            dask_address,
+            # trackers' stores: one line, before any compute (MLflow's migrations on a new home)
+            preflight=lambda: reg.hook.topiclab_preflight(topics=keys),
         )
     except KeyboardInterrupt as exc:  # click would turn it into "Aborted!" and exit code 1
         raise Stopped(signal.SIGINT) from exc
@@ -312,16 +321,26 @@ def _execute(
     no_cache: bool,
     workers: int = 1,
     dask_address: str | None = None,
+    preflight: Callable[[], object] = lambda: None,
 ) -> tuple[Path, Path, bool, float]:
-    """The flows, against the chosen Prefect server, with library logs in a file."""
-    from topiclab.app.logfile import library_log, new_log_path
-    from topiclab.app.prefect_api import prefect_api, using
-    from topiclab.core.outputs import resolve_out_dir
-    from topiclab.flows.pipeline import Profile, SuiteFailed, suite, topic_pipeline
+    """The flows, against the chosen Prefect server, with library logs in a file.
 
-    cfg = str(config) if config else None
-    profile_ = cast(Profile, profile)  # _validate_run checked it
-    with prefect_api() as api:
+    ``preflight`` and the flows' imports run while a Prefect server started for this run
+    boots, in its own process: on two cores the two start-ups overlap (``prefect_api``)."""
+    from topiclab.app.prefect_api import prefect_api
+
+    def prepare() -> None:
+        preflight()
+        import topiclab.flows.pipeline  # noqa: F401  (Prefect's and our flows: about 1 s)
+
+    with prefect_api(meanwhile=prepare) as api:
+        from topiclab.app.logfile import library_log, new_log_path
+        from topiclab.app.prefect_api import using
+        from topiclab.core.outputs import resolve_out_dir
+        from topiclab.flows.pipeline import Profile, SuiteFailed, suite, topic_pipeline
+
+        cfg = str(config) if config else None
+        profile_ = cast(Profile, profile)  # _validate_run checked it
         out.print(api.describe(), highlight=False, soft_wrap=True)
         started = time.time() - 1  # mtimes can be coarser than time.time()
         target = resolve_out_dir(out_dir)

@@ -28,7 +28,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,14 +195,37 @@ def drain_prefect_workers(timeout: float = 3) -> None:
         return
 
 
+def _nothing() -> None:
+    return None
+
+
 @contextmanager
-def prefect_api() -> Iterator[PrefectApi]:
+def prefect_api(meanwhile: Callable[[], None] = _nothing) -> Iterator[PrefectApi]:
     """The API to use for this run; a server started here is stopped at exit (also on a
-    signal: the exception unwinds through here)."""
-    found = running_server()
+    signal: the exception unwinds through here).
+
+    ``meanwhile()`` runs before the API is yielded: while a server started here boots (4-9 s
+    of imports and database set-up, in its own process), so the caller's own start-up
+    (MLflow's migrations, imports) overlaps it instead of coming before it. Its exceptions,
+    Ctrl-C included, stop that server and pass on unchanged. Without a server to start it
+    runs first, so its errors still come before an unreachable ``PREFECT_API_URL``'s.
+    """
+    if os.environ.get("PREFECT_API_URL", "").rstrip("/"):
+        meanwhile()  # the caller's errors first, then an unreachable URL's (as before)
+        found = running_server()
+    else:
+        found = running_server()  # a `topiclab ui`, or None
+        if found is not None:
+            meanwhile()
     if found is not None:
         yield found
         return
+    with _own_server(meanwhile) as own:
+        yield own
+
+
+@contextmanager
+def _own_server(meanwhile: Callable[[], None]) -> Iterator[PrefectApi]:
     log = topiclab_home() / "logs" / "prefect-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     proc: subprocess.Popen[bytes] | None = None
@@ -211,6 +234,7 @@ def prefect_api() -> Iterator[PrefectApi]:
         # on one home collide ("duplicate column name"). Healthy means migrated: let go then.
         with file_lock(setup_lock()):
             proc, url = start_server(log)
+            meanwhile()
             wait_healthy(proc, url, log)
         yield PrefectApi(url, "own server", proc.pid)
     finally:
