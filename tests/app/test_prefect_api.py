@@ -207,6 +207,26 @@ def test_a_server_slow_to_start_names_the_timeout_to_raise(monkeypatch, tmp_path
     assert str(caught.value).endswith(f"; see {tmp_path / 's.log'}")  # the path, not '{log}'
 
 
+def test_threads_see_the_api_a_run_uses(monkeypatch) -> None:
+    """A thread reads Prefect's process-wide settings, not the caller's: the one forwarding a
+    process pool's logs (``--workers``) started a temporary server of its own without them."""
+    from prefect.settings import PREFECT_API_URL
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    before = PREFECT_API_URL.value()
+    seen: list[str | None] = []
+
+    def look() -> None:
+        thread = threading.Thread(target=lambda: seen.append(PREFECT_API_URL.value()))
+        thread.start()
+        thread.join()
+
+    with using(PrefectApi("http://127.0.0.1:9/api", "test")):
+        look()
+    look()
+    assert seen == ["http://127.0.0.1:9/api", before]
+
+
 def test_events_follow_the_server_a_run_points_this_process_at(prefect_harness):
     """Prefect binds a process's events worker to the first server it sent to (keyed by client
     type only), so ``using`` must retire it both ways; else, after a run on another server, this

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -15,12 +17,31 @@ def _metrics(summary: dict) -> dict[str, dict[str, float]]:
     }
 
 
-def test_suite_with_two_workers_matches_sequential(prefect_harness, plugin_env, tmp_path):
+STAGE_LINE = re.compile(r"  (ridge|causal-iv)-quick: stage (generate|train|evaluate|report) ")
+
+
+def test_suite_with_two_workers_matches_sequential(prefect_harness, plugin_env, tmp_path, capfd):
+    """Also: under a CLI run's log redirection, the workers' stage lines reach the terminal
+    (stderr) whole, as a single topic's do, and their library lines the run's log file."""
+    from rich.console import Console
+
+    from topiclab.app.logfile import library_log
     from topiclab.flows.pipeline import suite
 
     topics = ["ridge", "causal-iv"]
     sequential = suite(topics, "quick", ["seed=71"], None, str(tmp_path / "seq"), False)
-    parallel = suite(topics, "quick", ["seed=71"], None, str(tmp_path / "par"), False, workers=2)
+    capfd.readouterr()
+    plugin_env.setenv("COLUMNS", "250")  # rich wraps at 80 columns where stderr is no terminal
+    with library_log(tmp_path / "run.log", Console(stderr=True)) as log:  # as `topiclab run`
+        parallel = suite(
+            topics, "quick", ["seed=71"], None, str(tmp_path / "par"), False, workers=2
+        )
+    lines = capfd.readouterr().err.splitlines()
+    stage_lines = [line for line in lines if STAGE_LINE.match(line)]
+    assert len(stage_lines) == len(set(stage_lines)) == 8, lines
+    assert lines == stage_lines  # nothing else, and no line cut into another
+    for line in ("of model 'topiclab-ridge-ridge'", "ridge gd: step 150/150", "coverage: step"):
+        assert line in log.read_text(), line  # written by the workers
     assert [e["status"] for e in parallel["topics"]] == ["ok", "ok"]
     assert _metrics(parallel) == _metrics(sequential)
     assert all(_metrics(sequential).values())

@@ -10,6 +10,8 @@ MLflow's ``eprint`` ("Successfully registered model ..."), which writes to ``sys
 behind logging's back. What stays on the terminal: the CLI's own lines and progress bars, plus
 one line per finished stage, echoed from the flow's log, and the lines a task marks for it
 (``core.console.TERMINAL``: a stage waiting for another run). Everything is restored at exit.
+The worker processes of a run of several topics (``--workers``) do the same, into the same
+file and onto the same terminal (``worker_log``).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from topiclab.core import console as core_console
 from topiclab.core.console import TERMINAL
 from topiclab.core.environment import topiclab_home
 
@@ -67,7 +70,11 @@ def library_log(path: Path, console: Any = None) -> Iterator[Path]:
     """Redirect the libraries' console output to ``path`` while the block runs."""
     with suppress(ImportError):  # configure their loggers now, so that they are redirected
         import mlflow  # noqa: F401
-        import prefect  # noqa: F401
+        from prefect.logging.configuration import ensure_logging_setup
+
+        # A worker process (``worker_log``) has imported prefect without configuring its
+        # logging yet: done later, it would replace (and close) the handlers set here.
+        ensure_logging_setup()
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(FORMAT))
     swapped = _console_handlers()
@@ -84,9 +91,12 @@ def library_log(path: Path, console: Any = None) -> Iterator[Path]:
     warnings_logger = logging.getLogger("py.warnings")
     warnings_logger.addHandler(handler)
     restore_eprint = _redirect_mlflow_eprint(handler)
+    workers = core_console.worker_setup
+    core_console.worker_setup = (worker_log, (str(path), console is not None))
     try:
         yield path
     finally:
+        core_console.worker_setup = workers
         restore_eprint()
         warnings_logger.removeHandler(handler)
         logging.captureWarnings(False)
@@ -97,6 +107,22 @@ def library_log(path: Path, console: Any = None) -> Iterator[Path]:
             lg.removeHandler(handler)
             lg.addHandler(h)
         handler.close()
+
+
+_worker_log: ExitStack | None = None  # a worker's redirection, for the process's life
+
+
+def worker_log(path: str, echo: bool) -> None:
+    """The start of a worker process of a run (``core.console.worker_setup``): its library
+    lines are appended to the run's log file ``path`` and its stage lines echoed (``echo``) to
+    the terminal, as the run's own are. Each line is one write (to a file opened for
+    appending, or to stderr), so lines of several processes never cut into each other; no
+    progress bars, which redraw their line and would (those of the other workers too)."""
+    global _worker_log
+    if _worker_log is None:
+        os.environ["TOPICLAB_NO_PROGRESS"] = "1"
+        _worker_log = ExitStack()
+        _worker_log.enter_context(library_log(Path(path), core_console.console if echo else None))
 
 
 def _redirect_mlflow_eprint(handler: logging.FileHandler) -> Any:

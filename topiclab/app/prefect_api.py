@@ -29,9 +29,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from topiclab.app.servers import die_with_parent, healthy
 from topiclab.core.environment import topiclab_home
@@ -251,13 +252,17 @@ def setup_lock() -> Path:
 @contextmanager
 def using(api: PrefectApi) -> Iterator[None]:
     """Point this process's Prefect client (and any child process) at ``api``."""
+    from prefect.context import get_settings_context
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     old = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = api.url
     drain_prefect_workers()
     try:
-        with temporary_settings(updates={PREFECT_API_URL: api.url}):
+        with (
+            temporary_settings(updates={PREFECT_API_URL: api.url}),
+            _for_threads_too(get_settings_context()),
+        ):
             yield
     finally:
         drain_prefect_workers()
@@ -265,3 +270,15 @@ def using(api: PrefectApi) -> Iterator[None]:
             os.environ.pop("PREFECT_API_URL", None)
         else:
             os.environ["PREFECT_API_URL"] = old
+
+
+def _for_threads_too(settings: Any) -> AbstractContextManager[None]:
+    """``settings`` as the process's global settings too, restored at exit. A new thread does
+    not see its starter's ``temporary_settings`` but these, made when prefect was imported:
+    without the URL there, the thread that forwards a process pool's logs to the API
+    (``--workers``) started a temporary server of its own."""
+    try:  # Prefect's own test harness uses it; a private helper that may move
+        from prefect.context import _temporary_global_settings_context
+    except ImportError:
+        return nullcontext()
+    return _temporary_global_settings_context(settings)

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -21,6 +22,10 @@ console = Console(stderr=True)
 #: (``app.logfile``): ``logger.info(line, extra={TERMINAL: True})``, for a line the person
 #: watching needs (a stage waiting for another run's lock), not only the run's log.
 TERMINAL = "topiclab_terminal"
+#: What each worker process of a run (``--workers``: a process pool) calls first, as
+#: ``(function, args)``, picklable: a CLI run (``app.logfile``) sends the workers' library lines
+#: to its log file and their stage lines to its terminal. None: the workers keep Prefect's.
+worker_setup: tuple[Callable[..., None], tuple[Any, ...]] | None = None
 
 
 def progress_enabled() -> bool:

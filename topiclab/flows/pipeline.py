@@ -38,10 +38,13 @@ from prefect.artifacts import (  # noqa: E402
 )
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.client.schemas.objects import FlowRun  # noqa: E402
+from prefect.context import FlowRunContext  # noqa: E402
+from prefect.logging.loggers import flow_run_logger  # noqa: E402
 from prefect.runtime import deployment, flow_run  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner  # noqa: E402
 
+from topiclab.core import console  # noqa: E402
 from topiclab.core.console import TERMINAL  # noqa: E402
 from topiclab.core.dag import (  # noqa: E402
     Identity,
@@ -133,6 +136,17 @@ def stage_task(
         return str(exc.args[0])
 
 
+def _flow_logger() -> Any:
+    """The topic flow run's logger. ``get_run_logger`` would give the task run's where the
+    flow runs inside a task (a suite's topic on a worker process): its "stage ..." lines
+    belong to the topic's flow run, in the Prefect UI and at the terminal (``app.logfile``
+    echoes them from flow runs only), wherever the flow runs."""
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return get_run_logger()
+    return flow_run_logger(context.flow_run, context.flow)
+
+
 def _terminal(logger: Any) -> Callable[[str], None]:
     """Log at INFO a line that a CLI run also shows at the terminal (``core.console``)."""
     return lambda line: logger.info(line, extra={TERMINAL: True})
@@ -181,7 +195,7 @@ def _run_stages(
     """One pass over the stages; ``StageRemoved`` if a stage found one it reads removed.
     Hooks hear of each stage once, and again only when a later pass changed its outcome."""
     hook = get_registry().hook
-    logger = get_run_logger()
+    logger = _flow_logger()
     results: dict[str, StageResult] = {}
     cached: list[str] = []
     seconds: dict[str, float] = {}
@@ -679,4 +693,7 @@ def _task_runner(workers: int, dask_address: str | None) -> TaskRunner[Any]:
         from prefect_dask import DaskTaskRunner
 
         return DaskTaskRunner(address=dask_address)
-    return ProcessPoolTaskRunner(max_workers=workers)
+    setup = console.worker_setup  # a CLI run's: the workers' lines go where its own go
+    if setup is None:
+        return ProcessPoolTaskRunner(max_workers=workers)
+    return ProcessPoolTaskRunner(max_workers=workers, initializer=setup[0], initargs=setup[1])
