@@ -4,7 +4,7 @@ ratio against another checkout of topiclab measured in the same run.
     git archive main | tar -x -C /tmp/topiclab-main        # the code before a change
     PYTHONPATH=. .venv/bin/python benchmarks/bench_startup.py --reference /tmp/topiclab-main
     PYTHONPATH=. .venv/bin/python benchmarks/bench_startup.py --reference /tmp/topiclab-main \
-        --topic causal-iv --repeats 5
+        --topic ridge causal-iv --workers 2 --repeats 1         # a suite on two processes
 
 Each repeat runs, for each checkout (their order alternates between repeats), the CLI as a
 user does (``python -m topiclab run TOPIC --profile quick``, a real subprocess, no Prefect
@@ -74,15 +74,17 @@ def run_once(tree: Path, home: Path, args: list[str], name: str) -> tuple[float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--reference", type=Path, required=True, help="a checkout to compare")
-    parser.add_argument("--topic", default="ridge")
+    parser.add_argument("--topic", nargs="+", default=["ridge"], help="several: a suite")
     parser.add_argument("--profile", default="quick")
+    parser.add_argument("--workers", type=int, default=1, help="`run --workers` (a suite)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     trees = {"reference": args.reference.resolve(), "this": ROOT}
     if not (trees["reference"] / "topiclab" / "app" / "cli.py").is_file():
         sys.exit(f"--reference {args.reference}: no topiclab/app/cli.py there")
     times: dict[tuple[str, str], list[float]] = {}
-    run_args = [args.topic, "--profile", args.profile]
+    totals: dict[tuple[str, str], list[float]] = {}
+    run_args = [*args.topic, "--profile", args.profile, "--workers", str(args.workers)]
     print(f"load average before: {os.getloadavg()[0]:.1f} (cores: {os.cpu_count()})", flush=True)
     for i in range(args.repeats):
         for label in list(trees)[:: 1 if i % 2 == 0 else -1]:
@@ -91,14 +93,17 @@ def main() -> None:
                 for kind in ("fresh", "warm"):
                     first, total = run_once(trees[label], home, run_args, kind)
                     times.setdefault((label, kind), []).append(first)
+                    totals.setdefault((label, kind), []).append(total)
                     print(f"  {label} {kind}: first stage {first:.2f} s, run {total:.2f} s")
             finally:
                 shutil.rmtree(home, ignore_errors=True)
+    runs = {(kind, label): statistics.median(totals[(label, kind)]) for label, kind in totals}
     for kind in ("fresh", "warm"):
         ref, this = (statistics.median(times[(label, kind)]) for label in trees)
         print(
-            f"{kind} home, {args.topic} {args.profile} ({args.repeats} repeats, median): "
-            f"first stage after {this:.2f} s, reference {ref:.2f} s, ratio {this / ref:.2f}",
+            f"{kind} home, {' '.join(run_args)} ({args.repeats} repeats, median): "
+            f"first stage after {this:.2f} s, reference {ref:.2f} s, ratio {this / ref:.2f}; "
+            f"whole run {runs[(kind, 'this')]:.2f} s, reference {runs[(kind, 'reference')]:.2f} s",
             flush=True,
         )
     print(f"load average after: {os.getloadavg()[0]:.1f}")
