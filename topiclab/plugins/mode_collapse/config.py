@@ -220,11 +220,23 @@ class ModeCollapseConfig(TopicConfig):
         return self.trainers[key] | extra
 
     @model_validator(mode="after")
-    def _grid_options_name_trainers(self) -> ModeCollapseConfig:
-        # A misspelt key would be ignored silently. A key of `trainers` not in `grid_trainers`
-        # is allowed: `--set 'grid_trainers=["gan"]'` on `standard` leaves pacgan's unused.
+    def _grid_options_name_grid_trainers(self) -> ModeCollapseConfig:
+        # Options no grid fit uses would be ignored silently: a misspelt key, a trainer not
+        # fitted on the grid, or any when the grid is not fitted at all.
         if unknown := sorted(set(self.grid_options) - set(self.trainers)):
             raise FieldError("grid_options", f"{unknown} are not keys of `trainers`")
+        if self.grid_options and "grid" not in self.datasets:
+            raise FieldError(
+                "grid_options",
+                "no trainer is fitted on the grid ('grid' is not in `datasets`), so these "
+                "options would go unused: add 'grid' to datasets or set grid_options={}",
+            )
+        if unused := sorted(set(self.grid_options) - set(self.grid_trainers)):
+            raise FieldError(
+                "grid_options",
+                f"{unused} are not in `grid_trainers`, so their options would go unused: add "
+                "them to grid_trainers or leave them out of grid_options",
+            )
         return self
 
     @model_validator(mode="after")
