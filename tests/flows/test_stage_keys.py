@@ -150,6 +150,7 @@ def test_an_undeclared_read_is_refused_before_it_can_be_cached(prefect_harness, 
         # execution options (core.config.ExecutionOption): how fast, not what, it computes
         ("mode-collapse", "workers=3", ["generate", "train", "evaluate", "report"]),
         ("mode-collapse", "torch_threads=2", ["generate"]),  # it can change the numbers
+        ("gato", "train.parallel=1", ["generate", "train", "evaluate", "report"]),
         ("compression", "compression:workers=2", ["generate", "train", "evaluate", "report"]),
         ("causal-recsys", "train.epochs=5", ["generate"]),
         ("causal-recsys", "world.n_users=300", []),
