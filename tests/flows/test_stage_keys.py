@@ -63,6 +63,32 @@ def test_a_data_option_recomputes_every_stage(prefect_harness, counted, tmp_path
     assert third["cached_stages"] == ["generate"] and counted.TRAINED[-1] == ("counted", 60)
 
 
+def test_an_execution_option_reuses_every_stage_and_is_still_tracked(
+    prefect_harness, counted, plugin_env, tmp_path
+):
+    """``workers`` (an ``ExecutionOption``) changes no stage key: a run with another value
+    reuses every stage, its trackers hear each as cached, and MLflow records the value."""
+    from mlflow import MlflowClient
+
+    events = tmp_path / "events.jsonl"
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.stage_reads,support.jsonl_tracker")
+    plugin_env.setenv("TOPICLAB_JSONL_TRACKER", str(events))
+    first = _run(["seed=78"], tmp_path)
+    before = _marker(first, "train").stat().st_mtime_ns
+    events.unlink()
+    second = _run(["seed=78", "workers=4"], tmp_path)
+    assert second["stage_keys"] == first["stage_keys"]
+    assert second["cached_stages"] == ["generate", "train", "evaluate", "report"]
+    assert counted.TRAINED == [("counted", 50)]  # train did not run again
+    assert _marker(second, "train").stat().st_mtime_ns == before
+    told = [(stage, cached) for hook, stage, cached in _stages_told(events) if cached is not None]
+    assert told == [(s, True) for s in ("generate", "train", "evaluate", "report")]
+    params = MlflowClient().get_run(second["links"]["runs"]["mlflow"]).data.params
+    assert params["workers"] == "4"
+    third = _run(["seed=78", "workers=4", "train.steps=60"], tmp_path)  # a real option
+    assert third["cached_stages"] == ["generate"] and counted.TRAINED[-1] == ("counted", 60)
+
+
 def test_no_cache_still_recomputes_every_stage(prefect_harness, counted, tmp_path):
     first = _run(["seed=73"], tmp_path)
     before = _marker(first, "train").stat().st_mtime_ns
@@ -121,6 +147,11 @@ def test_an_undeclared_read_is_refused_before_it_can_be_cached(prefect_harness, 
         ("diffusion", "toy.n_train=500", []),
         ("mode-collapse", "seeds=3", ["generate"]),  # its train stage draws the samples
         ("mode-collapse", "n_train=500", []),
+        # execution options (core.config.ExecutionOption): how fast, not what, it computes
+        ("mode-collapse", "workers=3", ["generate", "train", "evaluate", "report"]),
+        ("mode-collapse", "torch_threads=2", ["generate"]),  # it can change the numbers
+        ("gato", "train.parallel=1", ["generate", "train", "evaluate", "report"]),
+        ("compression", "compression:workers=2", ["generate", "train", "evaluate", "report"]),
         ("causal-recsys", "train.epochs=5", ["generate"]),
         ("causal-recsys", "world.n_users=300", []),
     ],

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -98,8 +99,34 @@ def test_the_train_stage_fits_the_grid_with_its_options():
     assert ring["lr_min_frac"] == cfg.trainers["gan"]["lr_min_frac"] != 0.5
 
 
-def test_standard_with_fewer_grid_methods_still_resolves():
-    """`standard`'s grid options name PacGAN; dropping it from the grid is no error."""
-    cfg = resolve_config(ModeCollapseTopic, "standard", overrides=['grid_trainers=["gan"]'])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            'grid_trainers=["gan"]',
+            r"^invalid value for 'grid_options': \['pacgan'\] are not in `grid_trainers`, .*: "
+            r"add them to grid_trainers or leave them out of grid_options$",
+        ),
+        (
+            'datasets=["ring"]',
+            r"^invalid value for 'grid_options': no trainer is fitted on the grid \('grid' is "
+            r"not in `datasets`\), .*: add 'grid' to datasets or set grid_options=\{\}$",
+        ),
+    ],
+)
+def test_grid_options_no_grid_fit_uses_fail_with_one_line(override: str, message: str):
+    """`standard`'s grid options name the GAN and PacGAN: dropping either from the grid would
+    leave its options silently unused."""
+    with pytest.raises(ConfigError, match=message) as err:
+        resolve_config(ModeCollapseTopic, "standard", overrides=[override])
+    assert "\n" not in str(err.value)
+
+
+def test_standard_with_fewer_grid_methods_resolves_as_the_errors_say():
+    gan_only = ['grid_trainers=["gan"]', f"grid_options={json.dumps({'gan': GRID_GAN})}"]
+    cfg = resolve_config(ModeCollapseTopic, "standard", overrides=gan_only)
     assert cfg.methods("grid") == ["gan"]
     assert cfg.options("gan", "grid") == cfg.trainers["gan"] | GRID_GAN
+    no_grid = ['datasets=["ring"]', "grid_options={}"]
+    ring = resolve_config(ModeCollapseTopic, "standard", overrides=no_grid)
+    assert ring.datasets == ["ring"] and ring.grid_options == {}
