@@ -220,24 +220,19 @@ class ModeCollapseConfig(TopicConfig):
         return self.trainers[key] | extra
 
     @model_validator(mode="after")
-    def _grid_options_name_grid_trainers(self) -> ModeCollapseConfig:
-        # Options no grid fit uses would be ignored silently: a misspelt key, a trainer not
-        # fitted on the grid, or any when the grid is not fitted at all.
+    def _grid_options_name_trainers(self) -> ModeCollapseConfig:
+        # A misspelt key would be ignored silently.
         if unknown := sorted(set(self.grid_options) - set(self.trainers)):
             raise FieldError("grid_options", f"{unknown} are not keys of `trainers`")
-        if self.grid_options and "grid" not in self.datasets:
-            raise FieldError(
-                "grid_options",
-                "no trainer is fitted on the grid ('grid' is not in `datasets`), so these "
-                "options would go unused: add 'grid' to datasets or set grid_options={}",
-            )
-        if unused := sorted(set(self.grid_options) - set(self.grid_trainers)):
-            raise FieldError(
-                "grid_options",
-                f"{unused} are not in `grid_trainers`, so their options would go unused: add "
-                "them to grid_trainers or leave them out of grid_options",
-            )
         return self
+
+    def unused_grid_options(self) -> list[str]:
+        """Keys of ``grid_options`` that no grid fit uses (a trainer not in ``grid_trainers``,
+        or every key when 'grid' is not in ``datasets``). Not an error: narrowing `standard`
+        (``--set datasets='["ring"]'``) must not require clearing its grid options too; the
+        train stage warns instead."""
+        on_grid = set(self.methods("grid")) if "grid" in self.datasets else set()
+        return sorted(set(self.grid_options) - on_grid)
 
     @model_validator(mode="after")
     def _every_dataset_has_a_method(self) -> ModeCollapseConfig:

@@ -135,6 +135,8 @@ def jobs(ctx: StageContext, cfg: ModeCollapseConfig, data: StageResult) -> list[
     """Every fit of the stage in the serial order: per data set and method its seeds (one
     batched job, or a job per seed), stacked digits, then the ±x regression."""
     sampling = {"n_samples": cfg.n_samples, "lipschitz_samples": cfg.lipschitz_samples}
+    if unused := cfg.unused_grid_options():
+        _log.warning("grid_options for %s go unused: no grid fit of these trainers", unused)
     out: list[Job] = []
     sets: list[tuple[str, list[str], int]] = [(d, cfg.methods(d), cfg.seeds) for d in cfg.datasets]
     if cfg.stacked.enabled:
