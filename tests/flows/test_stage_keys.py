@@ -143,8 +143,8 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_it(
     """`topiclab cache clean --all` after ``generate`` was reused and before ``train`` locks
     it to read: the flow starts its stages over and recomputes generate, and the run ends
     well (``core.stages.over_if_removed``) instead of failing with "run again". Trackers
-    hear of each stage once, and again only of one whose outcome changed (generate, now
-    computed); no Prefect task run fails; the terminal says why the stages start over."""
+    hear of each stage once, with its final outcome (generate: computed, not reused); no
+    Prefect task run fails; the terminal says why the stages start over."""
     from rich.console import Console
 
     from topiclab.app.logfile import library_log
@@ -178,8 +178,7 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_it(
     assert _marker(second, "generate").is_file() and _marker(second, "report").is_file()
     stages_told = _stages_told(events)
     assert stages_told == [
-        ("before_stage", "generate", None),
-        ("after_stage", "generate", True),
+        ("before_stage", "generate", None),  # reused: told when the run's stages end
         ("before_stage", "train", None),
         ("after_stage", "generate", False),  # the pass that started over computed it
         ("after_stage", "train", False),
@@ -221,8 +220,7 @@ def test_a_stage_computed_before_a_pass_starts_over_is_told_once_as_computed(
     assert stages_told == [
         ("before_stage", "generate", None),
         ("after_stage", "generate", False),
-        ("before_stage", "train", None),
-        ("after_stage", "train", True),
+        ("before_stage", "train", None),  # reused: told when the run's stages end
         ("before_stage", "evaluate", None),
         ("after_stage", "train", False),  # the pass that started over computed it
         ("after_stage", "evaluate", False),
@@ -283,3 +281,63 @@ def _stages_told(events: Path) -> list[tuple[str, str, bool | None]]:
     """(hook, stage, cached) of every stage event the recording tracker wrote, in order."""
     told = [json.loads(line) for line in events.read_text().splitlines()]
     return [(e["event"], e["stage"], e.get("cached")) for e in told if "stage" in e]
+
+
+def test_mlflow_records_a_stage_reused_then_recomputed_once_as_ran(
+    prefect_harness, counted, tmp_path, monkeypatch
+):
+    """evaluate reused, then removed before report reads it: the pass that starts over
+    computes it. The MLflow run (the session's SQLite file store) records evaluate once, as
+    what finally happened: tagged ``ran``, one step-0 point per metric and claim, and no
+    ``source_run`` tag left from the pass that had reused it (generate and train, reused in
+    every pass, keep theirs)."""
+    from mlflow.tracking import MlflowClient
+
+    from topiclab.core import stages
+    from topiclab.core.cache import remove, scan
+
+    keys = _run(["seed=78"], tmp_path)["stage_keys"]
+    remove([e for e in scan(work_root()) if e.key == keys["report"]])
+    real, cleaned = stages._reading, []
+
+    def clean_evaluate_first(folder: Path, label: str, log: Any) -> Any:
+        if folder.name == "evaluate" and not cleaned:
+            cleaned.append(remove([e for e in scan(work_root()) if e.key == keys["evaluate"]]))
+        return real(folder, label, log)
+
+    monkeypatch.setattr(stages, "_reading", clean_evaluate_first)
+    second = _run(["seed=78"], tmp_path)
+    assert len(cleaned[0].removed) == 1 and second["cached_stages"] == ["generate", "train"]
+    client = MlflowClient()
+    run_id = second["links"]["runs"]["mlflow"]
+    tags = client.get_run(run_id).data.tags
+    assert tags["stage.evaluate"] == "ran" and tags["stage.train"] == "cached"
+    assert "topiclab.source_run.evaluate" not in tags
+    assert "topiclab.source_run.train" in tags
+    for key in ("eval/mse", "eval/mu", "claims/fits-the-mean"):
+        assert [p.step for p in client.get_metric_history(run_id, key)] == [0], key
+
+
+def test_a_reused_stage_is_told_before_a_later_stage_fails(
+    prefect_harness, counted, plugin_env, tmp_path, monkeypatch
+):
+    """A reused stage is told when the run's stages end: a failing later stage ends them,
+    so trackers hear of the reuse before the error (the run's record stays whole)."""
+    events = tmp_path / "events.jsonl"
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.stage_reads,support.jsonl_tracker")
+    plugin_env.setenv("TOPICLAB_JSONL_TRACKER", str(events))
+    _run(["seed=79"], tmp_path)
+    events.unlink()
+
+    def broken(self: Any, ctx: Any, data: Any) -> Any:
+        raise RuntimeError("train broke")
+
+    monkeypatch.setattr(counted.Counted, "train", broken)
+    with pytest.raises(RuntimeError, match="train broke"):
+        _run(["seed=79", "train.steps=8"], tmp_path)
+    assert _stages_told(events) == [
+        ("before_stage", "generate", None),
+        ("before_stage", "train", None),
+        ("after_stage", "generate", True),
+        ("on_stage_error", "train", None),
+    ]
