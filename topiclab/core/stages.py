@@ -321,7 +321,7 @@ def _compute(
             log(f"{label}: cached stage is damaged ({why}); recomputing it")
     partial = workdir.with_name(f"{workdir.name}.partial")
     if not use_cache or partial.is_symlink() or not partial.is_dir():
-        discard(partial)  # a link goes too: the stage never writes into what it points at
+        _clear(label, partial)  # a link goes too: the stage never writes into what it points at
     elif any(partial.iterdir()):
         # a killed run's files stay: a trainer that checkpoints there resumes from them
         reason += f"; continues in {partial.name}, which an interrupted run left"
@@ -332,6 +332,20 @@ def _compute(
     write_marker(partial, result)
     _swap_in(partial, workdir)
     return StageOutcome(result=result, cached=False, seconds=seconds, reason=reason)
+
+
+def _clear(label: str, partial: Path) -> None:
+    """Remove ``partial`` before computing into it, or say in one line why it cannot be (a
+    mount point, a read-only parent folder): nothing is lost, the finished folder stays."""
+    try:
+        discard(partial)
+    except OSError as exc:
+        where = exc.filename or partial  # removal stops at the first entry that resists
+        raise TopiclabError(
+            f"{label}: cannot remove {where} ({exc.strerror or type(exc).__name__}) to compute "
+            "the stage from an empty folder; remove it yourself (unmount it if it is a mount "
+            "point) and run again (a finished copy of the stage is untouched)"
+        ) from exc
 
 
 def _relocate(result: StageResult, src: Path, dst: Path) -> StageResult:
