@@ -393,6 +393,35 @@ def test_a_partial_that_is_a_mount_point_under_no_cache_is_one_line(
     assert _kept(finished, partial, marker)
 
 
+def test_a_stage_file_that_cannot_be_read_is_recomputed(
+    work: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A recorded file of a cached stage that cannot be read (no permission, an I/O error):
+    the stage counts as damaged, as ``cache list`` shows it, and is recomputed with a line
+    saying why, instead of ending the run in a traceback. As a user: the file made
+    unreadable (chmod 000); as root, whom mode bits do not stop: its ``open`` raises the
+    error the kernel gives a user (EACCES)."""
+    train = next(e for e in scan(work) if e.stage == "train")
+    data, marked = train.path / "mu.npy", (train.path / DONE_MARKER).stat().st_mtime_ns
+    if os.geteuid() == 0:
+        real = Path.open
+
+        def refused(self: Path, *args: Any, **kwargs: Any) -> Any:
+            if self == data:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "open", refused)
+    else:
+        data.chmod(0)
+    with caplog.at_level(logging.INFO, logger="topiclab.core.stages"):
+        results = run_direct("counted", "quick", ["seed=5"], work, use_cache=True)
+    said = "counted.train: cached stage is damaged (mu.npy cannot be read (Permission denied))"
+    assert said in caplog.text, caplog.text
+    assert Path(results["train"].files["mu"]).stat().st_size > 0
+    assert (train.path / DONE_MARKER).stat().st_mtime_ns != marked  # a new one: recomputed
+
+
 def test_a_second_clean_of_the_same_folders_says_they_are_gone(work: Path) -> None:
     """A clean that finds what another clean removed (and pruned, key folders and locks
     included) says so, not "a run is using it"."""
