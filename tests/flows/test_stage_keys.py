@@ -341,3 +341,33 @@ def test_a_reused_stage_is_told_before_a_later_stage_fails(
         ("after_stage", "generate", True),
         ("on_stage_error", "train", None),
     ]
+
+
+def test_a_clean_while_a_run_publishes_skips_the_folders_it_reads(
+    prefect_harness, counted, tmp_path, monkeypatch
+):
+    """A run whose stages all came from the cache tells its trackers of them, and copies
+    the report, after its last stage: `topiclab cache clean --all` at that moment skips the
+    folders (the run holds them, shared) instead of taking the files from under the MLflow
+    upload and the publishing, and the run ends well."""
+    from mlflow.tracking import MlflowClient
+
+    from topiclab.core.cache import IN_USE, remove, scan
+    from topiclab.core.topic import STAGES
+    from topiclab.flows import pipeline
+
+    keys = set(_run(["seed=80"], tmp_path / "a")["stage_keys"].values())
+    real, cleaned = pipeline.Told.flush, []
+
+    def clean_then_flush(self: Any, run: Any) -> None:
+        if not cleaned:
+            cleaned.append(remove([e for e in scan(work_root()) if e.key in keys]))
+        real(self, run)
+
+    monkeypatch.setattr(pipeline.Told, "flush", clean_then_flush)
+    second = _run(["seed=80"], tmp_path / "b")
+    assert second["cached_stages"] == list(STAGES)
+    assert not cleaned[0].removed and {why for _, why in cleaned[0].skipped} == {IN_USE}
+    assert (tmp_path / "b" / "counted" / "report.html").is_file()
+    tags = MlflowClient().get_run(second["links"]["runs"]["mlflow"]).data.tags
+    assert all(tags[f"stage.{stage}"] == "cached" for stage in STAGES)

@@ -58,6 +58,7 @@ __all__ = [
     "StageOutcome",
     "StageRemoved",
     "discard",
+    "holding",
     "over_if_removed",
     "run_direct",
     "run_stage",
@@ -284,6 +285,22 @@ def _reading(folder: Path, label: str, log: Callable[[str], None]) -> Iterator[N
                 "topiclab cache clean?); run again to recompute it"
             )
         yield
+
+
+def holding(
+    folders: Sequence[Path], label: str, log: Callable[[str], None]
+) -> contextlib.ExitStack:
+    """Shared locks on finished stage folders, each checked still there (``StageRemoved``
+    if one is not): while they are held, ``topiclab cache clean`` skips the folders, so a
+    run can publish their files and tell its trackers of them. Close it when done."""
+    held = contextlib.ExitStack()
+    try:
+        for folder in folders:
+            held.enter_context(_reading(folder, label, log))
+    except BaseException:
+        held.close()
+        raise
+    return held
 
 
 def _input_folders(inputs: dict[str, UpstreamOutput] | None) -> list[Path]:

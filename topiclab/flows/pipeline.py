@@ -75,6 +75,7 @@ from topiclab.core.secrets import public_url, redact  # noqa: E402
 from topiclab.core.stages import (  # noqa: E402
     StageOutcome,
     StageRemoved,
+    holding,
     mark_used,
     over_if_removed,
     run_stage,
@@ -412,42 +413,50 @@ def topic_pipeline(
         passes = 0
         told = Told()
 
-        def stages() -> tuple[dict[str, StageResult], list[str], dict[str, float]]:
+        def stages() -> tuple[dict[str, StageResult], list[str], dict[str, float], Any]:
             nonlocal inputs, passes
             if passes:  # a clean removed a stage: an upstream topic's is recomputed here
                 inputs, run["upstream"] = _upstream(registry, ident, overrides, config_file, out)
             passes += 1
-            return _run_stages(ident, run, inputs, use_cache, told)
+            done = _run_stages(ident, run, inputs, use_cache, told)
+            # held until published: a clean now would take the files the trackers upload
+            folders = [ident.stage_folder(s) for s in STAGES]
+            return (*done, holding(folders, topic, get_run_logger().info))
 
         try:  # at the terminal too: it says why a stage's line comes twice
-            results, cached, stage_seconds = over_if_removed(stages, _terminal(get_run_logger()))
-        finally:
-            told.flush(run)  # the reused stages, now final (also when the last pass failed)
-        seconds = time.perf_counter() - start
-        metrics_json = publish_topic(
-            out,
-            topic,
-            profile,
-            results["evaluate"],
-            results["report"],
-            run["links"],
-            seconds,
-            extra={
-                "cached_stages": cached,
-                "seed": config.get("seed"),
-                "versions": run["versions"],
-                "git": run["git"],
-                "cache_key": ident.cache_key,
-                "stage_keys": ident.stage_keys,
-                "stage_seconds": stage_seconds,
-                "upstream": run["upstream"],
-            },
-        )
-        _publish_artifacts(topic, results["evaluate"], run)
-        record_output(registry, ident, run)  # the DAG of topics in Prefect's asset graph
-        update_home(out)  # results/index.html: every run so far, this one first
-        if len(cached) < len(STAGES) or read_run_record(folder) is None:
-            _record_run(folder, run, ident)
+            results, cached, stage_seconds, held = over_if_removed(
+                stages, _terminal(get_run_logger())
+            )
+        except BaseException:
+            told.flush(run)  # the reused stages are final: the last pass failed
+            raise
+        with held:  # the stage folders, for what reads their files: trackers, publishing
+            told.flush(run)
+            seconds = time.perf_counter() - start
+            metrics_json = publish_topic(
+                out,
+                topic,
+                profile,
+                results["evaluate"],
+                results["report"],
+                run["links"],
+                seconds,
+                extra={
+                    "cached_stages": cached,
+                    "seed": config.get("seed"),
+                    "versions": run["versions"],
+                    "git": run["git"],
+                    "cache_key": ident.cache_key,
+                    "stage_keys": ident.stage_keys,
+                    "stage_seconds": stage_seconds,
+                    "upstream": run["upstream"],
+                },
+            )
+            _publish_artifacts(topic, results["evaluate"], run)
+            record_output(registry, ident, run)  # the DAG of topics in Prefect's asset graph
+            update_home(out)  # results/index.html: every run so far, this one first
+            if len(cached) < len(STAGES) or read_run_record(folder) is None:
+                _record_run(folder, run, ident)
     except BaseException as exc:  # Ctrl-C included: the tracked run must not stay RUNNING
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         failed: RunOutcome = {
