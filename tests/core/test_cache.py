@@ -393,6 +393,23 @@ def test_a_partial_that_is_a_mount_point_under_no_cache_is_one_line(
     assert _kept(finished, partial, marker)
 
 
+@pytest.mark.skipif(not unshare_available(), reason="needs unshare --user --mount (namespaces)")
+def test_a_stage_folder_that_is_a_mount_point_is_one_line_after_computing(
+    work: Path, tmp_path: Path
+) -> None:
+    """A finished stage folder that is a mount point (empty there: not in the cache) is
+    computed, but cannot be renamed aside for the new one (EBUSY, from the kernel): one line
+    that says where the result is and what to do, not a traceback."""
+    generate = next(e for e in scan(work) if e.stage == "generate").path
+    proc = _run_read_only(work, tmp_path, ["seed=5"], mount=f"mount -t tmpfs none {generate}")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-600:]
+    assert lines[0].startswith(
+        "error: counted.generate: computed, but cannot move it into place (Device or resource "
+        f"busy: {generate}); its files stay in generate.partial: make that path removable"
+    )
+
+
 def test_a_stage_file_that_cannot_be_read_is_recomputed(
     work: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -347,7 +347,14 @@ def _compute(
     seconds = time.perf_counter() - start
     result = _relocate(result, partial, workdir)
     write_marker(partial, result)
-    _swap_in(partial, workdir)
+    try:
+        _swap_in(partial, workdir)
+    except OSError as exc:  # the old folder is a mount point, or its parent read-only now
+        raise TopiclabError(
+            f"{label}: computed, but cannot move it into place ({exc.strerror}: "
+            f"{exc.filename or workdir}); its files stay in {partial.name}: make that "
+            "path removable (unmount it if it is a mount point) and run again"
+        ) from exc
     return StageOutcome(result=result, cached=False, seconds=seconds, reason=reason)
 
 
