@@ -198,7 +198,6 @@ def test_a_stage_computed_before_a_pass_starts_over_is_told_once_as_computed(
     reads it: the pass that starts over reuses the generate this run computed. Trackers must
     not hear it again as ``cached`` (MLflow would retag the run that computed it as one that
     reused it, and log its metrics twice), and the run does not list it as reused."""
-    from topiclab.core import stages
     from topiclab.core.cache import remove, scan
 
     events = tmp_path / "events.jsonl"
@@ -206,14 +205,7 @@ def test_a_stage_computed_before_a_pass_starts_over_is_told_once_as_computed(
     plugin_env.setenv("TOPICLAB_JSONL_TRACKER", str(events))
     keys = _run(["seed=76"], tmp_path)["stage_keys"]
     remove([e for e in scan(work_root()) if e.key == keys["generate"]])
-    real, cleaned = stages._reading, []
-
-    def clean_train_first(folder: Path, label: str, log: Any) -> Any:
-        if folder.name == "train" and not cleaned:
-            cleaned.append(remove([e for e in scan(work_root()) if e.key == keys["train"]]))
-        return real(folder, label, log)
-
-    monkeypatch.setattr(stages, "_reading", clean_train_first)
+    cleaned = _clean_before_first_read(monkeypatch, "train", keys["train"])
     events.unlink()  # the first run's
     second = _run(["seed=76", "eval.test_share=0.3"], tmp_path)
     stages_told = _stages_told(events)
@@ -252,6 +244,23 @@ def test_a_clean_that_keeps_removing_a_stage_ends_the_run_with_a_hint(
     line = str(caught.value)
     assert line.startswith("counted.train: the generate stage it reads was removed meanwhile")
     assert line.endswith("run again to recompute it") and "\n" not in line
+
+
+def _clean_before_first_read(monkeypatch: pytest.MonkeyPatch, stage: str, key: str) -> list[Any]:
+    """The first time a computing stage locks ``stage``'s folder to read it, a clean removes
+    the folder of ``key`` just before (``topiclab cache clean``); the list gets its result."""
+    from topiclab.core import stages
+    from topiclab.core.cache import remove, scan
+
+    real, cleaned = stages._reading, []
+
+    def clean_first(folder: Path, label: str, log: Any) -> Any:
+        if folder.name == stage and not cleaned:
+            cleaned.append(remove([e for e in scan(work_root()) if e.key == key]))
+        return real(folder, label, log)
+
+    monkeypatch.setattr(stages, "_reading", clean_first)
+    return cleaned
 
 
 def _task_states(flow_run_id: Any, count: int, wait: float = 60) -> dict[str, list[str]]:
@@ -293,19 +302,11 @@ def test_mlflow_records_a_stage_reused_then_recomputed_once_as_ran(
     every pass, keep theirs)."""
     from mlflow.tracking import MlflowClient
 
-    from topiclab.core import stages
     from topiclab.core.cache import remove, scan
 
     keys = _run(["seed=78"], tmp_path)["stage_keys"]
     remove([e for e in scan(work_root()) if e.key == keys["report"]])
-    real, cleaned = stages._reading, []
-
-    def clean_evaluate_first(folder: Path, label: str, log: Any) -> Any:
-        if folder.name == "evaluate" and not cleaned:
-            cleaned.append(remove([e for e in scan(work_root()) if e.key == keys["evaluate"]]))
-        return real(folder, label, log)
-
-    monkeypatch.setattr(stages, "_reading", clean_evaluate_first)
+    cleaned = _clean_before_first_read(monkeypatch, "evaluate", keys["evaluate"])
     second = _run(["seed=78"], tmp_path)
     assert len(cleaned[0].removed) == 1 and second["cached_stages"] == ["generate", "train"]
     client = MlflowClient()
