@@ -135,7 +135,7 @@ def _wide(entries: list[CacheEntry], current: Current | None) -> Table:
 def _stacked(entries: list[CacheEntry], current: Current | None, width: int) -> Table:
     """Two values a cell, one under the other (topic over stage, key over size, date over
     time; "in use" under the state; one profile a line), and no vertical rules: 67 columns
-    for a 13-letter topic where ``_wide`` needs 119. Where that is too wide, the key folds
+    for a 13-letter topic where ``_wide`` needs 121. Where that is too wide, the key folds
     first, then the date, the profiles, topic and stage, the state last: each value stays
     whole, if over lines, never "…"."""
     headers = ["topic\nstage", "state", "key\nsize", "last used", "current"][
