@@ -119,6 +119,29 @@ def test_a_home_or_cache_that_is_missing_or_a_file_is_one_line(tmp_path: Path) -
         assert line == f"error: the stage cache '{home / 'work'}' is a file, not a folder"
 
 
+def test_an_empty_cache_or_one_of_stray_files_lists_and_cleans_nothing(tmp_path: Path) -> None:
+    """No ``work`` yet, an empty one, and one holding only what no run writes (a stray
+    file, an empty topic folder, a key folder of notes): each an empty cache, said in one
+    line, exit 0; a clean removes nothing, not even the strays."""
+    env = fresh_env(tmp_path, TOPICLAB_PLUGINS="support.stage_reads")
+    work = Path(env["TOPICLAB_HOME"]) / "work"
+    work.parent.mkdir()
+    for make in (lambda: None, work.mkdir, lambda: _strays(work)):
+        make()
+        shown = _cache("list", env=env, cwd=tmp_path)
+        assert (shown.returncode, shown.stdout) == (0, f"the stage cache is empty ({work})\n")
+    done = _cache("clean", "--all", "--yes", env=env, cwd=tmp_path)
+    assert (done.returncode, done.stdout.strip()) == (0, "nothing to remove"), done.stderr
+    assert (work / "counted" / "abc" / "notes.txt").is_file() and (work / "stray.txt").is_file()
+
+
+def _strays(work: Path) -> None:
+    (work / "counted" / "abc").mkdir(parents=True)
+    (work / "counted" / "abc" / "notes.txt").write_text("not a stage")
+    (work / "empty-topic").mkdir()
+    (work / "stray.txt").write_text("not a topic")
+
+
 def test_a_linked_home_is_listed_and_cleaned_through_its_link(home, tmp_path: Path) -> None:
     work, env = home
     link = tmp_path / "home-link"
