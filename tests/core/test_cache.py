@@ -410,6 +410,25 @@ def test_a_stage_folder_that_is_a_mount_point_is_one_line_after_computing(
     )
 
 
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_file_where_a_key_folder_should_be_is_one_line(work: Path, use_cache: bool) -> None:
+    """A file in the place of a stage's key folder (the stage's lock cannot be made there,
+    to reuse or to compute it): one line that names the file and says what to do, whether
+    the run reuses (cache on) or recomputes, not a FileExistsError's traceback."""
+    from topiclab.core.errors import TopiclabError
+
+    key_dir = next(e for e in scan(work) if e.stage == "train").path.parent
+    shutil.rmtree(key_dir)
+    key_dir.write_text("not a folder")
+    with pytest.raises(TopiclabError) as refusal:
+        run_direct("counted", "quick", ["seed=5"], work, use_cache=use_cache)
+    doing = "reuse" if use_cache else "compute"
+    assert str(refusal.value) == (
+        f"counted.train: cannot {doing} it in the stage cache (File exists: {key_dir}); "
+        "a file stands where a folder of the cache should: remove it and run again"
+    )
+
+
 def test_a_stage_file_that_cannot_be_read_is_recomputed(
     work: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -22,6 +22,7 @@ stages read (an evaluation option) reuses the earlier ones. ``run_stage`` is the
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -250,7 +251,11 @@ def run_stage(
         say(f"{label}: another run is computing this stage; waiting for it")
 
     if use_cache:  # readers share the lock: reusing never waits for another reuse
-        with file_lock(lock, on_wait=waiting, shared=True):
+        with contextlib.ExitStack() as shared:
+            try:
+                shared.enter_context(file_lock(lock, on_wait=waiting, shared=True))
+            except OSError as exc:
+                raise _unusable(label, "reuse", workdir, exc) from exc
             cached, _ = read_marker(workdir)
             if cached is not None:
                 mark_used(workdir)
@@ -261,10 +266,7 @@ def run_stage(
         try:
             held.enter_context(file_lock(lock, on_wait=waiting))
         except OSError as exc:  # a read-only cache serves reuses only (core.locks)
-            raise TopiclabError(
-                f"{label}: cannot compute it in the stage cache ({exc.strerror}: "
-                f"{workdir.parent}); a stage is computed only where it can be written"
-            ) from exc
+            raise _unusable(label, "compute", workdir, exc) from exc
 
         def compute(folder: Path) -> StageResult:
             return execute_stage(
@@ -272,6 +274,21 @@ def run_stage(
             )
 
         return _compute(label, workdir, compute, use_cache, log)
+
+
+def _unusable(label: str, doing: str, workdir: Path, exc: OSError) -> TopiclabError:
+    """The one line for a stage lock that cannot be taken: a file where a folder of the
+    cache should be, a read-only cache (to compute in), another error of the disk."""
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        hint = "a file stands where a folder of the cache should: remove it and run again"
+    elif doing == "compute":
+        hint = "a stage is computed only where it can be written"
+    else:
+        hint = "check that folder and its disk"
+    return TopiclabError(
+        f"{label}: cannot {doing} it in the stage cache ({exc.strerror}: "
+        f"{exc.filename or workdir.parent}); {hint}"
+    )
 
 
 @contextlib.contextmanager
