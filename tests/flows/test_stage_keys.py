@@ -292,22 +292,28 @@ def _stages_told(events: Path) -> list[tuple[str, str, bool | None]]:
     return [(e["event"], e["stage"], e.get("cached")) for e in told if "stage" in e]
 
 
+@pytest.mark.parametrize("store", ["sqlite", "file"])
 def test_mlflow_records_a_stage_reused_then_recomputed_once_as_ran(
-    prefect_harness, counted, tmp_path, monkeypatch
+    prefect_harness, counted, tmp_path, monkeypatch, store
 ):
     """evaluate reused, then removed before report reads it: the pass that starts over
-    computes it. The MLflow run (the session's SQLite file store) records evaluate once, as
-    what finally happened: tagged ``ran``, one step-0 point per metric and claim, and no
-    ``source_run`` tag left from the pass that had reused it (generate and train, reused in
-    every pass, keep theirs)."""
+    computes it. The MLflow run (the session's SQLite store, or a file store of MLflow's
+    ``mlruns`` layout) records evaluate once, as what finally happened: tagged ``ran``, one
+    step-0 point per metric and claim, and no ``source_run`` tag left from the pass that had
+    reused it (generate and train, reused in every pass, keep theirs)."""
     from mlflow.tracking import MlflowClient
+
+    if store == "file":  # MLflow 3 refuses its file store unless asked (maintenance mode)
+        monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
 
     from topiclab.core.cache import remove, scan
 
-    keys = _run(["seed=78"], tmp_path)["stage_keys"]
+    seed = f"seed={78 if store == 'sqlite' else 81}"  # each store its own runs and folders
+    keys = _run([seed], tmp_path)["stage_keys"]
     remove([e for e in scan(work_root()) if e.key == keys["report"]])
     cleaned = _clean_before_first_read(monkeypatch, "evaluate", keys["evaluate"])
-    second = _run(["seed=78"], tmp_path)
+    second = _run([seed], tmp_path)
     assert len(cleaned[0].removed) == 1 and second["cached_stages"] == ["generate", "train"]
     client = MlflowClient()
     run_id = second["links"]["runs"]["mlflow"]
