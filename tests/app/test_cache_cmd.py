@@ -119,6 +119,29 @@ def test_a_home_or_cache_that_is_missing_or_a_file_is_one_line(tmp_path: Path) -
         assert line == f"error: the stage cache '{home / 'work'}' is a file, not a folder"
 
 
+def test_an_empty_cache_or_one_of_stray_files_lists_and_cleans_nothing(tmp_path: Path) -> None:
+    """No ``work`` yet, an empty one, and one holding only what no run writes (a stray
+    file, an empty topic folder, a key folder of notes): each an empty cache, said in one
+    line, exit 0; a clean removes nothing, not even the strays."""
+    env = fresh_env(tmp_path, TOPICLAB_PLUGINS="support.stage_reads")
+    work = Path(env["TOPICLAB_HOME"]) / "work"
+    work.parent.mkdir()
+    for make in (lambda: None, work.mkdir, lambda: _strays(work)):
+        make()
+        shown = _cache("list", env=env, cwd=tmp_path)
+        assert (shown.returncode, shown.stdout) == (0, f"the stage cache is empty ({work})\n")
+    done = _cache("clean", "--all", "--yes", env=env, cwd=tmp_path)
+    assert (done.returncode, done.stdout.strip()) == (0, "nothing to remove"), done.stderr
+    assert (work / "counted" / "abc" / "notes.txt").is_file() and (work / "stray.txt").is_file()
+
+
+def _strays(work: Path) -> None:
+    (work / "counted" / "abc").mkdir(parents=True)
+    (work / "counted" / "abc" / "notes.txt").write_text("not a stage")
+    (work / "empty-topic").mkdir()
+    (work / "stray.txt").write_text("not a topic")
+
+
 def test_a_linked_home_is_listed_and_cleaned_through_its_link(home, tmp_path: Path) -> None:
     work, env = home
     link = tmp_path / "home-link"
@@ -170,3 +193,39 @@ def test_two_cleans_at_once_beside_a_running_stage(home, tmp_path: Path) -> None
     removed = sum(int(re.findall(r"^removed (\d+) folder", o, re.M)[0]) for o, _ in outputs)
     assert removed == 5 and [e.path for e in scan(work)] == [train.path]
     assert (train.path / DONE_MARKER).is_file()
+
+
+@pytest.mark.parametrize("width", [250, 80, 60])
+def test_list_shows_every_topic_stage_and_state_whole_at_any_width(width: int) -> None:
+    """``cache list`` in an 80- or 60-column terminal: the one-row-a-folder table does not
+    fit, and the stacked one keeps each topic, stage and state whole (on one line, never
+    cut to "…"), and every line within the width."""
+    import io
+
+    from rich.console import Console
+
+    from topiclab.app.cache_cmd import _table
+    from topiclab.core.cache import CacheEntry
+
+    def entry(topic: str, key: str, stage: str, state: Any, size: int) -> CacheEntry:
+        return CacheEntry(topic, key, stage, Path(key), state, size, time.time(), size > 10**8)
+
+    entries = [  # the longest topic names there are, each state, one folder in use
+        entry("causal-recsys", "7c98fffd33f10a34", "evaluate", "complete", 123_456_789),
+        entry("mode-collapse", "1234567890abcdef", "generate", "partial", 1_234),
+        entry("compression", "fedcba0987654321", "report", "damaged", 12),
+        entry("llama", "aaaabbbbccccdddd", "train", "empty", 0),
+    ]
+    current = {("causal-recsys", "7c98fffd33f10a34"): ["quick", "standard", "full"]}
+    for shown in (current, None):  # `cache list`, and `cache clean --dry-run` (no current)
+        console = Console(file=io.StringIO(), width=width, color_system=None)
+        console.print(_table(entries, shown, width))
+        text = console.file.getvalue()  # type: ignore[attr-defined]
+        lines = text.splitlines()
+        assert "…" not in text and max(len(line) for line in lines) <= width, text
+        for e in entries:
+            for value in (e.topic, e.stage, e.state):
+                assert re.search(rf"(^|\s){re.escape(value)}(\s|$)", text, re.M), (value, text)
+        assert "(in use)" in text and ("standard" in text or shown is None)
+        keys = "".join(text.split())  # a key may fold over lines at 60 columns
+        assert all(e.key in keys or width == 60 for e in entries)

@@ -3,6 +3,7 @@ a running stage holds, never through a link; and the lock that makes removal saf
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -273,18 +274,22 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_instead_of_failin
     assert sorted(e.stage for e in scan(work)) == ["evaluate", "generate", "report", "train"]
 
 
-def _run_read_only(work: Path, tmp_path: Path, overrides: list[str]) -> Any:
-    """``run_direct`` of ``counted`` with ``work`` mounted read-only: prints its mse, or
-    ``error: `` and the one line of a ``TopiclabError``."""
+def _run_read_only(
+    work: Path, tmp_path: Path, overrides: list[str], mount: str = "", use_cache: bool = True
+) -> Any:
+    """``run_direct`` of ``counted`` with ``work`` mounted read-only (or after the shell
+    command ``mount``, in a mount namespace of its own): prints its mse, or ``error: `` and
+    the one line of a ``TopiclabError``."""
     script = (
         "import sys; from pathlib import Path; from topiclab.core.stages import run_direct; "
         "from topiclab.core.errors import TopiclabError\n"
-        "try: r = run_direct('counted', 'quick', sys.argv[2:], Path(sys.argv[1]), True)\n"
+        f"try: r = run_direct('counted', 'quick', sys.argv[2:], Path(sys.argv[1]), {use_cache})\n"
         "except TopiclabError as e: sys.exit(f'error: {e}')\n"
         "print(r['evaluate'].metrics['mse'])"
     )
     env = fresh_env(tmp_path, TOPICLAB_PLUGINS="support.stage_reads")
-    mount = f'mount --bind -o ro {work} {work} && exec {sys.executable} -c "$0" "$@"'
+    mount = mount or f"mount --bind -o ro {work} {work}"
+    mount += f' && exec {sys.executable} -c "$0" "$@"'
     unshare = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", mount, script]
     return subprocess.run(
         [*unshare, str(work), *overrides],
@@ -319,6 +324,138 @@ def test_a_stage_to_compute_in_a_read_only_cache_is_one_line(work: Path, tmp_pat
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-600:]
     assert lines[0].startswith("error: counted.evaluate: cannot compute it in the stage cache")
     assert "Read-only file system" in lines[0]
+
+
+def _partial_with_a_checkpoint(work: Path) -> tuple[Path, Path, bytes]:
+    """generate's ``.partial`` beside its finished folder, holding a file; the finished
+    folder's marker bytes, which nothing may change."""
+    generate = next(e for e in scan(work) if e.stage == "generate")
+    partial = generate.path.with_name("generate.partial")
+    partial.mkdir()
+    (partial / "checkpoint.pt").write_text("a killed run's step 40")
+    return generate.path, partial, (generate.path / DONE_MARKER).read_bytes()
+
+
+def _kept(finished: Path, partial: Path, marker: bytes) -> bool:
+    return (finished / DONE_MARKER).read_bytes() == marker and (
+        partial / "checkpoint.pt"
+    ).read_text() == "a killed run's step 40"
+
+
+def test_a_partial_in_a_read_only_folder_under_no_cache_is_one_line(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--no-cache`` must remove a stage's ``.partial`` first; where its key folder cannot
+    be written (its lock file can) that fails: one line naming the folder and what to do,
+    and nothing is lost. As a user: the folder made read-only (chmod). As root, whom mode
+    bits do not stop: the ``rename`` of the ``.partial`` raises the error the kernel gives
+    a user there (EACCES)."""
+    from topiclab.core.errors import TopiclabError
+
+    finished, partial, marker = _partial_with_a_checkpoint(work)
+    if os.geteuid() == 0:
+        real = Path.rename
+
+        def refused(self: Path, target: Any) -> Any:
+            if self == partial:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+            return real(self, target)
+
+        monkeypatch.setattr(Path, "rename", refused)
+    else:
+        partial.parent.chmod(0o555)
+    try:
+        with pytest.raises(TopiclabError) as refusal:
+            run_direct("counted", "quick", ["seed=5"], work, use_cache=False)
+    finally:
+        partial.parent.chmod(0o755)
+    line = str(refusal.value)
+    assert line.startswith(f"counted.generate: cannot remove {partial} (Permission denied)")
+    assert "remove it yourself" in line and "\n" not in line
+    assert _kept(finished, partial, marker)
+
+
+@pytest.mark.skipif(not unshare_available(), reason="needs unshare --user --mount (namespaces)")
+def test_a_partial_that_is_a_mount_point_under_no_cache_is_one_line(
+    work: Path, tmp_path: Path
+) -> None:
+    """A ``.partial`` that is a mount point cannot be renamed or removed (EBUSY, from the
+    kernel): ``--no-cache`` ends in one line that says to unmount it; nothing is lost."""
+    finished, partial, marker = _partial_with_a_checkpoint(work)
+    mount = f"mount -t tmpfs none {partial}"  # over the file, which is there again after it
+    proc = _run_read_only(work, tmp_path, ["seed=5"], mount=mount, use_cache=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-600:]
+    assert lines[0].startswith(
+        f"error: counted.generate: cannot remove {partial} (Device or resource busy)"
+    )
+    assert "unmount it if it is a mount point" in lines[0]
+    assert _kept(finished, partial, marker)
+
+
+@pytest.mark.skipif(not unshare_available(), reason="needs unshare --user --mount (namespaces)")
+def test_a_stage_folder_that_is_a_mount_point_is_one_line_after_computing(
+    work: Path, tmp_path: Path
+) -> None:
+    """A finished stage folder that is a mount point (empty there: not in the cache) is
+    computed, but cannot be renamed aside for the new one (EBUSY, from the kernel): one line
+    that says where the result is and what to do, not a traceback."""
+    generate = next(e for e in scan(work) if e.stage == "generate").path
+    proc = _run_read_only(work, tmp_path, ["seed=5"], mount=f"mount -t tmpfs none {generate}")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-600:]
+    assert lines[0].startswith(
+        "error: counted.generate: computed, but cannot move it into place (Device or resource "
+        f"busy: {generate}); its files stay in generate.partial: make that path removable"
+    )
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_file_where_a_key_folder_should_be_is_one_line(work: Path, use_cache: bool) -> None:
+    """A file in the place of a stage's key folder (the stage's lock cannot be made there,
+    to reuse or to compute it): one line that names the file and says what to do, whether
+    the run reuses (cache on) or recomputes, not a FileExistsError's traceback."""
+    from topiclab.core.errors import TopiclabError
+
+    key_dir = next(e for e in scan(work) if e.stage == "train").path.parent
+    shutil.rmtree(key_dir)
+    key_dir.write_text("not a folder")
+    with pytest.raises(TopiclabError) as refusal:
+        run_direct("counted", "quick", ["seed=5"], work, use_cache=use_cache)
+    doing = "reuse" if use_cache else "compute"
+    assert str(refusal.value) == (
+        f"counted.train: cannot {doing} it in the stage cache (File exists: {key_dir}); "
+        "a file stands where a folder of the cache should: remove it and run again"
+    )
+
+
+def test_a_stage_file_that_cannot_be_read_is_recomputed(
+    work: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A recorded file of a cached stage that cannot be read (no permission, an I/O error):
+    the stage counts as damaged, as ``cache list`` shows it, and is recomputed with a line
+    saying why, instead of ending the run in a traceback. As a user: the file made
+    unreadable (chmod 000); as root, whom mode bits do not stop: its ``open`` raises the
+    error the kernel gives a user (EACCES)."""
+    train = next(e for e in scan(work) if e.stage == "train")
+    data, marked = train.path / "mu.npy", (train.path / DONE_MARKER).stat().st_mtime_ns
+    if os.geteuid() == 0:
+        real = Path.open
+
+        def refused(self: Path, *args: Any, **kwargs: Any) -> Any:
+            if self == data:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "open", refused)
+    else:
+        data.chmod(0)
+    with caplog.at_level(logging.INFO, logger="topiclab.core.stages"):
+        results = run_direct("counted", "quick", ["seed=5"], work, use_cache=True)
+    said = "counted.train: cached stage is damaged (mu.npy cannot be read (Permission denied))"
+    assert said in caplog.text, caplog.text
+    assert Path(results["train"].files["mu"]).stat().st_size > 0
+    assert (train.path / DONE_MARKER).stat().st_mtime_ns != marked  # a new one: recomputed
 
 
 def test_a_second_clean_of_the_same_folders_says_they_are_gone(work: Path) -> None:

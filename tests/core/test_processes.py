@@ -53,6 +53,19 @@ def test_importable_by_a_fresh_process() -> None:
     assert why_not_in_workers([notebook]) == "a new process cannot import Notebook"
 
 
+def test_what_a_job_holds_must_be_importable_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job of an importable class that holds an object of a class no worker can import
+    (a module made at run time, as a notebook's ``__main__`` is to a spawned worker): the
+    worker dies unpickling it, and the pool can only say that it ended abruptly; the check
+    names the class first."""
+    options = pool_jobs.notebook_class(monkeypatch)()
+    job = pool_jobs.Logging("a", options={"nested": [options]})
+    assert importable(pool_jobs.Logging("a")) and not importable(job)
+    assert why_not_in_workers([pool_jobs.pid_after, job]) == "a new process cannot import Options"
+    with pytest.raises(TopiclabError, match="ended abruptly"), worker_pool(1) as pool:
+        list(completed(pool, pool_jobs.pid_after, [job], [0]))
+
+
 def test_a_daemonic_process_starts_no_workers() -> None:
     """A Dask worker is daemonic: multiprocessing would refuse to start its children."""
     context = multiprocessing.get_context("spawn")

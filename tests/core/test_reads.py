@@ -4,10 +4,12 @@ refuses everything else (``core.reads``)."""
 from __future__ import annotations
 
 import pickle
+from typing import Annotated
 
 import pytest
 from pydantic import Field
 
+from topiclab.core.config import ExecutionOption
 from topiclab.core.errors import ConfigError
 from topiclab.core.reads import UndeclaredRead, guarded, project, read_tree
 from topiclab.core.stages import stage_keys
@@ -118,3 +120,46 @@ def test_a_topic_without_reads_keys_every_stage_on_the_whole_config() -> None:
 
     base, evaluation = _keys(Cfg(), Undeclared), _keys(Cfg(eval=Eval(episodes=50)), Undeclared)
     assert all(base[s] != evaluation[s] for s in base)
+
+
+class Runner(ConfigSection):
+    chunk: int = 10
+    workers: Annotated[int, ExecutionOption()] = Field(default=1, ge=1)
+
+
+class Fast(TopicConfig):
+    """Execution options at the top and in a table."""
+
+    data: Data = Field(default_factory=Data)
+    run: Runner = Field(default_factory=Runner)
+    threads: Annotated[int, ExecutionOption()] = 1
+
+
+class FastDeclared:
+    key = "fast"
+    reads = {"generate": ("data",), "train": ("run.chunk",)}
+
+
+@pytest.mark.parametrize("topic", [FastDeclared, type("Undeclared", (), {"key": "undeclared"})])
+def test_an_execution_option_is_in_no_stage_key(topic: type) -> None:
+    base = _keys(Fast(), topic)
+    assert _keys(Fast(threads=4, run=Runner(workers=3)), topic) == base
+    chunk = _keys(Fast(run=Runner(chunk=20)), topic)  # a real option still counts
+    assert chunk["train"] != base["train"] and chunk["report"] != base["report"]
+    assert project(Fast(threads=4), None) == {
+        "seed": 0,
+        "data": Data().model_dump(),
+        "run": {"chunk": 10},
+    }
+    assert project(Fast(), {"run": None, "threads": None}) == {"run": {"chunk": 10}}
+
+
+def test_any_stage_may_read_an_execution_option() -> None:
+    """It is in no key, so declaring it would say nothing: the view never refuses it."""
+    cfg = Fast(threads=4, run=Runner(workers=3))
+    view = guarded(cfg, read_tree(FastDeclared, "train"), "stage 'train' of topic 'fast'")
+    assert (view.threads, view.run.workers, view.run.chunk) == (4, 3, 10)
+    with pytest.raises(UndeclaredRead, match="read config field 'data'"):
+        _ = view.data
+    copy = pickle.loads(pickle.dumps(view))  # as a stage hands it to a worker process
+    assert (copy.threads, copy.run.workers) == (4, 3)

@@ -63,6 +63,32 @@ def test_a_data_option_recomputes_every_stage(prefect_harness, counted, tmp_path
     assert third["cached_stages"] == ["generate"] and counted.TRAINED[-1] == ("counted", 60)
 
 
+def test_an_execution_option_reuses_every_stage_and_is_still_tracked(
+    prefect_harness, counted, plugin_env, tmp_path
+):
+    """``workers`` (an ``ExecutionOption``) changes no stage key: a run with another value
+    reuses every stage, its trackers hear each as cached, and MLflow records the value."""
+    from mlflow import MlflowClient
+
+    events = tmp_path / "events.jsonl"
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.stage_reads,support.jsonl_tracker")
+    plugin_env.setenv("TOPICLAB_JSONL_TRACKER", str(events))
+    first = _run(["seed=78"], tmp_path)
+    before = _marker(first, "train").stat().st_mtime_ns
+    events.unlink()
+    second = _run(["seed=78", "workers=4"], tmp_path)
+    assert second["stage_keys"] == first["stage_keys"]
+    assert second["cached_stages"] == ["generate", "train", "evaluate", "report"]
+    assert counted.TRAINED == [("counted", 50)]  # train did not run again
+    assert _marker(second, "train").stat().st_mtime_ns == before
+    told = [(stage, cached) for hook, stage, cached in _stages_told(events) if cached is not None]
+    assert told == [(s, True) for s in ("generate", "train", "evaluate", "report")]
+    params = MlflowClient().get_run(second["links"]["runs"]["mlflow"]).data.params
+    assert params["workers"] == "4"
+    third = _run(["seed=78", "workers=4", "train.steps=60"], tmp_path)  # a real option
+    assert third["cached_stages"] == ["generate"] and counted.TRAINED[-1] == ("counted", 60)
+
+
 def test_no_cache_still_recomputes_every_stage(prefect_harness, counted, tmp_path):
     first = _run(["seed=73"], tmp_path)
     before = _marker(first, "train").stat().st_mtime_ns
@@ -121,6 +147,11 @@ def test_an_undeclared_read_is_refused_before_it_can_be_cached(prefect_harness, 
         ("diffusion", "toy.n_train=500", []),
         ("mode-collapse", "seeds=3", ["generate"]),  # its train stage draws the samples
         ("mode-collapse", "n_train=500", []),
+        # execution options (core.config.ExecutionOption): how fast, not what, it computes
+        ("mode-collapse", "workers=3", ["generate", "train", "evaluate", "report"]),
+        ("mode-collapse", "torch_threads=2", ["generate"]),  # it can change the numbers
+        ("gato", "train.parallel=1", ["generate", "train", "evaluate", "report"]),
+        ("compression", "compression:workers=2", ["generate", "train", "evaluate", "report"]),
         ("causal-recsys", "train.epochs=5", ["generate"]),
         ("causal-recsys", "world.n_users=300", []),
     ],
@@ -143,8 +174,8 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_it(
     """`topiclab cache clean --all` after ``generate`` was reused and before ``train`` locks
     it to read: the flow starts its stages over and recomputes generate, and the run ends
     well (``core.stages.over_if_removed``) instead of failing with "run again". Trackers
-    hear of each stage once, and again only of one whose outcome changed (generate, now
-    computed); no Prefect task run fails; the terminal says why the stages start over."""
+    hear of each stage once, with its final outcome (generate: computed, not reused); no
+    Prefect task run fails; the terminal says why the stages start over."""
     from rich.console import Console
 
     from topiclab.app.logfile import library_log
@@ -178,8 +209,7 @@ def test_a_clean_between_a_reuse_and_the_next_stage_recomputes_it(
     assert _marker(second, "generate").is_file() and _marker(second, "report").is_file()
     stages_told = _stages_told(events)
     assert stages_told == [
-        ("before_stage", "generate", None),
-        ("after_stage", "generate", True),
+        ("before_stage", "generate", None),  # reused: told when the run's stages end
         ("before_stage", "train", None),
         ("after_stage", "generate", False),  # the pass that started over computed it
         ("after_stage", "train", False),
@@ -199,7 +229,6 @@ def test_a_stage_computed_before_a_pass_starts_over_is_told_once_as_computed(
     reads it: the pass that starts over reuses the generate this run computed. Trackers must
     not hear it again as ``cached`` (MLflow would retag the run that computed it as one that
     reused it, and log its metrics twice), and the run does not list it as reused."""
-    from topiclab.core import stages
     from topiclab.core.cache import remove, scan
 
     events = tmp_path / "events.jsonl"
@@ -207,22 +236,14 @@ def test_a_stage_computed_before_a_pass_starts_over_is_told_once_as_computed(
     plugin_env.setenv("TOPICLAB_JSONL_TRACKER", str(events))
     keys = _run(["seed=76"], tmp_path)["stage_keys"]
     remove([e for e in scan(work_root()) if e.key == keys["generate"]])
-    real, cleaned = stages._reading, []
-
-    def clean_train_first(folder: Path, label: str, log: Any) -> Any:
-        if folder.name == "train" and not cleaned:
-            cleaned.append(remove([e for e in scan(work_root()) if e.key == keys["train"]]))
-        return real(folder, label, log)
-
-    monkeypatch.setattr(stages, "_reading", clean_train_first)
+    cleaned = _clean_before_first_read(monkeypatch, "train", keys["train"])
     events.unlink()  # the first run's
     second = _run(["seed=76", "eval.test_share=0.3"], tmp_path)
     stages_told = _stages_told(events)
     assert stages_told == [
         ("before_stage", "generate", None),
         ("after_stage", "generate", False),
-        ("before_stage", "train", None),
-        ("after_stage", "train", True),
+        ("before_stage", "train", None),  # reused: told when the run's stages end
         ("before_stage", "evaluate", None),
         ("after_stage", "train", False),  # the pass that started over computed it
         ("after_stage", "evaluate", False),
@@ -256,6 +277,23 @@ def test_a_clean_that_keeps_removing_a_stage_ends_the_run_with_a_hint(
     assert line.endswith("run again to recompute it") and "\n" not in line
 
 
+def _clean_before_first_read(monkeypatch: pytest.MonkeyPatch, stage: str, key: str) -> list[Any]:
+    """The first time a computing stage locks ``stage``'s folder to read it, a clean removes
+    the folder of ``key`` just before (``topiclab cache clean``); the list gets its result."""
+    from topiclab.core import stages
+    from topiclab.core.cache import remove, scan
+
+    real, cleaned = stages._reading, []
+
+    def clean_first(folder: Path, label: str, log: Any) -> Any:
+        if folder.name == stage and not cleaned:
+            cleaned.append(remove([e for e in scan(work_root()) if e.key == key]))
+        return real(folder, label, log)
+
+    monkeypatch.setattr(stages, "_reading", clean_first)
+    return cleaned
+
+
 def _task_states(flow_run_id: Any, count: int, wait: float = 60) -> dict[str, list[str]]:
     """The states of the flow run's stage tasks run more than once, once ``count`` stage
     tasks ended (the server records them a moment after they are sent)."""
@@ -283,3 +321,91 @@ def _stages_told(events: Path) -> list[tuple[str, str, bool | None]]:
     """(hook, stage, cached) of every stage event the recording tracker wrote, in order."""
     told = [json.loads(line) for line in events.read_text().splitlines()]
     return [(e["event"], e["stage"], e.get("cached")) for e in told if "stage" in e]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "file"])
+def test_mlflow_records_a_stage_reused_then_recomputed_once_as_ran(
+    prefect_harness, counted, tmp_path, monkeypatch, store
+):
+    """evaluate reused, then removed before report reads it: the pass that starts over
+    computes it. The MLflow run (the session's SQLite store, or a file store of MLflow's
+    ``mlruns`` layout) records evaluate once, as what finally happened: tagged ``ran``, one
+    step-0 point per metric and claim, and no ``source_run`` tag left from the pass that had
+    reused it (generate and train, reused in every pass, keep theirs)."""
+    from mlflow.tracking import MlflowClient
+
+    if store == "file":  # MLflow 3 refuses its file store unless asked (maintenance mode)
+        monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+
+    from topiclab.core.cache import remove, scan
+
+    seed = f"seed={78 if store == 'sqlite' else 81}"  # each store its own runs and folders
+    keys = _run([seed], tmp_path)["stage_keys"]
+    remove([e for e in scan(work_root()) if e.key == keys["report"]])
+    cleaned = _clean_before_first_read(monkeypatch, "evaluate", keys["evaluate"])
+    second = _run([seed], tmp_path)
+    assert len(cleaned[0].removed) == 1 and second["cached_stages"] == ["generate", "train"]
+    client = MlflowClient()
+    run_id = second["links"]["runs"]["mlflow"]
+    tags = client.get_run(run_id).data.tags
+    assert tags["stage.evaluate"] == "ran" and tags["stage.train"] == "cached"
+    assert "topiclab.source_run.evaluate" not in tags
+    assert "topiclab.source_run.train" in tags
+    for key in ("eval/mse", "eval/mu", "claims/fits-the-mean"):
+        assert [p.step for p in client.get_metric_history(run_id, key)] == [0], key
+
+
+def test_a_reused_stage_is_told_before_a_later_stage_fails(
+    prefect_harness, counted, plugin_env, tmp_path, monkeypatch
+):
+    """A reused stage is told when the run's stages end: a failing later stage ends them,
+    so trackers hear of the reuse before the error (the run's record stays whole)."""
+    events = tmp_path / "events.jsonl"
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.stage_reads,support.jsonl_tracker")
+    plugin_env.setenv("TOPICLAB_JSONL_TRACKER", str(events))
+    _run(["seed=79"], tmp_path)
+    events.unlink()
+
+    def broken(self: Any, ctx: Any, data: Any) -> Any:
+        raise RuntimeError("train broke")
+
+    monkeypatch.setattr(counted.Counted, "train", broken)
+    with pytest.raises(RuntimeError, match="train broke"):
+        _run(["seed=79", "train.steps=8"], tmp_path)
+    assert _stages_told(events) == [
+        ("before_stage", "generate", None),
+        ("before_stage", "train", None),
+        ("after_stage", "generate", True),
+        ("on_stage_error", "train", None),
+    ]
+
+
+def test_a_clean_while_a_run_publishes_skips_the_folders_it_reads(
+    prefect_harness, counted, tmp_path, monkeypatch
+):
+    """A run whose stages all came from the cache tells its trackers of them, and copies
+    the report, after its last stage: `topiclab cache clean --all` at that moment skips the
+    folders (the run holds them, shared) instead of taking the files from under the MLflow
+    upload and the publishing, and the run ends well."""
+    from mlflow.tracking import MlflowClient
+
+    from topiclab.core.cache import IN_USE, remove, scan
+    from topiclab.core.topic import STAGES
+    from topiclab.flows import pipeline
+
+    keys = set(_run(["seed=80"], tmp_path / "a")["stage_keys"].values())
+    real, cleaned = pipeline.Told.flush, []
+
+    def clean_then_flush(self: Any, run: Any) -> None:
+        if not cleaned:
+            cleaned.append(remove([e for e in scan(work_root()) if e.key in keys]))
+        real(self, run)
+
+    monkeypatch.setattr(pipeline.Told, "flush", clean_then_flush)
+    second = _run(["seed=80"], tmp_path / "b")
+    assert second["cached_stages"] == list(STAGES)
+    assert not cleaned[0].removed and {why for _, why in cleaned[0].skipped} == {IN_USE}
+    assert (tmp_path / "b" / "counted" / "report.html").is_file()
+    tags = MlflowClient().get_run(second["links"]["runs"]["mlflow"]).data.tags
+    assert all(tags[f"stage.{stage}"] == "cached" for stage in STAGES)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
+import types
 from dataclasses import dataclass
 from typing import Any
+
+import pytest
 
 
 def pid_after(seconds: float) -> int:
@@ -39,6 +43,7 @@ class Logging:
 
     name: str
     rank: int = 0
+    options: Any = None  # unpickled in the worker with the job
 
     def __call__(self, sink: Any) -> Any:
         from topiclab.plugins.mode_collapse.train import Output
@@ -46,3 +51,12 @@ class Logging:
         for step in range(3):
             sink({f"{self.name}.loss": float(step)}, step, self.name)
         return Output(records=[{"name": self.name}])
+
+
+def notebook_class(monkeypatch: pytest.MonkeyPatch) -> type:
+    """A class no spawned worker can import, as a notebook's ``__main__`` class is to one:
+    made at run time in a module of its own, which this process can pickle it from."""
+    notebook = types.ModuleType("written_in_a_notebook")
+    exec("class Options:\n    pass\n", notebook.__dict__)
+    monkeypatch.setitem(sys.modules, notebook.__name__, notebook)
+    return notebook.Options  # type: ignore[no-any-return]

@@ -8,10 +8,13 @@ trained mean (its train stage counts too).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 from pydantic import Field
 
 from support.downstream_topic import ProbeConfig  # the same scale option
+from topiclab.core.config import ExecutionOption
 from topiclab.core.hookspecs import hookimpl
 from topiclab.core.topic import (
     Claim,
@@ -43,6 +46,8 @@ class CountedConfig(TopicConfig):
     data: DataOptions = Field(default_factory=DataOptions)
     train: TrainOptions = Field(default_factory=TrainOptions)
     eval: EvalOptions = Field(default_factory=EvalOptions)
+    # How a stage would run, not what it computes: in no stage's cache key.
+    workers: Annotated[int, ExecutionOption()] = Field(1, ge=1)
 
 
 class Counted(Topic):

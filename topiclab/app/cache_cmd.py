@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
@@ -94,21 +96,88 @@ def _when(stamp: float) -> str:
     return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
 
 
-def _table(entries: list[CacheEntry], current: dict[tuple[str, str], list[str]] | None) -> Table:
+Current = dict[tuple[str, str], list[str]]
+#: Narrowest a column of the stacked layout gets before it folds (a key in 4-hex pieces).
+FLOOR = 4
+UNBOUNDED = 10_000  # a width to measure a table's natural width in
+
+
+def _table(entries: list[CacheEntry], current: Current | None, width: int) -> Table:
+    """One row a folder where that fits ``width``; else the stacked layout (``_stacked``),
+    whose topic, stage and state are never cut short."""
+    table = _wide(entries, current)
+    if out.measure(table, options=out.options.update_width(UNBOUNDED)).maximum <= width:
+        return table
+    return _stacked(entries, current, width)
+
+
+def _sorted(entries: list[CacheEntry]) -> list[CacheEntry]:
     from topiclab.core.topic import STAGES
 
+    return sorted(entries, key=lambda e: (e.topic, STAGES.index(e.stage), -e.used))
+
+
+def _wide(entries: list[CacheEntry], current: Current | None) -> Table:
     columns = ["topic", "stage", "key", "size", "last used", "state"]
     table = Table(*columns, *(["current"] if current is not None else []))
     table.columns[3].justify = "right"
-    for column in table.columns[1:5]:
-        column.no_wrap = True  # a key or a date cut in two is harder to read than a short topic
-    for e in sorted(entries, key=lambda e: (e.topic, STAGES.index(e.stage), -e.used)):
+    for column in table.columns:
+        column.no_wrap = True  # used only where it fits whole (``_table``)
+    for e in _sorted(entries):
         state = e.state + (" (in use)" if e.in_use else "")
         row = [e.topic, e.stage, e.key, decimal(e.size), _when(e.used), state]
         if current is not None:
             row.append(", ".join(current.get((e.topic, e.key), [])))
         table.add_row(*row)
     return table
+
+
+def _stacked(entries: list[CacheEntry], current: Current | None, width: int) -> Table:
+    """Two values a cell, one under the other (topic over stage, key over size, date over
+    time; "in use" under the state; one profile a line), and no vertical rules: 67 columns
+    for a 13-letter topic where ``_wide`` needs 121. Where that is too wide, the key folds
+    first, then the date, the profiles, topic and stage, the state last: each value stays
+    whole, if over lines, never "…"."""
+    headers = ["topic\nstage", "state", "key\nsize", "last used", "current"][
+        : 5 if current is not None else 4
+    ]
+    rows = []
+    for e in _sorted(entries):
+        row = [
+            f"{e.topic}\n{e.stage}",
+            e.state + ("\n(in use)" if e.in_use else ""),
+            f"{e.key}\n{decimal(e.size)}",
+            _when(e.used).replace(" ", "\n"),
+        ]
+        if current is not None:
+            row.append("\n".join(current.get((e.topic, e.key), [])))
+        rows.append(row)
+    cells = [headers, *rows]
+    natural = [
+        max(cell_len(line) for row in cells for line in row[i].split("\n"))
+        for i in range(len(headers))
+    ]
+    gaps = 3 * (len(headers) - 1)  # a space between columns and one of padding on each side
+    order = [i for i in (2, 3, 4, 0, 1) if i < len(headers)]  # what folds first
+    widths = _fit(natural, width - gaps, order)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header, w in zip(headers, widths, strict=True):
+        table.add_column(header, width=w, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _fit(natural: list[int], room: int, order: list[int]) -> list[int]:
+    """Column widths that sum to ``room`` at most: ``natural`` less the excess, taken from
+    the columns in ``order`` (each down to ``FLOOR``) one after the other."""
+    widths = list(natural)
+    excess = sum(widths) - room
+    for index in order:
+        cut = max(0, min(excess, widths[index] - FLOOR))
+        widths[index] -= cut
+        excess -= cut
+    return widths
 
 
 @cache_app.command("list")
@@ -136,7 +205,7 @@ def list_cmd(
         out.print(f"the stage cache is empty ({work})", highlight=False, soft_wrap=True)
         return
     keys = current_keys(_registry(), {e.topic for e in entries}) if current else None
-    out.print(_table(entries, keys), highlight=False)
+    out.print(_table(entries, keys, out.width), highlight=False)
     total = sum(e.size for e in entries)
     out.print(f"{_folders(len(entries))}, {decimal(total)} in {work}", highlight=False)
 
@@ -188,7 +257,7 @@ def clean(
         return
     size = decimal(sum(e.size for e in chosen))
     if dry_run:
-        out.print(_table(chosen, None), highlight=False)
+        out.print(_table(chosen, None, out.width), highlight=False)
         busy = sum(e.in_use for e in chosen)
         note = f" ({busy} in use now, which would be skipped)" if busy else ""
         out.print(f"would remove {_folders(len(chosen))}, {size}{note}", highlight=False)

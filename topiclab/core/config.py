@@ -14,6 +14,12 @@ config too (unknown keys, wrong types; keys left out may be filled in by the sta
 
     trainer_options: Annotated[dict[str, Any], RegistryOptions("trainer", key_field="trainer")]
     rm: Annotated[dict[str, Any], RegistryOptions("trainer", key="reward-model")] = {}
+
+A field that changes how fast a stage runs but never its numbers (worker processes) is an
+execution option: the stage cache keys leave it out, so changing it reuses the cached stages
+(``core.reads.project``), while the run's tracked params still record it::
+
+    workers: Annotated[int, ExecutionOption()] = Field(default=2, ge=1)
 """
 
 from __future__ import annotations
@@ -62,6 +68,22 @@ class RegistryOptions:
     key_field: str | None = None
     task: str | None = None
     per_entry: bool = False
+
+
+@dataclass(frozen=True)
+class ExecutionOption:
+    """Field metadata: the value changes how a stage runs (its processes, its speed), never
+    what it computes, so no stage's cache key covers it and any stage may read it.
+    Mark a field only where a test shows that two values give the same numbers: a cached
+    result is reused for every value of it."""
+
+
+def execution_options(model: type[BaseModel]) -> frozenset[str]:
+    """The names of ``model``'s fields marked ``ExecutionOption`` (its own, not nested)."""
+    fields = model.model_fields.items()
+    return frozenset(
+        n for n, f in fields if any(isinstance(m, ExecutionOption) for m in f.metadata)
+    )
 
 
 def registry_options(

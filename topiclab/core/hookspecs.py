@@ -154,8 +154,10 @@ def topiclab_before_stage(run: RunInfo, stage: str) -> None:
 
 @hookspec
 def topiclab_after_stage(run: RunInfo, stage: str, result: StageResult, cached: bool) -> None:
-    """A stage finished (``cached``: its result came from the cache of an earlier run); again
-    only if a pass that starts the stages over (a clean removed one) changed its outcome."""
+    """A stage finished (``cached``: its result came from the cache of an earlier run); once
+    a stage per run, with its final outcome. A computed stage is told when it ends, a reused
+    one when the run's stages end (or fail): a pass that starts them over (a clean removed a
+    stage) may yet compute it."""
 
 
 @hookspec

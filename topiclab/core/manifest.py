@@ -87,9 +87,12 @@ def read_marker(folder: Path) -> tuple[StageResult | None, str]:
         return None, NOT_COMPUTED
     try:
         marker = DoneMarker.model_validate(json.loads(path.read_bytes()))
+        why = mismatch(folder, marker.files)
     except (ValueError, ValidationError):
         return None, f"{DONE_MARKER} is unreadable or of an older format"
-    why = mismatch(folder, marker.files)
+    except OSError as exc:  # no permission, an I/O error: a stage it cannot check is damaged
+        name = Path(exc.filename).name if exc.filename else DONE_MARKER
+        return None, f"{name} cannot be read ({exc.strerror or type(exc).__name__})"
     return (None, why) if why else (marker.result, "")
 
 

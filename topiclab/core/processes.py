@@ -24,12 +24,14 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
+from types import BuiltinFunctionType, FunctionType, ModuleType
+from typing import Any, TypeVar
 
 from topiclab.core.errors import TopiclabError
 
@@ -97,12 +99,50 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
             p.join(timeout=5)
 
 
+class _Globals(pickle.Pickler):
+    """Pickles into nothing, noting the ``(module, qualname)`` of every class and function
+    met on the way: what unpickling the object in a worker imports by name."""
+
+    def __init__(self) -> None:
+        super().__init__(_Discard())
+        self.found: set[tuple[str, str]] = set()
+
+    def reducer_override(self, obj: Any) -> Any:
+        # A builtin bound to an object (``{}.get``) is pickled as getattr(object, name).
+        bound = isinstance(obj, BuiltinFunctionType) and not isinstance(obj.__self__, ModuleType)
+        module = getattr(obj, "__module__", None)
+        if isinstance(obj, type | FunctionType | BuiltinFunctionType) and module and not bound:
+            self.found.add((module, getattr(obj, "__qualname__", obj.__name__)))
+        return NotImplemented  # pickled as usual
+
+
+class _Discard:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def unimportable(objects: Iterable[object]) -> list[str]:
+    """The classes and functions that pickling ``objects`` names and a spawned worker
+    (started with this process's ``sys.path``) cannot import by name, as unpickling them
+    there does: those of ``__main__`` (a notebook's, a script's) or of a module imported from
+    a file under another name (such as pytest's ``--import-mode=importlib`` test modules).
+    Those met before a pickling error count; the error itself is the pool's to report."""
+    found: set[tuple[str, str]] = set()
+    for obj in objects:
+        pickler = _Globals()
+        with contextlib.suppress(Exception):
+            pickler.dump(obj)
+        found |= pickler.found
+    bad = {module for module, _ in found if not _importable_module(module)}
+    return sorted({name for module, name in found if module in bad})
+
+
 def importable(obj: object) -> bool:
-    """Whether a spawned worker (started with this process's ``sys.path``) can import the
-    class of ``obj`` by name, as unpickling it there does. Not so for a class of ``__main__``
-    (a notebook's, a script's) or of a module imported from a file under another name (such
-    as pytest's ``--import-mode=importlib`` test modules)."""
-    module = type(obj).__module__
+    """Whether a spawned worker can unpickle ``obj`` (every class and function it holds)."""
+    return not unimportable([obj])
+
+
+def _importable_module(module: str) -> bool:
     if module == "__main__" or module not in sys.modules:
         return False
     top = module.split(".")[0]
@@ -119,12 +159,14 @@ def useful_workers(asked: int, jobs: int) -> int:
 
 
 def why_not_in_workers(objects: Iterable[object]) -> str | None:
-    """Why jobs holding ``objects`` cannot run in a ``worker_pool`` from this process, or
-    None: a daemonic process (a Dask worker's) may not start processes, and a worker must be
-    able to import every object's class."""
+    """Why ``objects`` (the jobs, and the function that runs them) cannot be sent to a
+    ``worker_pool`` from this process, or None: a daemonic process (a Dask worker's) may not
+    start processes, and a worker must be able to import every class and function they hold
+    (``unimportable``; else it dies unpickling its job, and the pool can only say that it
+    ended abruptly)."""
     if multiprocessing.current_process().daemon:
         return "this is a daemonic process, which may not start processes"
-    strays = sorted({type(o).__qualname__ for o in objects if not importable(o)})
+    strays = unimportable(objects)
     return f"a new process cannot import {', '.join(strays)}" if strays else None
 
 

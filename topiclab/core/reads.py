@@ -11,9 +11,11 @@ of the config that refuses every other field.
 
 A stage that ``reads`` does not name reads the whole config (so it is never reused wrongly).
 ``seed`` is always read: every stage is reseeded from it. A dotted path reads one field of a
-nested table. The view is a subclass of the config's own class (``ctx.cfg(GatoConfig)`` still
-works), so reading a field the stage did not declare fails loudly instead of letting a cached
-result stand for a config it never saw.
+nested table. An execution option (``core.config.ExecutionOption``, such as the number of
+worker processes) is in no key and every stage may read it: it changes how fast a stage runs,
+not what it computes. The view is a subclass of the config's own class (``ctx.cfg(GatoConfig)``
+still works), so reading a field the stage did not declare fails loudly instead of letting a
+cached result stand for a config it never saw.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel
 
+from topiclab.core.config import execution_options
 from topiclab.core.errors import ConfigError, TopiclabError
 from topiclab.core.topic import STAGES
 
@@ -62,9 +65,11 @@ def read_tree(topic: Any, stage: str) -> Tree | None:
 
 
 def project(cfg: BaseModel, tree: Tree | None, where: str = "") -> dict[str, Any]:
-    """The values of ``cfg`` that ``tree`` names, as JSON; an unknown path is a ConfigError."""
+    """The values of ``cfg`` that ``tree`` names, as JSON, less the execution options; an
+    unknown path is a ConfigError."""
+    skip = _execution(cfg)
     if tree is None:
-        return dict(cfg.model_dump(mode="json"))
+        return dict(cfg.model_dump(mode="json", exclude=skip))
     out: dict[str, Any] = {}
     for name, sub in tree.items():
         if name not in type(cfg).model_fields:
@@ -72,9 +77,11 @@ def project(cfg: BaseModel, tree: Tree | None, where: str = "") -> dict[str, Any
             raise ConfigError(
                 f"reads names '{where}{name}', which is no config field; fields here: {fields}"
             )
+        if skip.get(name) is True:
+            continue
         value = getattr(cfg, name)
         if sub is None:
-            out[name] = cfg.model_dump(mode="json", include={name})[name]
+            out[name] = cfg.model_dump(mode="json", include={name}, exclude=skip)[name]
         elif isinstance(value, BaseModel):
             out[name] = project(value, sub, f"{where}{name}.")
         else:
@@ -82,9 +89,20 @@ def project(cfg: BaseModel, tree: Tree | None, where: str = "") -> dict[str, Any
     return out
 
 
+def _execution(cfg: BaseModel) -> dict[str, Any]:
+    """pydantic's ``exclude`` for the execution options of ``cfg``, nested tables included."""
+    out: dict[str, Any] = dict.fromkeys(execution_options(type(cfg)), True)
+    for name in type(cfg).model_fields:
+        value = getattr(cfg, name)
+        if name not in out and isinstance(value, BaseModel) and (nested := _execution(value)):
+            out[name] = nested
+    return out
+
+
 def guarded(cfg: M, tree: Tree | None, label: str, where: str = "") -> M:
     """``cfg`` itself if ``tree`` reads all of it, else a copy whose undeclared fields raise
-    ``UndeclaredRead`` (``label`` says whose read it was, for the message)."""
+    ``UndeclaredRead`` (``label`` says whose read it was, for the message); execution
+    options are never refused."""
     if tree is None:
         return cfg
     fields = type(cfg).model_fields
@@ -94,10 +112,11 @@ def guarded(cfg: M, tree: Tree | None, label: str, where: str = "") -> M:
         else getattr(cfg, name)
         for name, sub in tree.items()
     }
-    denied = frozenset(fields) - set(tree)
+    denied = frozenset(fields) - set(tree) - execution_options(type(cfg))
     if not denied and all(values[n] is getattr(cfg, n) for n in values):
         return cfg
-    values.update({n: getattr(cfg, n) for n in denied})  # kept, so pydantic's own code works
+    # the rest kept (denied, or execution options), so that pydantic's own code works
+    values.update({n: getattr(cfg, n) for n in fields if n not in values})
     return _view(type(cfg), values, set(cfg.model_fields_set), denied, label, where)
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import markdown as md
 
 from topiclab.core.files import copy_file, write_text
+from topiclab.core.reads import project
 from topiclab.core.topic import Claim, StageContext, StageResult, verdict
 
 if TYPE_CHECKING:
@@ -202,7 +203,9 @@ def topic_markdown(
             f"### {name}\n\n![{name}]({link})\n\n*Figure {i}. {_caption(name, captions)}*"
             for i, (name, link) in enumerate(figure_links.items(), 1)
         ]
-    config = json.dumps(ctx.config.model_dump(mode="json"), indent=2)
+    # Less the execution options (workers, threads): the report is reused for any of their
+    # values, so it would show another run's; the tracked run's params record them.
+    config = json.dumps(project(ctx.config, None), indent=2)
     parts += ["## Configuration", f"```json\n{config}\n```"]
     return "\n\n".join(p for p in parts if p) + "\n"
 

@@ -22,6 +22,7 @@ stages read (an evaluation option) reuses the earlier ones. ``run_stage`` is the
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -58,6 +59,7 @@ __all__ = [
     "StageOutcome",
     "StageRemoved",
     "discard",
+    "holding",
     "over_if_removed",
     "run_direct",
     "run_stage",
@@ -249,7 +251,11 @@ def run_stage(
         say(f"{label}: another run is computing this stage; waiting for it")
 
     if use_cache:  # readers share the lock: reusing never waits for another reuse
-        with file_lock(lock, on_wait=waiting, shared=True):
+        with contextlib.ExitStack() as shared:
+            try:
+                shared.enter_context(file_lock(lock, on_wait=waiting, shared=True))
+            except OSError as exc:
+                raise _unusable(label, "reuse", workdir, exc) from exc
             cached, _ = read_marker(workdir)
             if cached is not None:
                 mark_used(workdir)
@@ -260,10 +266,7 @@ def run_stage(
         try:
             held.enter_context(file_lock(lock, on_wait=waiting))
         except OSError as exc:  # a read-only cache serves reuses only (core.locks)
-            raise TopiclabError(
-                f"{label}: cannot compute it in the stage cache ({exc.strerror}: "
-                f"{workdir.parent}); a stage is computed only where it can be written"
-            ) from exc
+            raise _unusable(label, "compute", workdir, exc) from exc
 
         def compute(folder: Path) -> StageResult:
             return execute_stage(
@@ -271,6 +274,21 @@ def run_stage(
             )
 
         return _compute(label, workdir, compute, use_cache, log)
+
+
+def _unusable(label: str, doing: str, workdir: Path, exc: OSError) -> TopiclabError:
+    """The one line for a stage lock that cannot be taken: a file where a folder of the
+    cache should be, a read-only cache (to compute in), another error of the disk."""
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        hint = "a file stands where a folder of the cache should: remove it and run again"
+    elif doing == "compute":
+        hint = "a stage is computed only where it can be written"
+    else:
+        hint = "check that folder and its disk"
+    return TopiclabError(
+        f"{label}: cannot {doing} it in the stage cache ({exc.strerror}: "
+        f"{exc.filename or workdir.parent}); {hint}"
+    )
 
 
 @contextlib.contextmanager
@@ -284,6 +302,22 @@ def _reading(folder: Path, label: str, log: Callable[[str], None]) -> Iterator[N
                 "topiclab cache clean?); run again to recompute it"
             )
         yield
+
+
+def holding(
+    folders: Sequence[Path], label: str, log: Callable[[str], None]
+) -> contextlib.ExitStack:
+    """Shared locks on finished stage folders, each checked still there (``StageRemoved``
+    if one is not): while they are held, ``topiclab cache clean`` skips the folders, so a
+    run can publish their files and tell its trackers of them. Close it when done."""
+    held = contextlib.ExitStack()
+    try:
+        for folder in folders:
+            held.enter_context(_reading(folder, label, log))
+    except BaseException:
+        held.close()
+        raise
+    return held
 
 
 def _input_folders(inputs: dict[str, UpstreamOutput] | None) -> list[Path]:
@@ -321,7 +355,7 @@ def _compute(
             log(f"{label}: cached stage is damaged ({why}); recomputing it")
     partial = workdir.with_name(f"{workdir.name}.partial")
     if not use_cache or partial.is_symlink() or not partial.is_dir():
-        discard(partial)  # a link goes too: the stage never writes into what it points at
+        _clear(label, partial)  # a link goes too: the stage never writes into what it points at
     elif any(partial.iterdir()):
         # a killed run's files stay: a trainer that checkpoints there resumes from them
         reason += f"; continues in {partial.name}, which an interrupted run left"
@@ -330,8 +364,29 @@ def _compute(
     seconds = time.perf_counter() - start
     result = _relocate(result, partial, workdir)
     write_marker(partial, result)
-    _swap_in(partial, workdir)
+    try:
+        _swap_in(partial, workdir)
+    except OSError as exc:  # the old folder is a mount point, or its parent read-only now
+        raise TopiclabError(
+            f"{label}: computed, but cannot move it into place ({exc.strerror}: "
+            f"{exc.filename or workdir}); its files stay in {partial.name}: make that "
+            "path removable (unmount it if it is a mount point) and run again"
+        ) from exc
     return StageOutcome(result=result, cached=False, seconds=seconds, reason=reason)
+
+
+def _clear(label: str, partial: Path) -> None:
+    """Remove ``partial`` before computing into it, or say in one line why it cannot be (a
+    mount point, a read-only parent folder): nothing is lost, the finished folder stays."""
+    try:
+        discard(partial)
+    except OSError as exc:
+        where = exc.filename or partial  # removal stops at the first entry that resists
+        raise TopiclabError(
+            f"{label}: cannot remove {where} ({exc.strerror or type(exc).__name__}) to compute "
+            "the stage from an empty folder; remove it yourself (unmount it if it is a mount "
+            "point) and run again (a finished copy of the stage is untouched)"
+        ) from exc
 
 
 def _relocate(result: StageResult, src: Path, dst: Path) -> StageResult:

@@ -78,6 +78,7 @@ from topiclab.core.secrets import public_url, redact  # noqa: E402
 from topiclab.core.stages import (  # noqa: E402
     StageOutcome,
     StageRemoved,
+    holding,
     mark_used,
     over_if_removed,
     run_stage,
@@ -180,9 +181,53 @@ def prefect_urls(flow_run_id: str) -> dict[str, str]:
     return {"Prefect flow run": f"{base.rstrip('/')}/runs/flow-run/{flow_run_id}"}
 
 
-#: What the trackers heard of each stage of a run, over the passes that start its stages over
-#: (``over_if_removed``): None once begun, then its last outcome.
-Told = dict[str, StageOutcome | None]
+class Told:
+    """What the trackers heard of each stage of a run, over the passes that start its stages
+    over (``over_if_removed``). A computed stage is told at once; a reused one only when the
+    run's stages end (``flush``), since a later pass may yet compute it (a clean removed it):
+    told at once, it would reach a tracker twice, and MLflow would keep the first telling's
+    metrics and its ``source_run`` tag beside the second's."""
+
+    def __init__(self) -> None:
+        self.begun: set[str] = set()
+        self.outcomes: dict[str, StageOutcome] = {}  # each stage's latest outcome
+        self.said: dict[str, StageOutcome] = {}  # what the trackers heard
+
+    def new_pass(self) -> None:
+        """A pass starts: a reuse of an earlier one is told only if this pass reaches it
+        (what it computed was told already, and is kept: this pass may reuse it)."""
+        self.outcomes = {s: o for s, o in self.outcomes.items() if not o.cached}
+
+    def begin(self, run: RunInfo, stage: str) -> None:
+        if stage not in self.begun:
+            get_registry().hook.topiclab_before_stage(run=run, stage=stage)
+            self.begun.add(stage)
+
+    def outcome(self, run: RunInfo, stage: str, outcome: StageOutcome) -> StageOutcome:
+        """Record this pass's outcome (a stage an earlier pass computed and this one reused
+        stays computed); tell it now if computed. The outcome the run keeps."""
+        before = self.outcomes.get(stage)
+        if before is not None and not before.cached and before.result == outcome.result:
+            outcome = before  # an earlier pass of this run computed what this one reused
+        self.outcomes[stage] = outcome
+        if not outcome.cached:
+            self._tell(run, stage)
+        return outcome
+
+    def flush(self, run: RunInfo) -> None:
+        """Tell the reused stages: the run's stages ended (or failed), so nothing changes
+        their outcome any more."""
+        for stage in STAGES:
+            if stage in self.outcomes:
+                self._tell(run, stage)
+
+    def _tell(self, run: RunInfo, stage: str) -> None:
+        now, said = self.outcomes[stage], self.said.get(stage)
+        if said is None or (said.cached, said.result) != (now.cached, now.result):
+            get_registry().hook.topiclab_after_stage(
+                run=run, stage=stage, result=now.result, cached=now.cached
+            )
+            self.said[stage] = now
 
 
 def _run_stages(
@@ -193,16 +238,15 @@ def _run_stages(
     told: Told,
 ) -> tuple[dict[str, StageResult], list[str], dict[str, float]]:
     """One pass over the stages; ``StageRemoved`` if a stage found one it reads removed.
-    Hooks hear of each stage once, and again only when a later pass changed its outcome."""
+    Hooks hear of each stage once, with its final outcome (``Told``)."""
     hook = get_registry().hook
     logger = _flow_logger()
     results: dict[str, StageResult] = {}
     cached: list[str] = []
     seconds: dict[str, float] = {}
+    told.new_pass()
     for stage in STAGES:
-        if stage not in told:
-            hook.topiclab_before_stage(run=run, stage=stage)
-            told[stage] = None
+        told.begin(run, stage)
         try:
             outcome = stage_task(
                 ident.topic,
@@ -217,23 +261,17 @@ def _run_stages(
                 [str(ident.stage_folder(s)) for s in STAGES[: STAGES.index(stage)]],
             )
         except BaseException as exc:
+            told.flush(run)  # the stages before it are final: the run ends here
             hook.topiclab_on_stage_error(run=run, stage=stage, error=exc)
             raise
         if isinstance(outcome, str):  # nothing failed yet: the stages start over
             raise StageRemoved(outcome)  # (over_if_removed; after its last pass, the error)
         why = "reused from cache" if outcome.cached else f"computed ({outcome.reason})"
         logger.info("stage %s %s", stage, why)
-        before = told[stage]
-        if before is not None and not before.cached and before.result == outcome.result:
-            outcome = before  # an earlier pass of this run computed what this one reused
+        outcome = told.outcome(run, stage, outcome)
         results[stage], seconds[stage] = outcome.result, outcome.seconds
         if outcome.cached:
             cached.append(stage)
-        if before is None or (before.cached, before.result) != (outcome.cached, outcome.result):
-            hook.topiclab_after_stage(  # a pass over: only what changed
-                run=run, stage=stage, result=outcome.result, cached=outcome.cached
-            )
-            told[stage] = outcome
     return results, cached, seconds
 
 
@@ -387,42 +425,52 @@ def topic_pipeline(
         for links in registry.hook.topiclab_before_run(run=run):
             merge_links(run["links"], links)
         passes = 0
-        told: Told = {}
+        told = Told()
 
-        def stages() -> tuple[dict[str, StageResult], list[str], dict[str, float]]:
+        def stages() -> tuple[dict[str, StageResult], list[str], dict[str, float], Any]:
             nonlocal inputs, passes
             if passes:  # a clean removed a stage: an upstream topic's is recomputed here
                 inputs, run["upstream"] = _upstream(registry, ident, overrides, config_file, out)
             passes += 1
-            return _run_stages(ident, run, inputs, use_cache, told)
+            done = _run_stages(ident, run, inputs, use_cache, told)
+            # held until published: a clean now would take the files the trackers upload
+            folders = [ident.stage_folder(s) for s in STAGES]
+            return (*done, holding(folders, topic, get_run_logger().info))
 
-        # at the terminal too: it says why a stage's line comes twice
-        results, cached, stage_seconds = over_if_removed(stages, _terminal(get_run_logger()))
-        seconds = time.perf_counter() - start
-        metrics_json = publish_topic(
-            out,
-            topic,
-            profile,
-            results["evaluate"],
-            results["report"],
-            run["links"],
-            seconds,
-            extra={
-                "cached_stages": cached,
-                "seed": config.get("seed"),
-                "versions": run["versions"],
-                "git": run["git"],
-                "cache_key": ident.cache_key,
-                "stage_keys": ident.stage_keys,
-                "stage_seconds": stage_seconds,
-                "upstream": run["upstream"],
-            },
-        )
-        _publish_artifacts(topic, results["evaluate"], run)
-        record_output(registry, ident, run)  # the DAG of topics in Prefect's asset graph
-        update_home(out)  # results/index.html: every run so far, this one first
-        if len(cached) < len(STAGES) or read_run_record(folder) is None:
-            _record_run(folder, run, ident)
+        try:  # at the terminal too: it says why a stage's line comes twice
+            results, cached, stage_seconds, held = over_if_removed(
+                stages, _terminal(get_run_logger())
+            )
+        except BaseException:
+            told.flush(run)  # the reused stages are final: the last pass failed
+            raise
+        with held:  # the stage folders, for what reads their files: trackers, publishing
+            told.flush(run)
+            seconds = time.perf_counter() - start
+            metrics_json = publish_topic(
+                out,
+                topic,
+                profile,
+                results["evaluate"],
+                results["report"],
+                run["links"],
+                seconds,
+                extra={
+                    "cached_stages": cached,
+                    "seed": config.get("seed"),
+                    "versions": run["versions"],
+                    "git": run["git"],
+                    "cache_key": ident.cache_key,
+                    "stage_keys": ident.stage_keys,
+                    "stage_seconds": stage_seconds,
+                    "upstream": run["upstream"],
+                },
+            )
+            _publish_artifacts(topic, results["evaluate"], run)
+            record_output(registry, ident, run)  # the DAG of topics in Prefect's asset graph
+            update_home(out)  # results/index.html: every run so far, this one first
+            if len(cached) < len(STAGES) or read_run_record(folder) is None:
+                _record_run(folder, run, ident)
     except BaseException as exc:  # Ctrl-C included: the tracked run must not stay RUNNING
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         failed: RunOutcome = {

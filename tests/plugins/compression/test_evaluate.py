@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import torch
 
+from topiclab.nn.llama import ModelArgs, Transformer
 from topiclab.plugins.compression.compressors import classical
 from topiclab.plugins.compression.config import CompressionConfig
 from topiclab.plugins.compression.evaluate import chunked_size, jobs_of, measure, run_jobs, totals
@@ -43,16 +45,24 @@ class _Ctx:
 
 
 def test_worker_processes_give_the_in_process_rows(tmp_path: Path) -> None:
+    """Every kind of measurement, the LM's and the online mode's included: ``workers`` is an
+    execution option (in no cache key), so the rows must not depend on it."""
     (tmp_path / "a.txt").write_bytes(DATA)
     (tmp_path / "b.txt").write_bytes(DATA[:700])
     files = {"a": str(tmp_path / "a.txt"), "b": str(tmp_path / "b.txt")}
-    cfg = CompressionConfig(orders=[1], chunk_size=512)
-    jobs = [j for j in jobs_of(cfg, files, ["a", "b"], "unused.pt", online=False) if j[0] != "lm"]
-    assert [j[3] for j in jobs[:2]] == ["gzip -9", "bz2 -9"] and jobs[-1][1:] == (
+    torch.manual_seed(0)
+    args = ModelArgs(dim=16, n_layers=1, n_heads=2, n_kv_heads=1, vocab_size=256, multiple_of=8)
+    torch.save(Transformer(args).eval(), tmp_path / "llama.pt")
+    cfg = CompressionConfig(orders=[1], chunk_size=512, online_steps=1)
+    jobs = jobs_of(cfg, files, ["a", "b"], str(tmp_path / "llama.pt"), online=True)
+    jobs = [j for j in jobs if j[0] in ("classical", "context") or j[1] == "b"]  # short: b's
+    assert [j[3] for j in jobs[:2]] == ["gzip -9", "bz2 -9"] and jobs[-3][1:] == (
         "b", files["b"], "order-1")  # fmt: skip
+    assert {j[0] for j in jobs} == {"classical", "context", "lm", "online"}
 
     def strip(rows: list[list[dict]]) -> list[list[dict]]:
-        return [[{k: v for k, v in r.items() if k != "seconds"} for r in rs] for rs in rows]
+        timed = ("seconds", "decode_seconds")
+        return [[{k: v for k, v in r.items() if k not in timed} for r in rs] for rs in rows]
 
     alone = run_jobs(_Ctx(), cfg.model_copy(update={"workers": 1}), jobs)
     pooled = run_jobs(_Ctx(), cfg.model_copy(update={"workers": 2}), jobs)

@@ -35,6 +35,28 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StageResult]:
     return run_direct("gato", "quick", root=tmp_path_factory.mktemp("gato-quick"))
 
 
+def test_models_fitted_in_turn_equal_those_fitted_side_by_side(
+    quick: dict[str, StageResult], tmp_path: Path
+) -> None:
+    """``train.parallel`` is an execution option (in no cache key): the quick run fits two
+    models at a time in threads, DAgger's roll-outs included; one at a time must give the
+    same weights, losses and scores."""
+    assert GatoConfig.model_validate(PROFILES["quick"]).train.parallel == 2
+    alone = run_direct("gato", "quick", ["train.parallel=1"], root=tmp_path)
+    models = quick["train"].models
+    assert set(alone["train"].models) == set(models)
+    for name, path in models.items():
+        mine = torch.load(alone["train"].models[name], weights_only=False).state_dict()
+        theirs = torch.load(path, weights_only=False).state_dict()
+        assert all(torch.equal(mine[k], theirs[k]) for k in theirs), name
+
+    def untimed(metrics: dict[str, float]) -> dict[str, float]:
+        return {k: v for k, v in metrics.items() if not k.startswith("train_seconds_")}
+
+    assert untimed(alone["train"].metrics) == untimed(quick["train"].metrics)
+    assert alone["evaluate"].metrics == quick["evaluate"].metrics
+
+
 def tiny_model() -> torch.nn.Module:
     spec = get_registry().trainer("gato", task="gato")
     trainer = spec.create(

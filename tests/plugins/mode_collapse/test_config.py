@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -13,6 +15,8 @@ import pytest
 
 from topiclab.core.config import resolve_config
 from topiclab.core.errors import ConfigError
+from topiclab.core.registry import get_registry
+from topiclab.plugins.mode_collapse import train as train_module
 from topiclab.plugins.mode_collapse.config import (
     GRID_GAN,
     METZ_2017_TRAINERS,
@@ -86,7 +90,6 @@ def test_bad_grid_options_fail_with_one_line(override: str, message: str):
 
 
 def test_the_train_stage_fits_the_grid_with_its_options():
-    from topiclab.core.registry import get_registry
     from topiclab.plugins.mode_collapse.train import run_options
 
     cfg = resolve_config(
@@ -98,8 +101,34 @@ def test_the_train_stage_fits_the_grid_with_its_options():
     assert ring["lr_min_frac"] == cfg.trainers["gan"]["lr_min_frac"] != 0.5
 
 
-def test_standard_with_fewer_grid_methods_still_resolves():
-    """`standard`'s grid options name PacGAN; dropping it from the grid is no error."""
-    cfg = resolve_config(ModeCollapseTopic, "standard", overrides=['grid_trainers=["gan"]'])
+@pytest.mark.parametrize(
+    ("override", "unused"),
+    [('grid_trainers=["gan"]', ["pacgan"]), ('datasets=["ring"]', ["gan", "pacgan"])],
+)
+def test_narrowing_standard_leaves_its_grid_options_unused_and_warns(
+    override: str, unused: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """`standard`'s grid options name the GAN and PacGAN; dropping either from the grid must
+    not need `grid_options` cleared too, but the train stage says which go unused."""
+    cfg = resolve_config(ModeCollapseTopic, "standard", overrides=[override])
+    assert cfg.unused_grid_options() == unused
+    ctx: Any = SimpleNamespace(registry=get_registry(), workdir=tmp_path)
+    files = {f"{d}_train": "unread.npy" for d in ("ring", "grid", "stacked")}
+    data: Any = SimpleNamespace(files=files | {"pm_x": "x.npy", "pm_y": "y.npy"})
+    with caplog.at_level(logging.WARNING, "topiclab.plugins.mode_collapse.train"):
+        train_module.jobs(ctx, cfg, data)
+    assert f"grid_options for {unused} go unused" in caplog.text
+    caplog.clear()
+    train_module.jobs(ctx, resolve_config(ModeCollapseTopic, "standard"), data)
+    assert "go unused" not in caplog.text
+
+
+def test_standard_with_fewer_grid_methods_and_their_options():
+    gan_only = ['grid_trainers=["gan"]', f"grid_options={json.dumps({'gan': GRID_GAN})}"]
+    cfg = resolve_config(ModeCollapseTopic, "standard", overrides=gan_only)
     assert cfg.methods("grid") == ["gan"]
     assert cfg.options("gan", "grid") == cfg.trainers["gan"] | GRID_GAN
+    no_grid = ['datasets=["ring"]', "grid_options={}"]
+    ring = resolve_config(ModeCollapseTopic, "standard", overrides=no_grid)
+    assert ring.datasets == ["ring"] and ring.grid_options == {}
+    assert cfg.unused_grid_options() == ring.unused_grid_options() == []

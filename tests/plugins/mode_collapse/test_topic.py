@@ -37,6 +37,7 @@ def test_quick_run_writes_every_output(quick):
         "lipschitz",
         "kl_directions",
         "regression",
+        "samples_stacked",
     } <= set(ev.figures)
     assert {"runs", "summary_ring", "cycling_ring", "summary_grid"} <= set(ev.tables)
     runs = quick["train"].data["runs"]

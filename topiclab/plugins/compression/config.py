@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
+from topiclab.core.config import ExecutionOption
 from topiclab.core.topic import Distinct, TopicConfig
 from topiclab.nn.shakespeare import play_names
 
@@ -35,7 +36,9 @@ class CompressionConfig(TopicConfig):
     online_steps: int = Field(
         default=40, ge=0, le=10_000, description="online mode: AdamW steps after each block"
     )
-    workers: int = Field(
+    # An execution option: the rows do not depend on it (tests/plugins/compression/
+    # test_evaluate.py), so changing it reuses the cached stages.
+    workers: Annotated[int, ExecutionOption()] = Field(
         default=2,
         ge=1,
         le=64,

@@ -144,7 +144,8 @@ def jobs_of(cfg: CompressionConfig, files: dict[str, str], streams: list[str], m
 def run_jobs(ctx: StageContext, cfg: CompressionConfig, jobs: list[Job]) -> list[list[dict]]:
     """Each job's rows, in the jobs' order. With ``workers`` > 1 the jobs run in that many
     spawned processes, the costliest first (each job single-threaded, as ``threads`` says)."""
-    workers, why = useful_workers(cfg.workers, len(jobs)), why_not_in_workers(())
+    workers = useful_workers(cfg.workers, len(jobs))
+    why = why_not_in_workers([run_job, cfg, *jobs]) if workers > 1 else None
     if workers > 1 and why:
         _log.warning("measuring in this process, not in %d workers: %s", workers, why)
     if workers == 1 or why:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import ConfigDict, Field, model_validator
 
-from topiclab.core.config import RegistryKey
+from topiclab.core.config import ExecutionOption, RegistryKey
 from topiclab.core.topic import ConfigSection, TopicConfig
 
 # The tasks with an expert and a tokenizer (tasks.TASKS): another name fails at validation.
@@ -119,7 +119,9 @@ class TrainConfig(ConfigSection):
     warmup_steps: int = Field(default=50, ge=0, le=MAX_STEPS)
     eval_every: int = Field(default=250, ge=0, le=MAX_STEPS)
     eval_batches: int = Field(default=4, ge=1, le=10_000)
-    parallel: int = Field(
+    # An execution option: one model at a time trains the same weights as two side by side
+    # (tests/plugins/gato/test_topic.py), so changing it reuses the cached stages.
+    parallel: Annotated[int, ExecutionOption()] = Field(
         default=2,
         ge=1,
         le=64,

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from topiclab.core.config import RegistryKey
+from topiclab.core.config import ExecutionOption, RegistryKey
 from topiclab.core.topic import ConfigSection, FieldError, TopicConfig
 from topiclab.nn.generative import GENERATIVE_TASK
 
@@ -198,10 +198,14 @@ class ModeCollapseConfig(TopicConfig):
     lipschitz_samples: int = Field(default=2_500, ge=1, le=1_000_000)
     regression: RegressionConfig = Field(default_factory=lambda: RegressionConfig())
     stacked: StackedConfig = Field(default_factory=lambda: StackedConfig())
+    # Not an execution option: 2 threads moved the ±x MDN's branch weight in the 7th digit
+    # (0.46555218 against 0.46555239), so a run with other threads recomputes the fits.
     torch_threads: int = Field(default=1, ge=0, le=1_024, description="1: fastest on 2 cores")
     # The fits are independent jobs (train.py); each worker runs one at a time with
-    # ``torch_threads`` threads. The numbers do not depend on it (tested), the time does.
-    workers: int = Field(
+    # ``torch_threads`` threads. An execution option: the numbers do not depend on it
+    # (tests/plugins/mode_collapse/test_workers.py), the time does, so changing it reuses
+    # the cached stages.
+    workers: Annotated[int, ExecutionOption()] = Field(
         default=2, ge=1, le=64, description="processes the fits run in (1: this one, in turn)"
     )
 
@@ -217,11 +221,18 @@ class ModeCollapseConfig(TopicConfig):
 
     @model_validator(mode="after")
     def _grid_options_name_trainers(self) -> ModeCollapseConfig:
-        # A misspelt key would be ignored silently. A key of `trainers` not in `grid_trainers`
-        # is allowed: `--set 'grid_trainers=["gan"]'` on `standard` leaves pacgan's unused.
+        # A misspelt key would be ignored silently.
         if unknown := sorted(set(self.grid_options) - set(self.trainers)):
             raise FieldError("grid_options", f"{unknown} are not keys of `trainers`")
         return self
+
+    def unused_grid_options(self) -> list[str]:
+        """Keys of ``grid_options`` that no grid fit uses (a trainer not in ``grid_trainers``,
+        or every key when 'grid' is not in ``datasets``). Not an error: narrowing `standard`
+        (``--set datasets='["ring"]'``) must not require clearing its grid options too; the
+        train stage warns instead."""
+        on_grid = set(self.methods("grid")) if "grid" in self.datasets else set()
+        return sorted(set(self.grid_options) - on_grid)
 
     @model_validator(mode="after")
     def _every_dataset_has_a_method(self) -> ModeCollapseConfig:

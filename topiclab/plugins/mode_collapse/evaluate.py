@@ -300,11 +300,16 @@ def stacked(
     f = {k: np.load(data.files[k]) for k in ("x_train", "y_train", "x_test", "y_test")}
     clf = LogisticRegression(max_iter=2000).fit(f["x_train"].reshape(-1, 64), f["y_train"])
     acc = float(clf.score(f["x_test"].reshape(-1, 64), f["y_test"]))
-    real = stacked_modes(clf, np.load(data.files["stacked_test"]))
+    real_x = np.load(data.files["stacked_test"])
+    real = stacked_modes(clf, real_x)
+    first: dict[str, tuple[int, np.ndarray]] = {}  # each method's first seed that finished
     for r in runs:
         if r["dataset"] == "stacked" and r["status"] == "ok":
-            name = f"stacked-{r['method']}-s{r['seed']}"
-            r |= stacked_modes(clf, np.load(trained.files[name]))
+            x = np.load(trained.files[f"stacked-{r['method']}-s{r['seed']}"])
+            r |= stacked_modes(clf, x)
+            first.setdefault(r["method"], (r["seed"], x))
+    tiles = {"real": real_x} | {f"{m}, seed {s}": x for m, (s, x) in first.items()}
+    out.figures["samples_stacked"] = figures.stacked_tiles(tiles, ctx.path("samples_stacked.png"))
     summary = summarize(runs, "stacked", list(cfg.stacked.trainers))
     out.metrics |= {"stacked.classifier_accuracy": acc}
     out.metrics |= {f"stacked.real.{k}": v for k, v in real.items()}

@@ -1,5 +1,6 @@
 """Figures of the mode-collapse topic (matplotlib Agg, PNG): samples per method and seed, a
-strip of GAN checkpoints, Lipschitz constant vs modes, the two KL fits, the ±x regression."""
+strip of GAN checkpoints, Lipschitz constant vs modes, the two KL fits, the ±x regression,
+and stacked-digit samples beside real ones."""
 
 from __future__ import annotations
 
@@ -71,6 +72,25 @@ def checkpoint_strip(frames: dict[int, np.ndarray], means: np.ndarray, path: Pat
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return str(path)
+
+
+def stacked_tiles(rows: dict[str, np.ndarray], path: Path, per_row: int = 16) -> str:
+    """One row per source: its first ``per_row`` samples (3 × 8 × 8 values in [0, 1], flat or
+    not), each an RGB tile whose channels are the three stacked digits (Stacked MNIST's colours)."""
+    fig, axes = plt.subplots(
+        len(rows), 1, squeeze=False, figsize=(0.55 * per_row, 0.75 * len(rows) + 0.2)
+    )
+    for ax, (label, x) in zip(axes[:, 0], rows.items(), strict=True):
+        tiles = np.clip(x[:per_row].reshape(-1, 3, 8, 8), 0, 1).transpose(0, 2, 3, 1)  # RGB
+        gap = np.ones((8, 1, 3))
+        ax.imshow(np.concatenate([c for t in tiles for c in (t, gap)], axis=1))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return str(path)
 

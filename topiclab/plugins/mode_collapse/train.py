@@ -97,8 +97,8 @@ def run_jobs(ctx: StageContext, workers: int, todo: list[Job]) -> list[Output]:
     """Each job's output, in the jobs' order: here one after the other (``workers`` = 1), or
     in worker processes, the longest first (``rank``), logged as each ends."""
     workers = useful_workers(workers, len(todo))
-    trainers = (t for job in todo for t in getattr(job, "trainers", ()))
-    why = why_not_in_workers(trainers) if workers > 1 else None
+    # Everything a worker unpickles: the jobs' trainers, their options, the jobs themselves.
+    why = why_not_in_workers([in_worker, *todo]) if workers > 1 else None
     if why:
         _log.warning("fitting in this process, not in %d workers: %s", workers, why)
         workers = 1
@@ -135,6 +135,8 @@ def jobs(ctx: StageContext, cfg: ModeCollapseConfig, data: StageResult) -> list[
     """Every fit of the stage in the serial order: per data set and method its seeds (one
     batched job, or a job per seed), stacked digits, then the ±x regression."""
     sampling = {"n_samples": cfg.n_samples, "lipschitz_samples": cfg.lipschitz_samples}
+    if unused := cfg.unused_grid_options():
+        _log.warning("grid_options for %s go unused: no grid fit of these trainers", unused)
     out: list[Job] = []
     sets: list[tuple[str, list[str], int]] = [(d, cfg.methods(d), cfg.seeds) for d in cfg.datasets]
     if cfg.stacked.enabled:
