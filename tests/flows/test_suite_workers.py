@@ -20,7 +20,18 @@ def _metrics(summary: dict) -> dict[str, dict[str, float]]:
 STAGE_LINE = re.compile(r"  (ridge|causal-iv)-quick: stage (generate|train|evaluate|report) ")
 
 
-def test_suite_with_two_workers_matches_sequential(prefect_harness, plugin_env, tmp_path, capfd):
+@pytest.fixture
+def prefect_logging() -> None:
+    """Prefect sets up its logging at its first run: set up under ``capfd``, its console
+    handler would keep writing to capfd's stream, closed after the test ("Logging error")."""
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()
+
+
+def test_suite_with_two_workers_matches_sequential(
+    prefect_harness, plugin_env, tmp_path, prefect_logging, capfd
+):
     """Also: under a CLI run's log redirection, the workers' stage lines reach the terminal
     (stderr) whole, as a single topic's do, and their library lines the run's log file."""
     from rich.console import Console

@@ -70,11 +70,7 @@ def library_log(path: Path, console: Any = None) -> Iterator[Path]:
     """Redirect the libraries' console output to ``path`` while the block runs."""
     with suppress(ImportError):  # configure their loggers now, so that they are redirected
         import mlflow  # noqa: F401
-        from prefect.logging.configuration import ensure_logging_setup
-
-        # A worker process (``worker_log``) has imported prefect without configuring its
-        # logging yet: done later, it would replace (and close) the handlers set here.
-        ensure_logging_setup()
+        import prefect  # noqa: F401
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(FORMAT))
     swapped = _console_handlers()
@@ -118,9 +114,14 @@ def worker_log(path: str, echo: bool) -> None:
     the terminal, as the run's own are. Each line is one write (to a file opened for
     appending, or to stderr), so lines of several processes never cut into each other; no
     progress bars, which redraw their line and would (those of the other workers too)."""
+    from prefect.logging.configuration import ensure_logging_setup
+
     global _worker_log
     if _worker_log is None:
         os.environ["TOPICLAB_NO_PROGRESS"] = "1"
+        # A new worker has imported prefect without configuring its logging yet: done later
+        # (a task's context), it would replace and close the handlers set here.
+        ensure_logging_setup()
         _worker_log = ExitStack()
         _worker_log.enter_context(library_log(Path(path), core_console.console if echo else None))
 
