@@ -1,10 +1,12 @@
 """Report rendering: claims table, sections, tables, embedded figures, the index page."""
 
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
 from topiclab.core.report import (
+    index_entry,
     markdown_to_html,
     md_records,
     md_table,
@@ -283,3 +285,25 @@ def test_a_full_disk_leaves_the_old_pages_whole_and_says_where(tmp_path, monkeyp
     with pytest.raises(DiskFullError, match=f"in '{out / 'tiny'}'"):
         publish_topic(out, "tiny", "quick", StageResult(), report, {"runs": {}, "urls": {}}, 2.0)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def quick_metrics(tmp_path: Path) -> Path:
+    """A quick run's metrics.json: one claim passed, one failed, one not expected of quick."""
+    claims = [
+        {"id": "ok", "passed": True, "expected_in": ["quick", "standard"]},
+        {"id": "broken", "passed": False, "expected_in": ["quick", "standard"]},
+        {"id": "needs-training", "passed": False, "expected_in": ["standard"]},
+    ]
+    path = tmp_path / "ridge" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    payload = {"topic": "ridge", "profile": "quick", "metrics": {}, "claims": claims}
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def test_index_counts_claims_not_expected_apart(tmp_path):
+    entry = index_entry(quick_metrics(tmp_path))
+    assert entry["failed_claims"] == ["broken"]  # not "needs-training": quick is too small
+    assert (entry["claims_passed"], entry["claims_total"], entry["claims_not_expected"]) == (1, 3, 1)
+    write_index(tmp_path, [entry])
+    assert "| ridge | ok | 1/3, 1 not expected |" in (tmp_path / "index.md").read_text()

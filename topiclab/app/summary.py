@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from topiclab.core.environment import default_tracking_uri
+from topiclab.core.report import claims_cell
 from topiclab.core.secrets import public_url
 
 
@@ -35,7 +36,7 @@ def print_summary(
         table.add_row(
             e["topic"],
             "[green]ok[/green]" if ok else f"[red]{e['status']}[/red]",
-            f"{e['claims_passed']}/{e['claims_total']}" if ok else "—",
+            claims_cell(e) if ok else "—",
             ", ".join(e.get("failed_claims", [])) or "—",
             f"{e.get('seconds', 0):.1f}",
             ", ".join(e.get("cached", [])) or "—",

@@ -66,6 +66,7 @@ from topiclab.core.outputs import (  # noqa: E402
 )
 from topiclab.core.registry import Registry, get_registry  # noqa: E402
 from topiclab.core.report import (  # noqa: E402
+    claim_counts,
     claims_summary,
     claims_table,
     metrics_markdown,
@@ -485,8 +486,7 @@ def ok_entry(key: str, result: dict[str, Any]) -> dict[str, Any]:
         "topic": key,
         "status": "ok",
         "seconds": result["seconds"],
-        "claims_passed": sum(c["passed"] for c in claims),
-        "claims_total": len(claims),
+        **claim_counts(claims, str(result.get("profile", ""))),
         "report": True,
         "links": result.get("links", {}),
         "metrics": result["metrics"],
