@@ -191,6 +191,7 @@ def test_report_figures_have_captions_metrics_are_grouped_tables_scroll(tmp_path
     table = tmp_path / "wide.csv"
     table.write_text(",".join(f"column_{i}" for i in range(30)) + "\n" + ",".join("1" * 30) + "\n")
     metrics = {"coverage_tsls": 0.9, "coverage_ols": 0.1, "tsls/weak": 2.0, "sieve_mse": 0.3}
+    metrics |= {"ring.exact.hq_frac": 1.0, "ring.exact.modes_1pct": 8, "ring.ddim10.mmd": 0.2}
     evaluation = StageResult(
         metrics=metrics,
         tables={"wide": str(table)},
@@ -206,7 +207,8 @@ def test_report_figures_have_captions_metrics_are_grouped_tables_scroll(tmp_path
     metrics_table = md.split("## Metrics")[1].split("##")[0].strip().splitlines()
     assert [r.split(" | ")[:2] for r in metrics_table[2:]] == [
         ["| coverage", "coverage_ols"], ["| ", "coverage_tsls"],
-        ["| tsls", "tsls/weak"], ["| other", "sieve_mse"],
+        ["| ring.exact", "ring.exact.hq_frac"], ["| ", "ring.exact.modes_1pct"],
+        ["| tsls", "tsls/weak"], ["| other", "ring.ddim10.mmd"], ["| ", "sieve_mse"],
     ]  # fmt: skip
     html = Path(result.files["report.html"]).read_text()
     assert html.count("<figure><img") == 2

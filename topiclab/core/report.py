@@ -146,14 +146,25 @@ def _caption(name: str, captions: Mapping[str, str]) -> str:
     return md_cell(text.strip()).rstrip(".") + "."
 
 
+def _namespace(name: str) -> str:
+    """``tsls/weak`` -> ``tsls``; ``ring.exact.hq_frac`` -> ``ring.exact`` (dotted names are
+    namespaced by all but their last part); ``coverage_tsls`` -> ``coverage``."""
+    if "/" in name:
+        return name.split("/", 1)[0]
+    if "." in name:
+        return name.rsplit(".", 1)[0]
+    return name.split("_", 1)[0]
+
+
 def metric_groups(metrics: Mapping[str, float]) -> dict[str, list[tuple[str, float]]]:
-    """Metrics by namespace: the part before ``/`` (``tsls/weak``), else before the first
-    ``_`` when several metrics share it (``coverage_tsls``, ``coverage_ols``), else ``other``."""
+    """Metrics by namespace: the part before ``/`` (``tsls/weak``), else before the last ``.``
+    or the first ``_`` when several metrics share it (``ring.exact.mmd``, ``ring.exact.swd``;
+    ``coverage_tsls``, ``coverage_ols``), else ``other``."""
     names = sorted(metrics)
-    heads = [n.split("/", 1)[0] if "/" in n else n.split("_", 1)[0] for n in names]
+    heads = [_namespace(n) for n in names]
     groups: dict[str, list[tuple[str, float]]] = {}
     for name, head in zip(names, heads, strict=True):
-        shared = "/" in name or ("_" in name and heads.count(head) > 1)
+        shared = "/" in name or (head != name and heads.count(head) > 1)
         groups.setdefault(head if shared else "other", []).append((name, metrics[name]))
     return dict(sorted(groups.items(), key=lambda kv: (kv[0] == "other", kv[0])))
 
