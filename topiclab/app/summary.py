@@ -62,9 +62,8 @@ def print_summary(
             out.print(
                 f"{e['topic']}: {(out_dir / e['topic'] / 'report.html').as_uri()}", soft_wrap=True
             )
-            for name in ("mlflow_url", "prefect_url"):
-                if e.get(name):
-                    out.print(f"{e['topic']}: {e[name]}", soft_wrap=True)
+            for name, url in e.get("urls", {}).items():
+                out.print(f"{e['topic']} {name}: {url}", soft_wrap=True)
 
 
 def entries_from(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import markdown as md
 
 from topiclab.core.files import copy_file, write_text
+from topiclab.core.outputs import read_links
 from topiclab.core.reads import project
 from topiclab.core.topic import Claim, StageContext, StageResult, verdict
 
@@ -439,6 +440,5 @@ def index_entry(path: Path) -> dict[str, Any]:
         "report": True,
         "cached": list(data.get("cached_stages") or []),
         "profile": data.get("profile", ""),
-        "mlflow_url": data.get("mlflow_url", ""),
-        "prefect_url": data.get("prefect_url", ""),
+        "urls": read_links(data)["urls"],  # {"MLflow run": ..., "Prefect flow run": ...}
     }
