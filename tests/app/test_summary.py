@@ -21,7 +21,7 @@ def test_summary_names_only_failed_claims_the_profile_should_confirm(tmp_path: P
     payload = {"topic": "ridge", "profile": "quick", "metrics": {}, "claims": claims}
     payload["links"] = {"runs": {"mlflow": "r1"}, "urls": urls}
     (tmp_path / "ridge" / "metrics.json").write_text(json.dumps(payload))
-    console = Console(record=True, width=200)
+    console = Console(record=True, width=80)  # a terminal's default
     print_summary(console, entries_from(tmp_path, ["ridge"]), tmp_path, None)
     text = console.export_text()
     assert "1/3, 1 not expected" in text and "broken" in text
