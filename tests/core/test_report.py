@@ -13,6 +13,7 @@ from topiclab.core.report import (
     render_topic_report,
     write_index,
 )
+from topiclab.core.outputs import resolve_out_dir
 from topiclab.core.topic import Claim, StageContext, StageResult, Topic, TopicConfig
 
 
@@ -309,3 +310,11 @@ def test_index_counts_claims_not_expected_apart(tmp_path):
     assert (entry["claims_passed"], entry["claims_total"], entry["claims_not_expected"]) == (1, 3, 1)
     write_index(tmp_path, [entry])
     assert "| ridge | ok | 1/3, 1 not expected |" in (tmp_path / "index.md").read_text()
+    assert "all runs" not in (tmp_path / "index.md").read_text()  # --out DIR: no home
+
+
+def test_index_of_a_run_under_results_links_to_all_runs(tmp_path):
+    run = resolve_out_dir(None, tmp_path / "results")
+    write_index(run, [{"topic": "a", "status": "failed", "error": "boom"}])
+    assert '<a href="../index.html">all runs</a>' in (run / "index.html").read_text()
+    assert "[all runs](../index.md)" in (run / "index.md").read_text()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import markdown as md
 
 from topiclab.core.files import copy_file, write_text
-from topiclab.core.outputs import read_links
+from topiclab.core.outputs import home_of, read_links
 from topiclab.core.reads import project
 from topiclab.core.topic import Claim, StageContext, StageResult, verdict
 
@@ -391,12 +391,16 @@ def write_index(out_dir: Path, entries: list[dict[str, Any]]) -> Path:
                 e.get("error") or "",
             ]
         )
+    # A run under a results folder links back to that folder's page of every run.
+    back = "[all runs](../index.html)\n\n" if home_of(out_dir) is not None else ""
     text = (
         "# topiclab results\n\n"
+        + back
         + md_table(["topic", "status", "claims confirmed", "seconds", "report", "error"], rows)
         + "\n"
     )
-    write_text(out_dir / "index.md", text.replace("report.html)", "report.md)"))
+    md_text = text.replace("report.html)", "report.md)").replace("index.html)", "index.md)")
+    write_text(out_dir / "index.md", md_text)
     write_text(out_dir / "index.html", markdown_to_html(text, "topiclab results"))
     return out_dir / "index.html"
 
