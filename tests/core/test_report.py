@@ -5,6 +5,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from topiclab.core.outputs import resolve_out_dir
 from topiclab.core.report import (
     index_entry,
     markdown_to_html,
@@ -13,7 +14,6 @@ from topiclab.core.report import (
     render_topic_report,
     write_index,
 )
-from topiclab.core.outputs import resolve_out_dir
 from topiclab.core.topic import Claim, StageContext, StageResult, Topic, TopicConfig
 
 
@@ -307,7 +307,8 @@ def quick_metrics(tmp_path: Path) -> Path:
 def test_index_counts_claims_not_expected_apart(tmp_path):
     entry = index_entry(quick_metrics(tmp_path))
     assert entry["failed_claims"] == ["broken"]  # not "needs-training": quick is too small
-    assert (entry["claims_passed"], entry["claims_total"], entry["claims_not_expected"]) == (1, 3, 1)
+    counts = (entry["claims_passed"], entry["claims_total"], entry["claims_not_expected"])
+    assert counts == (1, 3, 1)
     write_index(tmp_path, [entry])
     assert "| ridge | ok | 1/3, 1 not expected |" in (tmp_path / "index.md").read_text()
     assert "all runs" not in (tmp_path / "index.md").read_text()  # --out DIR: no home

@@ -125,7 +125,8 @@ def home_html(rows: list[dict[str, Any]], root: Path) -> str:
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>topiclab results</title>"
         f"<style>{CSS}{HOME_CSS}</style></head><body><h1>topiclab results</h1>"
-        f"<p>{len(rows)} topic run{'' if len(rows) == 1 else 's'} under <code>{html.escape(str(root))}</code>, newest first. "
+        f"<p>{len(rows)} topic run{'' if len(rows) == 1 else 's'} under "
+        f"<code>{html.escape(str(root))}</code>, newest first. "
         "Rows in red have failed claims (those a profile is not expected to confirm are counted "
         "apart: quick is too small for the Monte-Carlo and training claims)."
         f"</p><label>topic<select id='topic'><option value=''>all</option>{options}</select>"
