@@ -45,6 +45,29 @@ def test_ui_runs_work_under_topiclab_home(monkeypatch: pytest.MonkeyPatch, tmp_p
     ]
 
 
+def test_serve_whose_server_went_away_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Stopping `topiclab ui` before `topiclab serve` left serve's shutdown (pausing the
+    deployments) retrying, then a 100-line httpx.ConnectError traceback."""
+    import httpx
+    import prefect
+
+    from topiclab.core.errors import TopiclabError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(deploy, "ensure_server", lambda: "http://127.0.0.1:1/api")
+
+    def server_gone(*deployments: Any) -> None:
+        raise httpx.ConnectError("All connection attempts failed")
+
+    monkeypatch.setattr(prefect, "serve", server_gone)
+    with pytest.raises(TopiclabError, match=r"http://127.0.0.1:1/api stopped answering"):
+        deploy.serve_deployments(
+            ["ridge"], "quick", None, None, console=type("C", (), {"print": print})()
+        )
+
+
 def test_run_form_offers_drop_downs_with_descriptions() -> None:
     """The parameter schema the Prefect UI builds its run form from: topics and profiles
     as enums (drop-downs), a description on every parameter, internal flags hidden."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -238,3 +239,19 @@ def test_events_follow_the_server_a_run_points_this_process_at(prefect_harness):
         during = EventsWorker.instance()
     after = EventsWorker.instance()
     assert during is not before and after is not during
+
+
+def test_a_run_on_its_own_server_links_to_where_topiclab_ui_shows_it(monkeypatch):
+    """The temporary server is gone after the run: the flow-run link names the UI's port, which
+    serves the same database; a lasting server's own address is kept."""
+    from topiclab.flows.pipeline import prefect_urls
+
+    monkeypatch.setenv("TOPICLAB_PREFECT_PORT", "4321")
+    monkeypatch.delenv("PREFECT_UI_URL", raising=False)
+    with using(PrefectApi("http://127.0.0.1:39999/api", "own server", pid=1)):
+        link = prefect_urls("fr-1")["Prefect flow run"]
+    assert link == "http://127.0.0.1:4321/runs/flow-run/fr-1"
+    with using(PrefectApi("http://prefect.lan:4200/api", "PREFECT_API_URL")):
+        link = prefect_urls("fr-1")["Prefect flow run"]
+    assert link == "http://prefect.lan:4200/runs/flow-run/fr-1"
+    assert "PREFECT_UI_URL" not in os.environ  # put back as it was

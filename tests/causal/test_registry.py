@@ -34,6 +34,8 @@ def test_estimators_registered_by_the_plugin() -> None:
     for key in KEYS:
         spec = reg.estimator(key)
         assert spec.config is not None and spec.summary
+        # the docstring's first paragraph, whole (`topiclab list` shows its first sentence)
+        assert spec.summary.endswith(".") and "\n" not in spec.summary, spec.summary
         assert reg.owner[("estimator", key)] == "causal-estimators"
     assert reg.estimator("iv.2sls", kind="iv").kind == "iv"
     with pytest.raises(UnknownKeyError):

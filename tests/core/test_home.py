@@ -45,8 +45,15 @@ def test_home_lists_every_run_newest_first_with_links(tmp_path):
     assert "<td>0123456789+dirty</td>" in page and "<td class=num>7</td>" in page
     assert "unreadable" in page and 'data-topic="llama"' in page
     assert "<option>causal-iv</option>" in page  # the topic filter
+    assert "<p>3 topic runs under" in page
     md = (root / "index.md").read_text()
     assert f"[report]({new.name}/causal-iv/report.md)" in md
+
+
+def test_home_of_one_run_says_run(tmp_path):
+    root = tmp_path / "results"
+    fake_run(root, "ridge", "2026-11-28T09:00:01", [True])
+    assert "<p>1 topic run under" in write_home(root).read_text()
 
 
 def test_update_home_only_for_results_folders(tmp_path):

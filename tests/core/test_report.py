@@ -1,10 +1,13 @@
 """Report rendering: claims table, sections, tables, embedded figures, the index page."""
 
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from topiclab.core.outputs import resolve_out_dir
 from topiclab.core.report import (
+    index_entry,
     markdown_to_html,
     md_records,
     md_table,
@@ -189,6 +192,7 @@ def test_report_figures_have_captions_metrics_are_grouped_tables_scroll(tmp_path
     table = tmp_path / "wide.csv"
     table.write_text(",".join(f"column_{i}" for i in range(30)) + "\n" + ",".join("1" * 30) + "\n")
     metrics = {"coverage_tsls": 0.9, "coverage_ols": 0.1, "tsls/weak": 2.0, "sieve_mse": 0.3}
+    metrics |= {"ring.exact.hq_frac": 1.0, "ring.exact.modes_1pct": 8, "ring.ddim10.mmd": 0.2}
     evaluation = StageResult(
         metrics=metrics,
         tables={"wide": str(table)},
@@ -204,7 +208,8 @@ def test_report_figures_have_captions_metrics_are_grouped_tables_scroll(tmp_path
     metrics_table = md.split("## Metrics")[1].split("##")[0].strip().splitlines()
     assert [r.split(" | ")[:2] for r in metrics_table[2:]] == [
         ["| coverage", "coverage_ols"], ["| ", "coverage_tsls"],
-        ["| tsls", "tsls/weak"], ["| other", "sieve_mse"],
+        ["| ring.exact", "ring.exact.hq_frac"], ["| ", "ring.exact.modes_1pct"],
+        ["| tsls", "tsls/weak"], ["| other", "ring.ddim10.mmd"], ["| ", "sieve_mse"],
     ]  # fmt: skip
     html = Path(result.files["report.html"]).read_text()
     assert html.count("<figure><img") == 2
@@ -283,3 +288,34 @@ def test_a_full_disk_leaves_the_old_pages_whole_and_says_where(tmp_path, monkeyp
     with pytest.raises(DiskFullError, match=f"in '{out / 'tiny'}'"):
         publish_topic(out, "tiny", "quick", StageResult(), report, {"runs": {}, "urls": {}}, 2.0)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def quick_metrics(tmp_path: Path) -> Path:
+    """A quick run's metrics.json: one claim passed, one failed, one not expected of quick."""
+    claims = [
+        {"id": "ok", "passed": True, "expected_in": ["quick", "standard"]},
+        {"id": "broken", "passed": False, "expected_in": ["quick", "standard"]},
+        {"id": "needs-training", "passed": False, "expected_in": ["standard"]},
+    ]
+    path = tmp_path / "ridge" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    payload = {"topic": "ridge", "profile": "quick", "metrics": {}, "claims": claims}
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def test_index_counts_claims_not_expected_apart(tmp_path):
+    entry = index_entry(quick_metrics(tmp_path))
+    assert entry["failed_claims"] == ["broken"]  # not "needs-training": quick is too small
+    counts = (entry["claims_passed"], entry["claims_total"], entry["claims_not_expected"])
+    assert counts == (1, 3, 1)
+    write_index(tmp_path, [entry])
+    assert "| ridge | ok | 1/3, 1 not expected |" in (tmp_path / "index.md").read_text()
+    assert "all runs" not in (tmp_path / "index.md").read_text()  # --out DIR: no home
+
+
+def test_index_of_a_run_under_results_links_to_all_runs(tmp_path):
+    run = resolve_out_dir(None, tmp_path / "results")
+    write_index(run, [{"topic": "a", "status": "failed", "error": "boom"}])
+    assert '<a href="../index.html">all runs</a>' in (run / "index.html").read_text()
+    assert "[all runs](../index.md)" in (run / "index.md").read_text()

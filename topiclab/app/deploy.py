@@ -125,4 +125,12 @@ def serve_deployments(
         f"(topic-pipeline/<topic>, topiclab-suite/all-topics); results in {folder / 'results'}; "
         "Ctrl-C stops"
     )
-    serve(*deployments)
+    import httpx
+
+    try:
+        serve(*deployments)
+    except httpx.TransportError as exc:  # e.g. `topiclab ui` stopped first: no traceback
+        raise TopiclabError(
+            f"the Prefect server at {url} stopped answering ({type(exc).__name__}); "
+            "the deployments stay registered there: start it again, then `topiclab serve`"
+        ) from None

@@ -251,12 +251,19 @@ def setup_lock() -> Path:
 
 @contextmanager
 def using(api: PrefectApi) -> Iterator[None]:
-    """Point this process's Prefect client (and any child process) at ``api``."""
+    """Point this process's Prefect client (and any child process) at ``api``.
+
+    A server started for this run is gone when it ends, so the run's links to its flow-run
+    pages (``PREFECT_UI_URL``, unless set) name where ``topiclab ui`` serves the same database.
+    """
     from prefect.context import get_settings_context
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    old = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = api.url
+    env = {"PREFECT_API_URL": api.url}
+    if api.pid is not None and not os.environ.get("PREFECT_UI_URL"):
+        env["PREFECT_UI_URL"] = f"http://127.0.0.1:{ui_port()}"
+    old = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
     drain_prefect_workers()
     try:
         with (
@@ -266,10 +273,11 @@ def using(api: PrefectApi) -> Iterator[None]:
             yield
     finally:
         drain_prefect_workers()
-        if old is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = old
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _for_threads_too(settings: Any) -> AbstractContextManager[None]:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from topiclab.core.environment import default_tracking_uri
+from topiclab.core.report import claims_cell
 from topiclab.core.secrets import public_url
 
 
@@ -30,12 +31,13 @@ def print_summary(
         "cached stages",
         title="run summary",
     )
+    table.columns[2].no_wrap = True  # "5/9, 4 not expected" on one line; failed claims wrap
     for e in entries:
         ok = e["status"] == "ok"
         table.add_row(
             e["topic"],
             "[green]ok[/green]" if ok else f"[red]{e['status']}[/red]",
-            f"{e['claims_passed']}/{e['claims_total']}" if ok else "—",
+            claims_cell(e) if ok else "—",
             ", ".join(e.get("failed_claims", [])) or "—",
             f"{e.get('seconds', 0):.1f}",
             ", ".join(e.get("cached", [])) or "—",
@@ -61,9 +63,8 @@ def print_summary(
             out.print(
                 f"{e['topic']}: {(out_dir / e['topic'] / 'report.html').as_uri()}", soft_wrap=True
             )
-            for name in ("mlflow_url", "prefect_url"):
-                if e.get(name):
-                    out.print(f"{e['topic']}: {e[name]}", soft_wrap=True)
+            for name, url in e.get("urls", {}).items():
+                out.print(f"{e['topic']} {name}: {url}", soft_wrap=True)
 
 
 def entries_from(

@@ -19,7 +19,7 @@ from typing import Any
 from topiclab.core.errors import ResultsError
 from topiclab.core.files import write_text
 from topiclab.core.outputs import home_of, read_links
-from topiclab.core.report import CSS, md_table, read_metrics
+from topiclab.core.report import CSS, claim_counts, md_table, read_metrics
 
 COLUMNS = ("date", "topic", "profile", "seed", "git", "claims", "failed claims", "seconds")
 HOME_CSS = """
@@ -58,7 +58,7 @@ def _row(root: Path, path: Path) -> dict[str, Any]:
     claims = data["claims"]
     profile = str(data.get("profile", ""))
     # A claim a profile is not expected to confirm (quick: too small) does not paint it red.
-    expected = [c for c in claims if profile in c.get("expected_in", [profile])]
+    counts = claim_counts(claims, profile)
     finished = data.get("finished_at") or time.strftime(
         "%Y-%m-%dT%H:%M:%S", time.localtime(path.stat().st_mtime)
     )
@@ -69,10 +69,10 @@ def _row(root: Path, path: Path) -> dict[str, Any]:
         "profile": profile,
         "seed": data.get("seed", ""),
         "git": _short_git(str(data.get("git", ""))),
-        "passed": sum(bool(c["passed"]) for c in claims),
-        "total": len(claims),
-        "failed": [str(c["id"]) for c in expected if not c["passed"]],
-        "waived": sum(not c["passed"] for c in claims) - sum(not c["passed"] for c in expected),
+        "passed": counts["claims_passed"],
+        "total": counts["claims_total"],
+        "failed": counts["failed_claims"],
+        "waived": counts["claims_not_expected"],
         "seconds": float(data.get("seconds", 0.0)),
         "cached": len(data.get("cached_stages") or []),
         "urls": read_links(data)["urls"],
@@ -125,7 +125,8 @@ def home_html(rows: list[dict[str, Any]], root: Path) -> str:
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>topiclab results</title>"
         f"<style>{CSS}{HOME_CSS}</style></head><body><h1>topiclab results</h1>"
-        f"<p>{len(rows)} topic runs under <code>{html.escape(str(root))}</code>, newest first. "
+        f"<p>{len(rows)} topic run{'' if len(rows) == 1 else 's'} under "
+        f"<code>{html.escape(str(root))}</code>, newest first. "
         "Rows in red have failed claims (those a profile is not expected to confirm are counted "
         "apart: quick is too small for the Monte-Carlo and training claims)."
         f"</p><label>topic<select id='topic'><option value=''>all</option>{options}</select>"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import markdown as md
 
 from topiclab.core.files import copy_file, write_text
+from topiclab.core.outputs import home_of, read_links
 from topiclab.core.reads import project
 from topiclab.core.topic import Claim, StageContext, StageResult, verdict
 
@@ -146,14 +147,25 @@ def _caption(name: str, captions: Mapping[str, str]) -> str:
     return md_cell(text.strip()).rstrip(".") + "."
 
 
+def _namespace(name: str) -> str:
+    """``tsls/weak`` -> ``tsls``; ``ring.exact.hq_frac`` -> ``ring.exact`` (dotted names are
+    namespaced by all but their last part); ``coverage_tsls`` -> ``coverage``."""
+    if "/" in name:
+        return name.split("/", 1)[0]
+    if "." in name:
+        return name.rsplit(".", 1)[0]
+    return name.split("_", 1)[0]
+
+
 def metric_groups(metrics: Mapping[str, float]) -> dict[str, list[tuple[str, float]]]:
-    """Metrics by namespace: the part before ``/`` (``tsls/weak``), else before the first
-    ``_`` when several metrics share it (``coverage_tsls``, ``coverage_ols``), else ``other``."""
+    """Metrics by namespace: the part before ``/`` (``tsls/weak``), else before the last ``.``
+    or the first ``_`` when several metrics share it (``ring.exact.mmd``, ``ring.exact.swd``;
+    ``coverage_tsls``, ``coverage_ols``), else ``other``."""
     names = sorted(metrics)
-    heads = [n.split("/", 1)[0] if "/" in n else n.split("_", 1)[0] for n in names]
+    heads = [_namespace(n) for n in names]
     groups: dict[str, list[tuple[str, float]]] = {}
     for name, head in zip(names, heads, strict=True):
-        shared = "/" in name or ("_" in name and heads.count(head) > 1)
+        shared = "/" in name or (head != name and heads.count(head) > 1)
         groups.setdefault(head if shared else "other", []).append((name, metrics[name]))
     return dict(sorted(groups.items(), key=lambda kv: (kv[0] == "other", kv[0])))
 
@@ -343,12 +355,32 @@ def render_topic_report(
     )
 
 
+def claim_counts(claims: Sequence[Mapping[str, Any]], profile: str) -> dict[str, Any]:
+    """The claims of a ``metrics.json`` counted for an index row: a claim its profile is not
+    expected to confirm (quick: too small) is counted apart, never named as failed."""
+    failed = [c for c in claims if not c["passed"]]
+    expected = [c for c in failed if profile in c.get("expected_in", [profile])]
+    return {
+        "claims_passed": len(claims) - len(failed),
+        "claims_total": len(claims),
+        "claims_not_expected": len(failed) - len(expected),
+        "failed_claims": [str(c["id"]) for c in expected],
+    }
+
+
+def claims_cell(entry: Mapping[str, Any]) -> str:
+    """``5/9`` or ``5/9, 4 not expected``: the claims column of the index and the summary."""
+    text = f"{entry.get('claims_passed', 0)}/{entry.get('claims_total', 0)}"
+    waived = entry.get("claims_not_expected", 0)
+    return text + (f", {waived} not expected" if waived else "")
+
+
 def write_index(out_dir: Path, entries: list[dict[str, Any]]) -> Path:
     """The suite's index: one row per topic with its status, claims and report link."""
     rows = []
     for e in entries:
         link = f"[report]({e['topic']}/report.html)" if e.get("report") else "—"
-        claims = f"{e.get('claims_passed', 0)}/{e.get('claims_total', 0)}"
+        claims = claims_cell(e)
         rows.append(
             [
                 e["topic"],
@@ -359,12 +391,16 @@ def write_index(out_dir: Path, entries: list[dict[str, Any]]) -> Path:
                 e.get("error") or "",
             ]
         )
+    # A run under a results folder links back to that folder's page of every run.
+    back = "[all runs](../index.html)\n\n" if home_of(out_dir) is not None else ""
     text = (
         "# topiclab results\n\n"
+        + back
         + md_table(["topic", "status", "claims confirmed", "seconds", "report", "error"], rows)
         + "\n"
     )
-    write_text(out_dir / "index.md", text.replace("report.html)", "report.md)"))
+    md_text = text.replace("report.html)", "report.md)").replace("index.html)", "index.md)")
+    write_text(out_dir / "index.md", md_text)
     write_text(out_dir / "index.html", markdown_to_html(text, "topiclab results"))
     return out_dir / "index.html"
 
@@ -404,12 +440,9 @@ def index_entry(path: Path) -> dict[str, Any]:
         "topic": path.parent.name,
         "status": "ok",
         "seconds": float(data.get("seconds", 0.0)),
-        "claims_passed": sum(bool(c["passed"]) for c in claims),
-        "claims_total": len(claims),
-        "failed_claims": [str(c["id"]) for c in claims if not c["passed"]],
+        **claim_counts(claims, str(data.get("profile", ""))),
         "report": True,
         "cached": list(data.get("cached_stages") or []),
         "profile": data.get("profile", ""),
-        "mlflow_url": data.get("mlflow_url", ""),
-        "prefect_url": data.get("prefect_url", ""),
+        "urls": read_links(data)["urls"],  # {"MLflow run": ..., "Prefect flow run": ...}
     }

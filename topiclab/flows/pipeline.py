@@ -69,6 +69,7 @@ from topiclab.core.outputs import (  # noqa: E402
 )
 from topiclab.core.registry import Registry, get_registry  # noqa: E402
 from topiclab.core.report import (  # noqa: E402
+    claim_counts,
     claims_summary,
     claims_table,
     metrics_markdown,
@@ -172,8 +173,8 @@ def new_run_info(topic: str, profile: str, config: dict[str, Any]) -> RunInfo:
 
 
 def prefect_urls(flow_run_id: str) -> dict[str, str]:
-    """The flow run's page, when a lasting Prefect server (``PREFECT_API_URL``) serves it;
-    a temporary server's page would be gone when the run ends."""
+    """The flow run's page: on ``PREFECT_UI_URL`` (a run's own temporary server sets it to
+    where ``topiclab ui`` serves the same database), else on the ``PREFECT_API_URL`` server."""
     api = public_url(os.environ.get("PREFECT_API_URL", "")).rstrip("/")
     base = os.environ.get("PREFECT_UI_URL") or (api.removesuffix("/api") if api else "")
     if not (base and flow_run_id) or "api.prefect.cloud" in base:  # Cloud: set PREFECT_UI_URL
@@ -404,7 +405,8 @@ def topic_pipeline(
             laptop; full uses the papers' sizes.
         overrides: Config values as KEY=VALUE, e.g. seed=1 or steps=50.
         config_file: A TOML file of config values, read on the machine that runs the flow.
-        out_dir: Output folder; empty: results/<timestamp> under the worker's folder.
+        out_dir: Output folder; empty: `results/<timestamp>` in the folder the flow runs in
+            (`$TOPICLAB_HOME` under `topiclab serve`).
         use_cache: Reuse finished stages; off recomputes this topic's stages from empty
             folders (upstream topics are still reused).
         multi_topic: Internal: the TOML file serves several topics ([other-topic] tables
@@ -547,8 +549,7 @@ def ok_entry(key: str, result: dict[str, Any]) -> dict[str, Any]:
         "topic": key,
         "status": "ok",
         "seconds": result["seconds"],
-        "claims_passed": sum(c["passed"] for c in claims),
-        "claims_total": len(claims),
+        **claim_counts(claims, str(result.get("profile", ""))),
         "report": True,
         "links": result.get("links", {}),
         "metrics": result["metrics"],
@@ -602,7 +603,8 @@ def suite(
             laptop; full uses the papers' sizes.
         overrides: Config values as KEY=VALUE (seed=1), or TOPIC:KEY=VALUE for one topic.
         config_file: A TOML file of config values; a [topic] table applies to that topic.
-        out_dir: Output folder; empty: results/<timestamp> under the worker's folder.
+        out_dir: Output folder; empty: `results/<timestamp>` in the folder the flow runs in
+            (`$TOPICLAB_HOME` under `topiclab serve`).
         use_cache: Reuse finished stages; off recomputes every stage from empty folders.
         workers: Run this many independent topics at once, in local processes.
         dask_address: Send topics to this Dask scheduler (tcp://host:8786) instead; give it

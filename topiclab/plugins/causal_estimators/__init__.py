@@ -30,7 +30,7 @@ def topiclab_register_estimators() -> list[EstimatorSpec]:
             kind=cls.key.split(".")[0],
             build=cls,
             config=cls.Config,
-            summary=(cls.__doc__ or "").strip().splitlines()[0],
+            summary=" ".join((cls.__doc__ or "").strip().split("\n\n")[0].split()),
         )
         for cls in ESTIMATORS
     ]

@@ -1,0 +1,30 @@
+"""The terminal summary at the end of a run: claims, then where things are, deep links last."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from topiclab.app.summary import entries_from, print_summary
+
+
+def test_summary_names_only_failed_claims_the_profile_should_confirm(tmp_path: Path) -> None:
+    claims = [
+        {"id": "ok", "passed": True, "expected_in": ["quick", "standard"]},
+        {"id": "broken", "passed": False, "expected_in": ["quick", "standard"]},
+        {"id": "needs-training", "passed": False, "expected_in": ["standard"]},
+    ]
+    (tmp_path / "ridge").mkdir()
+    urls = {"MLflow run": "http://127.0.0.1:5000/#/experiments/1/runs/r1"}
+    payload = {"topic": "ridge", "profile": "quick", "metrics": {}, "claims": claims}
+    payload["links"] = {"runs": {"mlflow": "r1"}, "urls": urls}
+    (tmp_path / "ridge" / "metrics.json").write_text(json.dumps(payload))
+    console = Console(record=True, width=80)  # a terminal's default
+    print_summary(console, entries_from(tmp_path, ["ridge"]), tmp_path, None)
+    text = console.export_text()
+    assert "1/3, 1 not expected" in text and "broken" in text
+    assert "needs-training" not in text  # quick is too small for it: counted, not named
+    # the deep links last: the report, then each tracker page metrics.json names
+    assert text.rstrip().endswith("ridge MLflow run: http://127.0.0.1:5000/#/experiments/1/runs/r1")
