@@ -339,6 +339,7 @@ def test_mlflow_records_a_stage_reused_then_recomputed_once_as_ran(
         monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
 
     from topiclab.core.cache import remove, scan
+    from topiclab.plugins.mlflow_tracker.store import tracking_uri
 
     seed = f"seed={78 if store == 'sqlite' else 81}"  # each store its own runs and folders
     keys = _run([seed], tmp_path)["stage_keys"]
@@ -346,7 +347,9 @@ def test_mlflow_records_a_stage_reused_then_recomputed_once_as_ran(
     cleaned = _clean_before_first_read(monkeypatch, "evaluate", keys["evaluate"])
     second = _run([seed], tmp_path)
     assert len(cleaned[0].removed) == 1 and second["cached_stages"] == ["generate", "train"]
-    client = MlflowClient()
+    # The tracker's URI: MlflowClient() would read mlflow's process-wide one, which an
+    # earlier test's model logging (`mlflow.set_tracking_uri`) may have pinned to SQLite.
+    client = MlflowClient(tracking_uri())
     run_id = second["links"]["runs"]["mlflow"]
     tags = client.get_run(run_id).data.tags
     assert tags["stage.evaluate"] == "ran" and tags["stage.train"] == "cached"
