@@ -416,10 +416,8 @@ def topic_pipeline(
     ident = identity(registry, topic, profile, overrides, config_file, multi_topic)
     out = out_folder(out_dir)
     inputs, lineage = _upstream(registry, ident, overrides, config_file, out)
-    config = ident.config
     _set_aside_previous(out / topic / "metrics.json")
-    folder = work_root() / topic / ident.cache_key
-    run = new_run_info(topic, profile, config)
+    run = new_run_info(topic, profile, ident.config)
     run["upstream"] = lineage
     start = time.perf_counter()
     try:
@@ -449,30 +447,8 @@ def topic_pipeline(
         with held:  # the stage folders, for what reads their files: trackers, publishing
             told.flush(run)
             seconds = time.perf_counter() - start
-            metrics_json = publish_topic(
-                out,
-                topic,
-                profile,
-                results["evaluate"],
-                results["report"],
-                run["links"],
-                seconds,
-                extra={
-                    "cached_stages": cached,
-                    "seed": config.get("seed"),
-                    "versions": run["versions"],
-                    "git": run["git"],
-                    "cache_key": ident.cache_key,
-                    "stage_keys": ident.stage_keys,
-                    "stage_seconds": stage_seconds,
-                    "upstream": run["upstream"],
-                },
-            )
-            _publish_artifacts(topic, results["evaluate"], run)
-            record_output(registry, ident, run)  # the DAG of topics in Prefect's asset graph
-            update_home(out)  # results/index.html: every run so far, this one first
-            if len(cached) < len(STAGES) or read_run_record(folder) is None:
-                _record_run(folder, run, ident)
+            metrics_json = _publish(registry, ident, run, out, results, cached, stage_seconds,
+                                    seconds)  # fmt: skip
     except BaseException as exc:  # Ctrl-C included: the tracked run must not stay RUNNING
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         failed: RunOutcome = {
@@ -494,6 +470,47 @@ def topic_pipeline(
     }
     registry.hook.topiclab_after_run(run=run, outcome=finished)
     return dict(json.loads(metrics_json.read_text()))
+
+
+def _publish(
+    registry: Registry,
+    ident: Identity,
+    run: RunInfo,
+    out: Path,
+    results: dict[str, StageResult],
+    cached: list[str],
+    stage_seconds: dict[str, float],
+    seconds: float,
+) -> Path:
+    """The run's outputs, once its stages ended: ``metrics.json`` and the report under
+    ``out``, the trackers' artifacts, the asset graph, the results home and the run record
+    that topics consuming this one name. Returns the ``metrics.json`` path."""
+    metrics_json = publish_topic(
+        out,
+        ident.topic,
+        ident.profile,
+        results["evaluate"],
+        results["report"],
+        run["links"],
+        seconds,
+        extra={
+            "cached_stages": cached,
+            "seed": ident.config.get("seed"),
+            "versions": run["versions"],
+            "git": run["git"],
+            "cache_key": ident.cache_key,
+            "stage_keys": ident.stage_keys,
+            "stage_seconds": stage_seconds,
+            "upstream": run["upstream"],
+        },
+    )
+    _publish_artifacts(ident.topic, results["evaluate"], run)
+    record_output(registry, ident, run)  # the DAG of topics in Prefect's asset graph
+    update_home(out)  # results/index.html: every run so far, this one first
+    folder = work_root() / ident.topic / ident.cache_key
+    if len(cached) < len(STAGES) or read_run_record(folder) is None:
+        _record_run(folder, run, ident)
+    return metrics_json
 
 
 def _record_run(folder: Path, run: RunInfo, ident: Identity) -> None:
