@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import ConfigDict, Field, model_validator
 
 from topiclab.core.config import RegistryKey
-from topiclab.core.topic import ConfigSection, TopicConfig
+from topiclab.core.topic import ConfigSection, FieldError, TopicConfig
 
 # The tasks with an expert and a tokenizer (tasks.TASKS): another name fails at validation.
 ControlTaskName = Literal[
@@ -24,6 +24,18 @@ ControlTaskName = Literal[
 ]
 CONTROL_TASKS: list[ControlTaskName] = list(get_args(ControlTaskName))
 MAX_STEPS = 1_000_000
+# Tokens of one time step (observation, separator, action) of each task, as its tokenizer
+# writes them (tasks.TASKS; a test checks these against it): a prompt of data.prompt_steps
+# steps and the step the model acts on must fit in model.seq_len.
+STEP_TOKENS: dict[str, int] = {
+    "CartPole-v1": 6,
+    "MountainCar-v0": 4,
+    "Pendulum-v1": 5,
+    "MountainCarContinuous-v0": 4,
+    "FrozenLake-v1": 3,
+    "FrozenLakeT-v1": 3,
+}
+N_DIGITS = 1797  # scikit-learn's digits: eval.digits_test leaves at least 10 to train on
 
 
 class DataConfig(ConfigSection):
@@ -149,7 +161,7 @@ class EvalConfig(ConfigSection):
     first_seed: int = Field(
         default=100_000, ge=10_000, le=2**30, description="roll-out seeds (training: < 10,000)"
     )
-    digits_test: int = Field(default=360, ge=10, le=1797)
+    digits_test: int = Field(default=360, ge=10, le=N_DIGITS - 10)
     bootstrap: int = Field(default=2000, ge=100, le=1_000_000)
 
 
@@ -169,6 +181,28 @@ class GatoConfig(TopicConfig):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _fits_the_context(self) -> GatoConfig:
+        seq_len, steps = self.model.seq_len, self.data.prompt_steps
+        # The roll-outs start from the prompt, an observation and its action (rollout.py).
+        task = max(self.data.tasks, key=STEP_TOKENS.__getitem__)
+        need = (steps + 1) * STEP_TOKENS[task]
+        if need > seq_len:
+            raise FieldError(
+                "data.prompt_steps",
+                f"{steps} time steps of {task} and the step the model acts on are {need} tokens, "
+                f"more than model.seq_len ({seq_len})",
+            )
+        # Text windows of seq_len + 1 tokens; the validation text is a tenth of the text.
+        if seq_len + 1 > self.data.text_chars // 10:
+            raise FieldError(
+                "model.seq_len",
+                f"{seq_len} tokens need data.text_chars of at least {10 * (seq_len + 1):,} "
+                f"(the validation text, a tenth of it, holds a window); got "
+                f"{self.data.text_chars:,}",
+            )
+        return self
 
 
 PROFILES: dict[str, dict[str, Any]] = {
