@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from topiclab.core.config import RegistryKey
-from topiclab.core.topic import ConfigSection, TopicConfig
+from topiclab.core.topic import ConfigSection, FieldError, TopicConfig
 from topiclab.nn.recommenders import RECOMMENDER_TASK
 from topiclab.plugins.causal_recsys.data import SCM_HIDDEN, identify_effect
 
@@ -61,6 +61,18 @@ class WorldConfig(ConfigSection):
     )
     train_exposures: int = Field(default=600_000, ge=100, le=MAX_ROWS)
     test_per_user: int = Field(default=100, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _test_items_exist(self) -> WorldConfig:
+        # Each user is shown test_per_user distinct items (data.py): numpy's "kth out of
+        # bounds" in the generate stage otherwise.
+        if self.test_per_user > self.n_items:
+            raise FieldError(
+                "test_per_user",
+                f"{self.test_per_user} distinct items per user, more than world.n_items "
+                f"({self.n_items})",
+            )
+        return self
 
 
 class TrainConfig(ConfigSection):

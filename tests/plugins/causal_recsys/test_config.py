@@ -1,0 +1,31 @@
+"""causal-recsys values that passed validation and then failed mid-run (a tester's finds) are
+refused in one line naming the key.
+
+PYTHONPATH=$PWD .venv/bin/pytest tests/plugins/causal_recsys/test_config.py -q
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from topiclab.core.config import resolve_config
+from topiclab.core.errors import ConfigError
+from topiclab.plugins.causal_recsys.topic import CausalRecsysTopic
+
+
+def resolve(override: str) -> object:
+    return resolve_config(CausalRecsysTopic(), "quick", overrides=[override])
+
+
+@pytest.mark.parametrize("override", ["world.test_per_user=151", "world.test_per_user=100000"])
+def test_more_test_items_per_user_than_items_is_refused(override: str) -> None:
+    # quick has 150 items; numpy's "kth(=999) out of bounds (150)" came from the generate stage
+    with pytest.raises(ConfigError) as info:
+        resolve(override)
+    text = str(info.value)
+    assert text.startswith("invalid value for 'world.test_per_user'") and "\n" not in text, text
+    assert "world.n_items (150)" in text, text
+
+
+def test_every_item_once_is_accepted() -> None:
+    resolve("world.test_per_user=150")
