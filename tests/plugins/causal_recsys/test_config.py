@@ -1,15 +1,18 @@
 """causal-recsys values that passed validation and then failed mid-run (a tester's finds) are
-refused in one line naming the key.
+refused in one line naming the key; a world that gives no click is refused by the generate stage.
 
 PYTHONPATH=$PWD .venv/bin/pytest tests/plugins/causal_recsys/test_config.py -q
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from topiclab.core.config import resolve_config
-from topiclab.core.errors import ConfigError
+from topiclab.core.errors import ConfigError, TopiclabError
+from topiclab.core.stages import run_direct
 from topiclab.plugins.causal_recsys.topic import CausalRecsysTopic
 
 
@@ -29,3 +32,14 @@ def test_more_test_items_per_user_than_items_is_refused(override: str) -> None:
 
 def test_every_item_once_is_accepted() -> None:
     resolve("world.test_per_user=150")
+
+
+def test_a_log_without_a_click_is_one_line_naming_the_options(tmp_path: Path) -> None:
+    # A bias of -20 leaves no click: the run used to finish (exit 0) with every ranking metric
+    # NaN and the recommenders trained on nothing.
+    overrides = ["world.preference_bias=-20", "world.seeds=1"]
+    with pytest.raises(TopiclabError) as info:
+        run_direct("causal-recsys", "quick", overrides=overrides, root=tmp_path)
+    text = str(info.value)
+    assert "no click" in text and "world.preference_bias (-20.0)" in text, text
+    assert "\n" not in text, text
