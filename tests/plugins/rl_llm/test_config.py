@@ -21,22 +21,30 @@ REFUSED = [
     # ... and PPO's and DPO's runs: without them the same crash
     ("exact.methods={}", "invalid value for 'exact.methods': the exact claims need"),
     ('exact.methods={"ipo": {}, "dpo": {}}', "invalid value for 'exact.methods'"),
+    # 2 prompts × 16^6 responses: every sequence is enumerated, and the policy tables alone
+    # were tens of GB (the data stage ran the machine out of memory)
+    ("exact.length=6\nexact.vocab=16", "invalid value for 'exact': 2 prompts × 16^6 responses"),
 ]
 
 
 @pytest.mark.parametrize("override, message", REFUSED)
 def test_a_value_the_evaluate_stage_cannot_take_is_refused(override: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        resolve_config(get_registry().topics["rl-llm"], "quick", overrides=[override])
+        resolve_config(get_registry().topics["rl-llm"], "quick", overrides=override.split("\n"))
     text = str(info.value)
     assert text.startswith(message) and "\n" not in text, text
 
 
 @pytest.mark.parametrize(
-    "override", ["exact.claim_beta=0.5", 'exact.methods={"ppo": {}, "dpo": {}}']
+    "override",
+    [
+        "exact.claim_beta=0.5",
+        'exact.methods={"ppo": {}, "dpo": {}}',
+        "exact.n_prompts=1\nexact.vocab=10\nexact.length=6",  # 1,000,000 sequences
+    ],
 )
 def test_the_edges_just_inside_still_validate(override: str) -> None:
-    resolve_config(get_registry().topics["rl-llm"], "quick", overrides=[override])
+    resolve_config(get_registry().topics["rl-llm"], "quick", overrides=override.split("\n"))
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ PosFloat = Annotated[float, Field(gt=0, le=1e4)]
 RewardModelOptions = Annotated[
     dict[str, Any], RegistryOptions("trainer", key="reward-model", task="preference")
 ]
+MAX_SEQUENCES = 1_000_000  # prompts × V^L, each enumerated (1 GB to build and score once)
 CLAIM_METHODS = ("ppo", "dpo")  # exact.methods the claims read (claims.exact_claims)
 PPOOptions = Annotated[dict[str, Any], RegistryOptions("trainer", key="ppo", task="preference")]
 
@@ -138,6 +139,17 @@ class ExactConfig(ConfigSection):
         }
     )
     ablation_seeds: int = Field(default=3, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _enumerable(self) -> ExactConfig:
+        sequences = self.n_prompts * self.vocab**self.length
+        if sequences > MAX_SEQUENCES:
+            raise ValueError(
+                f"{self.n_prompts} prompts × {self.vocab}^{self.length} responses are "
+                f"{sequences:,} sequences to enumerate, more than {MAX_SEQUENCES:,}: lower "
+                "n_prompts, vocab or length"
+            )
+        return self
 
     @model_validator(mode="after")
     def _claims_can_be_built(self) -> ExactConfig:
