@@ -43,3 +43,17 @@ def test_a_log_without_a_click_is_one_line_naming_the_options(tmp_path: Path) ->
     text = str(info.value)
     assert "no click" in text and "world.preference_bias (-20.0)" in text, text
     assert "\n" not in text, text
+
+
+def test_a_user_item_matrix_beyond_memory_is_refused() -> None:
+    # The worlds draw dense users × items matrices (exposure, test keys, true preferences):
+    # 200,000 × 200,000 passed the bounds and asked for 320 GB per matrix.
+    with pytest.raises(ConfigError) as info:
+        resolve_config(
+            CausalRecsysTopic(),
+            "full",
+            overrides=["world.n_users=200000", "world.n_items=200000"],
+        )
+    text = str(info.value)
+    assert text.startswith("invalid value for 'world': 200,000 users × 200,000 items"), text
+    resolve_config(CausalRecsysTopic(), "full")  # 10,000 × 5,000

@@ -28,6 +28,11 @@ REFUSED = [
     ("model.seq_len=2000", "invalid value for 'model.seq_len'"),  # quick: 20,000 characters
     # every digit held out: none left to train on ("high <= 0" too)
     ("eval.digits_test=1797", "invalid value for 'eval.digits_test'"),
+    # 10^6 sequences of 2,000 tokens: 32 GB as int32 records, and the trainer's int64 copy
+    (
+        "data.sequences=1000000\nmodel.seq_len=1999",
+        "invalid value for 'data.sequences': 1,000,000 sequences of 2,000 tokens",
+    ),
 ]
 ACCEPTED = [
     "data.prompt_steps=7",
@@ -44,7 +49,7 @@ def resolve(overrides: list[str]) -> object:
 @pytest.mark.parametrize("override, message", REFUSED)
 def test_a_value_a_stage_cannot_take_is_refused(override: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        resolve([override])
+        resolve(override.split("\n"))
     text = str(info.value)
     assert text.startswith(message) and "\n" not in text, text
 
@@ -52,6 +57,10 @@ def test_a_value_a_stage_cannot_take_is_refused(override: str, message: str) -> 
 @pytest.mark.parametrize("overrides", ACCEPTED)
 def test_the_edges_just_inside_still_validate(overrides: str) -> None:
     resolve(overrides.split("\n"))
+
+
+def test_the_full_profile_validates() -> None:
+    resolve_config(get_registry().topic("gato"), "full")
 
 
 def test_step_tokens_are_the_tasks_own() -> None:

@@ -19,6 +19,9 @@ from topiclab.nn.recommenders import RECOMMENDER_TASK
 from topiclab.plugins.causal_recsys.data import SCM_HIDDEN, identify_effect
 
 MAX_ROWS = 50_000_000
+# users × items: the worlds draw dense matrices of that size (exposure, test keys, true
+# preferences); 100 million float64 are 0.8 GB each (full: 50 million)
+MAX_PAIRS = 100_000_000
 
 
 class SCMConfig(ConfigSection):
@@ -61,6 +64,16 @@ class WorldConfig(ConfigSection):
     )
     train_exposures: int = Field(default=600_000, ge=100, le=MAX_ROWS)
     test_per_user: int = Field(default=100, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> WorldConfig:
+        pairs = self.n_users * self.n_items
+        if pairs > MAX_PAIRS:
+            raise ValueError(
+                f"{self.n_users:,} users × {self.n_items:,} items are {pairs:,} pairs, more "
+                f"than {MAX_PAIRS:,}: the worlds hold dense users × items matrices"
+            )
+        return self
 
     @model_validator(mode="after")
     def _test_items_exist(self) -> WorldConfig:

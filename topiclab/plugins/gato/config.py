@@ -35,6 +35,9 @@ STEP_TOKENS: dict[str, int] = {
     "FrozenLake-v1": 3,
     "FrozenLakeT-v1": 3,
 }
+# Training sequences × (seq_len + 1) tokens: 4 int32 fields each, an int64 copy in the
+# trainer (1.6 GB at this cap; full: 7.7 million)
+MAX_TOKENS = 50_000_000
 N_DIGITS = 1797  # scikit-learn's digits: eval.digits_test leaves at least 10 to train on
 
 
@@ -201,6 +204,17 @@ class GatoConfig(TopicConfig):
                 f"{seq_len} tokens need data.text_chars of at least {10 * (seq_len + 1):,} "
                 f"(the validation text, a tenth of it, holds a window); got "
                 f"{self.data.text_chars:,}",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> GatoConfig:
+        tokens = self.data.sequences * (self.model.seq_len + 1)
+        if tokens > MAX_TOKENS:
+            raise FieldError(
+                "data.sequences",
+                f"{self.data.sequences:,} sequences of {self.model.seq_len + 1:,} tokens are "
+                f"{tokens:,} tokens, more than {MAX_TOKENS:,}",
             )
         return self
 
