@@ -60,3 +60,19 @@ def test_a_prompt_and_response_longer_than_the_context_are_refused(
         run_quick(tmp_path, [override])
     text = str(info.value)
     assert key in text and "model.seq_len (64)" in text and "\n" not in text, text
+
+
+def test_a_subword_llama_model_names_the_option_to_change(tmp_path: Path) -> None:
+    # `--set llama:tokenizer.kind=sentencepiece` trains a 512-token model that rl-llm cannot
+    # read; the error named no option (the upstream run is not refused before it trains:
+    # no topic sees another's config at validation).
+    import torch
+
+    from topiclab.nn.llama import ModelArgs, Transformer
+    from topiclab.plugins.rl_llm.lm import load_sft
+
+    args = ModelArgs(dim=16, n_layers=1, n_heads=2, vocab_size=512, multiple_of=8)
+    torch.save(Transformer(args), tmp_path / "llama.pt")
+    with pytest.raises(TopiclabError) as info:
+        load_sft(tmp_path / "llama.pt")
+    assert "llama:tokenizer.kind=byte" in str(info.value), info.value

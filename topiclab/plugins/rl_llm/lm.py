@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from topiclab.core.errors import TopiclabError
 from topiclab.nn.llama import Transformer
 from topiclab.nn.llama_generate import generate
 
@@ -32,9 +33,9 @@ def load_sft(path: str | Path) -> Transformer:
     """The llama topic's ``torch.save``d model; byte-level (vocabulary 256) only."""
     model = torch.load(path, map_location="cpu", weights_only=False)
     if getattr(model, "vocab_size", None) != 256:
-        raise ValueError(
+        raise TopiclabError(
             f"{path}: rl-llm needs the llama topic's byte-level model (vocabulary 256), "
-            f"got {getattr(model, 'vocab_size', '?')}"
+            f"got {getattr(model, 'vocab_size', '?')}: run with llama:tokenizer.kind=byte"
         )
     return model.float().eval().requires_grad_(False)
 
