@@ -76,3 +76,12 @@ def test_a_subword_llama_model_names_the_option_to_change(tmp_path: Path) -> Non
     with pytest.raises(TopiclabError) as info:
         load_sft(tmp_path / "llama.pt")
     assert "llama:tokenizer.kind=byte" in str(info.value), info.value
+
+
+def test_more_windows_than_the_held_out_text_has_names_the_options() -> None:
+    from topiclab.plugins.rl_llm.lm import prompt_windows
+
+    with pytest.raises(TopiclabError) as info:
+        prompt_windows("to be or not to be " * 20, 1000, 8, 4, seed=0)
+    text = str(info.value)
+    assert "lm.n_pairs + lm.n_test_pairs + lm.n_eval" in text and "1000 asked for" in text, text

@@ -100,6 +100,9 @@ def prompt_windows(text: str, n: int, prompt_len: int, new_tokens: int, seed: in
     starts = [i + 1 for i in range(len(data) - span - 1) if data[i] in b" \n" and data[i + 1] != 32]
     g = torch.Generator().manual_seed(seed)
     if len(starts) < n:
-        raise ValueError(f"the held-out text has {len(starts)} windows, {n} asked for")
+        raise TopiclabError(
+            f"the held-out text has {len(starts)} windows, {n} asked for "
+            "(lm.n_pairs + lm.n_test_pairs + lm.n_eval)"
+        )
     pick = torch.randperm(len(starts), generator=g)[:n].tolist()
     return torch.tensor([list(data[starts[i] : starts[i] + span]) for i in pick], dtype=torch.long)
