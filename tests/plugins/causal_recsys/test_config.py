@@ -57,3 +57,23 @@ def test_a_user_item_matrix_beyond_memory_is_refused() -> None:
     text = str(info.value)
     assert text.startswith("invalid value for 'world': 200,000 users × 200,000 items"), text
     resolve_config(CausalRecsysTopic(), "full")  # 10,000 × 5,000
+
+
+def test_every_seed_gives_each_recommender_a_seed_it_accepts() -> None:
+    # seed * 1000 + world went past the trainers' bound (2^31 − 1) from seed 2,147,484 on:
+    # every recommender failed, and the run still finished "ok" with five claims fewer.
+    from topiclab.core.registry import get_registry
+    from topiclab.nn.recommenders import RECOMMENDER_TASK
+    from topiclab.plugins.causal_recsys.config import CausalRecsysConfig
+    from topiclab.plugins.causal_recsys.train import options
+
+    registry = get_registry()
+    for seed in (2**31 - 1, 2_147_484):
+        cfg = resolve(f"seed={seed}")
+        assert isinstance(cfg, CausalRecsysConfig)
+        for key in cfg.recommenders:
+            for rep in range(cfg.world.seeds):
+                registry.trainer(key, task=RECOMMENDER_TASK).create(options(cfg, key, rep))
+    small = resolve("seed=3")
+    assert isinstance(small, CausalRecsysConfig)
+    assert options(small, "pd", 1)["seed"] == 3001  # the numbers of every seed so far kept
