@@ -1,5 +1,7 @@
 """causal-recsys values that passed validation and then failed mid-run (a tester's finds) are
-refused in one line naming the key; a world that gives no click is refused by the generate stage.
+refused in one line naming the key; a world that gives no click is refused by the generate
+stage; every seed gives the recommenders a valid seed; a front-door estimator without the
+interventional means fails the primer's claim, not the run.
 
 PYTHONPATH=$PWD .venv/bin/pytest tests/plugins/causal_recsys/test_config.py -q
 """
@@ -77,3 +79,16 @@ def test_every_seed_gives_each_recommender_a_seed_it_accepts() -> None:
     small = resolve("seed=3")
     assert isinstance(small, CausalRecsysConfig)
     assert options(small, "pd", 1)["seed"] == 3001  # the numbers of every seed so far kept
+
+
+def test_a_front_door_estimator_without_interventional_means_fails_the_primer_claim_only(
+    tmp_path: Path,
+) -> None:
+    # The linear two-stage front door reports the effect, not E[Y | do(T=t)]: the evaluate
+    # stage failed with KeyError 'E[Y|do(T=1)]' after the whole training.
+    overrides = ['estimators.frontdoor="frontdoor.two_stage_regression"', "world.seeds=1"]
+    results = run_direct("causal-recsys", "quick", overrides=overrides, root=tmp_path)
+    claims = {c.id: c for c in results["evaluate"].claims}
+    primer = claims["primer_front_door"]
+    assert not primer.passed and "primer_do1 is nan" in primer.note, primer
+    assert claims["frontdoor_recovers"].note == ""  # the SCM's front door still estimated
