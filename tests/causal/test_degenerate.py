@@ -10,6 +10,7 @@ from topiclab.causal import (
     BackdoorOLS,
     ControlFunction,
     ForbiddenRegression,
+    FrontDoorExact,
     Sieve2SLS,
     TwoStageLeastSquares,
     WaldRatio,
@@ -185,3 +186,12 @@ def test_a_sieve_needs_more_treatment_values_than_its_degree(
     text = one_line(err)
     assert f"'X' takes {levels} distinct values" in text and "degree 3" in text, text
     assert cls({"degree": levels - 1}).fit(d, None, **IV).n == len(df)
+
+
+def test_one_bootstrap_draw_is_refused() -> None:
+    # One draw has no spread: the SE came back NaN with numpy's "Degrees of freedom <= 0".
+    with pytest.raises(ConfigError) as err:
+        FrontDoorExact({"n_boot": 1})
+    assert "n_boot" in one_line(err) and "at least 2" in one_line(err)
+    FrontDoorExact({"n_boot": 0})
+    FrontDoorExact({"n_boot": 2})
