@@ -28,6 +28,10 @@ REFUSED = [
     ("model.seq_len=2000", "invalid value for 'model.seq_len'"),  # quick: 20,000 characters
     # every digit held out: none left to train on ("high <= 0" too)
     ("eval.digits_test=1797", "invalid value for 'eval.digits_test'"),
+    # quick's mix has 10 groups (6 tasks, Pendulum 3 times, digits, text): with fewer
+    # sequences a fit had no rows, "random_ expects 'from' to be less than 'to'" in train
+    ("data.sequences=9", "invalid value for 'data.sequences': 9 sequences leave some of the 10"),
+    ("data.val_sequences=6", "invalid value for 'data.val_sequences': 6 sequences leave some"),
     # 10^6 sequences of 2,000 tokens: 32 GB as int32 records, and the trainer's int64 copy
     (
         "data.sequences=1000000\nmodel.seq_len=1999",
@@ -39,6 +43,8 @@ ACCEPTED = [
     'data.tasks=["FrozenLake-v1"]\ndata.prompt_steps=15',
     "model.seq_len=1999",
     "eval.digits_test=1787",
+    "data.sequences=10\ndata.val_sequences=10",
+    'data.sequences=6\ndata.val_sequences=6\ndata.tasks=["CartPole-v1"]',  # 3 groups
 ]
 
 

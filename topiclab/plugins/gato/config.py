@@ -95,6 +95,22 @@ class DataConfig(ConfigSection):
         "2022, Table 1, sample weight). Pendulum 3: its swing-up is the slowest to learn",
     )
 
+    @model_validator(mode="after")
+    def _every_group_has_a_sequence(self) -> DataConfig:
+        # Sequences are built for the groups of the mix in turn (data.groups): a group left
+        # without one gives a fit (its specialist) no rows to draw from.
+        groups = sum(self.task_weights.get(t, 1) for t in self.tasks) + 2
+        for key in ("sequences", "val_sequences"):
+            n = getattr(self, key)
+            if n < groups:
+                raise FieldError(
+                    key,
+                    f"{n} sequences leave some of the {groups} groups of the mix (each task "
+                    "times its data.task_weights, digits, text) without one: at least "
+                    f"{groups}",
+                )
+        return self
+
     def dagger_active(self) -> list[ControlTaskName]:
         """The DAgger tasks that are trained (a task not in ``tasks`` is ignored, as in
         ``task_weights``); none without ``dagger_rounds``."""
