@@ -9,6 +9,9 @@ import pytest
 from topiclab.causal import (
     BackdoorOLS,
     ControlFunction,
+    ForbiddenRegression,
+    FrontDoorExact,
+    Sieve2SLS,
     TwoStageLeastSquares,
     WaldRatio,
 )
@@ -167,3 +170,28 @@ def test_bad_config_value_is_one_line() -> None:
     with pytest.raises(ConfigError) as err3:
         BackdoorOLS({"cov_type": "cluster"})
     assert "cluster=" in one_line(err3)
+
+
+@pytest.mark.parametrize("cls", [Sieve2SLS, ForbiddenRegression])
+@pytest.mark.parametrize("levels", [2, 3])
+def test_a_sieve_needs_more_treatment_values_than_its_degree(
+    df: pd.DataFrame, cls: type, levels: int
+) -> None:
+    # A binary treatment under the default cubic sieve: x, x², x³ are collinear. Sieve 2SLS
+    # failed with "math domain error" or "Singular matrix"; the forbidden regression returned
+    # a number (28.6 on this kind of data) for a curve it cannot identify.
+    d = df.assign(X=(df["X"].rank(pct=True) * levels).clip(upper=levels - 1).floordiv(1))
+    with pytest.raises(DegenerateDesignError) as err:
+        cls().fit(d, None, **IV)
+    text = one_line(err)
+    assert f"'X' takes {levels} distinct values" in text and "degree 3" in text, text
+    assert cls({"degree": levels - 1}).fit(d, None, **IV).n == len(df)
+
+
+def test_one_bootstrap_draw_is_refused() -> None:
+    # One draw has no spread: the SE came back NaN with numpy's "Degrees of freedom <= 0".
+    with pytest.raises(ConfigError) as err:
+        FrontDoorExact({"n_boot": 1})
+    assert "n_boot" in one_line(err) and "at least 2" in one_line(err)
+    FrontDoorExact({"n_boot": 0})
+    FrontDoorExact({"n_boot": 2})

@@ -113,3 +113,22 @@ def test_save_model_is_a_loadable_module(tmp_path: Path) -> None:
     x = torch.randint(0, 256, (1, 8))
     with torch.no_grad():
         assert torch.equal(loaded(x), t.model(x))
+
+
+def test_a_damaged_checkpoint_is_trained_over_not_a_failure_on_every_rerun(tmp_path: Path) -> None:
+    # A truncated checkpoint in a stage's ``train.partial`` (a bad disk, a copy cut short) made
+    # every rerun of gato or llama fail in torch.load until the user found --no-cache.
+    data = corpus()
+    full = LlamaTrainer(LlamaTrainerConfig(**SMALL, steps=6))
+    full.fit(data)
+    cfg = LlamaTrainerConfig(**SMALL, steps=6, checkpoint_dir=str(tmp_path), checkpoint_every=3)
+    LlamaTrainer(cfg).fit(data)
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    again = LlamaTrainer(cfg)
+    with pytest.warns(UserWarning, match=r"checkpoint\.pt cannot be read .*: training from step 0"):
+        history = again.fit(data)
+    assert again.step == 6 and len(history) == 6
+    for p, q in zip(full.model.parameters(), again.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    torch.load(ckpt, weights_only=True)  # written whole again

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from topiclab.causal.base import CausalEstimator, EstimatorConfig, Roles
 from topiclab.causal.covariance import CovSpec, coef_cov
@@ -84,6 +84,13 @@ class FrontDoorTwoStage(CausalEstimator):
 class FrontDoorExactConfig(EstimatorConfig):
     n_boot: int = Field(default=200, ge=0, description="bootstrap draws for the SE (0: none)")
     seed: int = 0
+
+    @field_validator("n_boot")
+    @classmethod
+    def _spread(cls, n: int) -> int:
+        if n == 1:  # one draw has no spread: the SE would be NaN
+            raise ValueError("one bootstrap draw gives no standard error: 0 (none) or at least 2")
+        return n
 
 
 class FrontDoorExact(CausalEstimator):

@@ -299,7 +299,13 @@ class Sieve2SLS(_IVBase):
         cx, sx = float(t.mean()), float(t.std())
         if sx == 0:
             raise DegenerateDesignError(f"treatment '{r.treatment}' is constant")
-        x = _poly(t, self.config.degree, cx, sx)
+        levels, k = len(np.unique(t)), self.config.degree
+        if levels <= k:  # its powers up to k are then collinear: no curve of degree k
+            raise DegenerateDesignError(
+                f"treatment '{r.treatment}' takes {levels} distinct values: a sieve of degree "
+                f"{k} needs at least {k + 1}; lower degree to {levels - 1}"
+            )
+        x = _poly(t, k, cx, sx)
         zs = [r.data[z].to_numpy(float) for z in r.instruments]
         for name, z in zip(r.instruments, zs, strict=True):
             if np.ptp(z) == 0:

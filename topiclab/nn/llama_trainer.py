@@ -24,7 +24,9 @@ only rank 0 (``is_main``) writes checkpoints.
 from __future__ import annotations
 
 import math
+import pickle
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -232,8 +234,9 @@ class LlamaTrainer:
         train = as_tensor(train_tokens)
         val = as_tensor(val_tokens) if val_tokens is not None else None
         ckpt = Path(cfg.checkpoint_dir) / CHECKPOINT if cfg.checkpoint_dir else None
-        if ckpt is not None and ckpt.exists():
-            self.load_checkpoint(ckpt)
+        state = read_checkpoint(ckpt, self.device) if ckpt is not None else None
+        if ckpt is not None and state is not None:
+            self._restore(ckpt, state)
         tokens_per_step = cfg.batch_size * cfg.grad_accum * cfg.seq_len
         while self.step < cfg.steps:
             t0 = time.perf_counter()
@@ -272,7 +275,9 @@ class LlamaTrainer:
         return path
 
     def load_checkpoint(self, path: str | Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        self._restore(path, torch.load(path, map_location=self.device, weights_only=True))
+
+    def _restore(self, path: str | Path, state: dict[str, Any]) -> None:
         saved = {k: v for k, v in state["config"].items() if k not in ("steps", "checkpoint_dir")}
         mine = self.config.model_dump(mode="json")
         changed = [k for k, v in saved.items() if mine.get(k) != v and k in _SHAPE_KEYS]
@@ -289,6 +294,23 @@ class LlamaTrainer:
         self.model.clear_cache()
         torch.save(self.model, path)
         return path
+
+
+def read_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any] | None:
+    """The checkpoint at ``path``; None if there is none, or if it cannot be read (a warning
+    says so): checkpoints are written aside and renamed, so a damaged one was damaged after
+    (a disk, a copy cut short), and training again from step 0 gives what an unbroken run
+    would (batches are drawn by (seed, step), the initial weights by the seed)."""
+    if not path.exists():
+        return None
+    try:
+        state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, IndexError, pickle.UnpicklingError) as err:
+        warnings.warn(
+            f"{path} cannot be read ({type(err).__name__}): training from step 0", stacklevel=3
+        )
+        return None
+    return state
 
 
 def _process_group() -> tuple[int, int]:

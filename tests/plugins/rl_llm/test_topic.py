@@ -70,7 +70,7 @@ def test_config_refuses_an_unknown_method_and_bad_options() -> None:
     with pytest.raises(ConfigError, match="nosuch"):
         resolve_config(topic, "quick", overrides=['lm.methods={"nosuch": {}}'])
     with pytest.raises(ConfigError, match="beta"):
-        resolve_config(topic, "quick", overrides=['exact.methods={"dpo": {"beta": -1}}'])
+        resolve_config(topic, "quick", overrides=['exact.methods={"ppo": {}, "dpo": {"beta": -1}}'])
 
 
 def test_scalar_scores_sum_over_the_response_only() -> None:

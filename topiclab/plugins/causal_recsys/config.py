@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from topiclab.core.config import RegistryKey
-from topiclab.core.topic import ConfigSection, TopicConfig
+from topiclab.core.topic import ConfigSection, FieldError, TopicConfig
 from topiclab.nn.recommenders import RECOMMENDER_TASK
 from topiclab.plugins.causal_recsys.data import SCM_HIDDEN, identify_effect
 
 MAX_ROWS = 50_000_000
+# users × items: the worlds draw dense matrices of that size (exposure, test keys, true
+# preferences); 100 million float64 are 0.8 GB each (full: 50 million)
+MAX_PAIRS = 100_000_000
 
 
 class SCMConfig(ConfigSection):
@@ -61,6 +64,28 @@ class WorldConfig(ConfigSection):
     )
     train_exposures: int = Field(default=600_000, ge=100, le=MAX_ROWS)
     test_per_user: int = Field(default=100, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> WorldConfig:
+        pairs = self.n_users * self.n_items
+        if pairs > MAX_PAIRS:
+            raise ValueError(
+                f"{self.n_users:,} users × {self.n_items:,} items are {pairs:,} pairs, more "
+                f"than {MAX_PAIRS:,}: the worlds hold dense users × items matrices"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _test_items_exist(self) -> WorldConfig:
+        # Each user is shown test_per_user distinct items (data.py): numpy's "kth out of
+        # bounds" in the generate stage otherwise.
+        if self.test_per_user > self.n_items:
+            raise FieldError(
+                "test_per_user",
+                f"{self.test_per_user} distinct items per user, more than world.n_items "
+                f"({self.n_items})",
+            )
+        return self
 
 
 class TrainConfig(ConfigSection):

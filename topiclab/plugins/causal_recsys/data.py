@@ -28,6 +28,7 @@ import pandas as pd
 
 from topiclab.causal.graph import CausalGraph
 from topiclab.causal.validation import CausalInputError
+from topiclab.core.errors import TopiclabError
 from topiclab.core.topic import StageContext, StageResult
 from topiclab.nn.recommenders import InteractionLog
 
@@ -295,6 +296,17 @@ def load_world(path: str) -> World:
         )
 
 
+def check_clicks(logs: dict[str, InteractionLog], w: WorldConfig, rep: int) -> None:
+    """The recommenders learn from clicks and are ranked by them: a log without any would
+    give NaN for every ranking metric after training on nothing."""
+    empty = [name for name, log in logs.items() if not log.clicks.any()]
+    if empty:
+        raise TopiclabError(
+            f"world {rep}: no click in the {', '.join(empty)} log (world.preference_bias "
+            f"({w.preference_bias}), world.preference_scale ({w.preference_scale})): raise them"
+        )
+
+
 def generate(ctx: StageContext, cfg: CausalRecsysConfig) -> StageResult:
     """The SCM sample, and per seed a world with its biased training log (stages 0..T−1) and
     two test logs of stage T: random exposure (``test``) and the intervention (``intervened``)."""
@@ -308,6 +320,7 @@ def generate(ctx: StageContext, cfg: CausalRecsysConfig) -> StageResult:
         world = make_world(rng, cfg.world)
         logs = {"train": world.training_log(rng)}
         logs |= {"test": world.uniform_log(rng), "intervened": world.intervened_log(rng)}
+        check_clicks(logs, cfg.world, rep)
         files[f"world_{rep}"] = save_world(world, str(ctx.path(f"world_{rep}.npz")))
         for name, log in logs.items():
             files[f"{name}_{rep}"] = save_log(log, str(ctx.path(f"{name}_{rep}.npz")))

@@ -140,7 +140,8 @@ def loss_check(ctx: StageContext, cfg: CausalRecsysConfig, data: StageResult) ->
 def options(cfg: CausalRecsysConfig, key: str, rep: int) -> dict[str, Any]:
     """The topic's shared settings for the built-in recommenders, then the key's own options."""
     t = cfg.train
-    base: dict[str, Any] = {"seed": cfg.seed * 1000 + rep}
+    # Within the trainers' seed bound (2^31 − 1) for every topic seed; unchanged below 2,147,484.
+    base: dict[str, Any] = {"seed": (cfg.seed * 1000 + rep) % 2**31}
     if key in ("bpr-mf", "bpr-ips", "bpr-snips"):
         base |= {"dim": t.dim, "epochs": t.epochs, "batch": t.batch, "lr": t.lr, "l2": t.l2}
     elif key in ("pd", "pda"):

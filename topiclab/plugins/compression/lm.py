@@ -69,7 +69,8 @@ def load_model(path: str | Path) -> Any:
     if getattr(model, "vocab_size", None) != 256:
         raise FormatError(
             f"{path}: a byte-level model (vocabulary 256) is needed; "
-            f"this one has {getattr(model, 'vocab_size', '?')}"
+            f"this one has {getattr(model, 'vocab_size', '?')} (the llama topic's: run it "
+            "with llama:tokenizer.kind=byte)"
         )
     return model.float().eval()
 

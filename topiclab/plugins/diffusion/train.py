@@ -22,6 +22,12 @@ from topiclab.nn.threads import torch_threads
 from topiclab.plugins.diffusion.config import DiffusionConfig
 
 
+def trainer_seed(seed: int, i: int) -> int:
+    """The seed of the topic's ``i``-th fit, within the trainers' bound (2^31 − 1) for every
+    topic seed; unchanged below 21,474,837."""
+    return (seed * 100 + i) % 2**31
+
+
 def trainer_options(cfg: DiffusionConfig, seed: int, image: bool) -> dict[str, Any]:
     """Options for the trainer: the topic's DDPM settings (2-D ones only for ``ddpm``), the
     seed, then ``trainer_options`` for the 2-D trainer."""
@@ -72,7 +78,7 @@ def train(ctx: StageContext, cfg: DiffusionConfig, data: StageResult) -> StageRe
         jobs.append(("digits", cfg.digits.trainer, True))
     with torch_threads(cfg.torch_threads):
         for i, (name, key, image) in enumerate(jobs):
-            options = trainer_options(cfg, cfg.seed * 100 + i, image)
+            options = trainer_options(cfg, trainer_seed(cfg.seed, i), image)
             _fit_one(ctx, cfg, data, result, name, key, image, options)
     return result
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import ConfigDict, Field, model_validator
 
 from topiclab.core.config import ExecutionOption, RegistryKey
-from topiclab.core.topic import ConfigSection, TopicConfig
+from topiclab.core.topic import ConfigSection, FieldError, TopicConfig
 
 # The tasks with an expert and a tokenizer (tasks.TASKS): another name fails at validation.
 ControlTaskName = Literal[
@@ -24,6 +24,21 @@ ControlTaskName = Literal[
 ]
 CONTROL_TASKS: list[ControlTaskName] = list(get_args(ControlTaskName))
 MAX_STEPS = 1_000_000
+# Tokens of one time step (observation, separator, action) of each task, as its tokenizer
+# writes them (tasks.TASKS; a test checks these against it): a prompt of data.prompt_steps
+# steps and the step the model acts on must fit in model.seq_len.
+STEP_TOKENS: dict[str, int] = {
+    "CartPole-v1": 6,
+    "MountainCar-v0": 4,
+    "Pendulum-v1": 5,
+    "MountainCarContinuous-v0": 4,
+    "FrozenLake-v1": 3,
+    "FrozenLakeT-v1": 3,
+}
+# Training sequences × (seq_len + 1) tokens: 4 int32 fields each, an int64 copy in the
+# trainer (1.6 GB at this cap; full: 7.7 million)
+MAX_TOKENS = 50_000_000
+N_DIGITS = 1797  # scikit-learn's digits: eval.digits_test leaves at least 10 to train on
 
 
 class DataConfig(ConfigSection):
@@ -79,6 +94,22 @@ class DataConfig(ConfigSection):
         "text 1; a task not in data.tasks is ignored): Gato weights its datasets (Reed et al. "
         "2022, Table 1, sample weight). Pendulum 3: its swing-up is the slowest to learn",
     )
+
+    @model_validator(mode="after")
+    def _every_group_has_a_sequence(self) -> DataConfig:
+        # Sequences are built for the groups of the mix in turn (data.groups): a group left
+        # without one gives a fit (its specialist) no rows to draw from.
+        groups = sum(self.task_weights.get(t, 1) for t in self.tasks) + 2
+        for key in ("sequences", "val_sequences"):
+            n = getattr(self, key)
+            if n < groups:
+                raise FieldError(
+                    key,
+                    f"{n} sequences leave some of the {groups} groups of the mix (each task "
+                    "times its data.task_weights, digits, text) without one: at least "
+                    f"{groups}",
+                )
+        return self
 
     def dagger_active(self) -> list[ControlTaskName]:
         """The DAgger tasks that are trained (a task not in ``tasks`` is ignored, as in
@@ -151,7 +182,7 @@ class EvalConfig(ConfigSection):
     first_seed: int = Field(
         default=100_000, ge=10_000, le=2**30, description="roll-out seeds (training: < 10,000)"
     )
-    digits_test: int = Field(default=360, ge=10, le=1797)
+    digits_test: int = Field(default=360, ge=10, le=N_DIGITS - 10)
     bootstrap: int = Field(default=2000, ge=100, le=1_000_000)
 
 
@@ -171,6 +202,39 @@ class GatoConfig(TopicConfig):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _fits_the_context(self) -> GatoConfig:
+        seq_len, steps = self.model.seq_len, self.data.prompt_steps
+        # The roll-outs start from the prompt, an observation and its action (rollout.py).
+        task = max(self.data.tasks, key=STEP_TOKENS.__getitem__)
+        need = (steps + 1) * STEP_TOKENS[task]
+        if need > seq_len:
+            raise FieldError(
+                "data.prompt_steps",
+                f"{steps} time steps of {task} and the step the model acts on are {need} tokens, "
+                f"more than model.seq_len ({seq_len})",
+            )
+        # Text windows of seq_len + 1 tokens; the validation text is a tenth of the text.
+        if seq_len + 1 > self.data.text_chars // 10:
+            raise FieldError(
+                "model.seq_len",
+                f"{seq_len} tokens need data.text_chars of at least {10 * (seq_len + 1):,} "
+                f"(the validation text, a tenth of it, holds a window); got "
+                f"{self.data.text_chars:,}",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> GatoConfig:
+        tokens = self.data.sequences * (self.model.seq_len + 1)
+        if tokens > MAX_TOKENS:
+            raise FieldError(
+                "data.sequences",
+                f"{self.data.sequences:,} sequences of {self.model.seq_len + 1:,} tokens are "
+                f"{tokens:,} tokens, more than {MAX_TOKENS:,}",
+            )
+        return self
 
 
 PROFILES: dict[str, dict[str, Any]] = {

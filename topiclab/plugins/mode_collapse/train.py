@@ -54,7 +54,8 @@ def run_options(
     fields = spec.config.model_fields if spec.config is not None else {}
     stacked = dataset == "stacked"
     options = dict(cfg.stacked.trainers[key] if stacked else cfg.options(key, dataset))
-    options["seed"] = 1000 * cfg.seed + seed
+    # within the trainers' bound (2^31 − 1) for every topic seed; unchanged below 2,147,484
+    options["seed"] = (1000 * cfg.seed + seed) % 2**31
     if "checkpoint_every" in fields and cfg.checkpoints and not stacked:
         steps = options.get("steps", fields["steps"].default if "steps" in fields else 1)
         options["checkpoint_every"] = max(1, steps // cfg.checkpoints)

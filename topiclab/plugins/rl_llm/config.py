@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from topiclab.core.config import RegistryKey, RegistryOptions
-from topiclab.core.topic import ConfigSection, Distinct, TopicConfig
+from topiclab.core.topic import ConfigSection, Distinct, FieldError, TopicConfig
 
 MethodOptions = Annotated[
     dict[str, dict[str, Any]], RegistryKey("trainer", task="preference", keys_of_mapping=True)
@@ -21,6 +21,8 @@ PosFloat = Annotated[float, Field(gt=0, le=1e4)]
 RewardModelOptions = Annotated[
     dict[str, Any], RegistryOptions("trainer", key="reward-model", task="preference")
 ]
+MAX_SEQUENCES = 1_000_000  # prompts × V^L, each enumerated (1 GB to build and score once)
+CLAIM_METHODS = ("ppo", "dpo")  # exact.methods the claims read (claims.exact_claims)
 PPOOptions = Annotated[dict[str, Any], RegistryOptions("trainer", key="ppo", task="preference")]
 
 
@@ -137,6 +139,32 @@ class ExactConfig(ConfigSection):
         }
     )
     ablation_seeds: int = Field(default=3, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _enumerable(self) -> ExactConfig:
+        sequences = self.n_prompts * self.vocab**self.length
+        if sequences > MAX_SEQUENCES:
+            raise ValueError(
+                f"{self.n_prompts} prompts × {self.vocab}^{self.length} responses are "
+                f"{sequences:,} sequences to enumerate, more than {MAX_SEQUENCES:,}: lower "
+                "n_prompts, vocab or length"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _claims_can_be_built(self) -> ExactConfig:
+        # The exact claims read PPO's and DPO's runs at claim_beta: without them the evaluate
+        # stage failed after the whole training.
+        if self.claim_beta not in self.betas:
+            raise FieldError(
+                "claim_beta", f"{self.claim_beta} is not one of exact.betas {self.betas}"
+            )
+        missing = [m for m in CLAIM_METHODS if m not in self.methods]
+        if missing:
+            raise FieldError(
+                "methods", f"the exact claims need {', '.join(CLAIM_METHODS)}; missing: {missing}"
+            )
+        return self
 
 
 class LMConfig(ConfigSection):

@@ -15,8 +15,10 @@ from typing import Any
 
 import torch
 
+from topiclab.core.errors import TopiclabError
 from topiclab.core.topic import StageContext, StageResult
 from topiclab.nn import preference as P
+from topiclab.nn.llama import Transformer
 from topiclab.nn.threads import torch_threads
 from topiclab.plugins.rl_llm import exact as X
 from topiclab.plugins.rl_llm import lm as M
@@ -47,10 +49,21 @@ def exact_data(cfg: ExactConfig, seed: int) -> dict[str, Any]:
     return {"ref": ref.state_dict(), **sets}
 
 
-def lm_data(cfg: LMConfig, sft_path: str, text: str, seed: int) -> dict[str, Any]:
+def check_context(cfg: LMConfig, sft: Transformer) -> None:
+    """A prompt and its response must fit in the upstream model's context: generation stops at
+    it (a longer response was cut short without a word) and a longer prompt fails there."""
+    seq_len = sft.params.max_seq_len
+    if cfg.prompt_len + cfg.new_tokens > seq_len:
+        raise TopiclabError(
+            f"lm.prompt_len ({cfg.prompt_len}) + lm.new_tokens ({cfg.new_tokens}) is more than "
+            f"the llama topic's model.seq_len ({seq_len}) tokens its model reads: lower them, "
+            "or raise llama:model.seq_len"
+        )
+
+
+def lm_data(cfg: LMConfig, sft: Transformer, text: str, seed: int) -> dict[str, Any]:
     """Prompts (held-out windows; their own continuations are SLiC's SFT targets), SFT samples
     labelled by Bradley–Terry on the gold reward, and the evaluation prompts."""
-    sft = M.load_sft(sft_path)
     plen, n_tr, n_te = cfg.prompt_len, cfg.n_pairs, cfg.n_test_pairs
     windows = M.prompt_windows(text, n_tr + n_te + cfg.n_eval, plen, cfg.new_tokens, seed)
     sample = M.sampler(cfg.new_tokens)
@@ -71,9 +84,11 @@ def lm_data(cfg: LMConfig, sft_path: str, text: str, seed: int) -> dict[str, Any
 def generate(ctx: StageContext, cfg: RLLLMConfig) -> StageResult:
     model_path = str(ctx.upstream["model"].path)
     text = Path(ctx.upstream["held_out"].path).read_text("utf-8")
+    sft = M.load_sft(model_path)
+    check_context(cfg.lm, sft)  # before the exact world's work
     with torch_threads(cfg.threads):
         ex = exact_data(cfg.exact, cfg.seed)
-        lmd = lm_data(cfg.lm, model_path, text, cfg.seed)
+        lmd = lm_data(cfg.lm, sft, text, cfg.seed)
     torch.save(ex, ctx.path("exact.pt"))
     torch.save(lmd, ctx.path("lm.pt"))
     rewards = M.gold_reward(lmd["pairs"]["chosen"], cfg.lm.prompt_len)

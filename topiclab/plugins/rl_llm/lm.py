@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from topiclab.core.errors import TopiclabError
 from topiclab.nn.llama import Transformer
 from topiclab.nn.llama_generate import generate
 
@@ -32,9 +33,9 @@ def load_sft(path: str | Path) -> Transformer:
     """The llama topic's ``torch.save``d model; byte-level (vocabulary 256) only."""
     model = torch.load(path, map_location="cpu", weights_only=False)
     if getattr(model, "vocab_size", None) != 256:
-        raise ValueError(
+        raise TopiclabError(
             f"{path}: rl-llm needs the llama topic's byte-level model (vocabulary 256), "
-            f"got {getattr(model, 'vocab_size', '?')}"
+            f"got {getattr(model, 'vocab_size', '?')}: run with llama:tokenizer.kind=byte"
         )
     return model.float().eval().requires_grad_(False)
 
@@ -99,6 +100,9 @@ def prompt_windows(text: str, n: int, prompt_len: int, new_tokens: int, seed: in
     starts = [i + 1 for i in range(len(data) - span - 1) if data[i] in b" \n" and data[i + 1] != 32]
     g = torch.Generator().manual_seed(seed)
     if len(starts) < n:
-        raise ValueError(f"the held-out text has {len(starts)} windows, {n} asked for")
+        raise TopiclabError(
+            f"the held-out text has {len(starts)} windows, {n} asked for "
+            "(lm.n_pairs + lm.n_test_pairs + lm.n_eval)"
+        )
     pick = torch.randperm(len(starts), generator=g)[:n].tolist()
     return torch.tensor([list(data[starts[i] : starts[i] + span]) for i in pick], dtype=torch.long)
