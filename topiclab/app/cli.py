@@ -221,8 +221,9 @@ RUN_EXAMPLES = """Examples:
 
   topiclab run --all --profile quick --config my.toml --set llama:steps=50
 
-The Prefect server used is, in order: PREFECT_API_URL, a running `topiclab ui`
-(127.0.0.1:$TOPICLAB_PREFECT_PORT, default 4200), else one started for this run.
+The Prefect server used is, in order: PREFECT_API_URL, a running `topiclab ui` of this
+TOPICLAB_HOME (on the port its ui.json names, else 127.0.0.1:$TOPICLAB_PREFECT_PORT,
+default 4200), else one started for this run.
 Every run without --out is listed in results/index.html (newest first).
 Library logs go to $TOPICLAB_HOME/logs/. Ctrl-C ends the run (exit 130; SIGTERM: 143);
 the same command again resumes from the last finished stage."""
@@ -425,8 +426,8 @@ def ui(
 ) -> None:
     """Start a Prefect server and the MLflow UI on 127.0.0.1; Ctrl-C stops both.
 
-    While it runs, `topiclab run` uses this Prefect server instead of starting one (faster,
-    and runs show up in the UI); it records both URLs in $TOPICLAB_HOME/ui.json, where runs
+    While it runs, `topiclab run` of the same TOPICLAB_HOME uses this Prefect server instead
+    of starting one (faster, and runs show up in the UI); it records both URLs in $TOPICLAB_HOME/ui.json, where runs
     read their MLflow links. Example: topiclab ui --mlflow-port 5001
     """
     from topiclab.app.prefect_api import ui_port
