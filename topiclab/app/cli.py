@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import re
 import signal
 import sys
 import time
@@ -95,11 +96,24 @@ def _registry() -> Any:
     return get_registry()
 
 
+# Full stops that end no sentence: "Rendle et al. 2009", "e.g. a U-Net".
+_NOT_AN_END = re.compile(r"(?<![\w.])(et al|e\.g|i\.e|cf|vs)\.$", re.IGNORECASE)
+
+
 def _first_sentence(text: str) -> str:
-    """The first sentence of a (possibly wrapped) docstring or summary, whole."""
+    """The first sentence of a (possibly wrapped) docstring or summary, whole: a full stop
+    inside parentheses or after an abbreviation (et al., e.g., i.e., cf., vs.) ends none."""
     flat = " ".join(text.split())
-    end = flat.find(". ")
-    return flat if end < 0 else flat[: end + 1]
+    depth = 0
+    for i, char in enumerate(flat):
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth = max(0, depth - 1)
+        elif char == "." and flat[i + 1 : i + 2] == " " and depth == 0:
+            if not _NOT_AN_END.search(flat[: i + 1]):
+                return flat[: i + 1]
+    return flat
 
 
 @app.command("list", short_help="Registered topics, trainers and estimators.")
@@ -111,14 +125,16 @@ def list_cmd() -> None:
     reg = _registry()
     table = Table("kind", "key", "detail", "plugin", title="topiclab registry")
     table.columns[2].overflow = "fold"  # wrap long sentences, never cut them with an ellipsis
+    # Plugins name and describe these: "[generative]" or a "[" in a summary is text, not markup.
+    def row(kind: str, key: str, detail: str) -> None:
+        table.add_row(kind, escape(key), escape(detail), escape(str(reg.owner[(kind, key)])))
+
     for key, cls in sorted(reg.topics.items()):
-        table.add_row("topic", key, cls.title, reg.owner[("topic", key)])
+        row("topic", key, cls.title)
     for key, spec in sorted(reg.trainers.items()):
-        detail = f"[{spec.task}] {_first_sentence(spec.summary)}"
-        table.add_row("trainer", key, detail, reg.owner[("trainer", key)])
+        row("trainer", key, f"[{spec.task}] {_first_sentence(spec.summary)}")
     for key, est in sorted(reg.estimators.items()):
-        detail = f"[{est.kind}] {_first_sentence(est.summary)}"
-        table.add_row("estimator", key, detail, reg.owner[("estimator", key)])
+        row("estimator", key, f"[{est.kind}] {_first_sentence(est.summary)}")
     out.print(table, highlight=False)
     out.print(
         f"{len(reg.topics)} topics, {len(reg.trainers)} trainers, {len(reg.estimators)} "
