@@ -493,9 +493,13 @@ def new_plugin(
     from topiclab.app.scaffold import scaffold_plugin
 
     root = scaffold_plugin(name, directory)
-    out.print(
-        f"created {root}\n  pip install -e {root}\n  topiclab plugins\n"
-        f"  topiclab run {name} --profile quick\n  pytest {root / 'tests'}"
+    out.print(  # the commands stay whole lines however long the path: to copy in one piece
+        escape(
+            f"created {root}\n  pip install -e {root}\n  topiclab plugins\n"
+            f"  topiclab run {name} --profile quick\n  pytest {root / 'tests'}"
+        ),
+        soft_wrap=True,
+        highlight=False,
     )
 
 

@@ -261,10 +261,13 @@ def run_uis(prefect_port: int, mlflow_port: int, console: Any) -> None:
     from topiclab.core.uis import ui_record
 
     with local_servers(prefect_port, mlflow_port) as urls, ui_record(urls):
-        console.print(f"Prefect UI: {urls['prefect']}\nMLflow UI:  {urls['mlflow']}")
+        # soft_wrap: a line longer than the terminal stays one line, to copy in one piece
         console.print(
-            f"To send runs to this Prefect server: export PREFECT_API_URL="
-            f"{urls['prefect']}/api\nCtrl-C stops both."
+            f"Prefect UI: {urls['prefect']}\nMLflow UI:  {urls['mlflow']}\n"
+            f"Runs of this TOPICLAB_HOME use this Prefect server; to send others' runs to it:\n"
+            f"  export PREFECT_API_URL={urls['prefect']}/api\nCtrl-C stops both.",
+            soft_wrap=True,
+            highlight=False,
         )
         try:
             while True:

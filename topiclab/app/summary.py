@@ -43,11 +43,12 @@ def print_summary(
             ", ".join(e.get("cached", [])) or "—",
         )
     out.print(table)
-    out.print(f"results:  {out_dir}")
+    out.print(f"results:  {out_dir}", soft_wrap=True)  # a path to copy: one line, however long
     if log is not None:
-        out.print(f"log:      {log}")
+        out.print(f"log:      {log}", soft_wrap=True)
     out.print(
-        f"tracking: {public_url(os.environ.get('MLFLOW_TRACKING_URI', default_tracking_uri()))}"
+        f"tracking: {public_url(os.environ.get('MLFLOW_TRACKING_URI', default_tracking_uri()))}",
+        soft_wrap=True,
     )
     out.print(f"UIs:      topiclab ui  ({ui_links()})", soft_wrap=True)
     index = out_dir / "index.html"
