@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from topiclab.core.environment import default_tracking_uri
-from topiclab.core.report import claims_cell
+from topiclab.core.report import claims_cell, seconds_cell
 from topiclab.core.secrets import public_url
 
 
@@ -39,7 +39,7 @@ def print_summary(
             "[green]ok[/green]" if ok else f"[red]{e['status']}[/red]",
             claims_cell(e) if ok else "—",
             ", ".join(e.get("failed_claims", [])) or "—",
-            f"{e.get('seconds', 0):.1f}",
+            seconds_cell(e.get("seconds", 0)),
             ", ".join(e.get("cached", [])) or "—",
         )
     out.print(table)
