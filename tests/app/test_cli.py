@@ -154,7 +154,10 @@ def test_list_counts_and_whole_sentences():
         ("BPR matrix factorisation (Rendle et al. 2009)", None),
         ("Fits a U-Net, e.g. for images. Then more.", "Fits a U-Net, e.g. for images."),
         ("A (see Fig. 2. of the paper) net.\n  Two.", "A (see Fig. 2. of the paper) net."),
-        ("Ridge vs. lasso; cf. Hastie et al. Section 3. Next.", "Ridge vs. lasso; cf. Hastie et al. Section 3."),
+        (
+            "Ridge vs. lasso; cf. Hastie et al. Section 3. Next.",
+            "Ridge vs. lasso; cf. Hastie et al. Section 3.",
+        ),
         ("One. Two.", "One."),
         ("No full stop", None),
     ],

@@ -366,6 +366,8 @@ def test_serve_and_ui_name_the_home_of_the_server_in_their_way(monkeypatch, this
         monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(port))
         with pytest.raises(TopiclabError, match=f"serves another home \\(PREFECT_HOME={other}"):
             ensure_server()
-        held = f"in use by a Prefect server of PREFECT_HOME={other}; pick another with --prefect-port"
+        held = (
+            f"in use by a Prefect server of PREFECT_HOME={other}; pick another with --prefect-port"
+        )
         with pytest.raises(TopiclabError, match=held), local_servers(port, unused_port()):
             pass

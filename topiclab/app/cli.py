@@ -110,9 +110,13 @@ def _first_sentence(text: str) -> str:
             depth += 1
         elif char in ")]":
             depth = max(0, depth - 1)
-        elif char == "." and flat[i + 1 : i + 2] == " " and depth == 0:
-            if not _NOT_AN_END.search(flat[: i + 1]):
-                return flat[: i + 1]
+        elif (
+            char == "."
+            and flat[i + 1 : i + 2] == " "
+            and depth == 0
+            and not _NOT_AN_END.search(flat[: i + 1])
+        ):
+            return flat[: i + 1]
     return flat
 
 
@@ -125,6 +129,7 @@ def list_cmd() -> None:
     reg = _registry()
     table = Table("kind", "key", "detail", "plugin", title="topiclab registry")
     table.columns[2].overflow = "fold"  # wrap long sentences, never cut them with an ellipsis
+
     # Plugins name and describe these: "[generative]" or a "[" in a summary is text, not markup.
     def row(kind: str, key: str, detail: str) -> None:
         table.add_row(kind, escape(key), escape(detail), escape(str(reg.owner[(kind, key)])))
@@ -435,7 +440,7 @@ def ui(
         int | None,
         typer.Option(
             help="Port of the Prefect server (default $TOPICLAB_PREFECT_PORT or 4200); "
-            "`topiclab run` looks for it there."
+            "`topiclab run` of this TOPICLAB_HOME finds it through ui.json."
         ),
     ] = None,
     mlflow_port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
@@ -443,8 +448,9 @@ def ui(
     """Start a Prefect server and the MLflow UI on 127.0.0.1; Ctrl-C stops both.
 
     While it runs, `topiclab run` of the same TOPICLAB_HOME uses this Prefect server instead
-    of starting one (faster, and runs show up in the UI); it records both URLs in $TOPICLAB_HOME/ui.json, where runs
-    read their MLflow links. Example: topiclab ui --mlflow-port 5001
+    of starting one (faster, and runs show up in the UI); it records both URLs in
+    $TOPICLAB_HOME/ui.json, where runs find it and read their MLflow links.
+    Example: topiclab ui --mlflow-port 5001
     """
     from topiclab.app.prefect_api import ui_port
     from topiclab.app.servers import run_uis

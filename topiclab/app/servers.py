@@ -229,7 +229,9 @@ def local_servers(prefect_port: int = 4200, mlflow_port: int = 5000) -> Iterator
         if port_in_use(port):
             home = server_home(f"http://127.0.0.1:{port}/api")
             held = f" by a Prefect server of PREFECT_HOME={home}" if home else ""
-            raise TopiclabError(f"port {port} on 127.0.0.1 is in use{held}; pick another with {option}")
+            raise TopiclabError(
+                f"port {port} on 127.0.0.1 is in use{held}; pick another with {option}"
+            )
     uri = os.environ["MLFLOW_TRACKING_URI"]
     urls = {"prefect": f"http://127.0.0.1:{prefect_port}"}
     servers = [
