@@ -357,6 +357,18 @@ def test_a_run_on_its_own_server_links_to_where_topiclab_ui_shows_it(monkeypatch
     assert "PREFECT_UI_URL" not in os.environ  # put back as it was
 
 
+def test_the_link_names_the_port_this_homes_ui_recorded(monkeypatch, this_home):
+    """Not 4200 when this home's UI is elsewhere: 4200 may be another home's UI."""
+    from topiclab.flows.pipeline import prefect_urls
+
+    monkeypatch.setenv("TOPICLAB_PREFECT_PORT", "4321")
+    monkeypatch.delenv("PREFECT_UI_URL", raising=False)
+    record(this_home, 4567, os.getpid())
+    with using(PrefectApi("http://127.0.0.1:39999/api", "own server", pid=1)):
+        link = prefect_urls("fr-1")["Prefect flow run"]
+    assert link == "http://127.0.0.1:4567/runs/flow-run/fr-1"
+
+
 def test_serve_and_ui_name_the_home_of_the_server_in_their_way(monkeypatch, this_home, tmp_path):
     from topiclab.app.deploy import ensure_server
     from topiclab.app.servers import local_servers

@@ -305,7 +305,8 @@ def using(api: PrefectApi) -> Iterator[None]:
 
     env = {"PREFECT_API_URL": api.url}
     if api.pid is not None and not os.environ.get("PREFECT_UI_URL"):
-        env["PREFECT_UI_URL"] = f"http://127.0.0.1:{ui_port()}"
+        recorded = str(running_ui().get("prefect") or "")  # this home's UI, any port
+        env["PREFECT_UI_URL"] = recorded or f"http://127.0.0.1:{ui_port()}"
     old = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     drain_prefect_workers()
