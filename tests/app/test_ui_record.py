@@ -44,7 +44,7 @@ def test_topiclab_ui_records_its_ports_while_it_runs(monkeypatch, home: Path) ->
 
     monkeypatch.setattr(servers, "local_servers", fake_servers)
     monkeypatch.setattr(servers.time, "sleep", sleep)
-    servers.run_uis(47211, 47212, console=type("C", (), {"print": lambda *a: None})())
+    servers.run_uis(47211, 47212, console=type("C", (), {"print": lambda *a, **k: None})())
     assert seen[0].startswith("http://127.0.0.1:47212/#/experiments/7/runs/abc")
     assert seen[1] == "Prefect http://127.0.0.1:47211, MLflow http://127.0.0.1:47212"
     assert not record_path().exists()  # removed at exit
