@@ -143,6 +143,29 @@ def test_list_counts_and_whole_sentences():
     assert proc.returncode == 0, proc.stderr
     assert "…" not in proc.stdout  # nothing cut with an ellipsis
     assert re.search(r"\d+ topics, \d+ trainers, \d+ estimators from \d+ plugins", proc.stdout)
+    rows = {line.split("│")[2].strip(): line for line in proc.stdout.splitlines() if "│" in line}
+    assert "│ [generative] DDPM (ε-prediction" in rows["ddpm"]  # the tag is text, not markup
+    assert "│ [recommender] BPR matrix factorisation (Rendle et al. 2009) " in rows["bpr-mf"]
+
+
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        ("BPR matrix factorisation (Rendle et al. 2009)", None),
+        ("Fits a U-Net, e.g. for images. Then more.", "Fits a U-Net, e.g. for images."),
+        ("A (see Fig. 2. of the paper) net.\n  Two.", "A (see Fig. 2. of the paper) net."),
+        (
+            "Ridge vs. lasso; cf. Hastie et al. Section 3. Next.",
+            "Ridge vs. lasso; cf. Hastie et al. Section 3.",
+        ),
+        ("One. Two.", "One."),
+        ("No full stop", None),
+    ],
+)
+def test_first_sentence_is_not_cut_at_abbreviations_or_in_parentheses(text, first):
+    from topiclab.app.cli import _first_sentence
+
+    assert _first_sentence(text) == (first or " ".join(text.split()))
 
 
 @pytest.mark.e2e

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from app.clirun import fresh_env, topiclab, unused_port
 
 from topiclab.app.prefect_api import (
     PrefectApi,
+    find_server,
     running_server,
     start_server,
     stop_server,
@@ -24,35 +27,132 @@ from topiclab.core.errors import TopiclabError
 from topiclab.core.locks import is_locked
 
 
-class Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200 if self.path == "/api/health" else 404)
-        self.end_headers()
-        self.wfile.write(b"true")
+def fake_prefect(home: str | None) -> type[http.server.BaseHTTPRequestHandler]:
+    """Answers /api/health like a Prefect server, and /api/admin/settings with ``home`` as
+    its PREFECT_HOME (None: not a Prefect server, 404)."""
 
-    def log_message(self, *args: object) -> None:
-        pass
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"true"
+            if self.path == "/api/admin/settings" and home is not None:
+                body = json.dumps({"home": home, "api": {"url": None}}).encode()
+            elif self.path != "/api/health":
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
 
 
-@pytest.fixture
-def fake_ui_port() -> Iterator[int]:
-    """Something that answers /api/health like a Prefect server on a free port."""
-    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+@contextmanager
+def fake_server(home: str | None) -> Iterator[int]:
+    """A fake Prefect server of PREFECT_HOME ``home`` on a free port."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), fake_prefect(home))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield int(server.server_address[1])
     finally:
         server.shutdown()
+        server.server_close()
 
 
-def test_a_healthy_server_on_the_ui_port_is_reused(monkeypatch, fake_ui_port):
+@pytest.fixture
+def this_home(monkeypatch, tmp_path: Path) -> Path:
+    """A run's home (as ``configure_environment`` sets it); no PREFECT_API_URL."""
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(fake_ui_port))
-    api = running_server()
-    assert api is not None and api.url == f"http://127.0.0.1:{fake_ui_port}/api"
+    monkeypatch.setenv("TOPICLAB_HOME", str(tmp_path / "mine"))
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "mine" / "prefect"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mine' / 'mlflow.db'}")
+    (tmp_path / "mine").mkdir()
+    return tmp_path / "mine"
+
+
+def test_a_topiclab_ui_of_this_home_on_the_ui_port_is_reused(monkeypatch, this_home):
+    with fake_server(str(this_home / "prefect")) as port:
+        monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(port))
+        api = running_server()
+    assert api is not None and api.url == f"http://127.0.0.1:{port}/api"
     assert "topiclab ui" in api.describe()
     monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(unused_port()))
     assert running_server() is None  # nothing there: the run starts its own
+
+
+def test_a_server_of_another_home_is_passed_over_in_one_line(monkeypatch, this_home, tmp_path):
+    """``topiclab ui`` of home A on the port, a run of home B: B's flow run must not land in
+    A's database while its MLflow run and results stay in B."""
+    other = str(tmp_path / "other" / "prefect")
+    with fake_server(other) as port:
+        monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(port))
+        found, why = find_server()
+        assert found is None
+        assert why.startswith(f"not joining the Prefect server on 127.0.0.1:{port}: ")
+        assert f"PREFECT_HOME={other}" in why and "\n" not in why
+    with fake_server(None) as port:  # healthy, but says nothing of its home
+        monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(port))
+        found, why = find_server()
+        assert found is None and "does not say its PREFECT_HOME" in why
+
+
+def test_this_homes_ui_is_found_on_the_port_its_record_names(monkeypatch, this_home):
+    """``topiclab ui --prefect-port P`` writes ui.json; a run of that home joins it on P. A
+    stale record (its pid dead) or one whose port now serves another home is passed over."""
+    monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(unused_port()))
+    with fake_server(str(this_home / "prefect")) as port:
+        record(this_home, port, os.getpid())
+        api = running_server()
+        assert api is not None and api.url == f"http://127.0.0.1:{port}/api"
+        record(this_home, port, dead_pid())
+        assert running_server() is None
+    with fake_server(str(this_home.parent / "other" / "prefect")) as port:
+        record(this_home, port, os.getpid())
+        found, why = find_server()
+        assert found is None and "serves another home" in why
+
+
+def record(home: Path, port: int, pid: int) -> None:
+    """What ``topiclab ui`` writes (``topiclab.core.uis.ui_record``)."""
+    payload = {
+        "prefect": f"http://127.0.0.1:{port}",
+        "mlflow": "http://127.0.0.1:5000",
+        "pid": pid,
+        "tracking_uri": os.environ["MLFLOW_TRACKING_URI"],
+    }
+    (home / "ui.json").write_text(json.dumps(payload), encoding="utf-8")
+
+
+def dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_run_next_to_another_homes_ui_starts_its_own_and_says_why(monkeypatch, this_home):
+    import subprocess
+    import sys
+
+    from topiclab.app import prefect_api as api
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    monkeypatch.setattr(api, "start_server", lambda log: (proc, "own-url"))
+    monkeypatch.setattr(api, "wait_healthy", lambda p, u, log: None)
+    monkeypatch.setattr(api, "stop_server", lambda p: None)
+    with fake_server(str(this_home.parent / "a" / "prefect")) as port:
+        monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(port))
+        with api.prefect_api() as found:
+            pass
+    proc.wait()
+    first, second = found.describe().splitlines()
+    assert first.startswith("not joining the Prefect server") and "a/prefect" in first
+    assert second.startswith("Prefect: own-url (started for this run")
 
 
 def test_an_unreachable_prefect_api_url_fails_fast(monkeypatch):
@@ -255,3 +355,31 @@ def test_a_run_on_its_own_server_links_to_where_topiclab_ui_shows_it(monkeypatch
         link = prefect_urls("fr-1")["Prefect flow run"]
     assert link == "http://prefect.lan:4200/runs/flow-run/fr-1"
     assert "PREFECT_UI_URL" not in os.environ  # put back as it was
+
+
+def test_the_link_names_the_port_this_homes_ui_recorded(monkeypatch, this_home):
+    """Not 4200 when this home's UI is elsewhere: 4200 may be another home's UI."""
+    from topiclab.flows.pipeline import prefect_urls
+
+    monkeypatch.setenv("TOPICLAB_PREFECT_PORT", "4321")
+    monkeypatch.delenv("PREFECT_UI_URL", raising=False)
+    record(this_home, 4567, os.getpid())
+    with using(PrefectApi("http://127.0.0.1:39999/api", "own server", pid=1)):
+        link = prefect_urls("fr-1")["Prefect flow run"]
+    assert link == "http://127.0.0.1:4567/runs/flow-run/fr-1"
+
+
+def test_serve_and_ui_name_the_home_of_the_server_in_their_way(monkeypatch, this_home, tmp_path):
+    from topiclab.app.deploy import ensure_server
+    from topiclab.app.servers import local_servers
+
+    other = str(tmp_path / "other" / "prefect")
+    with fake_server(other) as port:
+        monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(port))
+        with pytest.raises(TopiclabError, match=f"serves another home \\(PREFECT_HOME={other}"):
+            ensure_server()
+        held = (
+            f"in use by a Prefect server of PREFECT_HOME={other}; pick another with --prefect-port"
+        )
+        with pytest.raises(TopiclabError, match=held), local_servers(port, unused_port()):
+            pass

@@ -34,3 +34,19 @@ def test_every_registered_topic_key_is_refused(tmp_path: Path) -> None:
     for key in keys:
         with pytest.raises(TopiclabError):
             scaffold_plugin(key, tmp_path)
+
+
+def test_new_plugin_prints_each_command_on_one_line_at_80_columns(monkeypatch, tmp_path: Path):
+    import io
+
+    from rich.console import Console
+
+    from topiclab.app import cli
+
+    console = Console(file=io.StringIO(), width=80)
+    monkeypatch.setattr(cli, "out", console)
+    folder = tmp_path / ("plugins-in-a-folder-with-a-long-name-" * 2)
+    cli.new_plugin("wrapcheck", folder)
+    lines = [line.strip() for line in console.file.getvalue().splitlines()]
+    assert f"pip install -e {folder / 'wrapcheck'}" in lines
+    assert f"pytest {folder / 'wrapcheck' / 'tests'}" in lines

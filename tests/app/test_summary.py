@@ -28,3 +28,12 @@ def test_summary_names_only_failed_claims_the_profile_should_confirm(tmp_path: P
     assert "needs-training" not in text  # quick is too small for it: counted, not named
     # the deep links last: the report, then each tracker page metrics.json names
     assert text.rstrip().endswith("ridge MLflow run: http://127.0.0.1:5000/#/experiments/1/runs/r1")
+
+
+def test_where_things_are_stays_one_line_to_copy_at_80_columns(tmp_path: Path) -> None:
+    out_dir = tmp_path / ("a-results-folder-with-a-long-name-" * 2) / "20261130-041500"
+    log = out_dir / "topiclab.log"
+    console = Console(record=True, width=80)
+    print_summary(console, [], out_dir, log)
+    lines = console.export_text().splitlines()
+    assert f"results:  {out_dir}" in lines and f"log:      {log}" in lines

@@ -44,7 +44,7 @@ def test_topiclab_ui_records_its_ports_while_it_runs(monkeypatch, home: Path) ->
 
     monkeypatch.setattr(servers, "local_servers", fake_servers)
     monkeypatch.setattr(servers.time, "sleep", sleep)
-    servers.run_uis(47211, 47212, console=type("C", (), {"print": lambda *a: None})())
+    servers.run_uis(47211, 47212, console=type("C", (), {"print": lambda *a, **k: None})())
     assert seen[0].startswith("http://127.0.0.1:47212/#/experiments/7/runs/abc")
     assert seen[1] == "Prefect http://127.0.0.1:47211, MLflow http://127.0.0.1:47212"
     assert not record_path().exists()  # removed at exit
@@ -65,3 +65,23 @@ def test_a_stale_or_foreign_record_is_ignored(monkeypatch, home: Path) -> None:
     assert mlflow_ui_base() == UI["mlflow"]
     monkeypatch.setenv("TOPICLAB_MLFLOW_UI_URL", "http://proxy:8080")
     assert mlflow_ui_base() == "http://proxy:8080"  # the user's word wins
+
+
+def test_the_export_line_of_topiclab_ui_is_one_line_at_80_columns(monkeypatch, home: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    @contextmanager
+    def fake_servers(prefect_port: int, mlflow_port: int) -> Iterator[dict[str, str]]:
+        yield {"prefect": f"http://127.0.0.1:{prefect_port}", "mlflow": "http://127.0.0.1:5000"}
+
+    def sleep(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(servers, "local_servers", fake_servers)
+    monkeypatch.setattr(servers.time, "sleep", sleep)
+    console = Console(file=io.StringIO(), width=80)  # a terminal's default
+    servers.run_uis(47211, 47212, console)
+    lines = [line.strip() for line in console.file.getvalue().splitlines()]
+    assert "export PREFECT_API_URL=http://127.0.0.1:47211/api" in lines

@@ -98,6 +98,15 @@ def test_index_links_each_topic(tmp_path):
     assert 'href="a/report.html"' in html and "RuntimeError: boom" in html
 
 
+def test_index_shows_seconds_with_one_decimal_like_the_results_home(tmp_path):
+    entries = [
+        {"topic": t, "status": "ok", "seconds": s} for t, s in (("a", 13.0912), ("b", 3.4471))
+    ]
+    write_index(tmp_path, entries)
+    rows = _cells((tmp_path / "index.md").read_text().split("\n\n")[-1].strip())
+    assert [row[3] for row in rows[2:]] == ["13.1", "3.4"]
+
+
 def test_md_table_escapes_pipes():
     assert "a\\|b" in md_table(["x"], [["a|b"]])
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import re
 import signal
 import sys
 import time
@@ -95,11 +96,28 @@ def _registry() -> Any:
     return get_registry()
 
 
+# Full stops that end no sentence: "Rendle et al. 2009", "e.g. a U-Net".
+_NOT_AN_END = re.compile(r"(?<![\w.])(et al|e\.g|i\.e|cf|vs)\.$", re.IGNORECASE)
+
+
 def _first_sentence(text: str) -> str:
-    """The first sentence of a (possibly wrapped) docstring or summary, whole."""
+    """The first sentence of a (possibly wrapped) docstring or summary, whole: a full stop
+    inside parentheses or after an abbreviation (et al., e.g., i.e., cf., vs.) ends none."""
     flat = " ".join(text.split())
-    end = flat.find(". ")
-    return flat if end < 0 else flat[: end + 1]
+    depth = 0
+    for i, char in enumerate(flat):
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth = max(0, depth - 1)
+        elif (
+            char == "."
+            and flat[i + 1 : i + 2] == " "
+            and depth == 0
+            and not _NOT_AN_END.search(flat[: i + 1])
+        ):
+            return flat[: i + 1]
+    return flat
 
 
 @app.command("list", short_help="Registered topics, trainers and estimators.")
@@ -111,14 +129,17 @@ def list_cmd() -> None:
     reg = _registry()
     table = Table("kind", "key", "detail", "plugin", title="topiclab registry")
     table.columns[2].overflow = "fold"  # wrap long sentences, never cut them with an ellipsis
+
+    # Plugins name and describe these: "[generative]" or a "[" in a summary is text, not markup.
+    def row(kind: str, key: str, detail: str) -> None:
+        table.add_row(kind, escape(key), escape(detail), escape(str(reg.owner[(kind, key)])))
+
     for key, cls in sorted(reg.topics.items()):
-        table.add_row("topic", key, cls.title, reg.owner[("topic", key)])
+        row("topic", key, cls.title)
     for key, spec in sorted(reg.trainers.items()):
-        detail = f"[{spec.task}] {_first_sentence(spec.summary)}"
-        table.add_row("trainer", key, detail, reg.owner[("trainer", key)])
+        row("trainer", key, f"[{spec.task}] {_first_sentence(spec.summary)}")
     for key, est in sorted(reg.estimators.items()):
-        detail = f"[{est.kind}] {_first_sentence(est.summary)}"
-        table.add_row("estimator", key, detail, reg.owner[("estimator", key)])
+        row("estimator", key, f"[{est.kind}] {_first_sentence(est.summary)}")
     out.print(table, highlight=False)
     out.print(
         f"{len(reg.topics)} topics, {len(reg.trainers)} trainers, {len(reg.estimators)} "
@@ -221,8 +242,9 @@ RUN_EXAMPLES = """Examples:
 
   topiclab run --all --profile quick --config my.toml --set llama:steps=50
 
-The Prefect server used is, in order: PREFECT_API_URL, a running `topiclab ui`
-(127.0.0.1:$TOPICLAB_PREFECT_PORT, default 4200), else one started for this run.
+The Prefect server used is, in order: PREFECT_API_URL, a running `topiclab ui` of this
+TOPICLAB_HOME (on the port its ui.json names, else 127.0.0.1:$TOPICLAB_PREFECT_PORT,
+default 4200), else one started for this run.
 Every run without --out is listed in results/index.html (newest first).
 Library logs go to $TOPICLAB_HOME/logs/. Ctrl-C ends the run (exit 130; SIGTERM: 143);
 the same command again resumes from the last finished stage."""
@@ -418,16 +440,17 @@ def ui(
         int | None,
         typer.Option(
             help="Port of the Prefect server (default $TOPICLAB_PREFECT_PORT or 4200); "
-            "`topiclab run` looks for it there."
+            "`topiclab run` of this TOPICLAB_HOME finds it through ui.json."
         ),
     ] = None,
     mlflow_port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
 ) -> None:
     """Start a Prefect server and the MLflow UI on 127.0.0.1; Ctrl-C stops both.
 
-    While it runs, `topiclab run` uses this Prefect server instead of starting one (faster,
-    and runs show up in the UI); it records both URLs in $TOPICLAB_HOME/ui.json, where runs
-    read their MLflow links. Example: topiclab ui --mlflow-port 5001
+    While it runs, `topiclab run` of the same TOPICLAB_HOME uses this Prefect server instead
+    of starting one (faster, and runs show up in the UI); it records both URLs in
+    $TOPICLAB_HOME/ui.json, where runs find it and read their MLflow links.
+    Example: topiclab ui --mlflow-port 5001
     """
     from topiclab.app.prefect_api import ui_port
     from topiclab.app.servers import run_uis
@@ -476,9 +499,13 @@ def new_plugin(
     from topiclab.app.scaffold import scaffold_plugin
 
     root = scaffold_plugin(name, directory)
-    out.print(
-        f"created {root}\n  pip install -e {root}\n  topiclab plugins\n"
-        f"  topiclab run {name} --profile quick\n  pytest {root / 'tests'}"
+    out.print(  # the commands stay whole lines however long the path: to copy in one piece
+        escape(
+            f"created {root}\n  pip install -e {root}\n  topiclab plugins\n"
+            f"  topiclab run {name} --profile quick\n  pytest {root / 'tests'}"
+        ),
+        soft_wrap=True,
+        highlight=False,
     )
 
 

@@ -16,18 +16,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from topiclab.app.prefect_api import running_server
+from topiclab.app.prefect_api import find_server
 from topiclab.core.environment import topiclab_home
 from topiclab.core.errors import TopiclabError
 
 
 def ensure_server() -> str:
     """Schedules need a persistent server: ``PREFECT_API_URL``, or ``topiclab ui``'s."""
-    api = running_server()
+    api, why = find_server()
     if api is None:
         raise TopiclabError(
-            "serving deployments needs a running Prefect server: start one with "
-            "`topiclab ui` (or `prefect server start`) and set PREFECT_API_URL"
+            f"{why + '; ' if why else ''}serving deployments needs a running Prefect server: "
+            "start one with `topiclab ui` (or `prefect server start`) and set PREFECT_API_URL"
         )
     os.environ["PREFECT_API_URL"] = api.url
     return api.url

@@ -7,8 +7,12 @@
 Order of choice:
 
 1. ``PREFECT_API_URL``, which must answer ``/health`` (else one line, within seconds);
-2. a healthy server on ``127.0.0.1:$TOPICLAB_PREFECT_PORT`` (4200, where ``topiclab ui`` puts
-   it): no start-up cost, and the run shows up in that UI;
+2. a healthy server of this home's ``topiclab ui`` (the Prefect URL in ``$TOPICLAB_HOME/ui.json``,
+   else ``127.0.0.1:$TOPICLAB_PREFECT_PORT``, 4200): no start-up cost, and the run shows up in
+   that UI. The server must say (``/api/admin/settings``) that it serves this run's
+   ``PREFECT_HOME``: a UI of another home, or whatever now holds a stale record's port, would
+   get the flow run while MLflow and the results stay here. Such a server is passed over in
+   one line;
 3. else a server started here, for this run only.
 
 Why not Prefect's own temporary server: it is a child in the CLI's process group, so Ctrl-C or
@@ -34,10 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from topiclab.app.servers import die_with_parent, healthy
+from topiclab.app.servers import die_with_parent, healthy, server_home
 from topiclab.core.environment import topiclab_home
 from topiclab.core.errors import TopiclabError
 from topiclab.core.locks import file_lock
+from topiclab.core.uis import running_ui
 
 DEFAULT_PORT = 4200
 
@@ -47,11 +52,15 @@ class PrefectApi:
     url: str  # ends in /api
     origin: str  # "PREFECT_API_URL", "running server" or "own server"
     pid: int | None = None  # of the server this run started
+    passed_over: str = ""  # why a server on the `topiclab ui` port was not used
 
     def describe(self) -> str:
+        note = f"{self.passed_over}; starting one for this run\n" if self.passed_over else ""
         if self.pid is None:
-            return f"Prefect: {self.url} ({self.origin})"
-        return f"Prefect: {self.url} (started for this run; a running `topiclab ui` saves that)"
+            return f"{note}Prefect: {self.url} ({self.origin})"
+        return (
+            f"{note}Prefect: {self.url} (started for this run; a running `topiclab ui` saves that)"
+        )
 
 
 def ui_port() -> int:
@@ -59,7 +68,12 @@ def ui_port() -> int:
 
 
 def running_server() -> PrefectApi | None:
-    """``PREFECT_API_URL`` (checked) or a healthy server on the ``topiclab ui`` port."""
+    """``PREFECT_API_URL`` (checked) or a healthy ``topiclab ui`` server of this home."""
+    return find_server()[0]
+
+
+def find_server() -> tuple[PrefectApi | None, str]:
+    """The server to join (or None), and why a healthy one on the UI port was passed over."""
     url = os.environ.get("PREFECT_API_URL", "").rstrip("/")
     if url:
         if not healthy(f"{url}/health"):
@@ -67,11 +81,41 @@ def running_server() -> PrefectApi | None:
                 f"PREFECT_API_URL={url} does not answer at {url}/health; start that server, "
                 "or unset PREFECT_API_URL to let topiclab start its own"
             )
-        return PrefectApi(url, "PREFECT_API_URL")
-    url = f"http://127.0.0.1:{ui_port()}/api"
-    if healthy(f"{url}/health"):
-        return PrefectApi(url, "running server: topiclab ui")
-    return None
+        return PrefectApi(url, "PREFECT_API_URL"), ""
+    recorded = str(running_ui().get("prefect") or "").rstrip("/")
+    candidates = [f"{recorded}/api"] if recorded else []
+    candidates.append(f"http://127.0.0.1:{ui_port()}/api")
+    why = ""
+    for url in dict.fromkeys(candidates):
+        if not healthy(f"{url}/health"):
+            continue
+        theirs = server_home(url)
+        if theirs is not None and same_path(theirs, prefect_home()):
+            return PrefectApi(url, "running server: topiclab ui"), ""
+        why = why or why_passed_over(url, theirs)
+    return None, why
+
+
+def prefect_home() -> str:
+    return os.environ.get("PREFECT_HOME") or str(topiclab_home() / "prefect")
+
+
+def same_path(a: str, b: str) -> bool:
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def why_passed_over(url: str, theirs: str | None) -> str:
+    """One line: the healthy server at ``url`` (of PREFECT_HOME ``theirs``) is not this home's."""
+    where = url.removesuffix("/api").removeprefix("http://")
+    if theirs is None:
+        return (
+            f"not joining the server on {where}: it does not say its PREFECT_HOME "
+            "(not a Prefect server?)"
+        )
+    return (
+        f"not joining the Prefect server on {where}: it serves another home "
+        f"(PREFECT_HOME={theirs}, not {prefect_home()})"
+    )
 
 
 def free_port() -> int:
@@ -211,22 +255,23 @@ def prefect_api(meanwhile: Callable[[], None] = _nothing) -> Iterator[PrefectApi
     Ctrl-C included, stop that server and pass on unchanged. Without a server to start it
     runs first, so its errors still come before an unreachable ``PREFECT_API_URL``'s.
     """
+    why = ""
     if os.environ.get("PREFECT_API_URL", "").rstrip("/"):
         meanwhile()  # the caller's errors first, then an unreachable URL's (as before)
         found = running_server()
     else:
-        found = running_server()  # a `topiclab ui`, or None
+        found, why = find_server()  # this home's `topiclab ui`, or None
         if found is not None:
             meanwhile()
     if found is not None:
         yield found
         return
-    with _own_server(meanwhile) as own:
+    with _own_server(meanwhile, why) as own:
         yield own
 
 
 @contextmanager
-def _own_server(meanwhile: Callable[[], None]) -> Iterator[PrefectApi]:
+def _own_server(meanwhile: Callable[[], None], why: str = "") -> Iterator[PrefectApi]:
     log = topiclab_home() / "logs" / "prefect-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     proc: subprocess.Popen[bytes] | None = None
@@ -237,7 +282,7 @@ def _own_server(meanwhile: Callable[[], None]) -> Iterator[PrefectApi]:
             proc, url = start_server(log)
             meanwhile()
             wait_healthy(proc, url, log)
-        yield PrefectApi(url, "own server", proc.pid)
+        yield PrefectApi(url, "own server", proc.pid, why)
     finally:
         if proc is not None:
             stop_server(proc)
@@ -245,8 +290,7 @@ def _own_server(meanwhile: Callable[[], None]) -> Iterator[PrefectApi]:
 
 def setup_lock() -> Path:
     """The lock a temporary server holds while it sets up its database in ``PREFECT_HOME``."""
-    prefect_home = os.environ.get("PREFECT_HOME") or str(topiclab_home() / "prefect")
-    return Path(prefect_home).expanduser() / ".server-setup.lock"
+    return Path(prefect_home()).expanduser() / ".server-setup.lock"
 
 
 @contextmanager
@@ -261,7 +305,8 @@ def using(api: PrefectApi) -> Iterator[None]:
 
     env = {"PREFECT_API_URL": api.url}
     if api.pid is not None and not os.environ.get("PREFECT_UI_URL"):
-        env["PREFECT_UI_URL"] = f"http://127.0.0.1:{ui_port()}"
+        recorded = str(running_ui().get("prefect") or "")  # this home's UI, any port
+        env["PREFECT_UI_URL"] = recorded or f"http://127.0.0.1:{ui_port()}"
     old = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     drain_prefect_workers()

@@ -10,6 +10,7 @@ so runs made before it started show up in its UI; the MLflow UI reads the same t
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -34,6 +35,15 @@ def healthy(url: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+def server_home(url: str) -> str | None:
+    """The ``PREFECT_HOME`` (where its database is) the Prefect API at ``url`` reports, or None."""
+    try:
+        with urllib.request.urlopen(f"{url}/admin/settings", timeout=5) as response:
+            return str(json.load(response)["home"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def die_with_parent() -> Callable[[], None] | None:
@@ -215,9 +225,13 @@ def mlflow_command(port: int, tracking_uri: str) -> list[str]:
 @contextmanager
 def local_servers(prefect_port: int = 4200, mlflow_port: int = 5000) -> Iterator[dict[str, str]]:
     """Prefect server + MLflow UI for this ``$TOPICLAB_HOME``; yields their URLs."""
-    for port in (prefect_port, mlflow_port):
+    for port, option in ((prefect_port, "--prefect-port"), (mlflow_port, "--mlflow-port")):
         if port_in_use(port):
-            raise TopiclabError(f"port {port} on 127.0.0.1 is in use; pick another with --*-port")
+            home = server_home(f"http://127.0.0.1:{port}/api")
+            held = f" by a Prefect server of PREFECT_HOME={home}" if home else ""
+            raise TopiclabError(
+                f"port {port} on 127.0.0.1 is in use{held}; pick another with {option}"
+            )
     uri = os.environ["MLFLOW_TRACKING_URI"]
     urls = {"prefect": f"http://127.0.0.1:{prefect_port}"}
     servers = [
@@ -249,10 +263,13 @@ def run_uis(prefect_port: int, mlflow_port: int, console: Any) -> None:
     from topiclab.core.uis import ui_record
 
     with local_servers(prefect_port, mlflow_port) as urls, ui_record(urls):
-        console.print(f"Prefect UI: {urls['prefect']}\nMLflow UI:  {urls['mlflow']}")
+        # soft_wrap: a line longer than the terminal stays one line, to copy in one piece
         console.print(
-            f"To send runs to this Prefect server: export PREFECT_API_URL="
-            f"{urls['prefect']}/api\nCtrl-C stops both."
+            f"Prefect UI: {urls['prefect']}\nMLflow UI:  {urls['mlflow']}\n"
+            f"Runs of this TOPICLAB_HOME use this Prefect server; to send others' runs to it:\n"
+            f"  export PREFECT_API_URL={urls['prefect']}/api\nCtrl-C stops both.",
+            soft_wrap=True,
+            highlight=False,
         )
         try:
             while True:

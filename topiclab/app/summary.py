@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from topiclab.core.environment import default_tracking_uri
-from topiclab.core.report import claims_cell
+from topiclab.core.report import claims_cell, seconds_cell
 from topiclab.core.secrets import public_url
 
 
@@ -39,15 +39,16 @@ def print_summary(
             "[green]ok[/green]" if ok else f"[red]{e['status']}[/red]",
             claims_cell(e) if ok else "—",
             ", ".join(e.get("failed_claims", [])) or "—",
-            f"{e.get('seconds', 0):.1f}",
+            seconds_cell(e.get("seconds", 0)),
             ", ".join(e.get("cached", [])) or "—",
         )
     out.print(table)
-    out.print(f"results:  {out_dir}")
+    out.print(f"results:  {out_dir}", soft_wrap=True)  # a path to copy: one line, however long
     if log is not None:
-        out.print(f"log:      {log}")
+        out.print(f"log:      {log}", soft_wrap=True)
     out.print(
-        f"tracking: {public_url(os.environ.get('MLFLOW_TRACKING_URI', default_tracking_uri()))}"
+        f"tracking: {public_url(os.environ.get('MLFLOW_TRACKING_URI', default_tracking_uri()))}",
+        soft_wrap=True,
     )
     out.print(f"UIs:      topiclab ui  ({ui_links()})", soft_wrap=True)
     index = out_dir / "index.html"

@@ -19,7 +19,7 @@ from typing import Any
 from topiclab.core.errors import ResultsError
 from topiclab.core.files import write_text
 from topiclab.core.outputs import home_of, read_links
-from topiclab.core.report import CSS, claim_counts, md_table, read_metrics
+from topiclab.core.report import CSS, claim_counts, md_table, read_metrics, seconds_cell
 
 COLUMNS = ("date", "topic", "profile", "seed", "git", "claims", "failed claims", "seconds")
 HOME_CSS = """
@@ -95,7 +95,7 @@ def _cells(row: dict[str, Any]) -> list[Any]:
     claims += " (cached)" if row["cached"] == 4 else ""
     failed = ", ".join(row["failed"]) or "—"
     return [date, row["topic"], row["profile"], row["seed"], row["git"], claims, failed,
-            f"{row['seconds']:.1f}"]  # fmt: skip
+            seconds_cell(row["seconds"])]  # fmt: skip
 
 
 def _links_html(row: dict[str, Any]) -> str:

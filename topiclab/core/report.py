@@ -50,6 +50,11 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def seconds_cell(value: float) -> str:
+    """Stage seconds as every table shows them (run index, results home, terminal summary)."""
+    return f"{float(value):.1f}"
+
+
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n\v\f\x85\u2028\u2029]")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _HTML_TAG = re.compile(r"<(?=[A-Za-z/!?])")
@@ -386,7 +391,7 @@ def write_index(out_dir: Path, entries: list[dict[str, Any]]) -> Path:
                 e["topic"],
                 e["status"],
                 claims,
-                fmt(e.get("seconds", 0.0)),
+                seconds_cell(e.get("seconds", 0.0)),
                 link,
                 e.get("error") or "",
             ]
