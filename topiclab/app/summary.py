@@ -13,8 +13,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from topiclab.core.cells import claims_cell, seconds_cell
 from topiclab.core.environment import default_tracking_uri
-from topiclab.core.report import claims_cell, seconds_cell
 from topiclab.core.secrets import public_url
 
 

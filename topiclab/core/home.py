@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from topiclab.core.cells import claim_counts, seconds_cell
 from topiclab.core.errors import ResultsError
 from topiclab.core.files import write_text
 from topiclab.core.outputs import home_of, read_links
-from topiclab.core.report import CSS, claim_counts, md_table, read_metrics, seconds_cell
+from topiclab.core.report import CSS, md_table, read_metrics
 
 COLUMNS = ("date", "topic", "profile", "seed", "git", "claims", "failed claims", "seconds")
 HOME_CSS = """

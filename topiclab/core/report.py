@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import markdown as md
 
+from topiclab.core.cells import claim_counts, claims_cell, seconds_cell
 from topiclab.core.files import copy_file, write_text
 from topiclab.core.outputs import home_of, read_links
 from topiclab.core.reads import project
@@ -48,11 +49,6 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.4e}"
     return str(value)
-
-
-def seconds_cell(value: float) -> str:
-    """Stage seconds as every table shows them (run index, results home, terminal summary)."""
-    return f"{float(value):.1f}"
 
 
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n\v\f\x85\u2028\u2029]")
@@ -358,26 +354,6 @@ def render_topic_report(
             ),
         },
     )
-
-
-def claim_counts(claims: Sequence[Mapping[str, Any]], profile: str) -> dict[str, Any]:
-    """The claims of a ``metrics.json`` counted for an index row: a claim its profile is not
-    expected to confirm (quick: too small) is counted apart, never named as failed."""
-    failed = [c for c in claims if not c["passed"]]
-    expected = [c for c in failed if profile in c.get("expected_in", [profile])]
-    return {
-        "claims_passed": len(claims) - len(failed),
-        "claims_total": len(claims),
-        "claims_not_expected": len(failed) - len(expected),
-        "failed_claims": [str(c["id"]) for c in expected],
-    }
-
-
-def claims_cell(entry: Mapping[str, Any]) -> str:
-    """``5/9`` or ``5/9, 4 not expected``: the claims column of the index and the summary."""
-    text = f"{entry.get('claims_passed', 0)}/{entry.get('claims_total', 0)}"
-    waived = entry.get("claims_not_expected", 0)
-    return text + (f", {waived} not expected" if waived else "")
 
 
 def write_index(out_dir: Path, entries: list[dict[str, Any]]) -> Path:

@@ -45,6 +45,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner  # noqa: E402
 
 from topiclab.core import console  # noqa: E402
+from topiclab.core.cells import claim_counts  # noqa: E402
 from topiclab.core.console import TERMINAL  # noqa: E402
 from topiclab.core.dag import (  # noqa: E402
     Identity,
@@ -69,7 +70,6 @@ from topiclab.core.outputs import (  # noqa: E402
 )
 from topiclab.core.registry import Registry, get_registry  # noqa: E402
 from topiclab.core.report import (  # noqa: E402
-    claim_counts,
     claims_summary,
     claims_table,
     metrics_markdown,
