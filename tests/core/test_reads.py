@@ -171,7 +171,7 @@ def test_a_stage_may_read_an_execution_option_of_a_table_it_does_not_read() -> N
     cfg = Fast(threads=4, run=Runner(chunk=20, workers=3))
     view = guarded(cfg, read_tree(FastDeclared, "generate"), "stage 'generate' of topic 'fast'")
     assert (view.threads, view.run.workers, view.data) == (4, 3, cfg.data)
-    with pytest.raises(UndeclaredRead, match="read config field 'run.chunk'"):
+    with pytest.raises(UndeclaredRead, match=r"read config field 'run\.chunk'"):
         _ = view.run.chunk
     copy = pickle.loads(pickle.dumps(view))
     assert copy.run.workers == 3
