@@ -163,3 +163,15 @@ def test_any_stage_may_read_an_execution_option() -> None:
         _ = view.data
     copy = pickle.loads(pickle.dumps(view))  # as a stage hands it to a worker process
     assert (copy.threads, copy.run.workers) == (4, 3)
+
+
+def test_a_stage_may_read_an_execution_option_of_a_table_it_does_not_read() -> None:
+    """``generate`` reads only ``data``: ``run.workers`` is still readable (in no key), the
+    rest of ``run`` is still refused."""
+    cfg = Fast(threads=4, run=Runner(chunk=20, workers=3))
+    view = guarded(cfg, read_tree(FastDeclared, "generate"), "stage 'generate' of topic 'fast'")
+    assert (view.threads, view.run.workers, view.data) == (4, 3, cfg.data)
+    with pytest.raises(UndeclaredRead, match=r"read config field 'run\.chunk'"):
+        _ = view.run.chunk
+    copy = pickle.loads(pickle.dumps(view))
+    assert copy.run.workers == 3

@@ -359,11 +359,16 @@ def test_mlflow_records_a_stage_reused_then_recomputed_once_as_ran(
         assert [p.step for p in client.get_metric_history(run_id, key)] == [0], key
 
 
+@pytest.mark.parametrize("tracker_down", [False, True], ids=["told", "tracker-down"])
 def test_a_reused_stage_is_told_before_a_later_stage_fails(
-    prefect_harness, counted, plugin_env, tmp_path, monkeypatch
+    prefect_harness, counted, plugin_env, tmp_path, monkeypatch, tracker_down
 ):
     """A reused stage is told when the run's stages end: a failing later stage ends them,
-    so trackers hear of the reuse before the error (the run's record stays whole)."""
+    so trackers hear of the reuse before the error (the run's record stays whole). A
+    tracker's error then must not replace the stage's own nor skip the error hook, as
+    ``topiclab_on_stage_error`` promises."""
+    from topiclab.flows import pipeline
+
     events = tmp_path / "events.jsonl"
     plugin_env.setenv("TOPICLAB_PLUGINS", "support.stage_reads,support.jsonl_tracker")
     plugin_env.setenv("TOPICLAB_JSONL_TRACKER", str(events))
@@ -373,13 +378,19 @@ def test_a_reused_stage_is_told_before_a_later_stage_fails(
     def broken(self: Any, ctx: Any, data: Any) -> Any:
         raise RuntimeError("train broke")
 
+    def down(self: Any, run: Any) -> None:
+        raise ConnectionError("tracker down")
+
     monkeypatch.setattr(counted.Counted, "train", broken)
+    if tracker_down:
+        monkeypatch.setattr(pipeline.Told, "flush", down)
     with pytest.raises(RuntimeError, match="train broke"):
         _run(["seed=79", "train.steps=8"], tmp_path)
+    reused = [] if tracker_down else [("after_stage", "generate", True)]
     assert _stages_told(events) == [
         ("before_stage", "generate", None),
         ("before_stage", "train", None),
-        ("after_stage", "generate", True),
+        *reused,
         ("on_stage_error", "train", None),
     ]
 

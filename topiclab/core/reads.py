@@ -99,10 +99,15 @@ def _execution(cfg: BaseModel) -> dict[str, Any]:
     return out
 
 
+def _holds_execution(value: Any) -> bool:
+    return isinstance(value, BaseModel) and bool(_execution(value))
+
+
 def guarded(cfg: M, tree: Tree | None, label: str, where: str = "") -> M:
     """``cfg`` itself if ``tree`` reads all of it, else a copy whose undeclared fields raise
     ``UndeclaredRead`` (``label`` says whose read it was, for the message); execution
-    options are never refused."""
+    options are never refused, nor are the tables that hold them (the rest of such a table
+    is)."""
     if tree is None:
         return cfg
     fields = type(cfg).model_fields
@@ -112,7 +117,14 @@ def guarded(cfg: M, tree: Tree | None, label: str, where: str = "") -> M:
         else getattr(cfg, name)
         for name, sub in tree.items()
     }
-    denied = frozenset(fields) - set(tree) - execution_options(type(cfg))
+    # A table the stage does not read may hold execution options: they stay readable.
+    own = execution_options(type(cfg))
+    values |= {
+        name: guarded(getattr(cfg, name), {}, label, f"{where}{name}.")
+        for name in fields
+        if name not in tree and name not in own and _holds_execution(getattr(cfg, name))
+    }
+    denied = frozenset(fields) - set(values) - own
     if not denied and all(values[n] is getattr(cfg, n) for n in values):
         return cfg
     # the rest kept (denied, or execution options), so that pydantic's own code works

@@ -222,6 +222,14 @@ class Told:
             if stage in self.outcomes:
                 self._tell(run, stage)
 
+    def flush_quietly(self, run: RunInfo) -> None:
+        """``flush`` while the run fails: a tracker's error then is logged, never raised, so
+        it does not hide the run's own error (a Ctrl-C's included) nor skip its error hooks."""
+        try:
+            self.flush(run)
+        except Exception as exc:
+            get_run_logger().warning("trackers not told of the reused stages: %s", exc)
+
     def _tell(self, run: RunInfo, stage: str) -> None:
         now, said = self.outcomes[stage], self.said.get(stage)
         if said is None or (said.cached, said.result) != (now.cached, now.result):
@@ -262,7 +270,7 @@ def _run_stages(
                 [str(ident.stage_folder(s)) for s in STAGES[: STAGES.index(stage)]],
             )
         except BaseException as exc:
-            told.flush(run)  # the stages before it are final: the run ends here
+            told.flush_quietly(run)  # the stages before it are final: the run ends here
             hook.topiclab_on_stage_error(run=run, stage=stage, error=exc)
             raise
         if isinstance(outcome, str):  # nothing failed yet: the stages start over
@@ -442,7 +450,7 @@ def topic_pipeline(
                 stages, _terminal(get_run_logger())
             )
         except BaseException:
-            told.flush(run)  # the reused stages are final: the last pass failed
+            told.flush_quietly(run)  # the reused stages are final: the last pass failed
             raise
         with held:  # the stage folders, for what reads their files: trackers, publishing
             told.flush(run)
