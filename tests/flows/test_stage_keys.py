@@ -68,8 +68,6 @@ def test_an_execution_option_reuses_every_stage_and_is_still_tracked(
 ):
     """``workers`` (an ``ExecutionOption``) changes no stage key: a run with another value
     reuses every stage, its trackers hear each as cached, and MLflow records the value."""
-    from mlflow import MlflowClient
-
     events = tmp_path / "events.jsonl"
     plugin_env.setenv("TOPICLAB_PLUGINS", "support.stage_reads,support.jsonl_tracker")
     plugin_env.setenv("TOPICLAB_JSONL_TRACKER", str(events))
@@ -83,7 +81,7 @@ def test_an_execution_option_reuses_every_stage_and_is_still_tracked(
     assert _marker(second, "train").stat().st_mtime_ns == before
     told = [(stage, cached) for hook, stage, cached in _stages_told(events) if cached is not None]
     assert told == [(s, True) for s in ("generate", "train", "evaluate", "report")]
-    params = MlflowClient().get_run(second["links"]["runs"]["mlflow"]).data.params
+    params = _mlflow().get_run(second["links"]["runs"]["mlflow"]).data.params
     assert params["workers"] == "4"
     third = _run(["seed=78", "workers=4", "train.steps=60"], tmp_path)  # a real option
     assert third["cached_stages"] == ["generate"] and counted.TRAINED[-1] == ("counted", 60)
@@ -317,6 +315,17 @@ def _task_states(flow_run_id: Any, count: int, wait: float = 60) -> dict[str, li
         time.sleep(1)
 
 
+def _mlflow() -> Any:
+    """A client of the tracker's store. ``MlflowClient()`` would read mlflow's process-wide
+    URI, which an earlier test's model logging (``mlflow.set_tracking_uri``) may have pinned
+    to the session's SQLite store."""
+    from mlflow.tracking import MlflowClient
+
+    from topiclab.plugins.mlflow_tracker.store import tracking_uri
+
+    return MlflowClient(tracking_uri())
+
+
 def _stages_told(events: Path) -> list[tuple[str, str, bool | None]]:
     """(hook, stage, cached) of every stage event the recording tracker wrote, in order."""
     told = [json.loads(line) for line in events.read_text().splitlines()]
@@ -332,14 +341,11 @@ def test_mlflow_records_a_stage_reused_then_recomputed_once_as_ran(
     ``mlruns`` layout) records evaluate once, as what finally happened: tagged ``ran``, one
     step-0 point per metric and claim, and no ``source_run`` tag left from the pass that had
     reused it (generate and train, reused in every pass, keep theirs)."""
-    from mlflow.tracking import MlflowClient
-
     if store == "file":  # MLflow 3 refuses its file store unless asked (maintenance mode)
         monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
         monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
 
     from topiclab.core.cache import remove, scan
-    from topiclab.plugins.mlflow_tracker.store import tracking_uri
 
     seed = f"seed={78 if store == 'sqlite' else 81}"  # each store its own runs and folders
     keys = _run([seed], tmp_path)["stage_keys"]
@@ -347,9 +353,7 @@ def test_mlflow_records_a_stage_reused_then_recomputed_once_as_ran(
     cleaned = _clean_before_first_read(monkeypatch, "evaluate", keys["evaluate"])
     second = _run([seed], tmp_path)
     assert len(cleaned[0].removed) == 1 and second["cached_stages"] == ["generate", "train"]
-    # The tracker's URI: MlflowClient() would read mlflow's process-wide one, which an
-    # earlier test's model logging (`mlflow.set_tracking_uri`) may have pinned to SQLite.
-    client = MlflowClient(tracking_uri())
+    client = _mlflow()
     run_id = second["links"]["runs"]["mlflow"]
     tags = client.get_run(run_id).data.tags
     assert tags["stage.evaluate"] == "ran" and tags["stage.train"] == "cached"
@@ -402,8 +406,6 @@ def test_a_clean_while_a_run_publishes_skips_the_folders_it_reads(
     the report, after its last stage: `topiclab cache clean --all` at that moment skips the
     folders (the run holds them, shared) instead of taking the files from under the MLflow
     upload and the publishing, and the run ends well."""
-    from mlflow.tracking import MlflowClient
-
     from topiclab.core.cache import IN_USE, remove, scan
     from topiclab.core.topic import STAGES
     from topiclab.flows import pipeline
@@ -421,5 +423,5 @@ def test_a_clean_while_a_run_publishes_skips_the_folders_it_reads(
     assert second["cached_stages"] == list(STAGES)
     assert not cleaned[0].removed and {why for _, why in cleaned[0].skipped} == {IN_USE}
     assert (tmp_path / "b" / "counted" / "report.html").is_file()
-    tags = MlflowClient().get_run(second["links"]["runs"]["mlflow"]).data.tags
+    tags = _mlflow().get_run(second["links"]["runs"]["mlflow"]).data.tags
     assert all(tags[f"stage.{stage}"] == "cached" for stage in STAGES)
