@@ -350,13 +350,20 @@ class PopularityRecommender:
         if progress is not None:
             progress(0)
 
-    def score(self, users: np.ndarray) -> np.ndarray:
+    def _counts(self) -> np.ndarray:
         if self.counts is None:
-            raise RuntimeError("PopularityRecommender: call fit() or load() before score()")
-        return np.broadcast_to(self.counts, (len(users), len(self.counts))).copy()
+            raise RuntimeError("PopularityRecommender: call fit() or load() first")
+        return self.counts
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        counts = self._counts()
+        return np.broadcast_to(counts, (len(users), len(counts))).copy()
 
     def save(self, path: str | Path) -> None:
-        np.save(Path(path), np.asarray(self.counts))
+        # Through a file object: np.save given a name appends ".npy" unless it has that suffix,
+        # and load(path) would then not find the file.
+        with Path(path).open("wb") as fh:
+            np.save(fh, self._counts())
 
     def load(self, path: str | Path) -> None:
         self.counts = np.load(Path(path))
