@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import pandas as pd
 
 from topiclab.causal.validation import GraphMismatchError
+from topiclab.core.figures import save_figure
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -198,9 +199,7 @@ class CausalGraph:
         _nx().draw_networkx_labels(self.dag, pos, ax=ax, font_size=10)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save_figure(fig, path)
         return path
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from topiclab.causal.graph import CausalGraph
+from topiclab.core.figures import save_figure
 from topiclab.plugins.causal_iv import data as d
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from topiclab.plugins.causal_iv.config import CausalIVConfig
 
 
-def coverage_plot(cov: pd.DataFrame, truth: float, path: Path, shown: int = 100) -> Path:
+def coverage_plot(cov: pd.DataFrame, truth: float, path: Path, shown: int = 100) -> str:
     """The first ``shown`` 2SLS and OLS intervals, sorted; red where they miss the truth."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=False)
     for ax, name in zip(axes, ["tsls", "ols"], strict=True):
@@ -40,13 +41,10 @@ def coverage_plot(cov: pd.DataFrame, truth: float, path: Path, shown: int = 100)
         )
         ax.set_xlabel("repetition (sorted)")
     axes[0].set_ylabel("effect of X on Y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
-def estimate_spread(series: dict[str, np.ndarray], marks: dict[str, float], path: Path) -> Path:
+def estimate_spread(series: dict[str, np.ndarray], marks: dict[str, float], path: Path) -> str:
     """Histograms of Monte-Carlo estimates with reference lines (truth, OLS limit, ...)."""
     fig, ax = plt.subplots(figsize=(7, 4))
     values = np.concatenate(list(series.values()))
@@ -59,13 +57,10 @@ def estimate_spread(series: dict[str, np.ndarray], marks: dict[str, float], path
         ax.text(x, ax.get_ylim()[1] * 0.95, f" {label}", fontsize=8, rotation=90, va="top")
     ax.legend(fontsize=8)
     ax.set_xlabel("estimate")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
-def sieve_plot(curve: pd.DataFrame, path: Path) -> Path:
+def sieve_plot(curve: pd.DataFrame, path: Path) -> str:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(curve["x"], curve["truth"], color="black", lw=2, label="f(x) = sin x + x")
     ax.plot(curve["x"], curve["sieve"], label="sieve 2SLS")
@@ -73,10 +68,7 @@ def sieve_plot(curve: pd.DataFrame, path: Path) -> Path:
     ax.set_xlabel("x")
     ax.set_ylabel("f(x) (centred)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 CAPTIONS = {

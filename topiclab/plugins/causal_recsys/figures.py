@@ -21,18 +21,12 @@ import numpy as np
 import pandas as pd
 
 from topiclab.causal.graph import CausalGraph
+from topiclab.core.figures import save_figure
 from topiclab.core.topic import StageContext, StageResult
 from topiclab.plugins.causal_recsys import data as d
 from topiclab.plugins.causal_recsys.config import CausalRecsysConfig
 
 PDA_GRAPH = "Z -> I; Z -> C; U -> C; I -> C"  # popularity Z confounds exposure I and click C
-
-
-def _save(fig: Any, path: Path) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
 
 
 def estimates_plot(scm: dict[str, Any], path: Path) -> str:
@@ -54,7 +48,7 @@ def estimates_plot(scm: dict[str, Any], path: Path) -> str:
     )
     ax.set_xlabel("effect of X on Y (95% CI)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def loss_plot(loss: pd.DataFrame, path: Path) -> str:
@@ -64,7 +58,7 @@ def loss_plot(loss: pd.DataFrame, path: Path) -> str:
     ax.axvline(loss["truth"].iloc[0], color="black", ls="--", lw=1, label="true loss")
     ax.set_xlabel("estimated loss of the fixed model, one value per logging")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def ranking_plot(ranking: pd.DataFrame, path: Path) -> str:
@@ -81,7 +75,7 @@ def ranking_plot(ranking: pd.DataFrame, path: Path) -> str:
     ax.invert_yaxis()
     ax.set_xlabel("NDCG@20 on the next stage's test logs (mean ± SE over worlds)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def bias_plot(
@@ -110,7 +104,7 @@ def bias_plot(
     ax.set_xlabel("item popularity z at the test stage (bins of equal size)")
     ax.set_ylabel("share of top-20 slots")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def topic_figures(

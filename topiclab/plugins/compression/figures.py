@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from topiclab.core.figures import save_figure
 from topiclab.core.topic import StageContext
 
 
@@ -32,8 +33,4 @@ def rates(ctx: StageContext, tot: list[dict[str, Any]]) -> str:
     ax.set_xticks(x, names, rotation=45, ha="right")
     ax.set(ylabel="compressed / raw (%)", title="Held-out plays")
     ax.legend()
-    fig.tight_layout()
-    path = ctx.path("rates.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, ctx.path("rates.png"))

@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from topiclab.core.figures import save_figure
+
 if TYPE_CHECKING:
     from topiclab.core.topic import StageContext, StageResult
     from topiclab.plugins.diffusion.config import DiffusionConfig
@@ -38,10 +40,7 @@ def scatter_grid(rows: dict[str, dict[str, np.ndarray]], path: Path) -> str:
                 ax.set_title(col, fontsize=9)
             if j == 0:
                 ax.set_ylabel(name, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, path, dpi=90)
 
 
 def trajectory_strip(frames: dict[int, np.ndarray], path: Path, title: str) -> str:
@@ -60,10 +59,7 @@ def trajectory_strip(frames: dict[int, np.ndarray], path: Path, title: str) -> s
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, path, dpi=90)
 
 
 def image_grid(images: np.ndarray, ncol: int) -> np.ndarray:
@@ -108,10 +104,7 @@ def loss_curves(
     ax.set_ylabel("L_simple per dim (EMA-smoothed); dashed: exact ε* floor")
     ax.set_yscale("log")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, path, dpi=90)
 
 
 def loss_figure(

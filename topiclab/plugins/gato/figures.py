@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from topiclab.core.figures import save_figure
 from topiclab.core.topic import StageContext
 from topiclab.plugins.gato.tasks import FROZENLAKE_MAP, FROZENLAKE_T_MAP
 
@@ -56,11 +57,7 @@ def expert_chart(ctx: StageContext, rows: list[dict[str, Any]]) -> str:
         title="One set of weights on every task (lines: 50 %, 80 %)",
     )
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path = str(ctx.path("expert_share.png"))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, ctx.path("expert_share.png"))
 
 
 def loss_curves(ctx: StageContext, histories: dict[str, list[dict[str, str]]]) -> str:
@@ -71,11 +68,7 @@ def loss_curves(ctx: StageContext, histories: dict[str, list[dict[str, str]]]) -
         )
     ax.set(xlabel="step", ylabel="masked loss (nats/token)", title="Training loss", yscale="log")
     ax.legend()
-    fig.tight_layout()
-    path = str(ctx.path("loss.png"))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, ctx.path("loss.png"))
 
 
 def episode_strip(ctx: StageContext, name: str, observations: list[Any], n: int = 8) -> str:
@@ -89,11 +82,7 @@ def episode_strip(ctx: StageContext, name: str, observations: list[Any], n: int 
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"{name}: one roll-out of the generalist ({len(observations)} steps)", fontsize=9)
-    fig.tight_layout()
-    path = str(ctx.path(f"episode_{name}.png"))
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, ctx.path(f"episode_{name}.png"), dpi=90)
 
 
 def _cartpole(ax: Any, o: np.ndarray | None) -> None:

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from topiclab.core.figures import save_figure
 from topiclab.core.topic import StageContext
 
 
@@ -37,11 +38,7 @@ def loss_curve(ctx: StageContext, history: list[dict[str, str]], bigram_bpc: flo
     ax.axhline(bigram_bpc, color="gray", ls="--", label="bigram baseline")
     ax.set(xlabel="step", ylabel="bits per token", title="Training loss")
     ax.legend()
-    fig.tight_layout()
-    path = str(ctx.path("loss.png"))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, ctx.path("loss.png"))
 
 
 def bpc_and_kv(ctx: StageContext, metrics: dict[str, float], kv_rows: list[dict[str, Any]]) -> str:
@@ -54,8 +51,4 @@ def bpc_and_kv(ctx: StageContext, metrics: dict[str, float], kv_rows: list[dict[
         [r["kv_bytes_per_token_fp32"] for r in kv_rows],
     )
     a2.set(ylabel="KV bytes per token (fp32)", title="KV cache by attention type")
-    fig.tight_layout()
-    path = str(ctx.path("bpc_kv.png"))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, ctx.path("bpc_kv.png"))

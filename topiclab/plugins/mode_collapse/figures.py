@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from topiclab.core.figures import save_figure
 from topiclab.plugins.mode_collapse.data import bimodal_pdf, mixture, normal_pdf
 
 if TYPE_CHECKING:
@@ -57,10 +58,7 @@ def scatter_runs(
                 ax.set_yticks([])
             if s == 0:
                 ax.set_ylabel(method, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, path, dpi=80)
 
 
 def checkpoint_strip(frames: dict[int, np.ndarray], means: np.ndarray, path: Path, title: str):
@@ -70,10 +68,7 @@ def checkpoint_strip(frames: dict[int, np.ndarray], means: np.ndarray, path: Pat
         _points(ax, frames[t], means, 0.5)
         ax.set_title(f"step {t}", fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, path, dpi=80)
 
 
 def stacked_tiles(rows: dict[str, np.ndarray], path: Path, per_row: int = 16) -> str:
@@ -89,10 +84,7 @@ def stacked_tiles(rows: dict[str, np.ndarray], path: Path, per_row: int = 16) ->
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, path, dpi=90)
 
 
 def lipschitz_scatter(runs: list[dict], path: Path) -> str:
@@ -104,10 +96,7 @@ def lipschitz_scatter(runs: list[dict], path: Path) -> str:
     ax.set_xlabel("empirical Lipschitz constant max ‖∂G/∂z‖₂")
     ax.set_ylabel("ring modes with ≥ 1 % of samples")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, path, dpi=90)
 
 
 def kl_figure(m: dict[str, float], path: Path) -> str:
@@ -119,10 +108,7 @@ def kl_figure(m: dict[str, float], path: Path) -> str:
     rev = normal_pdf(x, m["bimodal.reverse_mu"], m["bimodal.reverse_sigma"])
     ax.plot(x, rev, label=f"reverse KL(q‖p): μ = {m['bimodal.reverse_mu']:.2f}")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, path, dpi=90)
 
 
 def regression_figure(r: Any, path: Path) -> str:
@@ -140,7 +126,4 @@ def regression_figure(r: Any, path: Path) -> str:
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return str(path)
+    return save_figure(fig, path, dpi=90)

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from topiclab.core.figures import save_figure
 from topiclab.core.topic import StageContext
 
 MARKERS = {"ppo": "o", "dpo": "s", "ipo": "^", "slic-hf": "D"}
@@ -29,11 +30,7 @@ def topic_figures(
 
 
 def _save(ctx: StageContext, fig: Any, name: str) -> str:
-    fig.tight_layout()
-    path = str(ctx.path(f"{name}.png"))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, ctx.path(f"{name}.png"))
 
 
 def frontier(ctx: StageContext, ex: dict[str, Any]) -> str:
