@@ -1,5 +1,8 @@
 """The topic's claims: what the post and its papers say, and this run's verdict on each.
 
+    from topiclab.plugins.causal_iv.claims import build_claims
+    claims = build_claims(cfg, metrics)        # in evaluate, after every metric is in
+
 Each claim reads measured numbers from ``m`` (the evaluate stage's metrics), names them in
 ``uses``, and compares them with an anchor whose source is a paper, a data set or an equation
 (closed forms, Card's data, the ICP theorem). Claims that need many Monte-Carlo repetitions

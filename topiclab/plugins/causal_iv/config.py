@@ -1,5 +1,7 @@
 """The causal-iv topic's config. Defaults are the ``standard`` profile (2 CPU cores, < 5 min).
 
+    topiclab run causal-iv --profile quick --set coverage.reps=200 --set icp.alpha=0.01
+
 Every number has bounds, so a value that makes no sense (``icp.alpha=5``, ``coverage.reps=
 10**9``, ``nonlinear.degree=-1``) is refused in one line before anything runs; estimator keys
 are checked against the registry at the same time.

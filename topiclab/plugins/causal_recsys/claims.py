@@ -1,5 +1,8 @@
 """The topic's claims: what the post and its papers say, and this run's verdict on each.
 
+    from topiclab.plugins.causal_recsys.claims import build_claims
+    claims = build_claims(cfg, metrics)        # in evaluate, after every metric is in
+
 Each claim reads measured numbers from ``m`` (the evaluate stage's metrics), names them in
 ``uses``, and compares them with an anchor from a paper, a table or a closed form. Claims on
 recommenders are built only for the methods that ran (a failed or deselected method has no

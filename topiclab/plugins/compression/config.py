@@ -1,5 +1,7 @@
 """The compression topic's config. Defaults are the ``standard`` profile (2 CPU cores).
 
+    topiclab run compression --profile quick --set chunk_size=1024
+
 The model is not configured here: it is the ``llama`` topic's (same profile) through the DAG.
 """
 

@@ -1,4 +1,7 @@
-"""The compression report's figure (matplotlib, Agg): rates per compressor, chunked and whole."""
+"""The compression report's figure (matplotlib, Agg): rates per compressor, chunked and whole.
+
+figs = topic_figures(ctx, tot)     # in evaluate: name -> PNG path in the stage's folder
+"""
 
 from __future__ import annotations
 

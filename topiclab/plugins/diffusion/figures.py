@@ -1,5 +1,8 @@
 """Figures of the diffusion topic (matplotlib Agg, PNG files): sample scatter plots, reverse
-trajectories, digits panels and loss curves."""
+trajectories, digits panels and loss curves.
+
+    path = scatter_grid({"ring": {"real": x, "model": samples}}, ctx.path("samples_2d.png"))
+"""
 
 from __future__ import annotations
 

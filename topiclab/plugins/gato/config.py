@@ -1,5 +1,7 @@
 """The gato topic's config. Defaults are the ``standard`` profile (2 CPU cores, ≤ 10 min).
 
+    topiclab run gato --profile quick --set train.steps=500
+
 The model is the reference page's mini-Gato (d 128, 4 layers, 4 heads); every number has bounds,
 and ``trainer`` must be a registered trainer of task ``gato``.
 """

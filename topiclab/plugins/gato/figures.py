@@ -1,7 +1,10 @@
 """Figures of the gato report (matplotlib, Agg): a Gato-style chart of the tasks against the
 50 % and 80 % of expert lines (generalist and specialists), the training losses of the
 generalist and the text specialist, and
-a strip of frames of one roll-out per control task."""
+a strip of frames of one roll-out per control task.
+
+    figs = topic_figures(ctx, rows, histories, frames)   # in evaluate: name -> PNG path
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """The llama topic's config. Defaults are the ``standard`` profile (2 CPU cores, < 8 min).
 
+    topiclab run llama --profile quick --set model.n_kv_heads=1 --set train.steps=300
+
 Every number has bounds (upper ones are sanity limits far above ``full``), the model's shape is
 checked as a whole (heads divide the width, KV heads divide the heads), and ``trainer`` must be
 a registered trainer of task ``language-model``: all before anything runs.

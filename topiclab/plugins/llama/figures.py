@@ -1,5 +1,8 @@
 """Figures of the llama report (matplotlib, Agg): the loss curve, and bits per character next
-to the KV-cache size of each attention type."""
+to the KV-cache size of each attention type.
+
+    figs = topic_figures(ctx, history, metrics, kv_rows)   # in evaluate: name -> PNG path
+"""
 
 from __future__ import annotations
 

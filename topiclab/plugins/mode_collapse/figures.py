@@ -1,6 +1,9 @@
 """Figures of the mode-collapse topic (matplotlib Agg, PNG): samples per method and seed, a
 strip of GAN checkpoints, Lipschitz constant vs modes, the two KL fits, the ±x regression,
-and stacked-digit samples beside real ones."""
+and stacked-digit samples beside real ones.
+
+    path = kl_figure(metrics, ctx.path("kl_directions.png"))    # each function: one PNG
+"""
 
 from __future__ import annotations
 

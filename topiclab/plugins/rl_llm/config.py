@@ -1,6 +1,8 @@
 """The rl-llm topic's config. Defaults are the ``standard`` profile (2 CPU cores, the llama
 topic's model reused through the DAG, not retrained).
 
+    topiclab run rl-llm --profile quick --set exact.sft_steps=200
+
 Methods are registry keys of task ``preference`` with their options; a method whose options
 have a ``beta`` gets each β of the sweep in the exact world.
 """

@@ -346,7 +346,7 @@ def evaluate(
     return StageResult(
         metrics=mt,
         tables=tables,
-        figures=topic_figures(ctx, ex, lmr, cfg.exact.claim_beta),
+        figures=topic_figures(ctx, ex, lmr),
         claims=build_claims(cfg, mt, ex, lmr),
         sections={
             "Failed methods": failed_md(errors),

@@ -1,5 +1,8 @@
 """Figures of the rl-llm report (matplotlib, Agg): the exact reward–KL frontier with every
-method's points, the over-optimisation curve, the PPO ablation, and the LM world's gains."""
+method's points, the over-optimisation curve, the PPO ablation, and the LM world's gains.
+
+    figs = topic_figures(ctx, ex, lmr)     # in evaluate: name -> PNG path
+"""
 
 from __future__ import annotations
 
@@ -17,9 +20,8 @@ from topiclab.core.topic import StageContext
 MARKERS = {"ppo": "o", "dpo": "s", "ipo": "^", "slic-hf": "D"}
 
 
-def topic_figures(
-    ctx: StageContext, ex: dict[str, Any], lmr: dict[str, Any], claim_beta: float
-) -> dict[str, str]:
+def topic_figures(ctx: StageContext, ex: dict[str, Any], lmr: dict[str, Any]) -> dict[str, str]:
+    """Every figure of the report, name -> PNG path."""
     figs = {
         "frontier": frontier(ctx, ex),
         "ablation": ablation(ctx, ex["ablation"]),
