@@ -236,7 +236,7 @@ class ControlFunction(_IVBase):
             xv,
             y,
             [*fit.names, "v_hat"],
-            self.config.model_copy(update={"debiased": True, "cov_type": self.config.cov_type}),
+            self.config.model_copy(update={"debiased": True}),  # OLS SEs: σ̂² over n − k
             r.groups,
         )
         t_v = float(beta_v[-1] / naive.se[-1])

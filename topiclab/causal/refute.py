@@ -72,6 +72,14 @@ def refute(
     est = dowhy_api.estimate(model, estimand, cfg.method_name)
     value = float(est.value)
     tol = 2 * std_error if std_error else 0.05 * abs(value)
+    return _verdicts(model, est, value, tol, cfg) + _sensitivity(model, est, value, cfg)
+
+
+def _verdicts(
+    model: Any, est: Any, value: float, tol: float, cfg: RefuteConfig
+) -> list[Refutation]:
+    """The refuters with a verdict: a placebo near 0, a random common cause or a data subset
+    within ``tol`` of the estimate."""
     runs: list[tuple[str, dict[str, Any], str]] = [
         (
             "placebo_treatment_refuter",
@@ -102,7 +110,13 @@ def refute(
                 rule=rule,
             )
         )
+    return out
+
+
+def _sensitivity(model: Any, est: Any, value: float, cfg: RefuteConfig) -> list[Refutation]:
+    """The unobserved-confounder curve: the effect under each simulated strength, no verdict."""
     np.random.seed(cfg.seed)  # this refuter draws from the global numpy generator
+    out = []
     for s in cfg.confounder_strengths:
         res = _run(
             model,
