@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ from torch import Tensor, nn
 from topiclab.core.topic import StageContext, StageResult
 from topiclab.nn import preference as P
 from topiclab.nn.threads import torch_threads
+from topiclab.plugins.rl_llm import exact as X
 from topiclab.plugins.rl_llm import lm as M
 from topiclab.plugins.rl_llm.config import ExactConfig, LMConfig, RLLLMConfig
 from topiclab.plugins.rl_llm.data import exact_world
@@ -61,42 +63,75 @@ def scorer(model: nn.Module, prompt_len: int) -> Callable[[Tensor], Tensor]:
     return score
 
 
+@dataclass
+class _Exact:
+    """What every fit in the exact world shares: the world, π_ref, the logged pairs, the
+    stage's record (``policies``, ``histories``, ``errors``, ``rms``, ``proxies``)."""
+
+    ctx: StageContext
+    cfg: ExactConfig
+    world: X.ExactWorld
+    ref: nn.Module
+    pairs: dict[str, Tensor]
+    out: dict[str, Any]
+
+    def problem(
+        self, reward: Callable[[Tensor], Tensor], rm: nn.Module | None = None, **kw: Any
+    ) -> P.PreferenceProblem:
+        """A fresh trainable copy of π_ref on the pairs, scored by ``reward``."""
+        return P.PreferenceProblem(
+            policy=trainable(self.ref),
+            reference=self.ref,
+            prompt_len=1,
+            pairs=P.Pairs(**self.pairs),
+            prompts=torch.arange(self.world.K),
+            sample=self.world.sample,
+            reward=reward,
+            reward_model=rm,
+            new_scalar_model=self.world.new_scalar,
+            **kw,
+        )
+
+    def fit(self, key: str, options: dict[str, Any], prob: P.PreferenceProblem, run: str) -> None:
+        """Fit ``key`` on ``prob`` as ``run`` and record its history and policy (or error)."""
+        _record(
+            self.out, run, fit_isolated(self.ctx, key, options, prob, f"exact/{run}"), prob.policy
+        )
+
+
 def train_exact(ctx: StageContext, cfg: ExactConfig, seed: int, path: str) -> dict[str, Any]:
+    """Reward models, the β sweep, over-optimisation and the PPO ablation, in that order."""
     d = torch.load(path, weights_only=False)
     world = exact_world(cfg, seed)
     ref = world.new_policy()
     ref.load_state_dict(d["ref"])
     ref.requires_grad_(False)
     out: dict[str, Any] = {"policies": {}, "histories": {}, "errors": {}, "rms": {}}
+    ex = _Exact(ctx, cfg, world, ref, d["pairs"], out)
+    good, small = _reward_models(ex, d["small_rm_pairs"])
+    _beta_sweep(ex, good)
+    _overoptimisation(ex, small)
+    for name, delta in cfg.ablation.items():
+        for s in range(cfg.ablation_seeds):
+            options = cfg.ablation_base | delta | {"seed": seed + s}
+            ex.fit("ppo", options, ex.problem(scorer(good, 1), good), f"ablation/{name}/{s}")
+    return out
 
-    def problem(
-        reward: Callable[[Tensor], Tensor], rm: nn.Module | None = None, **kw: Any
-    ) -> P.PreferenceProblem:
-        return P.PreferenceProblem(
-            policy=trainable(ref),
-            reference=ref,
-            prompt_len=1,
-            pairs=P.Pairs(**d["pairs"]),
-            prompts=torch.arange(world.K),
-            sample=world.sample,
-            reward=reward,
-            reward_model=rm,
-            new_scalar_model=world.new_scalar,
-            **kw,
-        )
 
-    # the reward model sees the same pairs as DPO & co. (one epoch)
+def _reward_models(ex: _Exact, small_rm_pairs: dict[str, Tensor]) -> tuple[nn.Module, nn.Module]:
+    """The good reward model (the pairs DPO & co. see, one epoch) and ``n_proxies`` imperfect
+    ones, each on its own ``n_small_rm_pairs`` pairs; returns the good one and the first proxy."""
+    cfg, world, out = ex.cfg, ex.world, ex.out
     good = world.new_scalar()
-    fit_rm(ctx, cfg.rm, P.Pairs(**d["pairs"]), good, "exact/rm/rm")
+    fit_rm(ex.ctx, cfg.rm, P.Pairs(**ex.pairs), good, "exact/rm/rm")
     out["rms"]["rm"] = good.state_dict()
-    # the imperfect reward models: each on its own n_small_rm_pairs pairs
-    small_pairs, n = P.Pairs(**d["small_rm_pairs"]), cfg.n_small_rm_pairs
+    small_pairs, n = P.Pairs(**small_rm_pairs), cfg.n_small_rm_pairs
     out["proxies"] = []
     for i in range(cfg.n_proxies):
         chunk = slice(i * n, (i + 1) * n)
         model = world.new_proxy(cfg.proxy)
         fit_rm(
-            ctx,
+            ex.ctx,
             cfg.rm,
             P.Pairs(small_pairs.chosen[chunk], small_pairs.rejected[chunk]),
             model,
@@ -105,20 +140,29 @@ def train_exact(ctx: StageContext, cfg: ExactConfig, seed: int, path: str) -> di
         out["proxies"].append(model.state_dict())
     small = world.new_proxy(cfg.proxy)
     small.load_state_dict(out["proxies"][0])
+    return good, small
 
+
+def _beta_sweep(ex: _Exact, good: nn.Module) -> None:
+    """Every method at every β of the sweep (one run for a method without β), PPO on the gold
+    reward."""
+    cfg = ex.cfg
     for beta in cfg.betas:
         for key, opts in cfg.methods.items():
-            if not uses_beta(ctx, key) and beta != cfg.betas[0]:
+            if not uses_beta(ex.ctx, key) and beta != cfg.betas[0]:
                 continue  # no β (SLiC-HF): one run
-            run = f"{key}@{beta:g}" if uses_beta(ctx, key) else key
-            prob = problem(world.reward, good)
-            options = opts | ({"beta": beta} if uses_beta(ctx, key) else {})
-            _record(out, run, fit_isolated(ctx, key, options, prob, f"exact/{run}"), prob.policy)
+            run = f"{key}@{beta:g}" if uses_beta(ex.ctx, key) else key
+            prob = ex.problem(ex.world.reward, good)
+            options = opts | ({"beta": beta} if uses_beta(ex.ctx, key) else {})
+            ex.fit(key, options, prob, run)
 
-    # Over-optimisation: PPO with a small β against the first imperfect reward model, measured
-    # on the exact gold and proxy rewards as it trains (Gao et al. 2022).
+
+def _overoptimisation(ex: _Exact, small: nn.Module) -> None:
+    """PPO with a small β against the first imperfect reward model, measured on the exact gold
+    and proxy rewards as it trains (Gao et al. 2022)."""
+    cfg, world = ex.cfg, ex.world
     proxy = world.scalar_table(small)
-    ref_logp = world.logp(ref)
+    ref_logp = world.logp(ex.ref)
 
     def monitor(policy: nn.Module) -> dict[str, float]:
         lp = world.logp(policy)
@@ -128,22 +172,14 @@ def train_exact(ctx: StageContext, cfg: ExactConfig, seed: int, path: str) -> di
             "kl_exact": world.measure(lp, ref_logp)["kl"],
         }
 
-    prob = problem(
+    prob = ex.problem(
         scorer(small, 1), small, monitor=monitor, monitor_every=max(2, cfg.overopt_iterations // 24)
     )
     opts = cfg.methods.get("ppo", {}) | {
         "beta": cfg.overopt_beta,
         "iterations": cfg.overopt_iterations,
     }
-    _record(out, "overopt", fit_isolated(ctx, "ppo", opts, prob, "exact/overopt"), prob.policy)
-
-    for name, delta in cfg.ablation.items():
-        for s in range(cfg.ablation_seeds):
-            run = f"ablation/{name}/{s}"
-            prob = problem(scorer(good, 1), good)
-            options = cfg.ablation_base | delta | {"seed": seed + s}
-            _record(out, run, fit_isolated(ctx, "ppo", options, prob, f"exact/{run}"), prob.policy)
-    return out
+    ex.fit("ppo", opts, prob, "overopt")
 
 
 def fit_rm(
