@@ -198,8 +198,6 @@ def icp_arrays(
     p_var = 2 * np.minimum(cdf, 1 - cdf)
     smallest = np.minimum(p_mean.min(axis=1), p_var.min(axis=1))
     p_sets = np.minimum(1.0, smallest * 2 * (e - 1))
-    from scipy import stats
-
     z = stats.norm.ppf(1 - alpha / 4)
     set_p: dict[frozenset[int], float] = {}
     coefs: dict[tuple[int, ...], np.ndarray] = {}

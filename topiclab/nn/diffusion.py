@@ -312,15 +312,16 @@ def gaussian_eps(s: Schedule, mean: float | Tensor, std: float | Tensor) -> EpsF
     return eps_fn
 
 
+def _log_weights(k: int, weights: Tensor | None) -> Tensor:
+    """log w_k of a mixture's ``k`` components in float64: equal weights unless given."""
+    w = weights if weights is not None else torch.full((k,), 1.0 / k, dtype=torch.float64)
+    return torch.log(w.to(torch.float64))
+
+
 def mixture_eps(s: Schedule, means: Tensor, std: float, weights: Tensor | None = None) -> EpsFn:
     """ε* = −√(1 − ᾱ_t)·∇ log Σ_k w_k N(x_t; √ᾱ_t μ_k, (ᾱ_t σ² + 1 − ᾱ_t) I), isotropic σ."""
     means = means.to(torch.float64)
-    k = len(means)
-    logw = torch.log(
-        weights.to(torch.float64)
-        if weights is not None
-        else torch.full((k,), 1.0 / k, dtype=torch.float64)
-    )
+    logw = _log_weights(len(means), weights)
 
     def eps_fn(xt: Tensor, t: Tensor) -> Tensor:
         x = xt.to(torch.float64)
@@ -340,11 +341,7 @@ def mixture_log_prob(x: Tensor, means: Tensor, std: float, weights: Tensor | Non
     """log Σ_k w_k N(x; μ_k, σ² I) for each row of ``x``: the true density of the mixtures."""
     x, means = x.to(torch.float64), means.to(torch.float64)
     k, d = means.shape
-    logw = torch.log(
-        weights.to(torch.float64)
-        if weights is not None
-        else torch.full((k,), 1.0 / k, dtype=torch.float64)
-    )
+    logw = _log_weights(k, weights)
     sq = ((x[:, None, :] - means[None]) ** 2).sum(-1)
     comp = -0.5 * sq / std**2 - d * math.log(std) - 0.5 * d * LOG_2PI
     return torch.logsumexp(logw[None] + comp, dim=1)
