@@ -132,3 +132,14 @@ def test_a_damaged_checkpoint_is_trained_over_not_a_failure_on_every_rerun(tmp_p
     for p, q in zip(full.model.parameters(), again.model.parameters(), strict=True):
         assert torch.equal(p, q)
     torch.load(ckpt, weights_only=True)  # written whole again
+
+
+def test_grad_clip_zero_is_off_not_a_zero_gradient() -> None:
+    # 0 means "no clipping" for the preference, PPO and GAN trainers; clip_grad_norm_ with
+    # max_norm 0 would instead zero every gradient, so the model would silently not learn.
+    data = corpus()
+    t = LlamaTrainer(LlamaTrainerConfig(**SMALL, steps=30, lr=3e-3, grad_clip=0.0))
+    history = t.fit(data, data)
+    assert history[-1]["val_loss"] < 0.8 * history[0]["loss"]
+    with pytest.raises(ValueError, match="grad_clip"):
+        LlamaTrainerConfig(grad_clip=-1.0)  # a negative max_norm flips the gradient

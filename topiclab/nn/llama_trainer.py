@@ -70,7 +70,7 @@ class LlamaTrainerConfig(BaseModel):
     beta1: float = 0.9
     beta2: float = 0.95
     eps: float = 1e-5
-    grad_clip: float = 1.0
+    grad_clip: float = Field(default=1.0, ge=0, description="global grad-norm clip; 0: off")
     # bookkeeping
     eval_every: int = Field(
         default=0, description="estimate validation loss every N steps (0: end only)"
@@ -205,7 +205,9 @@ class LlamaTrainer:
             mean = torch.tensor([total / self.world], dtype=torch.float64)
             dist.all_reduce(mean)
             total = float(mean)
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        # 0 is "off", as in the other trainers: max_norm 0 would zero every gradient.
+        clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
