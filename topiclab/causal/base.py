@@ -339,22 +339,3 @@ def _config_line(key: str, err: ValidationError) -> str:
     value = f"={first['input']!r}" if first["type"] != "extra_forbidden" else ""
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"estimator '{key}' config: {where}{value}: {first['msg']}{more}"
-
-
-# ---- the matrix helpers kept for callers of the old module -----------------------------------
-
-
-def design(data: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """A design matrix: a constant, then ``columns``."""
-    return np.column_stack([np.ones(len(data)), *(data[c].to_numpy(float) for c in columns)])
-
-
-def lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.linalg.lstsq(x, y, rcond=None)[0]
-
-
-def wald_f(beta: np.ndarray, cov: np.ndarray, idx: Sequence[int]) -> float:
-    """Wald statistic for ``beta[idx] == 0`` divided by the number of restrictions."""
-    b = beta[list(idx)]
-    v = cov[np.ix_(list(idx), list(idx))]
-    return float(b @ np.linalg.solve(v, b)) / len(idx)

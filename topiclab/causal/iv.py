@@ -24,9 +24,9 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from topiclab.causal import dowhy_api
-from topiclab.causal.base import CausalEstimator, Roles, design, lstsq, wald_f
+from topiclab.causal.base import CausalEstimator, Roles
 from topiclab.causal.covariance import coef_cov
-from topiclab.causal.linalg import checked_design, solve_normal
+from topiclab.causal.linalg import checked_design, design, lstsq, solve_normal, wald_f
 from topiclab.causal.regression import CovConfig, fit_linear, inference_df
 from topiclab.causal.results import EstimateResult, Term, term_table
 from topiclab.causal.validation import DegenerateDesignError, RoleError

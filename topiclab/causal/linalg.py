@@ -121,3 +121,16 @@ def solve_normal(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     gram = (x.T @ x) * np.outer(scale, scale)
     s = scale if y.ndim == 1 else scale[:, None]
     return s * np.linalg.solve(gram, s * (x.T @ y))
+
+
+def lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares by SVD (numpy's ``lstsq``): for bases that ``checked_design`` does not
+    see, such as the sieve's polynomials."""
+    return np.linalg.lstsq(x, y, rcond=None)[0]
+
+
+def wald_f(beta: np.ndarray, cov: np.ndarray, idx: Sequence[int]) -> float:
+    """Wald statistic for ``beta[idx] == 0`` divided by the number of restrictions."""
+    b = beta[list(idx)]
+    v = cov[np.ix_(list(idx), list(idx))]
+    return float(b @ np.linalg.solve(v, b)) / len(idx)
