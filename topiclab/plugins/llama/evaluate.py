@@ -310,93 +310,54 @@ def kv_memory_rows(args: ModelArgs, context: int) -> list[dict[str, Any]]:
 
 def anatomy_rows(args: ModelArgs, batch: int) -> list[dict[str, str]]:
     """The components in code order with their weight and activation shapes for this run."""
-    b, s, d, h, kv, hd, f, v = (
-        batch,
-        args.max_seq_len,
-        args.dim,
-        args.n_heads,
-        args.kv_heads,
-        args.head_dim,
-        args.ffn_hidden,
-        args.vocab_size,
-    )
-    return [
-        {
-            "component": "tok_embeddings",
-            "weights": f"[{v}, {d}]",
-            "output": f"[{b}, {s}, {d}]",
-            "note": "token ids -> vectors",
-        },
-        {
-            "component": "RMSNorm (attention_norm)",
-            "weights": f"[{d}]",
-            "output": f"[{b}, {s}, {d}]",
-            "note": f"x / sqrt(mean(x^2) + {args.norm_eps:g}) * g, in fp32",
-        },
-        {
-            "component": "wq",
-            "weights": f"[{h * hd}, {d}]",
-            "output": f"[{b}, {s}, {h}, {hd}]",
-            "note": f"{h} query heads",
-        },
-        {
-            "component": "wk, wv",
-            "weights": f"[{kv * hd}, {d}] each",
-            "output": f"[{b}, {s}, {kv}, {hd}]",
-            "note": f"{kv} KV heads, each shared by {h // kv} query heads (GQA)",
-        },
-        {
-            "component": "RoPE",
-            "weights": f"freqs_cis [{2 * s}, {hd // 2}] complex",
-            "output": "q, k rotated",
-            "note": f"theta = {args.rope_theta:g}, pairs (2i, 2i+1)",
-        },
-        {
-            "component": "KV cache",
-            "weights": "-",
-            "output": f"k, v [{b}, {kv}, {s}, {hd}]",
-            "note": "filled at start_pos during decoding",
-        },
-        {
-            "component": "attention",
-            "weights": "-",
-            "output": f"[{b}, {h}, {s}, {hd}]",
-            "note": f"softmax(q k^T / sqrt({hd}) + causal mask) v",
-        },
-        {
-            "component": "wo",
-            "weights": f"[{d}, {h * hd}]",
-            "output": f"[{b}, {s}, {d}]",
-            "note": "back to the residual stream",
-        },
-        {
-            "component": "RMSNorm (ffn_norm)",
-            "weights": f"[{d}]",
-            "output": f"[{b}, {s}, {d}]",
-            "note": "pre-norm",
-        },
-        {
-            "component": "w1 (gate), w3 (up)",
-            "weights": f"[{f}, {d}] each",
-            "output": f"[{b}, {s}, {f}]",
-            "note": f"hidden = {args.multiple_of}·ceil(int(8·{d}/3)/{args.multiple_of}) = {f}",
-        },
-        {
-            "component": "w2 (down)",
-            "weights": f"[{d}, {f}]",
-            "output": f"[{b}, {s}, {d}]",
-            "note": "w2(silu(w1 x) * w3 x)",
-        },
-        {
-            "component": f"x {args.n_layers} blocks",
-            "weights": "-",
-            "output": f"[{b}, {s}, {d}]",
-            "note": "h = x + attn(norm(x)); out = h + ffn(norm(h))",
-        },
-        {
-            "component": "norm, output (untied)",
-            "weights": f"[{d}], [{v}, {d}]",
-            "output": f"[{b}, {s}, {v}]",
-            "note": f"{param_count(args):,} parameters in all",
-        },
+    b, s, d, h = batch, args.max_seq_len, args.dim, args.n_heads
+    kv, hd, f, v = args.kv_heads, args.head_dim, args.ffn_hidden, args.vocab_size
+    m = args.multiple_of
+    bsd = f"[{b}, {s}, {d}]"
+    rows = [  # component, weights, output, note
+        ("tok_embeddings", f"[{v}, {d}]", bsd, "token ids -> vectors"),
+        (
+            "RMSNorm (attention_norm)",
+            f"[{d}]",
+            bsd,
+            f"x / sqrt(mean(x^2) + {args.norm_eps:g}) * g, in fp32",
+        ),
+        ("wq", f"[{h * hd}, {d}]", f"[{b}, {s}, {h}, {hd}]", f"{h} query heads"),
+        (
+            "wk, wv",
+            f"[{kv * hd}, {d}] each",
+            f"[{b}, {s}, {kv}, {hd}]",
+            f"{kv} KV heads, each shared by {h // kv} query heads (GQA)",
+        ),
+        (
+            "RoPE",
+            f"freqs_cis [{2 * s}, {hd // 2}] complex",
+            "q, k rotated",
+            f"theta = {args.rope_theta:g}, pairs (2i, 2i+1)",
+        ),
+        ("KV cache", "-", f"k, v [{b}, {kv}, {s}, {hd}]", "filled at start_pos during decoding"),
+        (
+            "attention",
+            "-",
+            f"[{b}, {h}, {s}, {hd}]",
+            f"softmax(q k^T / sqrt({hd}) + causal mask) v",
+        ),
+        ("wo", f"[{d}, {h * hd}]", bsd, "back to the residual stream"),
+        ("RMSNorm (ffn_norm)", f"[{d}]", bsd, "pre-norm"),
+        (
+            "w1 (gate), w3 (up)",
+            f"[{f}, {d}] each",
+            f"[{b}, {s}, {f}]",
+            f"hidden = {m}·ceil(int(8·{d}/3)/{m}) = {f}",
+        ),
+        ("w2 (down)", f"[{d}, {f}]", bsd, "w2(silu(w1 x) * w3 x)"),
+        (f"x {args.n_layers} blocks", "-", bsd, "h = x + attn(norm(x)); out = h + ffn(norm(h))"),
+        (
+            "norm, output (untied)",
+            f"[{d}], [{v}, {d}]",
+            f"[{b}, {s}, {v}]",
+            f"{param_count(args):,} parameters in all",
+        ),
     ]
+    keys = ("component", "weights", "output", "note")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
