@@ -280,6 +280,11 @@ def cache_equivalence(model: Transformer, vocab: int, length: int, seed: int) ->
     return {"cache_max_abs_diff": diff, "cache_max_rel_diff": diff / float(full.abs().max())}
 
 
+def attention_kind(n_heads: int, kv_heads: int) -> str:
+    """MHA (a KV head per query head), MQA (one KV head) or GQA (groups in between)."""
+    return "MHA" if kv_heads == n_heads else "MQA" if kv_heads == 1 else "GQA"
+
+
 def kv_memory_rows(args: ModelArgs, context: int) -> list[dict[str, Any]]:
     """KV-cache size for MHA, GQA and MQA variants of this run's model: the formula and the
     bytes actually allocated by ``setup_cache`` (fp32, batch 1, ``context`` positions)."""
@@ -292,7 +297,7 @@ def kv_memory_rows(args: ModelArgs, context: int) -> list[dict[str, Any]]:
         allocated = sum(
             a.cache.k.nbytes + a.cache.v.nbytes for a in m.attentions() if a.cache is not None
         )
-        name = "MHA" if kv == args.n_heads else "MQA" if kv == 1 else "GQA"
+        name = attention_kind(args.n_heads, kv)
         rows.append(
             {
                 "attention": name,
@@ -327,7 +332,7 @@ def anatomy_rows(args: ModelArgs, batch: int) -> list[dict[str, str]]:
             "wk, wv",
             f"[{kv * hd}, {d}] each",
             f"[{b}, {s}, {kv}, {hd}]",
-            f"{kv} KV heads, each shared by {h // kv} query heads (GQA)",
+            f"{kv} KV heads, each shared by {h // kv} query heads ({attention_kind(h, kv)})",
         ),
         (
             "RoPE",
