@@ -110,35 +110,46 @@ class Evaluation:
             }
         child["mmd_ratio_gaussian"] = child["gaussian.mmd"] / max(child["model.mmd"], 1e-12)
         trainer = reload_trainer(self.ctx, self.trained, name)
-        # The bound costs T network passes: only where a true NLL sits beside it.
-        if hasattr(trainer, "nll_bound") and mix is not None:
-            bound = trainer.nll_bound(test[: cfg.toy.n_bound], seed=seed)
-            child["bound_nats_per_dim"] = float(bound.mean())
-            child["bound_se"] = float(bound.std() / np.sqrt(len(bound)))
-            nll = true_nll_per_dim(name, test[: cfg.toy.n_bound])
-            if nll is not None:
-                child["true_nll_nats_per_dim"] = nll
-        if hasattr(trainer, "loss_on") and mix is not None:
-            eps = D.mixture_eps(trainer.schedule, torch.as_tensor(mix.means), mix.std)
-            child["loss_test"] = trainer.loss_on(test, seed=seed)
-            child["loss_floor_exact"] = trainer.loss_on(test, seed=seed, eps_fn=eps)
+        if mix is not None:
+            child |= self.against_the_truth(name, trainer, test)
         if name == self.cfg.toy.datasets[0] and hasattr(trainer, "sample_ddim"):
             self.ddim_table(name, trainer, test, n)
         if name == self.cfg.toy.datasets[0] and hasattr(trainer, "trajectory"):
-            t_max = cfg.toy.T
-            times = tuple(
-                sorted(
-                    {t_max, *(int(t_max * f) for f in (0.75, 0.5, 0.25, 0.1, 0.05)), 0},
-                    reverse=True,
-                )
-            )
-            frames = trainer.trajectory(min(n, 500), seed, times)
-            self.out.figures[f"trajectory_{name}"] = figures.trajectory_strip(
-                frames, self.ctx.path(f"trajectory_{name}.png"), f"reverse process on {name}"
-            )
+            self.trajectory(trainer, name, cfg.toy.T, (0.75, 0.5, 0.25, 0.1, 0.05), min(n, 500))
         self.out.children[name] = child
         self.out.metrics |= {f"{name}.{k}": v for k, v in child.items()}
         return sets
+
+    def against_the_truth(self, name: str, trainer: Any, test: np.ndarray) -> dict[str, float]:
+        """Where the density is known (mixtures), and the trainer offers them: the bound
+        beside the true NLL, and the test loss beside the exact score's loss floor."""
+        seed, n_bound, mix = self.cfg.seed, self.cfg.toy.n_bound, mixture(name)
+        assert mix is not None
+        out: dict[str, float] = {}
+        # The bound costs T network passes: only where a true NLL sits beside it.
+        if hasattr(trainer, "nll_bound"):
+            bound = trainer.nll_bound(test[:n_bound], seed=seed)
+            out["bound_nats_per_dim"] = float(bound.mean())
+            out["bound_se"] = float(bound.std() / np.sqrt(len(bound)))
+            nll = true_nll_per_dim(name, test[:n_bound])
+            if nll is not None:
+                out["true_nll_nats_per_dim"] = nll
+        if hasattr(trainer, "loss_on"):
+            eps = D.mixture_eps(trainer.schedule, torch.as_tensor(mix.means), mix.std)
+            out["loss_test"] = trainer.loss_on(test, seed=seed)
+            out["loss_floor_exact"] = trainer.loss_on(test, seed=seed, eps_fn=eps)
+        return out
+
+    def trajectory(
+        self, trainer: Any, name: str, t_max: int, fractions: tuple[float, ...], n: int
+    ) -> None:
+        """A strip of x_t from one reverse run of ``n`` samples: at T, at these fractions of T,
+        and at 0 (the samples)."""
+        times = tuple(sorted({t_max, *(int(t_max * f) for f in fractions), 0}, reverse=True))
+        frames = trainer.trajectory(n, self.cfg.seed, times)
+        self.out.figures[f"trajectory_{name}"] = figures.trajectory_strip(
+            frames, self.ctx.path(f"trajectory_{name}.png"), f"reverse process on {name}"
+        )
 
     def ddim_table(self, name: str, trainer: Any, test: np.ndarray, n: int) -> None:
         mix, seed = mixture(name), self.cfg.seed
@@ -216,19 +227,7 @@ class Evaluation:
         )
         trainer = reload_trainer(self.ctx, self.trained, "digits")
         if hasattr(trainer, "trajectory"):
-            t_max = self.cfg.digits.T
-            times = (
-                t_max,
-                int(0.75 * t_max),
-                int(0.5 * t_max),
-                int(0.25 * t_max),
-                int(0.1 * t_max),
-                0,
-            )
-            frames = trainer.trajectory(16, seed, times)
-            self.out.figures["trajectory_digits"] = figures.trajectory_strip(
-                frames, self.ctx.path("trajectory_digits.png"), "reverse process on digits"
-            )
+            self.trajectory(trainer, "digits", self.cfg.digits.T, (0.75, 0.5, 0.25, 0.1), 16)
 
     def summary(self) -> str:
         lines = [
