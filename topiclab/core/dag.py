@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from topiclab.core.config import resolve_config
-from topiclab.core.errors import TopiclabError
+from topiclab.core.errors import ConfigError, TopiclabError
 from topiclab.core.manifest import UpstreamOutput
 from topiclab.core.registry import Registry
 from topiclab.core.stages import stage_dir, stage_keys, work_root
-from topiclab.core.topic import STAGES, StageResult
+from topiclab.core.topic import STAGES, FieldError, StageResult, TopicConfig
 
 RUN_RECORD = "run.json"
 #: The upstream stage a ``consumes`` entry that names none reads from: trained models, and
@@ -170,6 +170,7 @@ def identity(
         up: identity(reg, up, profile, overrides, config_file, multi_topic=True)
         for up in upstream_topics(reg, key)
     }
+    check_upstream(reg, key, cfg, {up: i.config for up, i in ups.items()})
     # The keys of the upstream stages whose outputs the stages read, not the upstream's
     # report key: an upstream evaluation option must not recompute what stands on its model.
     inputs = {f"{c.topic}:{c.stage}": ups[c.topic].stage_keys[c.stage] for c in consumed(reg, key)}
@@ -177,6 +178,17 @@ def identity(
         reg.topics[key], cfg, lambda values: reg.fingerprint(key, values), profile, inputs
     )
     return Identity(key, profile, config, keys, ups)
+
+
+def check_upstream(
+    reg: Registry, key: str, cfg: TopicConfig, upstream: dict[str, dict[str, Any]]
+) -> None:
+    """``Topic.check_upstream`` of ``key`` as a one-line ``ConfigError``, so that an upstream
+    config the consumer cannot use is refused before the upstream topic trains."""
+    try:
+        reg.topics[key].check_upstream(cfg, upstream)
+    except FieldError as err:
+        raise ConfigError(f"invalid value for '{err.key}': {err}") from None
 
 
 def find_output(
