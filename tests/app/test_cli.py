@@ -246,6 +246,52 @@ def test_an_upstream_config_its_consumer_cannot_use_is_refused_before_it_trains(
     _validate_run(reg, [topic], "quick", None, ["llama:eval.decode_tokens=16"])
 
 
+@pytest.mark.parametrize(
+    "topic, override, hint",
+    [
+        # a bare --set goes to llama too, which refused it naming no other topic
+        (
+            "compression",
+            "max_bytes=3000",
+            "'max_bytes' is a key of compression: --set compression:max_bytes=3000",
+        ),
+        (
+            "compression",
+            "llama:max_bytes=3000",
+            "'max_bytes' is a key of compression: --set compression:max_bytes=3000",
+        ),
+        (
+            "compression",
+            "train.steps=5",
+            "'train.steps' is a key of llama: --set llama:train.steps=5",
+        ),
+        (
+            "causal-iv",
+            "max_bytes=3",
+            "'max_bytes' is a key of compression, which this run does not include",
+        ),
+        (
+            "compression",
+            "max_byte=5",
+            "did you mean --set compression:max_bytes=5 or --set compression:modal_bytes=5?",
+        ),
+        ("compression", "sedd=3", "did you mean --set seed=3?"),  # every topic has it: bare
+        ("causal-iv", "sedd=3", "did you mean --set seed=3?"),
+    ],
+)
+def test_an_unknown_set_key_says_how_to_spell_it(
+    plugin_env, topic: str, override: str, hint: str
+) -> None:
+    from topiclab.app.cli import _validate_run
+    from topiclab.core.errors import ConfigError
+    from topiclab.core.registry import get_registry
+
+    with pytest.raises(ConfigError) as info:
+        _validate_run(get_registry(), [topic], "quick", None, [override])
+    text = str(info.value)
+    assert "unknown config key" in text and text.endswith(f"; {hint}"), text
+
+
 def _waiters(lock: Path) -> int:
     """How many processes wait on ``lock`` now (``->`` lines of Linux's ``/proc/locks``)."""
     st = lock.stat()

@@ -17,12 +17,14 @@ on it, and an upstream evaluation option recomputes nothing downstream.
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from topiclab.core.config import resolve_config
+from topiclab.core.config import config_keys, has_key, parse_override, resolve_config
 from topiclab.core.errors import ConfigError, TopiclabError
 from topiclab.core.manifest import UpstreamOutput
 from topiclab.core.registry import Registry
@@ -124,6 +126,34 @@ def topic_overrides(topic: str, overrides: list[str] | None) -> list[str]:
         else:
             out.append(text)
     return out
+
+
+def override_hint(reg: Registry, topic: str, text: str, run: Collection[str]) -> str:
+    """How to spell ``--set`` ``text`` (as ``topic`` gets it, without a topic prefix) whose key
+    ``topic``'s config lacks: the topics of ``run`` that have the key
+    (``--set compression:max_bytes=3000``), else the closest keys of the run's topics; empty
+    when ``topic`` has the key or nothing comes close."""
+    try:
+        path, _ = parse_override(text)
+    except ConfigError:
+        return ""
+    if has_key(reg.topics[topic].Config, path):
+        return ""
+    key, raw = ".".join(path), text.partition("=")[2]
+    owners = [t for t in sorted(reg.topics) if has_key(reg.topics[t].Config, path)]
+    ours = [t for t in owners if t in run]
+    if ours:
+        named = " or ".join(f"--set {t}:{key}={raw}" for t in ours)
+        return f"'{key}' is a key of {', '.join(ours)}: {named}"
+    if owners:
+        return f"'{key}' is a key of {', '.join(owners)}, which this run does not include"
+    keys = {t: config_keys(reg.topics[t].Config) for t in run}
+    close = difflib.get_close_matches(key, sorted({k for ks in keys.values() for k in ks}), n=3)
+    spelled: list[str] = []
+    for k in close:  # a bare key goes to every topic of the run: prefixed unless all have it
+        have = [t for t in run if k in keys[t]]
+        spelled += [k] if len(have) == len(run) else [f"{t}:{k}" for t in have]
+    return f"did you mean {' or '.join(f'--set {s}={raw}' for s in spelled)}?" if close else ""
 
 
 @dataclass
