@@ -215,6 +215,83 @@ def test_set_may_target_an_upstream_topic_the_run_computes(plugin_env) -> None:
         _validate_run(reg, ["compression"], "quick", None, ["ridge:seed=1"])
 
 
+@pytest.mark.parametrize(
+    "topic, override, message",
+    [
+        ("compression", "llama:tokenizer.kind=sentencepiece", "'llama:tokenizer.kind': compr"),
+        ("compression", 'llama:data.val_plays=["hamlet"]', "'plays': ['tempest', 'twelfth_night']"),
+        ("compression", 'llama:data.source="pydoc"', "'llama:data.source': compression codes"),
+        ("rl-llm", "llama:tokenizer.kind=sentencepiece", "'llama:tokenizer.kind': rl-llm needs"),
+        ("rl-llm", "rl-llm:lm.new_tokens=57", "'llama:model.seq_len': 64 tokens, fewer than"),
+    ],
+)
+def test_an_upstream_config_its_consumer_cannot_use_is_refused_before_it_trains(
+    plugin_env, topic: str, override: str, message: str
+) -> None:
+    """The run trained llama (minutes on standard) and only then failed in the consumer's
+    first stage; the consumer's ``check_upstream`` refuses it with the configs resolved."""
+    from topiclab.app.cli import _validate_run
+    from topiclab.core.dag import identity
+    from topiclab.core.errors import ConfigError
+    from topiclab.core.registry import get_registry
+
+    reg = get_registry()
+    with pytest.raises(ConfigError) as info:
+        _validate_run(reg, [topic], "quick", None, [override])
+    text = str(info.value)
+    assert text.startswith(f"topic '{topic}': invalid value for {message}"), text
+    assert "\n" not in text
+    with pytest.raises(ConfigError, match=f"^invalid value for {re.escape(message)}"):
+        identity(reg, topic, "quick", [override])  # what the flow resolves before the upstream
+    _validate_run(reg, [topic], "quick", None, ["llama:eval.decode_tokens=16"])
+
+
+@pytest.mark.parametrize(
+    "topic, override, hint",
+    [
+        # a bare --set goes to llama too, which refused it naming no other topic
+        (
+            "compression",
+            "max_bytes=3000",
+            "'max_bytes' is a key of compression: --set compression:max_bytes=3000",
+        ),
+        (
+            "compression",
+            "llama:max_bytes=3000",
+            "'max_bytes' is a key of compression: --set compression:max_bytes=3000",
+        ),
+        (
+            "compression",
+            "train.steps=5",
+            "'train.steps' is a key of llama: --set llama:train.steps=5",
+        ),
+        (
+            "causal-iv",
+            "max_bytes=3",
+            "'max_bytes' is a key of compression, which this run does not include",
+        ),
+        (
+            "compression",
+            "max_byte=5",
+            "did you mean --set compression:max_bytes=5 or --set compression:modal_bytes=5?",
+        ),
+        ("compression", "sedd=3", "did you mean --set seed=3?"),  # every topic has it: bare
+        ("causal-iv", "sedd=3", "did you mean --set seed=3?"),
+    ],
+)
+def test_an_unknown_set_key_says_how_to_spell_it(
+    plugin_env, topic: str, override: str, hint: str
+) -> None:
+    from topiclab.app.cli import _validate_run
+    from topiclab.core.errors import ConfigError
+    from topiclab.core.registry import get_registry
+
+    with pytest.raises(ConfigError) as info:
+        _validate_run(get_registry(), [topic], "quick", None, [override])
+    text = str(info.value)
+    assert "unknown config key" in text and text.endswith(f"; {hint}"), text
+
+
 def _waiters(lock: Path) -> int:
     """How many processes wait on ``lock`` now (``->`` lines of Linux's ``/proc/locks``)."""
     st = lock.stat()

@@ -232,3 +232,38 @@ def test_a_linked_partial_folder_is_removed_never_written_into(
     assert [p.name for p in precious.iterdir()] == ["keep.txt"]
     assert not (root / "train").is_symlink() and (root / "train" / DONE_MARKER).is_file()
     assert sorted(p.name for p in root.glob("train*")) == ["train"]
+
+
+def test_an_upstream_stage_being_swapped_in_is_waited_for_not_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # _ensure_upstream read the upstream's markers without the stage lock that a computing
+    # run holds: while that run had its old folder aside and the new one not yet in place, it
+    # found no marker and ran the upstream topic again (a second tracked run of it).
+    import logging
+    import threading
+
+    from topiclab.core.dag import Identity
+    from topiclab.core.locks import file_lock
+    from topiclab.core.manifest import write_marker
+    from topiclab.core.stages import lock_path
+    from topiclab.flows import pipeline
+
+    monkeypatch.setenv("TOPICLAB_HOME", str(tmp_path))
+    monkeypatch.setattr(pipeline, "_flow_logger", lambda: logging.getLogger("test"))
+    ident = Identity("up", "quick", {}, {s: f"key{i}" for i, s in enumerate(STAGES)})
+    for stage in STAGES:
+        ident.stage_folder(stage).mkdir(parents=True)
+        write_marker(ident.stage_folder(stage), StageResult(metrics={"stage": STAGES.index(stage)}))
+    train = ident.stage_folder("train")
+    found: list[object] = []
+    reader = threading.Thread(target=lambda: found.append(pipeline._cached_results(ident)))
+    with file_lock(lock_path(train)):  # a run computing train, in the middle of its swap
+        train.rename(train.with_name("train.old"))
+        reader.start()
+        reader.join(timeout=1.0)
+        assert reader.is_alive() and not found, found  # it waits for the writer
+        train.with_name("train.old").rename(train)
+    reader.join(timeout=10)
+    assert found and found[0] is not None
+    assert found[0]["evaluate"].metrics == {"stage": 2}  # type: ignore[index]

@@ -203,7 +203,13 @@ def _validate_run(
     ``topics`` and of the upstream topics they consume (the run computes or reuses them with
     the same overrides, ``core.dag.identity``)."""
     from topiclab.core.config import load_toml, resolve_config
-    from topiclab.core.dag import topic_overrides, with_upstream
+    from topiclab.core.dag import (
+        check_upstream,
+        override_hint,
+        topic_overrides,
+        upstream_topics,
+        with_upstream,
+    )
 
     everything = with_upstream(reg, topics)  # an unknown topic: a one-line error
     for text in overrides:  # `--set topic:key=value` must name a topic of this run
@@ -216,9 +222,10 @@ def _validate_run(
     if config is not None:
         data = load_toml(config)
         check_config_tables(config, data, [reg.topic(k) for k in topics], set(reg.topics))
+    resolved = {}
     for key in everything:
         try:
-            resolve_config(
+            resolved[key] = resolve_config(
                 type(reg.topic(key)),
                 profile,
                 config,
@@ -228,9 +235,19 @@ def _validate_run(
                 other_topics=set(reg.topics) - {key},
             )
         except ConfigError as err:
-            if len(everything) == 1:
-                raise
+            text = str(err)
+            if text.startswith("unknown config key"):  # the key may be another topic's
+                hints = (
+                    override_hint(reg, key, t, everything) for t in topic_overrides(key, overrides)
+                )
+                text = "; ".join([text, *filter(None, hints)][:2])
             # several topics share --set and --config: say which one refused the value
+            raise ConfigError(text if len(everything) == 1 else f"topic '{key}': {text}") from None
+    for key in everything:  # an upstream config its consumer cannot use: before it trains
+        ups = {up: resolved[up].model_dump(mode="json") for up in upstream_topics(reg, key)}
+        try:
+            check_upstream(reg, key, resolved[key], ups)
+        except ConfigError as err:
             raise ConfigError(f"topic '{key}': {err}") from None
 
 

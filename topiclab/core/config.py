@@ -223,20 +223,39 @@ def _fields_at(model: type[BaseModel], path: list[str]) -> type[BaseModel]:
         if i == len(path) - 1:
             break
         annotation = fields[part].annotation
-        nested = next(
-            (
-                a
-                for a in (annotation, *get_args(annotation))
-                if isinstance(a, type) and issubclass(a, BaseModel)
-            ),
-            None,
-        )
+        nested = _nested(annotation)
         if nested is None:
             if _is_mapping(annotation):
                 break  # a free-form dict field: pydantic validates what is inside
             raise ConfigError(f"config key '{'.'.join(path[: i + 1])}' has no sub-keys")
         model = nested
     return model
+
+
+def _nested(annotation: Any) -> type[BaseModel] | None:
+    """The model of a table field (``train: TrainConfig``, optional too); None for a value."""
+    candidates = (annotation, *get_args(annotation))
+    return next((a for a in candidates if isinstance(a, type) and issubclass(a, BaseModel)), None)
+
+
+def has_key(model: type[BaseModel], path: list[str]) -> bool:
+    """Whether ``--set`` can name ``path`` (a key inside a free-form dict field counts)."""
+    try:
+        _fields_at(model, path)
+    except ConfigError:
+        return False
+    return True
+
+
+def config_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every dotted key ``--set`` can name in ``model``: tables and their fields."""
+    out = []
+    for name, info in model.model_fields.items():
+        out.append(prefix + name)
+        nested = _nested(info.annotation)
+        if nested is not None:
+            out += config_keys(nested, f"{prefix}{name}.")
+    return out
 
 
 def _is_mapping(annotation: Any) -> bool:

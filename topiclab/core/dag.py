@@ -17,17 +17,19 @@ on it, and an upstream evaluation option recomputes nothing downstream.
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from topiclab.core.config import resolve_config
-from topiclab.core.errors import TopiclabError
+from topiclab.core.config import config_keys, has_key, parse_override, resolve_config
+from topiclab.core.errors import ConfigError, TopiclabError
 from topiclab.core.manifest import UpstreamOutput
 from topiclab.core.registry import Registry
 from topiclab.core.stages import stage_dir, stage_keys, work_root
-from topiclab.core.topic import STAGES, StageResult
+from topiclab.core.topic import STAGES, FieldError, StageResult, TopicConfig
 
 RUN_RECORD = "run.json"
 #: The upstream stage a ``consumes`` entry that names none reads from: trained models, and
@@ -126,6 +128,34 @@ def topic_overrides(topic: str, overrides: list[str] | None) -> list[str]:
     return out
 
 
+def override_hint(reg: Registry, topic: str, text: str, run: Collection[str]) -> str:
+    """How to spell ``--set`` ``text`` (as ``topic`` gets it, without a topic prefix) whose key
+    ``topic``'s config lacks: the topics of ``run`` that have the key
+    (``--set compression:max_bytes=3000``), else the closest keys of the run's topics; empty
+    when ``topic`` has the key or nothing comes close."""
+    try:
+        path, _ = parse_override(text)
+    except ConfigError:
+        return ""
+    if has_key(reg.topics[topic].Config, path):
+        return ""
+    key, raw = ".".join(path), text.partition("=")[2]
+    owners = [t for t in sorted(reg.topics) if has_key(reg.topics[t].Config, path)]
+    ours = [t for t in owners if t in run]
+    if ours:
+        named = " or ".join(f"--set {t}:{key}={raw}" for t in ours)
+        return f"'{key}' is a key of {', '.join(ours)}: {named}"
+    if owners:
+        return f"'{key}' is a key of {', '.join(owners)}, which this run does not include"
+    keys = {t: config_keys(reg.topics[t].Config) for t in run}
+    close = difflib.get_close_matches(key, sorted({k for ks in keys.values() for k in ks}), n=3)
+    spelled: list[str] = []
+    for k in close:  # a bare key goes to every topic of the run: prefixed unless all have it
+        have = [t for t in run if k in keys[t]]
+        spelled += [k] if len(have) == len(run) else [f"{t}:{k}" for t in have]
+    return f"did you mean {' or '.join(f'--set {s}={raw}' for s in spelled)}?" if close else ""
+
+
 @dataclass
 class Identity:
     """A topic's resolved config, its stages' cache keys, and those of the topics it consumes.
@@ -170,6 +200,7 @@ def identity(
         up: identity(reg, up, profile, overrides, config_file, multi_topic=True)
         for up in upstream_topics(reg, key)
     }
+    check_upstream(reg, key, cfg, {up: i.config for up, i in ups.items()})
     # The keys of the upstream stages whose outputs the stages read, not the upstream's
     # report key: an upstream evaluation option must not recompute what stands on its model.
     inputs = {f"{c.topic}:{c.stage}": ups[c.topic].stage_keys[c.stage] for c in consumed(reg, key)}
@@ -177,6 +208,17 @@ def identity(
         reg.topics[key], cfg, lambda values: reg.fingerprint(key, values), profile, inputs
     )
     return Identity(key, profile, config, keys, ups)
+
+
+def check_upstream(
+    reg: Registry, key: str, cfg: TopicConfig, upstream: dict[str, dict[str, Any]]
+) -> None:
+    """``Topic.check_upstream`` of ``key`` as a one-line ``ConfigError``, so that an upstream
+    config the consumer cannot use is refused before the upstream topic trains."""
+    try:
+        reg.topics[key].check_upstream(cfg, upstream)
+    except FieldError as err:
+        raise ConfigError(f"invalid value for '{err.key}': {err}") from None
 
 
 def find_output(

@@ -251,15 +251,12 @@ def run_stage(
         say(f"{label}: another run is computing this stage; waiting for it")
 
     if use_cache:  # readers share the lock: reusing never waits for another reuse
-        with contextlib.ExitStack() as shared:
-            try:
-                shared.enter_context(file_lock(lock, on_wait=waiting, shared=True))
-            except OSError as exc:
-                raise _unusable(label, "reuse", workdir, exc) from exc
-            cached, _ = read_marker(workdir)
-            if cached is not None:
-                mark_used(workdir)
-                return StageOutcome(result=cached, cached=True)
+        try:
+            cached = finished(workdir, on_wait=waiting)
+        except OSError as exc:
+            raise _unusable(label, "reuse", workdir, exc) from exc
+        if cached is not None:
+            return StageOutcome(result=cached, cached=True)
     with contextlib.ExitStack() as held:
         for folder in dict.fromkeys([*reads, *_input_folders(inputs)]):
             held.enter_context(_reading(folder, label, say))
@@ -274,6 +271,19 @@ def run_stage(
             )
 
         return _compute(label, workdir, compute, use_cache, log)
+
+
+def finished(workdir: Path, on_wait: Callable[[], None] | None = None) -> StageResult | None:
+    """The finished stage in ``workdir`` (its files checked), read under the stage's lock
+    taken shared, as every reader of a stage folder must: a run computing it holds the lock
+    exclusively until its folder is swapped into place, so a reader waits for it instead of
+    finding the folder gone or halfway. None if it is not finished; ``OSError`` if the lock
+    cannot be taken."""
+    with file_lock(lock_path(workdir), on_wait=on_wait, shared=True):
+        cached, _ = read_marker(workdir)
+        if cached is not None:
+            mark_used(workdir)
+        return cached
 
 
 def _unusable(label: str, doing: str, workdir: Path, exc: OSError) -> TopiclabError:

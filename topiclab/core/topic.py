@@ -292,6 +292,15 @@ class Topic(abc.ABC):
     #: what the stages compute (``("gymnasium",)``): their versions are in every stage key.
     libraries: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def check_upstream(cls, config: TopicConfig, upstream: Mapping[str, Mapping[str, Any]]) -> None:
+        """Refuse, before anything runs, a config of a topic this one ``consumes`` that its
+        stages cannot use (``upstream``: each consumed topic's resolved config as JSON, by
+        key; ``config``: this topic's). Raise ``FieldError`` naming the key as ``--set``
+        spells it: ``FieldError("llama:tokenizer.kind", "rl-llm needs ... (byte)")``. Without
+        it the upstream topic is trained first and the refusal comes after. Default: none."""
+        return None
+
     @abc.abstractmethod
     def generate(self, ctx: StageContext) -> StageResult:
         """Make or load the data; write it under ``ctx.workdir``; return its paths."""

@@ -61,7 +61,7 @@ from topiclab.core.environment import topiclab_home  # noqa: E402
 from topiclab.core.errors import TopiclabError  # noqa: E402
 from topiclab.core.home import update_home  # noqa: E402
 from topiclab.core.hookspecs import RunInfo, RunOutcome, empty_links, merge_links  # noqa: E402
-from topiclab.core.manifest import UpstreamOutput, read_marker  # noqa: E402
+from topiclab.core.manifest import UpstreamOutput  # noqa: E402
 from topiclab.core.outputs import (  # noqa: E402
     git_revision,
     library_versions,
@@ -79,8 +79,8 @@ from topiclab.core.secrets import public_url, redact  # noqa: E402
 from topiclab.core.stages import (  # noqa: E402
     StageOutcome,
     StageRemoved,
+    finished,
     holding,
-    mark_used,
     over_if_removed,
     run_stage,
     work_root,
@@ -285,15 +285,24 @@ def _run_stages(
 
 
 def _cached_results(ident: Identity) -> dict[str, StageResult] | None:
-    """Every stage of a finished pipeline, if all are intact (their files are checked)."""
+    """Every stage of a finished pipeline, if all are intact (their files are checked), each
+    read under its shared lock: a run computing it now is waited for, not taken as missing
+    (which ran the upstream topic again). A downstream run uses them, so each is marked
+    used (not old for `topiclab cache clean`)."""
     results = {}
     for stage in STAGES:
-        result, _ = read_marker(ident.stage_folder(stage))
+        waiting = f"upstream {ident.topic}: another run is computing its {stage}; waiting for it"
+
+        def say(line: str = waiting) -> None:
+            _terminal(_flow_logger())(line)
+
+        try:
+            result = finished(ident.stage_folder(stage), on_wait=say)
+        except OSError:  # the upstream run that follows says what is wrong with the cache
+            return None
         if result is None:
             return None
         results[stage] = result
-    for stage in STAGES:  # a downstream run uses them: not old for `topiclab cache clean`
-        mark_used(ident.stage_folder(stage))
     return results
 
 

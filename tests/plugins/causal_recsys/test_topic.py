@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from topiclab.core.errors import ConfigError
+from topiclab.core.errors import ConfigError, TopiclabError
 from topiclab.core.registry import get_registry, reset_registry
 from topiclab.core.stages import run_direct
 from topiclab.core.topic import StageResult, verdict
 from topiclab.nn.recommenders import InteractionLog
 from topiclab.plugins.causal_recsys.evaluate import gini, ranking_metrics
+from topiclab.plugins.causal_recsys.train import require_a_fit
 
 # Claims whose verdict does not depend on sample size: they hold on quick too.
 EXACT = {"primer_front_door", "intervention_is_truth"}
@@ -133,3 +134,29 @@ def test_gini_and_ranking_metrics_by_hand() -> None:
     assert abs(m["recall20"] - 1.0) < 1e-12
     assert abs(m["ndcg20"] - (1 / np.log2(3) + 1) / 2) < 1e-12
     assert abs(m["gini"] - gini(np.array([2, 1, 1, 0]))) < 1e-12
+
+
+def test_every_recommender_failing_fails_the_run_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, with_plugins: Callable[..., str]
+) -> None:
+    # The run used to finish "ok" (exit 0, 8/8 claims) with no recommender fitted: the ranking
+    # claims were left out instead of failed.
+    monkeypatch.setenv("TOPICLAB_PLUGINS", with_plugins("support.recsys_plugins"))
+    reset_registry()
+    overrides = ['recommenders=["broken-fit"]', "world.seeds=1", "loss_check.seeds=2"]
+    try:
+        with pytest.raises(TopiclabError) as info:
+            run_direct("causal-recsys", "quick", overrides=overrides, root=tmp_path)
+    finally:
+        monkeypatch.undo()
+        reset_registry()
+    text = str(info.value)
+    assert text.startswith("every recommender failed") and "\n" not in text, text
+    assert "broken-fit (RuntimeError: this recommender's fit is broken on purpose)" in text
+
+
+def test_one_fitted_recommender_is_enough() -> None:
+    broken = {"key": "broken-fit", "rep": 0, "error": "RuntimeError: no"}
+    require_a_fit([broken, {"key": "popularity", "rep": 0, "seconds": 0.1}])
+    with pytest.raises(TopiclabError, match=r"broken-fit \(RuntimeError: no\); pd \(x\)$"):
+        require_a_fit([broken, broken | {"rep": 1, "error": "other"}, {"key": "pd", "error": "x"}])

@@ -63,9 +63,9 @@ def test_a_prompt_and_response_longer_than_the_context_are_refused(
 
 
 def test_a_subword_llama_model_names_the_option_to_change(tmp_path: Path) -> None:
-    # `--set llama:tokenizer.kind=sentencepiece` trains a 512-token model that rl-llm cannot
-    # read; the error named no option (the upstream run is not refused before it trains:
-    # no topic sees another's config at validation).
+    # `--set llama:tokenizer.kind=sentencepiece` trained a 512-token model that rl-llm cannot
+    # read; the error named no option. The run now refuses it before llama trains
+    # (RLLLMTopic.check_upstream, tests/app/test_cli.py); a model from elsewhere is still checked.
     import torch
 
     from topiclab.nn.llama import ModelArgs, Transformer

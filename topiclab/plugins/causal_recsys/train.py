@@ -8,7 +8,9 @@
   the front door on the Primer's Table 3.1.
 - IPS vs naive estimates of a fixed model's loss over redraws of the logging policy.
 - Every recommender of ``cfg.recommenders`` on every world's training log; a recommender whose
-  fit or score raises is recorded with its error and the others go on.
+  fit or score raises is recorded with its error and the others go on. When none is left (every
+  fit failed), the stage fails in one line naming each key and why: a ranking comparison
+  without a ranking is not a result.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from topiclab.core.errors import TopiclabError
 from topiclab.core.topic import StageContext, StageResult
 from topiclab.nn.recommenders import RECOMMENDER_TASK, InteractionLog
 from topiclab.nn.threads import torch_threads
@@ -39,6 +42,7 @@ def train(ctx: StageContext, cfg: CausalRecsysConfig, data: StageResult) -> Stag
     models: dict[str, str] = {}
     with torch_threads(cfg.train.torch_threads):
         fits = fit_recommenders(ctx, cfg, data, files, models)
+    require_a_fit(fits)
     files["fits"] = _save_json(ctx, "fits.json", fits)
     return StageResult(files=files, children=children, models=models)
 
@@ -173,6 +177,18 @@ def fit_recommenders(
         for key in cfg.recommenders:
             fits.append(_fit_one(ctx, cfg, log, key, rep, files, models))
     return fits
+
+
+def require_a_fit(fits: list[dict[str, Any]]) -> None:
+    """Fail the stage when no recommender fitted on any world: the run would otherwise finish
+    "ok" with every ranking claim left out."""
+    if not fits or any("error" not in f for f in fits):
+        return
+    why: dict[str, str] = {}
+    for f in fits:  # a key's first world's error speaks for its others
+        why.setdefault(f["key"], f["error"])
+    named = "; ".join(f"{key} ({error})" for key, error in why.items())
+    raise TopiclabError(f"every recommender failed, so nothing is ranked: {named}")
 
 
 def _fit_one(

@@ -7,12 +7,13 @@ The model is not configured here: it is the ``llama`` topic's (same profile) thr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
 from topiclab.core.config import ExecutionOption
-from topiclab.core.topic import Distinct, TopicConfig
+from topiclab.core.topic import Distinct, FieldError, TopicConfig
 from topiclab.nn.shakespeare import play_names
 
 # Held out from the llama topic's training (its VAL_PLAYS); the data stage checks that each is
@@ -61,6 +62,30 @@ class CompressionConfig(TopicConfig):
         if shipped and unknown:
             raise ValueError(f"unknown plays {unknown}; choose from: {', '.join(shipped)}")
         return plays
+
+
+def check_llama(cfg: CompressionConfig, llama: Mapping[str, Any]) -> None:
+    """The llama topic's config (JSON), before it trains for this topic: a byte-level model
+    (only that codes arbitrary bytes) that never saw the plays compressed here. ``lm.load_model``
+    and ``data.generate`` check the trained model and its held-out text again."""
+    kind = llama["tokenizer"]["kind"]
+    if kind != "byte":
+        raise FieldError(
+            "llama:tokenizer.kind",
+            f"compression needs the llama topic's byte-level model (vocabulary 256); got {kind!r}",
+        )
+    data = llama["data"]
+    if data["source"] != "shakespeare":
+        raise FieldError(
+            "llama:data.source", f"compression codes plays the llama topic held out from "
+            f"its Shakespeare training; got {data['source']!r}"
+        )  # fmt: skip
+    seen = [p for p in cfg.plays if p not in data["val_plays"]]
+    if seen:
+        raise FieldError(
+            "plays", f"{seen} are in the llama topic's training text (not among "
+            f"llama:data.val_plays {data['val_plays']})"
+        )  # fmt: skip
 
 
 PROFILES: dict[str, dict[str, Any]] = {

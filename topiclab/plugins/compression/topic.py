@@ -11,13 +11,14 @@ evaluate: classical compressors, order-k context models and the LM on every play
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, cast
 
-from topiclab.core.topic import StageContext, StageResult, Topic
+from topiclab.core.topic import StageContext, StageResult, Topic, TopicConfig
 from topiclab.plugins.compression import data as _data
 from topiclab.plugins.compression import evaluate as _evaluate
 from topiclab.plugins.compression import train as _train
-from topiclab.plugins.compression.config import PROFILES, CompressionConfig
+from topiclab.plugins.compression.config import PROFILES, CompressionConfig, check_llama
 
 
 class CompressionTopic(Topic):
@@ -36,6 +37,10 @@ class CompressionTopic(Topic):
         "model": "llama:train:model",
         "held_out": "llama:generate:val_text",
     }
+
+    @classmethod
+    def check_upstream(cls, config: TopicConfig, upstream: Mapping[str, Mapping[str, Any]]) -> None:
+        check_llama(cast(CompressionConfig, config), upstream["llama"])
 
     def generate(self, ctx: StageContext) -> StageResult:
         return _data.generate(ctx, ctx.cfg(CompressionConfig))

@@ -9,6 +9,7 @@ have a ``beta`` gets each β of the sweep in the exact world.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
@@ -194,6 +195,25 @@ class RLLLMConfig(TopicConfig):
     threads: int = Field(default=1, ge=0, le=1_024, description="torch threads (0: default)")
     exact: ExactConfig = Field(default_factory=ExactConfig)
     lm: LMConfig = Field(default_factory=LMConfig)
+
+
+def check_llama(cfg: RLLLMConfig, llama: Mapping[str, Any]) -> None:
+    """The llama topic's config (JSON), before it trains for this topic: its model must be
+    byte-level (the gold reward reads bytes) and read a prompt with its response; ``lm.load_sft``
+    and ``data.check_context`` check the model itself, once trained."""
+    kind = llama["tokenizer"]["kind"]
+    if kind != "byte":
+        raise FieldError(
+            "llama:tokenizer.kind",
+            f"rl-llm needs the llama topic's byte-level model (vocabulary 256); got {kind!r}",
+        )
+    lm, seq_len = cfg.lm, llama["model"]["seq_len"]
+    if lm.prompt_len + lm.new_tokens > seq_len:
+        raise FieldError(
+            "llama:model.seq_len",
+            f"{seq_len} tokens, fewer than rl-llm's lm.prompt_len ({lm.prompt_len}) + "
+            f"lm.new_tokens ({lm.new_tokens}): raise it, or lower those",
+        )
 
 
 PROFILES: dict[str, dict[str, Any]] = {

@@ -14,13 +14,14 @@ evaluate: exact frontier, KL to π*, reward-model vs Bayes accuracy, over-optimi
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, cast
 
-from topiclab.core.topic import StageContext, StageResult, Topic
+from topiclab.core.topic import StageContext, StageResult, Topic, TopicConfig
 from topiclab.plugins.rl_llm import data as _data
 from topiclab.plugins.rl_llm import evaluate as _evaluate
 from topiclab.plugins.rl_llm import train as _train
-from topiclab.plugins.rl_llm.config import PROFILES, RLLLMConfig
+from topiclab.plugins.rl_llm.config import PROFILES, RLLLMConfig, check_llama
 
 
 class RLLLMTopic(Topic):
@@ -39,6 +40,10 @@ class RLLLMTopic(Topic):
         "model": "llama:train:model",
         "held_out": "llama:generate:val_text",
     }
+
+    @classmethod
+    def check_upstream(cls, config: TopicConfig, upstream: Mapping[str, Mapping[str, Any]]) -> None:
+        check_llama(cast(RLLLMConfig, config), upstream["llama"])
 
     def generate(self, ctx: StageContext) -> StageResult:
         return _data.generate(ctx, ctx.cfg(RLLLMConfig))
