@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
+import pytest
 
+from topiclab.causal import dowhy_api
 from topiclab.causal.graph import CausalGraph
 from topiclab.causal.refute import RefuteConfig, refute
+from topiclab.causal.validation import CausalInputError, DegenerateDesignError
 
 
 def test_refuters_on_a_valid_iv(tmp_path) -> None:
@@ -36,3 +41,30 @@ def test_refuters_on_a_valid_iv(tmp_path) -> None:
     assert by["random_common_cause"].passed and by["data_subset_refuter"].passed
     png = CausalGraph.parse(graph).draw(tmp_path / "g.png", roles={"instruments": ["Z"]})
     assert png.stat().st_size > 1000
+
+
+def _iv_data(n: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    z, u = rng.normal(size=(2, n))
+    x = z + u
+    return pd.DataFrame({"Z": z, "X": x, "Y": 2 * x + u})
+
+
+@pytest.mark.parametrize("value", [None, float("nan"), float("inf")])
+def test_no_finite_estimate_is_refused_not_refuted(monkeypatch, value) -> None:
+    monkeypatch.setattr(dowhy_api, "estimate", lambda *a, **k: SimpleNamespace(value=value))
+    with pytest.raises(DegenerateDesignError, match="no finite estimate of X -> Y"):
+        refute(_iv_data(), "Z -> X; (U) -> X; (U) -> Y; X -> Y", treatment="X", outcome="Y")
+
+
+def test_a_zero_estimate_without_std_error_has_no_rule_to_judge_by(monkeypatch) -> None:
+    # 5 % of 0 is 0: every refuter would fail whatever it found.
+    monkeypatch.setattr(dowhy_api, "estimate", lambda *a, **k: SimpleNamespace(value=0.0))
+    with pytest.raises(CausalInputError, match="pass std_error"):
+        refute(_iv_data(), "Z -> X; (U) -> X; (U) -> Y; X -> Y", treatment="X", outcome="Y")
+
+
+@pytest.mark.parametrize("se", [0.0, -0.1, float("nan"), float("inf")])
+def test_a_std_error_that_is_no_width_is_refused(se) -> None:
+    with pytest.raises(CausalInputError, match="std_error must be a positive finite number"):
+        refute(_iv_data(), "Z -> X; X -> Y", treatment="X", outcome="Y", std_error=se)

@@ -22,7 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from topiclab.causal import dowhy_api
 from topiclab.causal.graph import CausalGraph, GraphLike
-from topiclab.causal.validation import check_columns, check_numeric
+from topiclab.causal.validation import (
+    CausalInputError,
+    DegenerateDesignError,
+    check_columns,
+    check_numeric,
+)
 
 
 class RefuteConfig(BaseModel):
@@ -63,6 +68,8 @@ def refute(
     unobserved-confounder refuters. ``std_error`` (e.g. from our 2SLS) sets the 2-SE rule;
     without it the rule is 5 % of the estimate."""
     cfg = config or RefuteConfig.model_validate({})
+    if std_error is not None and not (math.isfinite(std_error) and std_error > 0):
+        raise CausalInputError(f"std_error must be a positive finite number, got {std_error!r}")
     cg = CausalGraph.parse(graph)
     cg.check_against(data, [treatment, outcome])
     check_columns(data, cg.observed, "graph node")
@@ -70,9 +77,26 @@ def refute(
     model = dowhy_api.causal_model(data, cg, treatment, outcome)
     estimand = dowhy_api.identify(model)
     est = dowhy_api.estimate(model, estimand, cfg.method_name)
-    value = float(est.value)
-    tol = 2 * std_error if std_error else 0.05 * abs(value)
+    value = _estimate_value(est, cfg.method_name, treatment, outcome)
+    tol = 2 * std_error if std_error is not None else 0.05 * abs(value)
+    if tol == 0:
+        # 5 % of 0 is no width: every refuter would fail, whatever it found.
+        raise CausalInputError(
+            "the estimate is exactly 0, so the 5 % rule has no width: pass std_error"
+        )
     return _verdicts(model, est, value, tol, cfg) + _sensitivity(model, est, value, cfg)
+
+
+def _estimate_value(est: Any, method_name: str, treatment: str, outcome: str) -> float:
+    """DoWhy's point estimate; None or a non-finite value (an effect it could not estimate)
+    is refused rather than refuted."""
+    value = getattr(est, "value", None)
+    if value is None or not math.isfinite(float(value)):
+        raise DegenerateDesignError(
+            f"DoWhy's {method_name} gave no finite estimate of {treatment} -> {outcome} "
+            f"(got {value!r}): nothing to refute"
+        )
+    return float(value)
 
 
 def _verdicts(
