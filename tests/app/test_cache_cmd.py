@@ -122,7 +122,7 @@ def test_a_home_or_cache_that_is_missing_or_a_file_is_one_line(tmp_path: Path) -
 def test_an_empty_cache_or_one_of_stray_files_lists_and_cleans_nothing(tmp_path: Path) -> None:
     """No ``work`` yet, an empty one, and one holding only what no run writes (a stray
     file, an empty topic folder, a key folder of notes): each an empty cache, said in one
-    line, exit 0; a clean removes nothing, not even the strays."""
+    line, exit 0; a clean removes no stray file (it names them) and the empty folder only."""
     env = fresh_env(tmp_path, TOPICLAB_PLUGINS="support.stage_reads")
     work = Path(env["TOPICLAB_HOME"]) / "work"
     work.parent.mkdir()
@@ -131,8 +131,41 @@ def test_an_empty_cache_or_one_of_stray_files_lists_and_cleans_nothing(tmp_path:
         shown = _cache("list", env=env, cwd=tmp_path)
         assert (shown.returncode, shown.stdout) == (0, f"the stage cache is empty ({work})\n")
     done = _cache("clean", "--all", "--yes", env=env, cwd=tmp_path)
-    assert (done.returncode, done.stdout.strip()) == (0, "nothing to remove"), done.stderr
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "removed what the stages left: empty-topic",
+        "kept counted/abc/notes.txt: no run writes it (remove it yourself)",
+    ]
     assert (work / "counted" / "abc" / "notes.txt").is_file() and (work / "stray.txt").is_file()
+    done = _cache("clean", "--all", "--yes", env=env, cwd=tmp_path)
+    assert done.stdout.splitlines()[0] == "nothing to remove", done.stdout
+
+
+def test_clean_all_leaves_no_folder_or_run_record_of_what_it_removed(home, tmp_path: Path) -> None:
+    """What a run leaves beside its stages goes with them: a run record's temporary (a run
+    killed while writing it), a key folder with nothing in it; a file no run writes stays,
+    with its folders, and is named. The work root used to keep those key and topic folders."""
+    work, env = home
+    keys = sorted({e.key for e in scan(work)})
+    (work / "counted" / keys[0] / "run.json.tmp").write_text("{")
+    (work / "counted" / "0123456789abcdef").mkdir()
+    (work / "other" / "fedcba9876543210").mkdir(parents=True)
+    (work / "other" / "fedcba9876543210" / "run.json").write_text("{}")
+    (work / "counted" / keys[1] / "notes.txt").write_text("mine")
+    done = _cache("clean", "--all", "--yes", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("removed 6 folders"), lines
+    swept = set(lines[1].removeprefix("removed what the stages left: ").split(", "))
+    assert swept == {  # the temporary went with its stage folder (not listed again)
+        "counted/0123456789abcdef",
+        "other/fedcba9876543210/run.json",
+        "other/fedcba9876543210",
+        "other",
+    }, lines
+    assert lines[2:] == [f"kept counted/{keys[1]}/notes.txt: no run writes it (remove it yourself)"]
+    left = sorted(str(p.relative_to(work)) for p in work.rglob("*"))
+    assert left == ["counted", f"counted/{keys[1]}", f"counted/{keys[1]}/notes.txt"], left
 
 
 def _strays(work: Path) -> None:

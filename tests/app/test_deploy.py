@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,12 @@ def test_ui_runs_work_under_topiclab_home(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setattr(deploy, "ensure_server", lambda: "http://127.0.0.1:1/api")
     seen: dict[str, Any] = {}
 
-    def fake_serve(*deployments: Any) -> None:
+    def fake_serve(deployments: list[Any], url: str) -> None:
         seen["cwd"] = Path.cwd()
         seen["pythonpath"] = os.environ["PYTHONPATH"].split(os.pathsep)
         seen["entrypoints"] = [d.entrypoint for d in deployments]
 
-    import prefect
-
-    monkeypatch.setattr(prefect, "serve", fake_serve)
+    monkeypatch.setattr(deploy, "_serve_while_answering", fake_serve)
     deploy.serve_deployments(
         ["ridge"], "quick", None, None, console=type("C", (), {"print": print})()
     )
@@ -51,21 +50,68 @@ def test_serve_whose_server_went_away_says_so_in_one_line(
     """Stopping `topiclab ui` before `topiclab serve` left serve's shutdown (pausing the
     deployments) retrying, then a 100-line httpx.ConnectError traceback."""
     import httpx
-    import prefect
+    import prefect.runner
 
     from topiclab.core.errors import TopiclabError
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(deploy, "ensure_server", lambda: "http://127.0.0.1:1/api")
 
-    def server_gone(*deployments: Any) -> None:
-        raise httpx.ConnectError("All connection attempts failed")
+    class ServerGone(FakeRunner):
+        async def start(self) -> None:
+            raise httpx.ConnectError("All connection attempts failed")
 
-    monkeypatch.setattr(prefect, "serve", server_gone)
+    monkeypatch.setattr(prefect.runner, "Runner", ServerGone)
     with pytest.raises(TopiclabError, match=r"http://127.0.0.1:1/api stopped answering"):
         deploy.serve_deployments(
             ["ridge"], "quick", None, None, console=type("C", (), {"print": print})()
         )
+
+
+class FakeRunner:
+    """Prefect's ``Runner`` as ``serve`` uses it; ``start`` runs until ``astop`` (or 20 s,
+    about when Prefect's own runner gives up on a server that went away)."""
+
+    def __init__(self, pause_on_shutdown: bool = True, **options: Any) -> None:
+        self.pause_on_shutdown = pause_on_shutdown
+        self.stopping = False
+
+    def add_deployment(self, deployment: Any) -> None:
+        pass
+
+    async def start(self) -> None:
+        import anyio
+
+        with anyio.move_on_after(20):
+            while not self.stopping:
+                await anyio.sleep(0.05)
+
+    async def astop(self) -> None:
+        self.stopping = True
+
+
+def test_serve_ends_within_seconds_once_its_server_stops_answering(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Stopping `topiclab ui` while `topiclab serve` polled it: Prefect's runner retried for
+    about 80 s before serve's one-line end. Its /health is checked every second now."""
+    import prefect.runner
+
+    from topiclab.core.errors import TopiclabError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(deploy, "ensure_server", lambda: "http://127.0.0.1:1/api")  # refuses
+    monkeypatch.setattr(prefect.runner, "Runner", FakeRunner)
+    start = time.perf_counter()
+    with pytest.raises(TopiclabError) as info:
+        deploy.serve_deployments(
+            ["ridge"], "quick", None, None, console=type("C", (), {"print": print})()
+        )
+    assert time.perf_counter() - start < 10
+    assert str(info.value).startswith(
+        "the Prefect server at http://127.0.0.1:1/api stopped answering (no answer at "
+        "http://127.0.0.1:1/api/health 3 times in a row); the deployments stay registered"
+    ), info.value
 
 
 def test_run_form_offers_drop_downs_with_descriptions() -> None:

@@ -168,3 +168,33 @@ def test_metric_keys_are_sectioned_by_stage():
     assert metric_key("generate", "rows") == "data/rows"
     assert metric_key("evaluate", "claims/c1") == "claims/c1"
     assert metric_key(None, "loss") == "train/loss"
+
+
+def test_logging_models_leaves_the_process_tracking_uri_as_it_was(tmp_path, monkeypatch):
+    """log_models used ``mlflow.set_tracking_uri``: the process stayed pinned to the tracker's
+    store (and ``MLFLOW_TRACKING_URI`` set), so a later ``MLFLOW_TRACKING_URI`` (a notebook's,
+    another test's) was ignored. The model is still logged and registered in the store."""
+    import mlflow
+    import torch
+    from mlflow.tracking._tracking_service import utils
+
+    from topiclab.plugins.mlflow_tracker.results import log_models
+
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setattr(utils, "_tracking_uri", None)  # as in a fresh process
+    mlflow_client = mlflow.MlflowClient(store)
+    run_id = mlflow_client.create_run(mlflow_client.create_experiment("t")).info.run_id
+    torch.save(torch.nn.Linear(3, 1), tmp_path / "m.pt")
+    run = {
+        "topic": "t",
+        "profile": "quick",
+        "config": {"seed": 0},
+        "git": "",
+        "links": {"runs": {"mlflow": run_id}, "urls": {}},
+    }
+    log_models(run, "train", {"m": str(tmp_path / "m.pt")})  # type: ignore[arg-type]
+    assert mlflow_client.get_latest_versions("topiclab-t-m")[0].run_id == run_id
+    assert utils._tracking_uri is None and os.environ["MLFLOW_TRACKING_URI"] == store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'other.db'}")
+    assert mlflow.get_tracking_uri().endswith("other.db")

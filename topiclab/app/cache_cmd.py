@@ -8,6 +8,8 @@
     topiclab cache clean --all
 
 The work is ``core.cache``: a folder a running stage holds is skipped and named, never removed.
+A clean of whole topics (``--all``, ``--topic``) also removes the key and topic folders their
+stages leave empty, with the run records in them, and names each file no run writes (kept).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from topiclab.core.environment import topiclab_home
 from topiclab.core.errors import TopiclabError
 
 if TYPE_CHECKING:  # core.cache imports pydantic: `topiclab --help` does not need it
-    from topiclab.core.cache import CacheEntry, Cleaned
+    from topiclab.core.cache import CacheEntry, Cleaned, Swept
 
 cache_app = typer.Typer(
     no_args_is_help=True,
@@ -243,7 +245,7 @@ def clean(
 
     Example: topiclab cache clean --older-than 30 --dry-run
     """
-    from topiclab.core.cache import remove, select
+    from topiclab.core.cache import Swept, remove, select, sweep
 
     days = _days(older_than)
     if all_ and (topic or days is not None or partial):
@@ -252,8 +254,12 @@ def clean(
         raise TopiclabError("say what to remove: --all, --topic, --older-than DAYS or --partial")
     work = _work()
     chosen = select(_entries(work, topic), older_than_days=days, partial=partial)
-    if not chosen:
-        out.print("nothing to remove", highlight=False)
+    whole = all_ or bool(topic and days is None and not partial)  # whole topics: sweep them
+    if not chosen:  # the folders an earlier clean left behind may still go
+        swept = sweep(work, topic) if whole and not dry_run else Swept()
+        if not swept.removed:
+            out.print("nothing to remove", highlight=False)
+        _report_swept(work, swept)
         return
     size = decimal(sum(e.size for e in chosen))
     if dry_run:
@@ -269,6 +275,8 @@ def clean(
             abort=True,
         )
     _report(remove(chosen))
+    if whole:
+        _report_swept(work, sweep(work, topic))
 
 
 def _report(done: Cleaned) -> None:
@@ -276,6 +284,19 @@ def _report(done: Cleaned) -> None:
         out.print(f"skipped {entry.label}: {why}", highlight=False, soft_wrap=True)
     removed = _folders(len(done.removed))
     out.print(f"removed {removed}, {decimal(done.freed)} freed", highlight=False)
+
+
+def _report_swept(work: Path, swept: Swept) -> None:
+    """The folders and run records that went with the removed stages; the files kept."""
+    if swept.removed:
+        names = ", ".join(str(p.relative_to(work)) for p in swept.removed)
+        out.print(f"removed what the stages left: {names}", highlight=False, soft_wrap=True)
+    for path in swept.kept:
+        out.print(
+            f"kept {path.relative_to(work)}: no run writes it (remove it yourself)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _folders(count: int, noun: str = "folder") -> str:

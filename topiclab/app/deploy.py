@@ -114,8 +114,6 @@ def serve_deployments(
     topics: list[str], profile: str, cron: str | None, topic_cron: str | None, console: Any
 ) -> None:
     url = ensure_server()
-    from prefect import serve
-
     deployments = build_deployments(topics, profile, cron, topic_cron)
     folder = results_folder()
     _keep_imports_after_chdir()
@@ -126,11 +124,65 @@ def serve_deployments(
         "Ctrl-C stops"
     )
     import httpx
+    from prefect.exceptions import TerminationSignal
 
     try:
-        serve(*deployments)
+        gone = _serve_while_answering(deployments, url)
     except httpx.TransportError as exc:  # e.g. `topiclab ui` stopped first: no traceback
+        gone = type(exc).__name__
+    except (KeyboardInterrupt, TerminationSignal):  # Ctrl-C, SIGTERM: as prefect.serve does
+        return
+    if gone:
         raise TopiclabError(
-            f"the Prefect server at {url} stopped answering ({type(exc).__name__}); "
+            f"the Prefect server at {url} stopped answering ({gone}); "
             "the deployments stay registered there: start it again, then `topiclab serve`"
         ) from None
+
+
+#: A served runner checks its server this often; this many failed checks in a row end it.
+CHECK_S, CHECKS = 1.0, 3
+
+
+def _serve_while_answering(deployments: list[Any], url: str) -> str | None:
+    """``prefect.serve``, ended within seconds once the server stops answering ``/health``:
+    Prefect's runner retries every call for about 80 s, then pauses the deployments (more
+    retries). Returns why it ended that way, or None when the runner ended by itself."""
+    import asyncio
+
+    from prefect.runner import Runner
+
+    runner = Runner(pause_on_shutdown=True)
+    for deployment in deployments:
+        runner.add_deployment(deployment)
+    gone: str | None = None
+
+    async def watch() -> None:
+        nonlocal gone
+        await until_gone(url)
+        gone = f"no answer at {url}/health {CHECKS} times in a row"
+        runner.pause_on_shutdown = False  # nothing to pause them on
+        await runner.astop()
+
+    async def main() -> None:  # plain asyncio: the runner's own errors come unwrapped
+        watcher = asyncio.create_task(watch())
+        try:
+            await runner.start()
+        finally:
+            watcher.cancel()  # the runner ended: stop watching
+
+    asyncio.run(main())
+    return gone
+
+
+async def until_gone(url: str, every: float = CHECK_S, checks: int = CHECKS) -> None:
+    """Return once ``url``'s ``/health`` fails ``checks`` times in a row, ``every`` s apart
+    (each check waits up to 2 s: a busy server is not taken for a stopped one)."""
+    import anyio
+
+    from topiclab.app.servers import healthy
+
+    failed = 0
+    while failed < checks:
+        await anyio.sleep(every)
+        answered = await anyio.to_thread.run_sync(healthy, f"{url}/health")
+        failed = 0 if answered else failed + 1

@@ -16,6 +16,7 @@ file (a run does that); its "current" column hashes the plugins' sources to comp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -34,6 +35,9 @@ from topiclab.core.topic import PROFILES, STAGES
 
 State = Literal["complete", "partial", "damaged", "empty"]
 DAY_S = 86_400.0
+#: What a run writes into a key folder besides its stages and their locks: the run record,
+#: and its temporary where a run was killed while writing it (``core.dag.write_run_record``).
+RUN_FILES = (RUN_RECORD, f"{RUN_RECORD}.tmp")
 
 
 @dataclass(frozen=True)
@@ -227,9 +231,9 @@ def _prune(key_dir: Path, held: Path) -> bool:
         left = {p.name for p in key_dir.iterdir()}
     except OSError:
         return False
-    if not left <= {held.name, RUN_RECORD}:
+    if not left <= {held.name, *RUN_FILES}:
         return False
-    for name in (RUN_RECORD, held.name):
+    for name in (*RUN_FILES, held.name):
         (key_dir / name).unlink(missing_ok=True)
     for folder in (key_dir, key_dir.parent):
         try:
@@ -237,6 +241,66 @@ def _prune(key_dir: Path, held: Path) -> bool:
         except OSError:
             break
     return True
+
+
+@dataclass
+class Swept:
+    """What ``sweep`` did: the folders and run records it removed, the files it kept."""
+
+    removed: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
+
+
+def sweep(root: Path, topics: Iterable[str] | None = None) -> Swept:
+    """After a clean of whole topics (``--all``, ``--topic``): remove the key folders left
+    with no stage or lock in them, with the run records that named their stages, and the
+    topic folders left empty. A file no run writes is kept and named, and so is its folder;
+    a key folder with a stage or a lock in it is left to ``remove`` (a run may hold it)."""
+    wanted = set(topics) if topics is not None else None
+    done = Swept()
+    for topic_dir in _folders(root):
+        if wanted is not None and topic_dir.name not in wanted:
+            continue
+        for key_dir in _folders(topic_dir):
+            _sweep_key(key_dir, done)
+        _remove_empty(topic_dir, done)
+    return done
+
+
+def _sweep_key(key_dir: Path, done: Swept) -> None:
+    """A key folder without a stage: its run records and free locks go (a lock some run
+    holds leaves the folder alone), what no run writes stays."""
+    children = _children(key_dir)
+    if any(_stage_of(p)[0] for p in children):
+        return
+    locks = [p for p in children if _is_lock(p)]
+    with contextlib.ExitStack() as held:
+        if not all(held.enter_context(try_lock(lock)) for lock in locks):
+            return  # a run is beginning a stage here
+        for path in children:
+            if path in locks or (path.name in RUN_FILES and not path.is_dir()):
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:
+                    done.kept.append(path)
+                    continue
+                if path not in locks:  # a lock is the stage's, not news to the user
+                    done.removed.append(path)
+            else:
+                done.kept.append(path)
+    _remove_empty(key_dir, done)
+
+
+def _is_lock(path: Path) -> bool:
+    return any(path == lock_path(path.parent / stage) for stage in STAGES)
+
+
+def _remove_empty(folder: Path, done: Swept) -> None:
+    try:
+        folder.rmdir()  # only if empty: a run may have begun here meanwhile
+    except OSError:
+        return
+    done.removed.append(folder)
 
 
 def current_keys(reg: Any, topics: Iterable[str]) -> dict[tuple[str, str], list[str]]:

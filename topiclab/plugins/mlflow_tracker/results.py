@@ -9,11 +9,14 @@ go to ``claims/<id>``, so the UI groups its charts by section.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from topiclab.plugins.mlflow_tracker.store import tracking_uri
 
 NAMESPACE = {"generate": "data", "train": "train", "evaluate": "eval", "report": "report"}
 SOURCE_RUN = "topiclab.source_run"  # tag prefix: the run that computed a cached stage
+ENV_URI = "MLFLOW_TRACKING_URI"
 
 
 SECTIONS = {*NAMESPACE.values(), "claims", "run"}
@@ -183,10 +187,9 @@ def log_models(run: RunInfo, stage: str, models: dict[str, str]) -> None:
     import torch
 
     run_id = run["links"]["runs"][TRACKER]
-    mlflow.set_tracking_uri(tracking_uri())
     client = mlflow.MlflowClient(tracking_uri())
     try:
-        with mlflow.start_run(run_id=run_id):
+        with _fluent_uri(tracking_uri()), mlflow.start_run(run_id=run_id):
             for name, path in models.items():
                 module = torch.load(path, weights_only=False, map_location="cpu")
                 signature, example = _signature(module)
@@ -205,6 +208,26 @@ def log_models(run: RunInfo, stage: str, models: dict[str, str]) -> None:
     finally:
         # Leaving start_run() ended the run as FINISHED; the pipeline is still running.
         client.update_run(run_id, "RUNNING")
+
+
+@contextlib.contextmanager
+def _fluent_uri(uri: str) -> Iterator[None]:
+    """``uri`` as the tracking URI of MLflow's fluent API (``log_model`` has no client form)
+    for the block only. ``mlflow.set_tracking_uri`` is process-wide and also sets
+    ``MLFLOW_TRACKING_URI``: left set, it pinned every later MLflow call of the process (a
+    notebook's, a test's) to this store. Both are put back as they were."""
+    from mlflow.tracking._tracking_service import utils
+
+    before, env = utils._tracking_uri, os.environ.get(ENV_URI)
+    utils.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        utils.set_tracking_uri(before)  # type: ignore[arg-type]  # None: unset, as it was
+        if env is None:
+            os.environ.pop(ENV_URI, None)
+        else:
+            os.environ[ENV_URI] = env
 
 
 def _describe(client: Any, run: RunInfo, stage: str, name: str, info: Any) -> None:
