@@ -452,11 +452,14 @@ def ui(
     $TOPICLAB_HOME/ui.json, where runs find it and read their MLflow links.
     Example: topiclab ui --mlflow-port 5001
     """
-    from topiclab.app.prefect_api import ui_port
+    from topiclab.app.prefect_api import checked_port, ui_port
     from topiclab.app.servers import run_uis
 
+    # 0 used to mean the default port, and 70000 was a traceback from the port check.
+    prefect = ui_port() if prefect_port is None else checked_port("--prefect-port", prefect_port)
+    mlflow = checked_port("--mlflow-port", mlflow_port)
     _registry()
-    run_uis(prefect_port or ui_port(), mlflow_port, out)
+    run_uis(prefect, mlflow, out)
 
 
 @app.command(short_help="Deployments for the Prefect UI.")
