@@ -37,6 +37,7 @@ from topiclab.app.cache_cmd import cache_app
 from topiclab.app.plugin_commands import PluginCommandsGroup
 from topiclab.app.preflight import (
     check_config_tables,
+    check_home_layout,
     check_results_root,
     check_writable,
 )
@@ -312,6 +313,7 @@ def run(
     keys = sorted(reg.topics) if all_topics else list(topics or [])
     if not keys:
         raise TopiclabError(f"name a topic or pass --all; topics: {', '.join(sorted(reg.topics))}")
+    check_home_layout(topiclab_home(), keys)
     overrides = list(set_ or [])
     _validate_run(reg, keys, profile, config, overrides)  # the user's input first: it is cheap
     try:
