@@ -21,6 +21,9 @@ from app.clirun import (
     unshare_available,
 )
 
+from topiclab.app.preflight import HOME_FOLDERS, check_home_layout
+from topiclab.core.errors import TopiclabError
+
 FAST_S = 10.0
 
 
@@ -147,3 +150,38 @@ def test_config_file_with_a_bom_is_read(tmp_path: Path) -> None:
     config.write_bytes("\ufeffseed = -1\n".encode())
     proc = topiclab("run", "ridge", "--config", str(config), env=fresh_env(tmp_path), cwd=tmp_path)
     assert one_line_error(proc).startswith("error: invalid value for 'seed'")
+
+
+@pytest.mark.parametrize("name", [*HOME_FOLDERS, "work/ridge"])
+def test_home_layout_refuses_a_file_in_a_folders_place(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_text("keep me")
+    with pytest.raises(TopiclabError, match="is a file where topiclab keeps a folder"):
+        check_home_layout(tmp_path, ["ridge"])
+    if name == "work/ridge":  # another topic's name in work/ is no folder of this run
+        check_home_layout(tmp_path, ["other"])
+
+
+@pytest.mark.parametrize("name", ["logs", "mlartifacts", "work/ridge"])
+def test_a_file_where_the_home_keeps_a_folder_is_one_line(tmp_path: Path, name: str) -> None:
+    # logs, prefect: a FileExistsError traceback; work, mlartifacts, work/<topic>: a failed
+    # flow after Prefect had started (exit 1).
+    env = fresh_env(tmp_path)
+    home = Path(env["TOPICLAB_HOME"])
+    (home / name).parent.mkdir(parents=True, exist_ok=True)
+    (home / name).write_text("keep me")
+    line = one_line_error(topiclab("run", "ridge", "--profile", "quick", env=env, cwd=tmp_path))
+    assert f"'{home / name}' is a file where topiclab keeps a folder" in line, line
+    assert (home / name).read_text() == "keep me"
+    assert not (tmp_path / "results").exists()
+    assert name == "prefect" or not (home / "prefect").exists()  # no Prefect server started
+
+
+def test_a_folder_named_like_the_mlflow_database_is_one_line(tmp_path: Path) -> None:
+    # It was one line too, after 2 minutes of SQLite retries.
+    env = fresh_env(tmp_path)
+    home = Path(env["TOPICLAB_HOME"])
+    (home / "mlflow.db").mkdir(parents=True)
+    line = one_line_error(topiclab("run", "ridge", "--profile", "quick", env=env, cwd=tmp_path))
+    assert not (home / "prefect").exists()  # no Prefect server started
+    assert f"'{home / 'mlflow.db'}' is a folder where MLflow keeps its SQLite database" in line

@@ -81,6 +81,11 @@ def test_one_file_serves_every_topic_also_in_a_single_topic_run(tmp_path):
         ("steps=abc", "invalid value for 'steps'"),
         ("steps.x=1", "config key 'steps' has no sub-keys"),
         ("justtext", "is not of the form key=value"),
+        # an empty part was dropped: `optim..lr` set optim.lr, `optim.=1` was "invalid value
+        # for 'optim'"
+        ("optim..lr=0.1", "override 'optim..lr=0.1' has an empty part in its key 'optim..lr'"),
+        ("optim.=1", "override 'optim.=1' has an empty part in its key 'optim.'"),
+        (".seed=1", "override '.seed=1' has an empty part in its key '.seed'"),
     ],
 )
 def test_bad_overrides_are_one_line_errors(override, message):

@@ -180,3 +180,31 @@ def test_fingerprint_covers_the_module_beside_a_single_file_plugin(plugin_env, t
     helper = tmp_path / "beside_gmm.py"
     helper.write_text("from topiclab_example.gmm import GMMConfig, GMMTrainer\n")
     assert_edit_moves_fingerprint(plugin_env, tmp_path, "beside_plugin", helper)
+
+
+def test_a_hook_returning_the_wrong_types_is_reported_and_skipped(plugin_env):
+    # `[42]` for topics, a string for trainers: an AttributeError traceback from every command.
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.wrong_types_plugin")
+    reg = build_registry()
+    info = next(p for p in reg.plugins.infos if p.name == "support.wrong_types_plugin")
+    assert info.error is not None and "\n" not in info.error
+    assert info.error.startswith("TypeError in topiclab_register_topics: "), info.error
+    assert "a list of Topic subclasses" in info.error and "42" in info.error
+    assert {reg.owner[k] for k in reg.owner} & {info.name} == set()  # nothing of it registered
+    assert "ridge" in reg.topics and "ddpm" in reg.trainers and "iv.2sls" in reg.estimators
+
+
+def test_strict_mode_turns_a_hook_of_the_wrong_types_into_an_error(plugin_env):
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.wrong_types_plugin")
+    plugin_env.setenv("TOPICLAB_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginLoadError, match=r"plugin 'support\.wrong_types_plugin' failed: "):
+        build_registry()
+
+
+def test_a_key_a_plugin_registers_twice_names_it_once(plugin_env):
+    plugin_env.setenv("TOPICLAB_PLUGINS", "support.self_duplicate_plugin")
+    with pytest.raises(DuplicateKeyError) as info:
+        build_registry()
+    assert str(info.value) == (
+        "duplicate trainer 'twice': registered twice by 'support.self_duplicate_plugin'"
+    )

@@ -37,6 +37,7 @@ from topiclab.app.cache_cmd import cache_app
 from topiclab.app.plugin_commands import PluginCommandsGroup
 from topiclab.app.preflight import (
     check_config_tables,
+    check_home_layout,
     check_results_root,
     check_writable,
 )
@@ -329,6 +330,7 @@ def run(
     keys = sorted(reg.topics) if all_topics else list(topics or [])
     if not keys:
         raise TopiclabError(f"name a topic or pass --all; topics: {', '.join(sorted(reg.topics))}")
+    check_home_layout(topiclab_home(), keys)
     overrides = list(set_ or [])
     _validate_run(reg, keys, profile, config, overrides)  # the user's input first: it is cheap
     try:
@@ -469,11 +471,14 @@ def ui(
     $TOPICLAB_HOME/ui.json, where runs find it and read their MLflow links.
     Example: topiclab ui --mlflow-port 5001
     """
-    from topiclab.app.prefect_api import ui_port
+    from topiclab.app.prefect_api import checked_port, ui_port
     from topiclab.app.servers import run_uis
 
+    # 0 used to mean the default port, and 70000 was a traceback from the port check.
+    prefect = ui_port() if prefect_port is None else checked_port("--prefect-port", prefect_port)
+    mlflow = checked_port("--mlflow-port", mlflow_port)
     _registry()
-    run_uis(prefect_port or ui_port(), mlflow_port, out)
+    run_uis(prefect, mlflow, out)
 
 
 @app.command(short_help="Deployments for the Prefect UI.")

@@ -64,7 +64,21 @@ class PrefectApi:
 
 
 def ui_port() -> int:
-    return int(os.environ.get("TOPICLAB_PREFECT_PORT", DEFAULT_PORT))
+    """``$TOPICLAB_PREFECT_PORT`` (unset or empty: 4200), checked."""
+    return checked_port(
+        "TOPICLAB_PREFECT_PORT", os.environ.get("TOPICLAB_PREFECT_PORT") or DEFAULT_PORT
+    )
+
+
+def checked_port(name: str, value: object) -> int:
+    """``value`` as a TCP port, or one line naming ``name`` (an option or a variable)."""
+    try:
+        port = int(str(value).strip())
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65_535:
+        raise TopiclabError(f"{name}={value!r} is not a port: 1 to 65535")
+    return port
 
 
 def running_server() -> PrefectApi | None:

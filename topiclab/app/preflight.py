@@ -13,6 +13,7 @@ the test is a real write, which also catches read-only mounts and ``/proc``.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,26 @@ def check_config_tables(
                 f"config file '{path}': table [{name}] is neither a topic nor a config key; "
                 f"topics: {', '.join(sorted(registered))}"
             )
+
+
+# What a run keeps under TOPICLAB_HOME (core.environment): a file in a folder's place used to
+# end in a FileExistsError traceback (logs, prefect) or in a failed flow after Prefect started
+# (work, mlartifacts); a folder named mlflow.db in minutes of SQLite retries.
+HOME_FOLDERS = ("work", "logs", "prefect", "mlartifacts")
+
+
+def check_home_layout(home: Path, topics: Sequence[str] = ()) -> None:
+    """Each folder a run writes under ``home`` (and ``work/<topic>`` of ``topics``) is a
+    folder or absent, and MLflow's default database is not a folder."""
+    folders = [home / name for name in HOME_FOLDERS] + [home / "work" / t for t in topics]
+    for path in folders:
+        if path.exists() and not path.is_dir():
+            raise TopiclabError(
+                f"'{path}' is a file where topiclab keeps a folder; move it away "
+                "(or set TOPICLAB_HOME to another folder)"
+            )
+    database = home / "mlflow.db"
+    if database.is_dir():
+        raise TopiclabError(
+            f"'{database}' is a folder where MLflow keeps its SQLite database; move it away"
+        )

@@ -179,9 +179,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ConfigError(f"override '{text}' is not of the form key=value (e.g. seed=1)")
     key, raw = text.split("=", 1)
-    parts = [p for p in key.strip().split(".") if p]
-    if not parts:
+    if not key.strip(" ."):
         raise ConfigError(f"override '{text}' has an empty key")
+    parts = key.strip().split(".")
+    if not all(parts):  # `a..b` or `a.`: dropping the empty part set another key than typed
+        raise ConfigError(f"override '{text}' has an empty part in its key '{key.strip()}'")
     try:
         value: Any = json.loads(raw)
     except json.JSONDecodeError:

@@ -25,6 +25,9 @@ class DuplicateKeyError(TopiclabError):
     """Two plugins registered the same key."""
 
     def __init__(self, kind: str, key: str, first: str, second: str) -> None:
+        if first == second:  # one plugin's mistake: no other plugin to block
+            super().__init__(f"duplicate {kind} '{key}': registered twice by '{first}'")
+            return
         super().__init__(
             f"duplicate {kind} '{key}': registered by both '{first}' and '{second}'; "
             f"block one with TOPICLAB_BLOCK_PLUGINS={second}"

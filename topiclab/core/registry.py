@@ -110,11 +110,11 @@ def _collect(
     for impl in reversed(hook.get_hookimpls()):  # registration order
         name = pm.get_name(impl.plugin) or "?"
         try:
-            items = impl.function() or []
+            items = _checked(impl.function() or [], kind)
         except Exception as exc:
             info = next((p for p in reg.plugins.infos if p.name == name), None)
             message = f"{type(exc).__name__} in {hook.name}: {exc}".splitlines()[0]
-            if info is not None:
+            if info is not None and not info.error:  # the first error is the one to fix
                 info.error = message
             if strict:
                 raise PluginLoadError(f"plugin '{name}' failed: {message}") from exc
@@ -125,6 +125,34 @@ def _collect(
                 raise DuplicateKeyError(kind, key, reg.owner[(kind, key)], name)
             store[key] = item
             reg.owner[(kind, key)] = name
+
+
+_EXPECTED: dict[str, tuple[type, str]] = {
+    "topic": (Topic, "Topic subclasses"),
+    "trainer": (TrainerSpec, "TrainerSpec objects"),
+    "estimator": (EstimatorSpec, "EstimatorSpec objects"),
+}
+
+
+def _checked(items: Any, kind: str) -> list[Any]:
+    """A hook's result if it is a list of what ``kind`` registers; else a TypeError, so that
+    the plugin is reported like one whose hook raised (a string or ``[42]`` used to stop every
+    command with an AttributeError)."""
+    expected, what = _EXPECTED[kind]
+    ok = isinstance(items, list | tuple) and all(
+        isinstance(i, type) and issubclass(i, expected)
+        if kind == "topic"
+        else isinstance(i, expected)
+        for i in items
+    )
+    if not ok:
+        raise TypeError(f"expected a list of {what}, got {_short(items)}")
+    return list(items)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def build_registry(strict: bool | None = None) -> Registry:

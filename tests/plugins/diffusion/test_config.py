@@ -51,3 +51,39 @@ def test_ddpm_options_are_validated_by_its_config() -> None:
 def test_ddpm_refuses_a_non_finite_option() -> None:
     with pytest.raises(ConfigError, match="trainer 'ddpm': invalid value for 'lr'"):
         get_registry().trainer("ddpm", task="generative").create({"lr": float("nan")})
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        # The evaluate stage reads T and β from `toy` (DDIM steps, the exact-score sampler, the
+        # trajectory's times): a DDPM trained on other ones failed after training
+        # ("AssertionError: DDIM needs 1 <= steps <= T, got steps=10, T=5").
+        ('trainer_options={"T": 5}', "invalid value for 'trainer_options.T': "),
+        ('trainer_options={"beta_end": 0.3}', "invalid value for 'trainer_options.beta_end': "),
+        # The 2-D data are rows: the U-Net failed in the train stage.
+        ('trainer_options={"denoiser": "unet"}', "invalid value for 'trainer_options.denoiser'"),
+        # The digits part hands the trainer U-Net options (denoiser, width) that no other
+        # trainer takes: "trainer 'gan': invalid value for 'denoiser'" after the 2-D fits.
+        ("digits.trainer=gan", "invalid value for 'digits.trainer': "),
+        ("digits.trainer=vae", "invalid value for 'digits.trainer': "),
+    ],
+)
+def test_options_the_stages_cannot_take_together_are_refused(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_config(topic(), "quick", overrides=[override])
+    text = str(info.value)
+    assert text.startswith(message) and "\n" not in text, text
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ['trainer_options={"ema": 0.9, "steps": 5}'],  # what the topic does not read stays free
+        ["trainer=gan", 'trainer_options={"steps": 5}'],
+        ["digits.trainer=gan", "digits.enabled=false"],  # not trained: not refused
+        ["digits.enabled=true", "digits.trainer=ddpm"],
+    ],
+)
+def test_options_next_to_those_rules_are_accepted(overrides: list[str]) -> None:
+    resolve_config(topic(), "quick", overrides=overrides)

@@ -132,3 +132,27 @@ def test_standard_with_fewer_grid_methods_and_their_options():
     ring = resolve_config(ModeCollapseTopic, "standard", overrides=no_grid)
     assert ring.datasets == ["ring"] and ring.grid_options == {}
     assert cfg.unused_grid_options() == ring.unused_grid_options() == []
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        # Every data set here is rows (2-D points, 192-D stacked digits): the DDPM's U-Net
+        # failed in the train stage ("AssertionError: the U-Net takes (n, c, h, w) images").
+        ('trainers.ddpm={"denoiser": "unet"}', "trainers.ddpm.denoiser"),
+        ('grid_options={"ddpm": {"denoiser": "unet"}}', "grid_options.ddpm.denoiser"),
+        ('stacked.trainers.ddpm={"denoiser": "unet"}', "stacked.trainers.ddpm.denoiser"),
+    ],
+)
+def test_a_denoiser_for_images_is_refused_on_rows(override: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_config(ModeCollapseTopic, "quick", overrides=[override])
+    text = str(info.value)
+    assert text.startswith(f"invalid value for '{key}': ") and "\n" not in text, text
+
+
+def test_the_rows_denoiser_is_accepted_by_name() -> None:
+    cfg = resolve_config(
+        ModeCollapseTopic, "quick", overrides=['trainers.ddpm={"denoiser": "mlp"}']
+    )
+    assert cfg.trainers["ddpm"]["denoiser"] == "mlp"

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, model_validator
 
 from topiclab.core.config import RegistryKey, RegistryOptions
-from topiclab.core.topic import ConfigSection, Distinct, TopicConfig
+from topiclab.core.topic import ConfigSection, Distinct, FieldError, TopicConfig
 from topiclab.nn.generative import GENERATIVE_TASK
 from topiclab.plugins.diffusion.data import Dataset2D
 
@@ -96,6 +96,31 @@ class DiffusionConfig(TopicConfig):
     torch_threads: int = Field(
         default=1, ge=0, le=1_024, description="torch threads (1 is fastest on a shared 2-core box)"
     )
+
+    @model_validator(mode="after")
+    def _options_the_stages_can_take(self) -> DiffusionConfig:
+        # The evaluate stage reads T and β from `toy` (DDIM steps, the exact-score sampler,
+        # the trajectory's times): a DDPM trained with others failed after training, or was
+        # compared with the wrong process. The 2-D data are rows, which the U-Net cannot take.
+        if self.trainer == "ddpm":
+            for key in ("T", "beta_end"):
+                if key in self.trainer_options:
+                    raise FieldError(
+                        f"trainer_options.{key}", f"the topic sets it: use toy.{key} instead"
+                    )
+            if self.trainer_options.get("denoiser", "mlp") != "mlp":
+                raise FieldError(
+                    "trainer_options.denoiser", "the 2-D data take 'mlp' (the U-Net is for digits)"
+                )
+        # The digits part hands its trainer U-Net options (denoiser, width, T, β) that only
+        # the DDPM trainer takes.
+        if self.digits.enabled and self.digits.trainer != "ddpm":
+            raise FieldError(
+                "digits.trainer",
+                f"the digits part trains a U-Net DDPM: only 'ddpm' takes its options; got "
+                f"'{self.digits.trainer}' (or set digits.enabled=false)",
+            )
+        return self
 
 
 # quick: T = 100 needs β up to 0.2 — with DDPM's 0.02, ᾱ_T = 0.364 (the schedule check warns).

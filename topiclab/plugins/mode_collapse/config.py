@@ -226,6 +226,24 @@ class ModeCollapseConfig(TopicConfig):
             raise FieldError("grid_options", f"{unknown} are not keys of `trainers`")
         return self
 
+    @model_validator(mode="after")
+    def _row_denoisers(self) -> ModeCollapseConfig:
+        # Every data set here is rows (2-D points, flattened stacked digits): the DDPM's
+        # U-Net ('unet', for images) failed in the train stage, after the fits before it.
+        tables = {
+            "trainers": self.trainers,
+            "grid_options": self.grid_options,
+            "stacked.trainers": self.stacked.trainers,
+        }
+        for name, table in tables.items():
+            for key, options in table.items():
+                if options.get("denoiser") == "unet":
+                    raise FieldError(
+                        f"{name}.{key}.denoiser",
+                        "the data here are rows: 'mlp' (the U-Net takes images)",
+                    )
+        return self
+
     def unused_grid_options(self) -> list[str]:
         """Keys of ``grid_options`` that no grid fit uses (a trainer not in ``grid_trainers``,
         or every key when 'grid' is not in ``datasets``). Not an error: narrowing `standard`
