@@ -27,12 +27,17 @@ def _env(home: Path, api_url: str, **extra: str) -> dict[str, str]:
     }
 
 
-def _pipeline(seed: int, out: Path, start_at: float = 0.0) -> list[str]:
-    code = (
-        "import json, time; from topiclab.flows.pipeline import topic_pipeline; "
-        f"time.sleep(max(0.0, {start_at} - time.time())); "
-        f"print(json.dumps(topic_pipeline('ridge', 'quick', ['seed={seed}'], None, '{out}')))"
-    )
+def _pipeline(seed: int, out: Path, barrier: Path | None = None, n: int = 0) -> list[str]:
+    """A quick ridge run in a new process; with ``barrier``, it starts once ``n`` processes
+    have done their (slow) imports and touched a file there (5 minutes at most)."""
+    code = "import json, os, pathlib, time; from topiclab.flows.pipeline import topic_pipeline\n"
+    if barrier is not None:
+        code += (
+            f"b = pathlib.Path('{barrier}'); (b / str(os.getpid())).touch()\n"
+            "deadline = time.time() + 300\n"
+            f"while len(list(b.iterdir())) < {n} and time.time() < deadline: time.sleep(0.02)\n"
+        )
+    code += f"print(json.dumps(topic_pipeline('ridge', 'quick', ['seed={seed}'], None, '{out}')))"
     return [sys.executable, "-c", code]
 
 
@@ -45,10 +50,11 @@ def _client(home: Path):
 @pytest.mark.e2e
 def test_three_runs_at_once_on_a_fresh_home_all_finish(prefect_harness, tmp_path):
     home = tmp_path / "home"  # no MLflow database yet: all three create it at once
-    start_at = time.time() + 12  # past every process's imports, on a loaded machine too
+    barrier = tmp_path / "barrier"  # all three start together, after their imports
+    barrier.mkdir()
     procs = [
         subprocess.Popen(
-            _pipeline(seed, tmp_path / f"out{seed}", start_at),
+            _pipeline(seed, tmp_path / f"out{seed}", barrier, 3),
             env=_env(home, prefect_harness),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
