@@ -144,13 +144,20 @@ def new_team(tmp: Path, prefect_port: int, mlflow_port: int) -> Team:
 
 def team_servers(team: Team, pg: str, tmp: Path) -> list[Any]:
     """The Prefect server with its auth string, MLflow with basic auth: both on PostgreSQL."""
-    from topiclab.app.servers import Server, mlflow_command, prefect_command, prefect_env
+    from topiclab.app.servers import (
+        Server,
+        mlflow_command,
+        mlflow_env,
+        prefect_command,
+        prefect_env,
+    )
 
     prefect_port = int(team.prefect.split(":")[-1].removesuffix("/api"))
     mlflow_port = int(team.mlflow.split(":")[-1])
     mlflow_cmd = mlflow_command(mlflow_port, f"postgresql+psycopg://{pg}/mlflow")
     mlflow_cmd[mlflow_cmd.index("--artifacts-destination") + 1] = str(team.artifacts)
-    mlflow_env = {
+    mlflow_server_env = {
+        **mlflow_env(),  # no GenAI job runner, as deploy/README.md says
         "MLFLOW_AUTH_CONFIG_PATH": str(auth_config(tmp, f"postgresql+psycopg://{pg}/mlflow_users")),
         "MLFLOW_AUTH_ADMIN_PASSWORD": team.admin[1],
         "MLFLOW_FLASK_SERVER_SECRET_KEY": team.flask_key,
@@ -172,7 +179,7 @@ def team_servers(team: Team, pg: str, tmp: Path) -> list[Any]:
             "team-mlflow",
             [*mlflow_cmd, "--app-name", "basic-auth"],
             f"{team.mlflow}/health",
-            mlflow_env,
+            mlflow_server_env,
         ),
     ]
 
