@@ -77,6 +77,8 @@ def test_three_runs_at_once_on_a_fresh_home_all_finish(prefect_harness, tmp_path
 
 @pytest.mark.e2e
 def test_a_killed_run_is_closed_as_killed_by_the_next_start(prefect_harness, tmp_path):
+    """Also: the next run resumes after the finished stages, its data not regenerated (one
+    kill and restart for both; tests/flows/test_pipeline.py had a second)."""
     home = tmp_path / "home"
     env = _env(home, prefect_harness, TOPICLAB_PLUGINS="support.killer_plugin")
     killed = subprocess.run(
@@ -91,10 +93,15 @@ def test_a_killed_run_is_closed_as_killed_by_the_next_start(prefect_harness, tmp
     exp = client.get_experiment_by_name("topiclab-ridge").experiment_id
     [left] = client.search_runs([exp])
     assert left.info.status == "RUNNING"  # nobody closed it
+    data_files = list(home.glob("work/ridge/*/generate/data.npz"))
+    assert data_files, "the generate stage did not finish before the kill"
+    mtimes = {p: p.stat().st_mtime_ns for p in data_files}
     again = subprocess.run(
         _pipeline(51, tmp_path / "out"), env=env, capture_output=True, text=True, timeout=300
     )
     assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout.strip().splitlines()[-1])["cached_stages"] == ["generate"]
+    assert {p: p.stat().st_mtime_ns for p in data_files} == mtimes
     closed = client.get_run(left.info.run_id)
     assert closed.info.status == "KILLED"
     assert "died" in closed.data.tags["error"]
