@@ -18,8 +18,6 @@ from topiclab.app.prefect_api import (
     PrefectApi,
     find_server,
     running_server,
-    start_server,
-    stop_server,
     using,
     wait_healthy,
 )
@@ -163,19 +161,11 @@ def test_an_unreachable_prefect_api_url_fails_fast(monkeypatch):
     assert time.monotonic() - start < 5
 
 
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("server") / "prefect-server.log"
-    proc, url = start_server(log)
-    try:
-        wait_healthy(proc, url, log)
-        yield url
-    finally:
-        stop_server(proc)
-
-
 @pytest.mark.e2e
-def test_run_uses_the_running_server(tmp_path: Path, prefect_server: str) -> None:
+def test_run_uses_the_running_server(tmp_path: Path, prefect_harness: str) -> None:
+    """The session's server (conftest) is the running one: a server of its own cost this
+    test a start-up (~9 s) and tested nothing more."""
+    prefect_server = prefect_harness
     env = fresh_env(tmp_path, PREFECT_API_URL=prefect_server)
     start = time.monotonic()
     proc = topiclab(

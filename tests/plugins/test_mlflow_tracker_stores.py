@@ -27,12 +27,17 @@ def _env(home: Path, api_url: str, **extra: str) -> dict[str, str]:
     }
 
 
-def _pipeline(seed: int, out: Path, start_at: float = 0.0) -> list[str]:
-    code = (
-        "import json, time; from topiclab.flows.pipeline import topic_pipeline; "
-        f"time.sleep(max(0.0, {start_at} - time.time())); "
-        f"print(json.dumps(topic_pipeline('ridge', 'quick', ['seed={seed}'], None, '{out}')))"
-    )
+def _pipeline(seed: int, out: Path, barrier: Path | None = None, n: int = 0) -> list[str]:
+    """A quick ridge run in a new process; with ``barrier``, it starts once ``n`` processes
+    have done their (slow) imports and touched a file there (5 minutes at most)."""
+    code = "import json, os, pathlib, time; from topiclab.flows.pipeline import topic_pipeline\n"
+    if barrier is not None:
+        code += (
+            f"b = pathlib.Path('{barrier}'); (b / str(os.getpid())).touch()\n"
+            "deadline = time.time() + 300\n"
+            f"while len(list(b.iterdir())) < {n} and time.time() < deadline: time.sleep(0.02)\n"
+        )
+    code += f"print(json.dumps(topic_pipeline('ridge', 'quick', ['seed={seed}'], None, '{out}')))"
     return [sys.executable, "-c", code]
 
 
@@ -45,10 +50,11 @@ def _client(home: Path):
 @pytest.mark.e2e
 def test_three_runs_at_once_on_a_fresh_home_all_finish(prefect_harness, tmp_path):
     home = tmp_path / "home"  # no MLflow database yet: all three create it at once
-    start_at = time.time() + 12  # past every process's imports, on a loaded machine too
+    barrier = tmp_path / "barrier"  # all three start together, after their imports
+    barrier.mkdir()
     procs = [
         subprocess.Popen(
-            _pipeline(seed, tmp_path / f"out{seed}", start_at),
+            _pipeline(seed, tmp_path / f"out{seed}", barrier, 3),
             env=_env(home, prefect_harness),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -71,6 +77,8 @@ def test_three_runs_at_once_on_a_fresh_home_all_finish(prefect_harness, tmp_path
 
 @pytest.mark.e2e
 def test_a_killed_run_is_closed_as_killed_by_the_next_start(prefect_harness, tmp_path):
+    """Also: the next run resumes after the finished stages, its data not regenerated (one
+    kill and restart for both; tests/flows/test_pipeline.py had a second)."""
     home = tmp_path / "home"
     env = _env(home, prefect_harness, TOPICLAB_PLUGINS="support.killer_plugin")
     killed = subprocess.run(
@@ -85,10 +93,15 @@ def test_a_killed_run_is_closed_as_killed_by_the_next_start(prefect_harness, tmp
     exp = client.get_experiment_by_name("topiclab-ridge").experiment_id
     [left] = client.search_runs([exp])
     assert left.info.status == "RUNNING"  # nobody closed it
+    data_files = list(home.glob("work/ridge/*/generate/data.npz"))
+    assert data_files, "the generate stage did not finish before the kill"
+    mtimes = {p: p.stat().st_mtime_ns for p in data_files}
     again = subprocess.run(
         _pipeline(51, tmp_path / "out"), env=env, capture_output=True, text=True, timeout=300
     )
     assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout.strip().splitlines()[-1])["cached_stages"] == ["generate"]
+    assert {p: p.stat().st_mtime_ns for p in data_files} == mtimes
     closed = client.get_run(left.info.run_id)
     assert closed.info.status == "KILLED"
     assert "died" in closed.data.tags["error"]
