@@ -194,7 +194,7 @@ def test_logging_models_leaves_the_process_tracking_uri_as_it_was(tmp_path, monk
         "links": {"runs": {"mlflow": run_id}, "urls": {}},
     }
     log_models(run, "train", {"m": str(tmp_path / "m.pt")})  # type: ignore[arg-type]
-    assert mlflow_client.get_latest_versions("topiclab-t-m")[0].run_id == run_id
+    assert mlflow_client.search_model_versions("name='topiclab-t-m'")[0].run_id == run_id
     assert utils._tracking_uri is None and os.environ["MLFLOW_TRACKING_URI"] == store
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'other.db'}")
     assert mlflow.get_tracking_uri().endswith("other.db")
