@@ -31,11 +31,23 @@ def test_broken_plugin_is_reported_by_name_and_others_load(plugin_env):
     assert "ridge" in reg.topics and "mlflow-tracker" in names(reg.plugins)
 
 
-def test_strict_mode_turns_a_broken_plugin_into_an_error(plugin_env):
-    plugin_env.setenv("TOPICLAB_PLUGINS", "support.broken_plugin")
+@pytest.mark.parametrize(
+    ("module", "load", "match"),
+    [
+        # a plugin that fails to import, and one whose hook returns the wrong types
+        ("support.broken_plugin", load_plugins, r"support\.broken_plugin"),
+        (
+            "support.wrong_types_plugin",
+            build_registry,
+            r"plugin 'support\.wrong_types_plugin' failed: ",
+        ),
+    ],
+)
+def test_strict_mode_turns_a_plugin_load_error_into_an_error(plugin_env, module, load, match):
+    plugin_env.setenv("TOPICLAB_PLUGINS", module)
     plugin_env.setenv("TOPICLAB_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginLoadError, match=r"support\.broken_plugin"):
-        load_plugins()
+    with pytest.raises(PluginLoadError, match=match):
+        load()
 
 
 def test_block_list_skips_a_plugin(plugin_env):
@@ -192,13 +204,6 @@ def test_a_hook_returning_the_wrong_types_is_reported_and_skipped(plugin_env):
     assert "a list of Topic subclasses" in info.error and "42" in info.error
     assert {reg.owner[k] for k in reg.owner} & {info.name} == set()  # nothing of it registered
     assert "ridge" in reg.topics and "ddpm" in reg.trainers and "iv.2sls" in reg.estimators
-
-
-def test_strict_mode_turns_a_hook_of_the_wrong_types_into_an_error(plugin_env):
-    plugin_env.setenv("TOPICLAB_PLUGINS", "support.wrong_types_plugin")
-    plugin_env.setenv("TOPICLAB_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginLoadError, match=r"plugin 'support\.wrong_types_plugin' failed: "):
-        build_registry()
 
 
 def test_a_key_a_plugin_registers_twice_names_it_once(plugin_env):
