@@ -168,3 +168,29 @@ def test_metric_keys_are_sectioned_by_stage():
     assert metric_key("generate", "rows") == "data/rows"
     assert metric_key("evaluate", "claims/c1") == "claims/c1"
     assert metric_key(None, "loss") == "train/loss"
+
+
+def test_description_counts_claims_as_the_report_does():
+    """A quick run's claim that needs standard is 'not expected' in the MLflow description,
+    as in the report and the terminal summary, not FAIL; each claim shows value and anchor."""
+    from topiclab.core.hookspecs import empty_links
+    from topiclab.plugins.mlflow_tracker.runs import note
+
+    run = {"topic": "t", "profile": "quick", "config": {"seed": 0}, "links": empty_links()}
+    claims = [
+        {"id": "a", "statement": "A holds", "value": 0.25, "anchor": "0.25 ± 0.01", "passed": True},
+        {
+            "id": "b",
+            "statement": "B holds",
+            "value": 0.1,
+            "anchor": "> 1",
+            "passed": False,
+            "expected_in": ["standard", "full"],
+        },
+        {"id": "c", "statement": "C holds", "value": 3, "anchor": "< 2", "passed": False},
+    ]
+    text = note(run, {"status": "FINISHED"}, claims)  # type: ignore[arg-type]
+    assert "Claims: 1/3 confirmed, 1 not expected of profile `quick`" in text
+    assert "- PASS `a`: A holds (0.25; anchor 0.25 ± 0.01)" in text
+    assert "- not expected `b`: B holds (0.1; anchor > 1)" in text
+    assert "- FAIL `c`: C holds (3; anchor < 2)" in text

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from topiclab.core.cells import claim_counts
 from topiclab.core.environment import default_artifact_root
 from topiclab.core.hookspecs import RunInfo
 from topiclab.core.secrets import public_url, redact
@@ -117,17 +118,31 @@ def lineage_tags(client: Any, run: RunInfo) -> dict[str, str]:
     return tags
 
 
+def claims_markdown(claims: list[dict[str, Any]], profile: str) -> list[str]:
+    """The claims counted and marked as the report does: a failed claim its profile is too
+    small for (quick) is *not expected*, not FAIL; each with its value and anchor."""
+    counts = claim_counts(claims, profile)
+    waived = counts["claims_not_expected"]
+    head = f"{counts['claims_passed']}/{counts['claims_total']} confirmed"
+    head += f", {waived} not expected of profile `{profile}`" if waived else ""
+    lines = [f"\nClaims: {head}\n"]
+    for c in claims:
+        failed = "FAIL" if str(c.get("id")) in counts["failed_claims"] else "not expected"
+        mark = "PASS" if c.get("passed") else failed
+        lines.append(
+            f"- {mark} `{c.get('id')}`: {c.get('statement', '')}"
+            f" ({c.get('value')}; anchor {c.get('anchor', '')})"
+        )
+    return lines
+
+
 def note(run: RunInfo, outcome: dict[str, Any], claims: list[dict[str, Any]]) -> str:
     """The run description (``mlflow.note.content``, Markdown): verdict, claims, links."""
     lines = [f"**{run['topic']}**, profile `{run['profile']}`, seed {run['config'].get('seed')}"]
     if outcome.get("status") != "FINISHED":
         lines.append(f"\n**{outcome.get('status')}**: {outcome.get('error') or ''}")
     if claims:
-        passed = sum(bool(c.get("passed")) for c in claims)
-        lines.append(f"\nClaims: {passed}/{len(claims)} confirmed\n")
-        for c in claims:
-            mark = "PASS" if c.get("passed") else "FAIL"
-            lines.append(f"- {mark} `{c.get('id')}`: {c.get('statement', '')}")
+        lines += claims_markdown(claims, run["profile"])
     if outcome.get("cached_stages"):
         lines.append(f"\nStages reused from the cache: {', '.join(outcome['cached_stages'])}")
     urls = {k: v for k, v in run["links"]["urls"].items() if not k.startswith("MLflow")}
