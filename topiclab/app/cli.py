@@ -501,8 +501,8 @@ def new_plugin(
     root = scaffold_plugin(name, directory)
     out.print(  # the commands stay whole lines however long the path: to copy in one piece
         escape(
-            f"created {root}\n  pip install -e {root}\n  topiclab plugins\n"
-            f"  topiclab run {name} --profile quick\n  pytest {root / 'tests'}"
+            f"created {root}\n  pip install -e '{root}[test]'\n  topiclab plugins\n"
+            f"  topiclab run {name} --profile quick\n  python -m pytest {root / 'tests'}"
         ),
         soft_wrap=True,
         highlight=False,
