@@ -181,11 +181,22 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
                 f"the Prefect server exited with code {proc.returncode}{log_cause(log)}; see {log}"
             )
         if time.monotonic() > deadline:
+            logged = _logged(log)
+            first = "" if logged else "; a first start creates its database, the slowest"
+            where = f"see {log}" if logged else f"it logged nothing yet to {log}"
             raise TopiclabError(
                 f"the Prefect server was not healthy after {timeout:g} s (on a busy machine, "
-                f"set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher); see {log}"
+                f"set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher{first}); {where}"
             )
         time.sleep(0.1)
+
+
+def _logged(log: Path) -> bool:
+    """Whether the server wrote to its log: a first start migrates its database silently."""
+    try:
+        return log.stat().st_size > 0
+    except OSError:
+        return False
 
 
 # Database faults a server log ends with, and what the user can do about them.
