@@ -355,7 +355,10 @@ def _execute(
         preflight()
         import topiclab.flows.pipeline  # noqa: F401  (Prefect's and our flows: about 1 s)
 
-    with prefect_api(meanwhile=prepare) as api:
+    def announce(line: str) -> None:
+        out.print(line, highlight=False, soft_wrap=True)
+
+    with prefect_api(meanwhile=prepare, announce=announce) as api:
         from topiclab.app.logfile import library_log, new_log_path
         from topiclab.app.prefect_api import using
         from topiclab.core.outputs import resolve_out_dir

@@ -59,7 +59,8 @@ class PrefectApi:
         if self.pid is None:
             return f"{note}Prefect: {self.url} ({self.origin})"
         return (
-            f"{note}Prefect: {self.url} (started for this run; a running `topiclab ui` saves that)"
+            f"{note}Prefect: {self.url} (started for this run, stopped at its end; a running"
+            " `topiclab ui` saves the wait)"
         )
 
 
@@ -256,7 +257,9 @@ def _nothing() -> None:
 
 
 @contextmanager
-def prefect_api(meanwhile: Callable[[], None] = _nothing) -> Iterator[PrefectApi]:
+def prefect_api(
+    meanwhile: Callable[[], None] = _nothing, announce: Callable[[str], None] = lambda _: None
+) -> Iterator[PrefectApi]:
     """The API to use for this run; a server started here is stopped at exit (also on a
     signal: the exception unwinds through here).
 
@@ -265,6 +268,7 @@ def prefect_api(meanwhile: Callable[[], None] = _nothing) -> Iterator[PrefectApi
     (MLflow's migrations, imports) overlaps it instead of coming before it. Its exceptions,
     Ctrl-C included, stop that server and pass on unchanged. Without a server to start it
     runs first, so its errors still come before an unreachable ``PREFECT_API_URL``'s.
+    ``announce(line)`` says that a server is starting, before the wait for it.
     """
     why = ""
     if os.environ.get("PREFECT_API_URL", "").rstrip("/"):
@@ -277,14 +281,20 @@ def prefect_api(meanwhile: Callable[[], None] = _nothing) -> Iterator[PrefectApi
     if found is not None:
         yield found
         return
-    with _own_server(meanwhile, why) as own:
+    with _own_server(meanwhile, why, announce) as own:
         yield own
 
 
 @contextmanager
-def _own_server(meanwhile: Callable[[], None], why: str = "") -> Iterator[PrefectApi]:
+def _own_server(
+    meanwhile: Callable[[], None], why: str, announce: Callable[[str], None]
+) -> Iterator[PrefectApi]:
     log = topiclab_home() / "logs" / "prefect-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    # 5-20 s, or minutes on a fresh home of a busy machine: not a blank terminal meanwhile
+    announce(
+        f"Prefect: starting a server for this run (a first start creates its database; log {log})"
+    )
     proc: subprocess.Popen[bytes] | None = None
     try:
         # A fresh server creates and migrates $PREFECT_HOME/prefect.db at start-up; two at once
