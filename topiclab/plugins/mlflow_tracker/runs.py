@@ -34,12 +34,24 @@ def experiment_name(topic: str) -> str:
     return f"topiclab-{topic}"
 
 
+def experiment_tags(topic: str) -> dict[str, str]:
+    """The kind, and the description the experiments list shows: the topic's title and
+    summary (``-`` without them)."""
+    from topiclab.core.registry import get_registry
+
+    cls = get_registry().topics.get(topic)
+    if cls is None:
+        return dict(EXPERIMENT_KIND)
+    return {**EXPERIMENT_KIND, "mlflow.note.content": f"**{cls.title}**\n\n{cls.summary}"}
+
+
 def experiment_id(client: Any, topic: str) -> str:
     name = experiment_name(topic)
+    tags = experiment_tags(topic)
     found = client.get_experiment_by_name(name)
     if found is not None:
-        if not found.tags.get("mlflow.experimentKind"):  # made before experiments were typed
-            for key, value in EXPERIMENT_KIND.items():
+        for key, value in tags.items():  # made before experiments were typed or described
+            if key not in found.tags:
                 client.set_experiment_tag(found.experiment_id, key, value)
         return str(found.experiment_id)
     location = None
@@ -47,7 +59,7 @@ def experiment_id(client: Any, topic: str) -> str:
         root = Path(os.environ.get("TOPICLAB_MLFLOW_ARTIFACTS", default_artifact_root()))
         location = (root / topic).resolve().as_uri()
     try:
-        return str(client.create_experiment(name, location, tags=EXPERIMENT_KIND))
+        return str(client.create_experiment(name, location, tags=tags))
     except Exception:  # created concurrently by another process
         return str(client.get_experiment_by_name(name).experiment_id)
 
