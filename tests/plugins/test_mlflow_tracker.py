@@ -105,8 +105,8 @@ def test_mlflow_run_reads_well_in_the_ui(tracked):
     assert len(client().get_metric_history(run.info.run_id, "train/loss")) == 150
     exp = client().get_experiment(run.info.experiment_id)
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
-    # the experiments list shows the topic's title, not "-"
-    assert exp.tags["mlflow.note.content"].startswith("**Ridge regression")
+    # the experiments list shows the topic's title, not "-" (as plain text: no Markdown there)
+    assert exp.tags["mlflow.note.content"].startswith("Ridge regression: gradient")
 
 
 def test_registered_model_has_signature_example_and_description(tracked):

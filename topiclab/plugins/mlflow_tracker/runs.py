@@ -42,7 +42,7 @@ def experiment_tags(topic: str) -> dict[str, str]:
     cls = get_registry().topics.get(topic)
     if cls is None:
         return dict(EXPERIMENT_KIND)
-    return {**EXPERIMENT_KIND, "mlflow.note.content": f"**{cls.title}**\n\n{cls.summary}"}
+    return {**EXPERIMENT_KIND, "mlflow.note.content": f"{cls.title}\n\n{cls.summary}"}
 
 
 def experiment_id(client: Any, topic: str) -> str:
