@@ -295,7 +295,10 @@ def test_a_server_slow_to_start_names_the_timeout_to_raise(monkeypatch, tmp_path
         proc.wait()
     assert "not healthy after 0.3 s (on a busy machine, set " in str(caught.value)
     assert "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher" in str(caught.value)
-    assert str(caught.value).endswith(f"; see {tmp_path / 's.log'}")  # the path, not '{log}'
+    # A first start on a fresh home migrates the database before it logs a line: an empty log
+    # is said to be empty, not handed over as if it held the cause.
+    assert str(caught.value).endswith(f"; it logged nothing yet to {tmp_path / 's.log'}")
+    assert "a first start creates its database" in str(caught.value)
 
 
 def test_threads_see_the_api_a_run_uses(monkeypatch) -> None:
@@ -373,3 +376,26 @@ def test_serve_and_ui_name_the_home_of_the_server_in_their_way(monkeypatch, this
         )
         with pytest.raises(TopiclabError, match=held), local_servers(port, unused_port()):
             pass
+
+
+def test_a_run_says_it_starts_a_server_before_waiting_for_it(monkeypatch, tmp_path):
+    """A first start on a fresh home can take a minute or more (the database is created): the
+    terminal says so at once instead of staying blank until the server answers."""
+    import subprocess
+    import sys
+
+    from topiclab.app import prefect_api as api
+
+    said: list[str] = []
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("TOPICLAB_PREFECT_PORT", str(unused_port()))
+    monkeypatch.setattr(api, "start_server", lambda log: (proc, "own-url"))
+    monkeypatch.setattr(api, "wait_healthy", lambda p, u, log: said.append("healthy"))
+    monkeypatch.setattr(api, "stop_server", lambda p: None)
+    with api.prefect_api(announce=said.append):
+        pass
+    proc.wait()
+    assert len(said) == 2 and said[1] == "healthy", said
+    assert said[0].startswith("Prefect: starting a server for this run")
+    assert "prefect-server.log" in said[0] and "\n" not in said[0]

@@ -48,5 +48,9 @@ def test_new_plugin_prints_each_command_on_one_line_at_80_columns(monkeypatch, t
     folder = tmp_path / ("plugins-in-a-folder-with-a-long-name-" * 2)
     cli.new_plugin("wrapcheck", folder)
     lines = [line.strip() for line in console.file.getvalue().splitlines()]
-    assert f"pip install -e {folder / 'wrapcheck'}" in lines
-    assert f"pytest {folder / 'wrapcheck' / 'tests'}" in lines
+    # pytest comes with the package's test extra: a venv made by `bootstrap.py run` has none,
+    # and a bare `pytest` found another Python's and failed on "No module named 'topiclab'".
+    assert f"pip install -e '{folder / 'wrapcheck'}[test]'" in lines
+    assert f"python -m pytest {folder / 'wrapcheck' / 'tests'}" in lines
+    pyproject = (folder / "wrapcheck" / "pyproject.toml").read_text()
+    assert '[project.optional-dependencies]\ntest = ["pytest"]' in pyproject

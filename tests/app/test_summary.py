@@ -37,3 +37,20 @@ def test_where_things_are_stays_one_line_to_copy_at_80_columns(tmp_path: Path) -
     print_summary(console, [], out_dir, log)
     lines = console.export_text().splitlines()
     assert f"results:  {out_dir}" in lines and f"log:      {log}" in lines
+
+
+def test_every_topic_key_shows_whole_at_80_columns(tmp_path: Path) -> None:
+    """The topic column is the row's name: never cut to 'causal-r…' at a terminal's width."""
+    failed = [{"id": f"claim_{i}", "passed": False} for i in range(3)]
+    claims = [*failed, {"id": "n", "passed": False, "expected_in": ["standard"]}]
+    for topic in ("causal-recsys", "mode-collapse"):
+        (tmp_path / topic).mkdir()
+        payload = {"topic": topic, "profile": "quick", "metrics": {}, "claims": claims}
+        (tmp_path / topic / "metrics.json").write_text(json.dumps(payload))
+    console = Console(record=True, width=80)
+    print_summary(
+        console, entries_from(tmp_path, ["causal-recsys", "mode-collapse"]), tmp_path, None
+    )
+    rows = [line for line in console.export_text().splitlines() if line.startswith("│")]
+    assert any("│ causal-recsys " in row for row in rows), rows
+    assert any("│ mode-collapse " in row for row in rows), rows

@@ -213,3 +213,24 @@ def test_a_key_a_plugin_registers_twice_names_it_once(plugin_env):
     assert str(info.value) == (
         "duplicate trainer 'twice': registered twice by 'support.self_duplicate_plugin'"
     )
+
+
+def test_an_option_a_trainer_does_not_take_names_what_it_takes():
+    """A topic adds options of its own (a seed) to the trainers it builds: a plugin's config
+    that forbids it must say what it takes and where the contract is, not just 'extra'."""
+    from pydantic import BaseModel, ConfigDict
+
+    from topiclab.core.errors import ConfigError
+    from topiclab.core.specs import TrainerSpec
+
+    class KDEConfig(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        bandwidth: float = 0.1
+
+    spec = TrainerSpec(key="kde", task="generative", build=dict, config=KDEConfig)
+    with pytest.raises(ConfigError) as info:
+        spec.create({"seed": 0})
+    text = str(info.value)
+    assert text.startswith("trainer 'kde': invalid value for 'seed': Extra inputs")
+    assert "KDEConfig takes: bandwidth" in text and "docs/plugins.md" in text
+    assert "\n" not in text

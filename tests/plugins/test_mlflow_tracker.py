@@ -105,6 +105,8 @@ def test_mlflow_run_reads_well_in_the_ui(tracked):
     assert len(client().get_metric_history(run.info.run_id, "train/loss")) == 150
     exp = client().get_experiment(run.info.experiment_id)
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    # the experiments list shows the topic's title, not "-" (as plain text: no Markdown there)
+    assert exp.tags["mlflow.note.content"].startswith("Ridge regression: gradient")
 
 
 def test_registered_model_has_signature_example_and_description(tracked):
@@ -198,3 +200,29 @@ def test_logging_models_leaves_the_process_tracking_uri_as_it_was(tmp_path, monk
     assert utils._tracking_uri is None and os.environ["MLFLOW_TRACKING_URI"] == store
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'other.db'}")
     assert mlflow.get_tracking_uri().endswith("other.db")
+
+
+def test_description_counts_claims_as_the_report_does():
+    """A quick run's claim that needs standard is 'not expected' in the MLflow description,
+    as in the report and the terminal summary, not FAIL; each claim shows value and anchor."""
+    from topiclab.core.hookspecs import empty_links
+    from topiclab.plugins.mlflow_tracker.runs import note
+
+    run = {"topic": "t", "profile": "quick", "config": {"seed": 0}, "links": empty_links()}
+    claims = [
+        {"id": "a", "statement": "A holds", "value": 0.25, "anchor": "0.25 ± 0.01", "passed": True},
+        {
+            "id": "b",
+            "statement": "B holds",
+            "value": 0.1,
+            "anchor": "> 1",
+            "passed": False,
+            "expected_in": ["standard", "full"],
+        },
+        {"id": "c", "statement": "C holds", "value": 3, "anchor": "< 2", "passed": False},
+    ]
+    text = note(run, {"status": "FINISHED"}, claims)  # type: ignore[arg-type]
+    assert "Claims: 1/3 confirmed, 1 not expected of profile `quick`" in text
+    assert "- PASS `a`: A holds (0.25; anchor 0.25 ± 0.01)" in text
+    assert "- not expected `b`: B holds (0.1; anchor > 1)" in text
+    assert "- FAIL `c`: C holds (3; anchor < 2)" in text

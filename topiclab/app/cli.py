@@ -374,7 +374,10 @@ def _execute(
         preflight()
         import topiclab.flows.pipeline  # noqa: F401  (Prefect's and our flows: about 1 s)
 
-    with prefect_api(meanwhile=prepare) as api:
+    def announce(line: str) -> None:
+        out.print(line, highlight=False, soft_wrap=True)
+
+    with prefect_api(meanwhile=prepare, announce=announce) as api:
         from topiclab.app.logfile import library_log, new_log_path
         from topiclab.app.prefect_api import using
         from topiclab.core.outputs import resolve_out_dir
@@ -523,8 +526,8 @@ def new_plugin(
     root = scaffold_plugin(name, directory)
     out.print(  # the commands stay whole lines however long the path: to copy in one piece
         escape(
-            f"created {root}\n  pip install -e {root}\n  topiclab plugins\n"
-            f"  topiclab run {name} --profile quick\n  pytest {root / 'tests'}"
+            f"created {root}\n  pip install -e '{root}[test]'\n  topiclab plugins\n"
+            f"  topiclab run {name} --profile quick\n  python -m pytest {root / 'tests'}"
         ),
         soft_wrap=True,
         highlight=False,

@@ -59,7 +59,8 @@ class PrefectApi:
         if self.pid is None:
             return f"{note}Prefect: {self.url} ({self.origin})"
         return (
-            f"{note}Prefect: {self.url} (started for this run; a running `topiclab ui` saves that)"
+            f"{note}Prefect: {self.url} (started for this run, stopped at its end; a running"
+            " `topiclab ui` saves the wait)"
         )
 
 
@@ -195,11 +196,22 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
                 f"the Prefect server exited with code {proc.returncode}{log_cause(log)}; see {log}"
             )
         if time.monotonic() > deadline:
+            logged = _logged(log)
+            first = "" if logged else "; a first start creates its database, the slowest"
+            where = f"see {log}" if logged else f"it logged nothing yet to {log}"
             raise TopiclabError(
                 f"the Prefect server was not healthy after {timeout:g} s (on a busy machine, "
-                f"set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher); see {log}"
+                f"set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher{first}); {where}"
             )
         time.sleep(0.1)
+
+
+def _logged(log: Path) -> bool:
+    """Whether the server wrote to its log: a first start migrates its database silently."""
+    try:
+        return log.stat().st_size > 0
+    except OSError:
+        return False
 
 
 # Database faults a server log ends with, and what the user can do about them.
@@ -259,7 +271,9 @@ def _nothing() -> None:
 
 
 @contextmanager
-def prefect_api(meanwhile: Callable[[], None] = _nothing) -> Iterator[PrefectApi]:
+def prefect_api(
+    meanwhile: Callable[[], None] = _nothing, announce: Callable[[str], None] = lambda _: None
+) -> Iterator[PrefectApi]:
     """The API to use for this run; a server started here is stopped at exit (also on a
     signal: the exception unwinds through here).
 
@@ -268,6 +282,7 @@ def prefect_api(meanwhile: Callable[[], None] = _nothing) -> Iterator[PrefectApi
     (MLflow's migrations, imports) overlaps it instead of coming before it. Its exceptions,
     Ctrl-C included, stop that server and pass on unchanged. Without a server to start it
     runs first, so its errors still come before an unreachable ``PREFECT_API_URL``'s.
+    ``announce(line)`` says that a server is starting, before the wait for it.
     """
     why = ""
     if os.environ.get("PREFECT_API_URL", "").rstrip("/"):
@@ -280,14 +295,20 @@ def prefect_api(meanwhile: Callable[[], None] = _nothing) -> Iterator[PrefectApi
     if found is not None:
         yield found
         return
-    with _own_server(meanwhile, why) as own:
+    with _own_server(meanwhile, why, announce) as own:
         yield own
 
 
 @contextmanager
-def _own_server(meanwhile: Callable[[], None], why: str = "") -> Iterator[PrefectApi]:
+def _own_server(
+    meanwhile: Callable[[], None], why: str, announce: Callable[[str], None]
+) -> Iterator[PrefectApi]:
     log = topiclab_home() / "logs" / "prefect-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    # 5-20 s, or minutes on a fresh home of a busy machine: not a blank terminal meanwhile
+    announce(
+        f"Prefect: starting a server for this run (a first start creates its database; log {log})"
+    )
     proc: subprocess.Popen[bytes] | None = None
     try:
         # A fresh server creates and migrates $PREFECT_HOME/prefect.db at start-up; two at once

@@ -31,7 +31,10 @@ def print_summary(
         "cached stages",
         title="run summary",
     )
-    table.columns[2].no_wrap = True  # "5/9, 4 not expected" on one line; failed claims wrap
+    # The topic names the row and "5/9, 4 not expected" reads as one: neither is cut or
+    # broken at 80 columns ("causal-r…"); the failed claims and cached stages wrap instead.
+    table.columns[0].no_wrap = table.columns[2].no_wrap = True
+    table.columns[0].min_width = max((len(e["topic"]) for e in entries), default=5)
     for e in entries:
         ok = e["status"] == "ok"
         table.add_row(

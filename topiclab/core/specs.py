@@ -35,7 +35,15 @@ def _options(
     try:
         return config.model_validate(values)
     except ValidationError as err:
-        raise ConfigError(f"{kind} '{key}': {describe_validation_error(err)}") from None
+        hint = ""
+        if err.errors()[0]["type"] == "extra_forbidden":
+            # Often an option the topic adds itself (a seed), not one the user typed.
+            takes = ", ".join(config.model_fields) or "nothing"
+            hint = (
+                f" ({config.__name__} takes: {takes}; a topic passes its task's options too,"
+                " see docs/plugins.md, 'A trainer for an existing topic')"
+            )
+        raise ConfigError(f"{kind} '{key}': {describe_validation_error(err)}{hint}") from None
 
 
 @dataclass(frozen=True)

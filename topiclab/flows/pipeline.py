@@ -71,7 +71,7 @@ from topiclab.core.outputs import (  # noqa: E402
 from topiclab.core.registry import Registry, get_registry  # noqa: E402
 from topiclab.core.report import (  # noqa: E402
     claims_summary,
-    claims_table,
+    md_records,
     metrics_markdown,
     write_index,
 )
@@ -366,13 +366,15 @@ def _publish_artifacts(topic: str, evaluation: StageResult, run: RunInfo) -> Non
     link artifact per tracker page."""
     urls, profile, key = run["links"]["urls"], run["profile"], _slug(topic)
     links = " · ".join(f"[{label}]({public_url(url)})" for label, url in urls.items())
+    # Prefect's tables do not wrap: the short columns first, or a long statement pushes the
+    # verdict off the page.
     claims = [
         {
             "claim": c.id,
-            "verdict": verdict(c, profile),
-            "statement": c.statement,
+            "verdict": verdict(c, profile) + (f" ({c.note})" if c.note else ""),
             "this run": str(c.value),
             "anchor": c.anchor,
+            "statement": c.statement,
             "source": c.source,
         }
         for c in evaluation.claims
@@ -382,7 +384,7 @@ def _publish_artifacts(topic: str, evaluation: StageResult, run: RunInfo) -> Non
     claims = [{k: redact(v) if isinstance(v, str) else v for k, v in row.items()} for row in claims]
     lines = [f"# {topic}: {claims_summary(evaluation.claims, profile)}", links]
     if evaluation.claims:
-        lines += ["## Claims", claims_table(evaluation.claims, profile)]
+        lines += ["## Claims", md_records(claims)]
     if evaluation.metrics:
         lines += ["## Metrics", metrics_markdown(evaluation.metrics)]
     create_markdown_artifact(

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from topiclab.core.cells import claim_counts
 from topiclab.core.environment import default_artifact_root
 from topiclab.core.hookspecs import RunInfo
 from topiclab.core.secrets import public_url, redact
@@ -33,12 +34,24 @@ def experiment_name(topic: str) -> str:
     return f"topiclab-{topic}"
 
 
+def experiment_tags(topic: str) -> dict[str, str]:
+    """The kind, and the description the experiments list shows: the topic's title and
+    summary (``-`` without them)."""
+    from topiclab.core.registry import get_registry
+
+    cls = get_registry().topics.get(topic)
+    if cls is None:
+        return dict(EXPERIMENT_KIND)
+    return {**EXPERIMENT_KIND, "mlflow.note.content": f"{cls.title}\n\n{cls.summary}"}
+
+
 def experiment_id(client: Any, topic: str) -> str:
     name = experiment_name(topic)
+    tags = experiment_tags(topic)
     found = client.get_experiment_by_name(name)
     if found is not None:
-        if not found.tags.get("mlflow.experimentKind"):  # made before experiments were typed
-            for key, value in EXPERIMENT_KIND.items():
+        for key, value in tags.items():  # made before experiments were typed or described
+            if key not in found.tags:
                 client.set_experiment_tag(found.experiment_id, key, value)
         return str(found.experiment_id)
     location = None
@@ -46,7 +59,7 @@ def experiment_id(client: Any, topic: str) -> str:
         root = Path(os.environ.get("TOPICLAB_MLFLOW_ARTIFACTS", default_artifact_root()))
         location = (root / topic).resolve().as_uri()
     try:
-        return str(client.create_experiment(name, location, tags=EXPERIMENT_KIND))
+        return str(client.create_experiment(name, location, tags=tags))
     except Exception:  # created concurrently by another process
         return str(client.get_experiment_by_name(name).experiment_id)
 
@@ -117,17 +130,31 @@ def lineage_tags(client: Any, run: RunInfo) -> dict[str, str]:
     return tags
 
 
+def claims_markdown(claims: list[dict[str, Any]], profile: str) -> list[str]:
+    """The claims counted and marked as the report does: a failed claim its profile is too
+    small for (quick) is *not expected*, not FAIL; each with its value and anchor."""
+    counts = claim_counts(claims, profile)
+    waived = counts["claims_not_expected"]
+    head = f"{counts['claims_passed']}/{counts['claims_total']} confirmed"
+    head += f", {waived} not expected of profile `{profile}`" if waived else ""
+    lines = [f"\nClaims: {head}\n"]
+    for c in claims:
+        failed = "FAIL" if str(c.get("id")) in counts["failed_claims"] else "not expected"
+        mark = "PASS" if c.get("passed") else failed
+        lines.append(
+            f"- {mark} `{c.get('id')}`: {c.get('statement', '')}"
+            f" ({c.get('value')}; anchor {c.get('anchor', '')})"
+        )
+    return lines
+
+
 def note(run: RunInfo, outcome: dict[str, Any], claims: list[dict[str, Any]]) -> str:
     """The run description (``mlflow.note.content``, Markdown): verdict, claims, links."""
     lines = [f"**{run['topic']}**, profile `{run['profile']}`, seed {run['config'].get('seed')}"]
     if outcome.get("status") != "FINISHED":
         lines.append(f"\n**{outcome.get('status')}**: {outcome.get('error') or ''}")
     if claims:
-        passed = sum(bool(c.get("passed")) for c in claims)
-        lines.append(f"\nClaims: {passed}/{len(claims)} confirmed\n")
-        for c in claims:
-            mark = "PASS" if c.get("passed") else "FAIL"
-            lines.append(f"- {mark} `{c.get('id')}`: {c.get('statement', '')}")
+        lines += claims_markdown(claims, run["profile"])
     if outcome.get("cached_stages"):
         lines.append(f"\nStages reused from the cache: {', '.join(outcome['cached_stages'])}")
     urls = {k: v for k, v in run["links"]["urls"].items() if not k.startswith("MLflow")}
