@@ -188,7 +188,7 @@ def start_server(log: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 90))
+    timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 300))
     deadline = time.monotonic() + timeout
     while not healthy(f"{url}/health"):
         if proc.poll() is not None:
