@@ -284,7 +284,22 @@ def digits_classifier(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
     from sklearn.neural_network import MLPClassifier
 
     clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, random_state=seed)
-    return clf.fit(x.reshape(len(x), -1), y)
+    return fit_keeping_ctrl_c(clf, x.reshape(len(x), -1), y)
+
+
+def fit_keeping_ctrl_c(estimator: Any, x: np.ndarray, y: np.ndarray) -> Any:
+    """``estimator.fit(x, y)``, but a Ctrl-C during it ends the run. scikit-learn's MLP
+    catches KeyboardInterrupt in its training loop, warns "Training interrupted by user." and
+    returns the half-trained model: the run went on, scored digits with it, cached that
+    evaluation and ended with exit 0. Raise it again; other warnings pass on unchanged."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = estimator.fit(x, y)
+    if any("interrupted by user" in str(w.message) for w in caught):
+        raise KeyboardInterrupt
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    return fitted
 
 
 def classifier_features(clf: Any, x: np.ndarray) -> np.ndarray:
