@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import sklearn.neural_network
 from sklearn.neural_network import MLPClassifier
+
 from topiclab.plugins.diffusion.evaluate import digits_classifier
 
 
