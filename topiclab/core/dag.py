@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from topiclab.core.config import config_keys, has_key, parse_override, resolve_config
+from topiclab.core.config import config_keys, has_key, key_error, parse_override, resolve_config
 from topiclab.core.errors import ConfigError, TopiclabError
 from topiclab.core.manifest import UpstreamOutput
 from topiclab.core.registry import Registry
@@ -128,16 +128,20 @@ def topic_overrides(topic: str, overrides: list[str] | None) -> list[str]:
     return out
 
 
-def override_hint(reg: Registry, topic: str, text: str, run: Collection[str]) -> str:
+def override_hint(
+    reg: Registry, topic: str, text: str, run: Collection[str], refused: str | None = None
+) -> str:
     """How to spell ``--set`` ``text`` (as ``topic`` gets it, without a topic prefix) whose key
     ``topic``'s config lacks: the topics of ``run`` that have the key
     (``--set compression:max_bytes=3000``), else the closest keys of the run's topics; empty
-    when ``topic`` has the key or nothing comes close."""
+    when ``topic`` has the key or nothing comes close, or when ``refused`` (the error ``topic``
+    raised) names another key: a hint must spell the key the error is about."""
     try:
         path, _ = parse_override(text)
     except ConfigError:
         return ""
-    if has_key(reg.topics[topic].Config, path):
+    error = key_error(reg.topics[topic].Config, path)
+    if error is None or (refused is not None and error != refused):
         return ""
     key, raw = ".".join(path), text.partition("=")[2]
     owners = [t for t in sorted(reg.topics) if has_key(reg.topics[t].Config, path)]
