@@ -137,7 +137,7 @@ def override_hint(
     when ``topic`` has the key or nothing comes close, or when ``refused`` (the error ``topic``
     raised) names another key: a hint must spell the key the error is about."""
     try:
-        path, _ = parse_override(text)
+        path, value = parse_override(text)
     except ConfigError:
         return ""
     error = key_error(reg.topics[topic].Config, path)
@@ -152,7 +152,10 @@ def override_hint(
     if owners:
         return f"'{key}' is a key of {', '.join(owners)}, which this run does not include"
     keys = {t: config_keys(reg.topics[t].Config) for t in run}
-    close = difflib.get_close_matches(key, sorted({k for ks in keys.values() for k in ks}), n=3)
+    every = {k for ks in keys.values() for k in ks}
+    if not isinstance(value, dict):  # a table ('model') takes a table, not 30
+        every = {k for k in every if not any(o.startswith(f"{k}.") for o in every)}
+    close = difflib.get_close_matches(key, sorted(every), n=3)
     spelled: list[str] = []
     for k in close:  # a bare key goes to every topic of the run: prefixed unless all have it
         have = [t for t in run if k in keys[t]]
