@@ -336,3 +336,33 @@ def test_a_run_waiting_for_a_stage_lock_says_so_at_the_terminal(
     assert waited and proc.returncode == 0, stderr[-3000:]
     said = "counted.generate: another run is computing this stage; waiting for it"
     assert said in stdout + stderr, stdout + stderr
+
+
+def test_a_set_hint_is_for_the_key_the_error_names(plugin_env, tmp_path: Path) -> None:
+    """Two refused keys (or the TOML's): the hint spells the one the error names, not a later
+    --set's ('unknown config key 'foo' ...; did you mean --set seed=1?')."""
+    from topiclab.app.cli import _validate_run
+    from topiclab.core.errors import ConfigError
+    from topiclab.core.registry import get_registry
+
+    reg, toml = get_registry(), tmp_path / "c.toml"
+    toml.write_text("foo = 1\n")
+    for config, sets in ((None, ["foo=1", "sedd=1"]), (toml, ["sedd=1"])):
+        with pytest.raises(ConfigError) as info:
+            _validate_run(reg, ["ridge"], "quick", config, sets)
+        assert "'foo'" in str(info.value) and "did you mean" not in str(info.value), info.value
+    with pytest.raises(ConfigError, match=r"'sedd'.*did you mean --set seed=1\?$"):
+        _validate_run(reg, ["ridge"], "quick", None, ["seed=2", "sedd=1"])
+
+
+def test_a_set_hint_offers_no_table_for_a_plain_value(plugin_env) -> None:
+    """'model.seq=30' was told 'did you mean --set model.seq_len=30 or --set model=30 ...':
+    a table ('model') takes a table, so 30 there is refused again."""
+    from topiclab.app.cli import _validate_run
+    from topiclab.core.errors import ConfigError
+    from topiclab.core.registry import get_registry
+
+    with pytest.raises(ConfigError) as info:
+        _validate_run(get_registry(), ["llama"], "quick", None, ["model.seq=30"])
+    text = str(info.value)
+    assert "--set model.seq_len=30" in text and "--set model=30" not in text, text

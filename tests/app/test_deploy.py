@@ -143,3 +143,27 @@ def test_local_servers_listen_on_loopback_only() -> None:
     for cmd in (prefect_command(4200), mlflow_command(5000, "sqlite:///x.db")):
         assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
     assert prefect_env(4200)["PREFECT_SERVER_API_HOST"] == "127.0.0.1"
+
+
+def test_a_garbled_health_answer_is_a_failed_check_not_an_error() -> None:
+    """A /health answer that is no HTTP (a server dying mid-reply) raised http.client's
+    BadStatusLine, no OSError, out of ``healthy``: it ended serve's watch of the server
+    silently (an asyncio task's unretrieved error), so a server gone after it was not seen."""
+    import socket
+    import threading
+
+    import anyio
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def garble() -> None:
+        with listener:
+            for _ in range(2):
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(1024)
+                    conn.sendall(b"garbage\r\n\r\n")
+
+    threading.Thread(target=garble, daemon=True).start()
+    anyio.run(deploy.until_gone, f"http://127.0.0.1:{port}", 0.01, 2)  # returns: 2 failures

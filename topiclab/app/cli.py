@@ -239,7 +239,8 @@ def _validate_run(
             text = str(err)
             if text.startswith("unknown config key"):  # the key may be another topic's
                 hints = (
-                    override_hint(reg, key, t, everything) for t in topic_overrides(key, overrides)
+                    override_hint(reg, key, t, everything, refused=text)
+                    for t in topic_overrides(key, overrides)
                 )
                 text = "; ".join([text, *filter(None, hints)][:2])
             # several topics share --set and --config: say which one refused the value

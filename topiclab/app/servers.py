@@ -10,6 +10,7 @@ so runs made before it started show up in its UI; the MLflow UI reads the same t
 from __future__ import annotations
 
 import ctypes
+import http.client
 import json
 import os
 import signal
@@ -33,7 +34,7 @@ def healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)
-    except OSError:
+    except (OSError, http.client.HTTPException):  # no HTTP back (BadStatusLine): not healthy
         return False
 
 

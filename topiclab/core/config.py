@@ -242,11 +242,17 @@ def _nested(annotation: Any) -> type[BaseModel] | None:
 
 def has_key(model: type[BaseModel], path: list[str]) -> bool:
     """Whether ``--set`` can name ``path`` (a key inside a free-form dict field counts)."""
+    return key_error(model, path) is None
+
+
+def key_error(model: type[BaseModel], path: list[str]) -> str | None:
+    """The one-line error ``--set`` naming ``path`` gets (``unknown config key 'x' ...``);
+    None when ``model`` has the key."""
     try:
         _fields_at(model, path)
-    except ConfigError:
-        return False
-    return True
+    except ConfigError as err:
+        return str(err)
+    return None
 
 
 def config_keys(model: type[BaseModel], prefix: str = "") -> list[str]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from topiclab.core.config import config_keys, has_key, parse_override, resolve_config
+from topiclab.core.config import config_keys, has_key, key_error, parse_override, resolve_config
 from topiclab.core.errors import ConfigError, TopiclabError
 from topiclab.core.manifest import UpstreamOutput
 from topiclab.core.registry import Registry
@@ -128,16 +128,20 @@ def topic_overrides(topic: str, overrides: list[str] | None) -> list[str]:
     return out
 
 
-def override_hint(reg: Registry, topic: str, text: str, run: Collection[str]) -> str:
+def override_hint(
+    reg: Registry, topic: str, text: str, run: Collection[str], refused: str | None = None
+) -> str:
     """How to spell ``--set`` ``text`` (as ``topic`` gets it, without a topic prefix) whose key
     ``topic``'s config lacks: the topics of ``run`` that have the key
     (``--set compression:max_bytes=3000``), else the closest keys of the run's topics; empty
-    when ``topic`` has the key or nothing comes close."""
+    when ``topic`` has the key or nothing comes close, or when ``refused`` (the error ``topic``
+    raised) names another key: a hint must spell the key the error is about."""
     try:
-        path, _ = parse_override(text)
+        path, value = parse_override(text)
     except ConfigError:
         return ""
-    if has_key(reg.topics[topic].Config, path):
+    error = key_error(reg.topics[topic].Config, path)
+    if error is None or (refused is not None and error != refused):
         return ""
     key, raw = ".".join(path), text.partition("=")[2]
     owners = [t for t in sorted(reg.topics) if has_key(reg.topics[t].Config, path)]
@@ -148,7 +152,10 @@ def override_hint(reg: Registry, topic: str, text: str, run: Collection[str]) ->
     if owners:
         return f"'{key}' is a key of {', '.join(owners)}, which this run does not include"
     keys = {t: config_keys(reg.topics[t].Config) for t in run}
-    close = difflib.get_close_matches(key, sorted({k for ks in keys.values() for k in ks}), n=3)
+    every = {k for ks in keys.values() for k in ks}
+    if not isinstance(value, dict):  # a table ('model') takes a table, not 30
+        every = {k for k in every if not any(o.startswith(f"{k}.") for o in every)}
+    close = difflib.get_close_matches(key, sorted(every), n=3)
     spelled: list[str] = []
     for k in close:  # a bare key goes to every topic of the run: prefixed unless all have it
         have = [t for t in run if k in keys[t]]
