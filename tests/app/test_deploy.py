@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from app.clirun import unused_port
 
 from topiclab.app import deploy
 from topiclab.core.environment import topiclab_home
@@ -167,3 +168,23 @@ def test_a_garbled_health_answer_is_a_failed_check_not_an_error() -> None:
 
     threading.Thread(target=garble, daemon=True).start()
     anyio.run(deploy.until_gone, f"http://127.0.0.1:{port}", 0.01, 2)  # returns: 2 failures
+
+
+def test_a_server_too_busy_to_answer_is_waited_for_longer_than_a_stopped_one() -> None:
+    """At load 20 a live Prefect server can let a 2 s check time out: three of those in a row
+    ended `serve` as if the server had stopped. Time-outs now count only towards ``patience``;
+    a refused connection still ends it after ``checks``."""
+    import socket
+    import time
+
+    import anyio
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connects, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        assert anyio.run(deploy.until_gone, url, 0.01, 2, 1.0, 0.2) == " for 1 s"
+        assert 1.0 <= time.monotonic() - start < 5.0
+    start = time.monotonic()
+    gone = anyio.run(deploy.until_gone, f"http://127.0.0.1:{unused_port()}", 0.01, 2, 60.0, 0.2)
+    assert gone == " 2 times in a row"
+    assert time.monotonic() - start < 1.0  # refused twice: gone, no 60 s wait

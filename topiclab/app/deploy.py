@@ -139,8 +139,11 @@ def serve_deployments(
         ) from None
 
 
-#: A served runner checks its server this often; this many failed checks in a row end it.
+#: A served runner checks its server this often; this many refused checks in a row end it.
 CHECK_S, CHECKS = 1.0, 3
+#: A check that times out may be a busy server (load 20 on 2 cores), not a stopped one: only
+#: this long without any answer ends the runner.
+BUSY_S = 60.0
 
 
 def _serve_while_answering(deployments: list[Any], url: str) -> str | None:
@@ -158,8 +161,7 @@ def _serve_while_answering(deployments: list[Any], url: str) -> str | None:
 
     async def watch() -> None:
         nonlocal gone
-        await until_gone(url)
-        gone = f"no answer at {url}/health {CHECKS} times in a row"
+        gone = f"no answer at {url}/health{await until_gone(url)}"
         runner.pause_on_shutdown = False  # nothing to pause them on
         await runner.astop()
 
@@ -174,15 +176,32 @@ def _serve_while_answering(deployments: list[Any], url: str) -> str | None:
     return gone
 
 
-async def until_gone(url: str, every: float = CHECK_S, checks: int = CHECKS) -> None:
-    """Return once ``url``'s ``/health`` fails ``checks`` times in a row, ``every`` s apart
-    (each check waits up to 2 s: a busy server is not taken for a stopped one)."""
+async def until_gone(
+    url: str,
+    every: float = CHECK_S,
+    checks: int = CHECKS,
+    patience: float = BUSY_S,
+    timeout: float = 2.0,
+) -> str:
+    """Return once ``url``'s ``/health`` is refused ``checks`` times in a row, ``every`` s
+    apart, or has not answered for ``patience`` s (a check that waits its whole ``timeout``
+    may be a busy server, so it counts towards ``patience`` only); say which."""
+    import time
+
     import anyio
 
     from topiclab.app.servers import healthy
 
-    failed = 0
-    while failed < checks:
+    refused, silent_since = 0, None
+    while refused < checks:
         await anyio.sleep(every)
-        answered = await anyio.to_thread.run_sync(healthy, f"{url}/health")
-        failed = 0 if answered else failed + 1
+        start = time.monotonic()
+        if await anyio.to_thread.run_sync(healthy, f"{url}/health", timeout):
+            refused, silent_since = 0, None
+            continue
+        now = time.monotonic()
+        silent_since = silent_since or start
+        if now - silent_since >= patience:
+            return f" for {patience:g} s"
+        refused = refused + 1 if now - start < 0.9 * timeout else 0
+    return f" {checks} times in a row"

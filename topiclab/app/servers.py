@@ -30,9 +30,9 @@ from topiclab.core.errors import TopiclabError
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def healthy(url: str) -> bool:
+def healthy(url: str, timeout: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return bool(response.status == 200)
     except (OSError, http.client.HTTPException):  # no HTTP back (BadStatusLine): not healthy
         return False
